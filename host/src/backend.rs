@@ -1,0 +1,88 @@
+//! The in-process storage interface every backend implements.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::record::AuditRecord;
+
+/// Where a backend's stored chain ends, so a restarted trail continues it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The last stored sequence number.
+    pub sequence_number: u64,
+    /// That event's stored line (without newline), so the trail can check it was written
+    /// with the same integrity settings.
+    pub line: String,
+    /// Where the line is, for messages (for example `audit_2026-11-26.jsonl:1042`).
+    pub location: String,
+}
+
+/// A place audit events are stored: the Rust counterpart of the Python trail's storage
+/// protocol (`write`, `flush`, `close`).
+///
+/// The trail calls a backend from one worker at a time, in sequence order, with batches of
+/// records that are already serialized and chained. Implement [`write`](Self::write); override
+/// [`write_batch`](Self::write_batch) when the store can take many records in one call.
+///
+/// Contract:
+/// - `write_batch` either stores the whole batch or returns an error; on error the trail
+///   keeps the batch and delivers it again later (so a backend should ignore a
+///   `sequence_number` it already stored).
+/// - `flush` returns once everything written so far is durable.
+/// - Errors are returned, never swallowed: the trail reports them to its callers.
+///
+/// ```
+/// use audit_host::{async_trait, AuditRecord, StorageBackend, Result};
+/// use std::sync::Mutex;
+///
+/// #[derive(Debug, Default)]
+/// struct Memory(Mutex<Vec<String>>);
+///
+/// #[async_trait]
+/// impl StorageBackend for Memory {
+///     async fn write(&self, record: &AuditRecord) -> Result<()> {
+///         self.0.lock().expect("poisoned").push(record.line().to_owned());
+///         Ok(())
+///     }
+///     async fn flush(&self) -> Result<()> { Ok(()) }
+///     async fn close(&self) -> Result<()> { Ok(()) }
+/// }
+/// ```
+#[async_trait]
+pub trait StorageBackend: Send + Sync + std::fmt::Debug {
+    /// A short name for messages and statistics.
+    fn name(&self) -> &str {
+        "custom"
+    }
+
+    /// Stores one record.
+    async fn write(&self, record: &AuditRecord) -> Result<()>;
+
+    /// Stores a batch of records, in order. The default calls [`write`](Self::write) for each.
+    async fn write_batch(&self, records: &[AuditRecord]) -> Result<()> {
+        for record in records {
+            self.write(record).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    async fn flush(&self) -> Result<()>;
+
+    /// Flushes and releases resources. No call follows.
+    async fn close(&self) -> Result<()>;
+
+    /// The end of the chain already stored, if the backend can tell. The trail continues at
+    /// the next sequence number. The default says "nothing stored".
+    async fn resume(&self) -> Result<Option<ChainHead>> {
+        Ok(None)
+    }
+
+    /// A directory of `audit_*.jsonl` files that `AuditTrail::get_events` can read, if this
+    /// backend keeps one.
+    fn query_dir(&self) -> Option<&Path> {
+        None
+    }
+}

@@ -1,0 +1,448 @@
+//! The TOML configuration: `[trail]`, `[trail.policy]`, `[trail.integrity]`, `[[backends]]`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{ConfigError, Error, Result};
+use crate::event::ComplianceLevel;
+use crate::file::DEFAULT_MAX_FILE_BYTES;
+use crate::policy::CompliancePolicy;
+use crate::record::Integrity;
+use crate::trail::{AuditTrailBuilder, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, Durability, OnFull};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    trail: RawTrail,
+    #[serde(default)]
+    backends: Vec<Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTrail {
+    storage_path: Option<PathBuf>,
+    durability: Option<Durability>,
+    flush_interval_ms: Option<Spanned<u64>>,
+    queue_capacity: Option<Spanned<usize>>,
+    on_full: Option<OnFull>,
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    integrity: RawIntegrity,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    level: Option<ComplianceLevel>,
+    enabled: Option<bool>,
+    retention_days: Option<u32>,
+    archive_after_days: Option<Spanned<u32>>,
+    encrypt_audit_logs: Option<bool>,
+    require_integrity_check: Option<bool>,
+    gdpr_data_subject_rights: Option<bool>,
+    hipaa_minimum_necessary: Option<bool>,
+    sox_change_control: Option<bool>,
+    real_time_alerts: Option<bool>,
+    alert_on_critical_errors: Option<bool>,
+    alert_on_security_events: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIntegrity {
+    hmac_key_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileBackend {
+    #[allow(dead_code, reason = "the tag, already matched")]
+    r#type: String,
+    name: Option<String>,
+    path: Option<PathBuf>,
+    max_file_bytes: Option<u64>,
+}
+
+/// How lines are checksummed, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntegrityConfig {
+    /// Plain SHA-256.
+    Sha256,
+    /// HMAC-SHA256 with the key in this file.
+    HmacKeyFile(PathBuf),
+}
+
+/// One configured backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendConfig {
+    /// The built-in file backend.
+    File {
+        /// A name for messages (default `file`).
+        name: String,
+        /// The directory (absolute, or relative to the working directory when the config
+        /// came from a string).
+        path: PathBuf,
+        /// Size rotation threshold (0: never).
+        max_file_bytes: u64,
+    },
+}
+
+/// A validated configuration with every path resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrailConfig {
+    /// The file it came from.
+    pub source: PathBuf,
+    /// `trail.storage_path`.
+    pub storage_path: PathBuf,
+    /// `trail.durability`.
+    pub durability: Durability,
+    /// `trail.flush_interval_ms`.
+    pub flush_interval_ms: u64,
+    /// `trail.queue_capacity`.
+    pub queue_capacity: usize,
+    /// `trail.on_full`.
+    pub on_full: OnFull,
+    /// `[trail.policy]`.
+    pub policy: CompliancePolicy,
+    /// `[trail.integrity]`.
+    pub integrity: IntegrityConfig,
+    /// `[[backends]]`, or one file backend at `storage_path` when there are none.
+    pub backends: Vec<BackendConfig>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// The line on which `key = ...` appears inside `[table]` (best effort).
+fn line_of_key(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(h) = line.strip_prefix('[') {
+            current = h.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_owned();
+            continue;
+        }
+        if current == table {
+            if let Some(rest) = line.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The dotted key at `line` (1-based): the table header above it plus the key on it.
+fn key_at_line(text: &str, line: usize) -> String {
+    let mut table = String::new();
+    for raw in text.lines().take(line.saturating_sub(1)) {
+        let l = raw.trim();
+        if let Some(h) = l.strip_prefix('[') {
+            table = h.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_owned();
+        }
+    }
+    let here = text.lines().nth(line.saturating_sub(1)).unwrap_or("").trim();
+    let key = here.split('=').next().unwrap_or("").trim();
+    if here.starts_with('[') || key.is_empty() {
+        if table.is_empty() { "(top level)".to_owned() } else { table }
+    } else if table.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+impl TrailConfig {
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, the line and the key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: "(file)".into(),
+            message: format!("cannot read the configuration file: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates configuration text; relative paths resolve against `path`'s directory.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, the line and the key.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let err = |line: Option<usize>, key: &str, message: String| -> Error {
+            ConfigError { file: path.to_path_buf(), line, key: key.to_owned(), message }.into()
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            let key = line.map_or_else(|| "(document)".to_owned(), |l| key_at_line(text, l));
+            err(line, &key, e.message().trim().to_owned())
+        })?;
+        let t = raw.trail;
+        let p = t.policy;
+        if let Some(a) = &p.archive_after_days {
+            return Err(err(
+                Some(line_of(text, a.span().start)),
+                "trail.policy.archive_after_days",
+                "archiving is not implemented; files stay in place until retention_days removes them. Remove this key".into(),
+            ));
+        }
+        let d = CompliancePolicy::default();
+        let policy = CompliancePolicy {
+            level: p.level.unwrap_or(d.level),
+            enabled: p.enabled.unwrap_or(d.enabled),
+            retention_days: p.retention_days.unwrap_or(d.retention_days),
+            archive_after_days: d.archive_after_days,
+            encrypt_audit_logs: p.encrypt_audit_logs.unwrap_or(d.encrypt_audit_logs),
+            require_integrity_check: p.require_integrity_check.unwrap_or(d.require_integrity_check),
+            gdpr_data_subject_rights: p.gdpr_data_subject_rights.unwrap_or(d.gdpr_data_subject_rights),
+            hipaa_minimum_necessary: p.hipaa_minimum_necessary.unwrap_or(d.hipaa_minimum_necessary),
+            sox_change_control: p.sox_change_control.unwrap_or(d.sox_change_control),
+            real_time_alerts: p.real_time_alerts.unwrap_or(d.real_time_alerts),
+            alert_on_critical_errors: p.alert_on_critical_errors.unwrap_or(d.alert_on_critical_errors),
+            alert_on_security_events: p.alert_on_security_events.unwrap_or(d.alert_on_security_events),
+        };
+        if let Err(Error::Unsupported { setting, reason }) = policy.validate() {
+            return Err(err(line_of_key(text, "trail.policy", setting), &format!("trail.policy.{setting}"), reason.to_owned()));
+        }
+        let flush_interval_ms = match t.flush_interval_ms {
+            Some(v) if *v.get_ref() == 0 => {
+                return Err(err(Some(line_of(text, v.span().start)), "trail.flush_interval_ms", "must be at least 1 (milliseconds)".into()));
+            }
+            Some(v) => v.into_inner(),
+            None => DEFAULT_FLUSH_INTERVAL_MS,
+        };
+        let queue_capacity = match t.queue_capacity {
+            Some(v) if *v.get_ref() == 0 => {
+                return Err(err(Some(line_of(text, v.span().start)), "trail.queue_capacity", "must be at least 1 (events)".into()));
+            }
+            Some(v) => v.into_inner(),
+            None => DEFAULT_QUEUE_CAPACITY,
+        };
+        let storage_path = resolve(&t.storage_path.unwrap_or_else(|| PathBuf::from("audit_logs")));
+        let integrity = match t.integrity.hmac_key_file {
+            None => IntegrityConfig::Sha256,
+            Some(k) => {
+                let line = Some(line_of(text, k.span().start));
+                let key_path = resolve(k.get_ref());
+                read_key(&key_path).map_err(|m| err(line, "trail.integrity.hmac_key_file", m))?;
+                IntegrityConfig::HmacKeyFile(key_path)
+            }
+        };
+        let mut backends = Vec::new();
+        for b in raw.backends {
+            let line = Some(line_of(text, b.span().start));
+            let table = b.into_inner();
+            let kind = match table.get("type") {
+                Some(toml::Value::String(s)) => s.clone(),
+                Some(_) => return Err(err(line, "backends.type", "must be a string: \"file\"".into())),
+                None => return Err(err(line, "backends.type", "missing; every [[backends]] entry needs `type = \"file\"`".into())),
+            };
+            match kind.as_str() {
+                "file" => {
+                    let fb: RawFileBackend = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+                        err(line, "backends", format!("{} (in the [[backends]] entry with type = \"file\")", e.message().trim()))
+                    })?;
+                    backends.push(BackendConfig::File {
+                        name: fb.name.unwrap_or_else(|| "file".to_owned()),
+                        path: fb.path.as_deref().map_or_else(|| storage_path.clone(), resolve),
+                        max_file_bytes: fb.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
+                    });
+                }
+                "plugin" => {
+                    return Err(err(line, "backends.type", "plugin backends are not available in this version; use type = \"file\"".into()));
+                }
+                other => {
+                    return Err(err(line, "backends.type", format!("unknown backend type `{other}`; expected \"file\"")));
+                }
+            }
+        }
+        if backends.is_empty() {
+            backends.push(BackendConfig::File {
+                name: "file".into(),
+                path: storage_path.clone(),
+                max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            });
+        }
+        Ok(Self {
+            source: path.to_path_buf(),
+            storage_path,
+            durability: t.durability.unwrap_or_default(),
+            flush_interval_ms,
+            queue_capacity,
+            on_full: t.on_full.unwrap_or_default(),
+            policy,
+            integrity,
+            backends,
+        })
+    }
+
+    /// The [`Integrity`] this configuration selects (reads the key file).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the key file became unreadable or invalid.
+    pub fn integrity(&self) -> Result<Integrity> {
+        match &self.integrity {
+            IntegrityConfig::Sha256 => Ok(Integrity::Sha256),
+            IntegrityConfig::HmacKeyFile(p) => read_key(p).map_err(|message| {
+                ConfigError { file: self.source.clone(), line: None, key: "trail.integrity.hmac_key_file".into(), message }.into()
+            }),
+        }
+    }
+
+    /// A builder with everything this configuration sets.
+    ///
+    /// # Errors
+    /// As [`integrity`](Self::integrity).
+    pub fn builder(&self) -> Result<AuditTrailBuilder> {
+        let mut b = AuditTrailBuilder::default()
+            .policy(self.policy.clone())
+            .storage_path(self.storage_path.clone())
+            .durability(self.durability)
+            .flush_interval(Duration::from_millis(self.flush_interval_ms))
+            .queue_capacity(self.queue_capacity)
+            .on_full(self.on_full)
+            .integrity(self.integrity()?);
+        for backend in &self.backends {
+            match backend {
+                BackendConfig::File { path, max_file_bytes, .. } => b = b.file_backend(path.clone(), *max_file_bytes),
+            }
+        }
+        Ok(b)
+    }
+
+    /// A human-readable summary of the resolved configuration (`audit config check`).
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "trail: storage_path={} durability={} flush_interval_ms={} queue_capacity={} on_full={}",
+            self.storage_path.display(),
+            match self.durability { Durability::Batched => "batched", Durability::Sync => "sync" },
+            self.flush_interval_ms,
+            self.queue_capacity,
+            match self.on_full { OnFull::Block => "block", OnFull::Fail => "fail" },
+        );
+        let _ = writeln!(
+            s,
+            "policy: level={} enabled={} retention_days={}",
+            self.policy.level, self.policy.enabled, self.policy.retention_days
+        );
+        match &self.integrity {
+            IntegrityConfig::Sha256 => s.push_str("integrity: sha256\n"),
+            IntegrityConfig::HmacKeyFile(p) => {
+                let _ = writeln!(s, "integrity: hmac-sha256 key_file={}", p.display());
+            }
+        }
+        for (i, b) in self.backends.iter().enumerate() {
+            match b {
+                BackendConfig::File { name, path, max_file_bytes } => {
+                    let _ = writeln!(
+                        s,
+                        "backend {}: type=file name={name} path={} max_file_bytes={max_file_bytes}",
+                        i + 1,
+                        path.display()
+                    );
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Reads an HMAC key file: refuses one readable by group or others, or shorter than 32 bytes.
+/// The bytes are used exactly as stored (a trailing newline is part of the key).
+pub(crate) fn read_key(path: &Path) -> std::result::Result<Integrity, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o044 != 0 {
+            return Err(format!(
+                "key file {} is readable by group or others (mode {:o}); run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let key = std::fs::read(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    Integrity::hmac(&key).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TrailConfig> {
+        TrailConfig::parse(text, Path::new("/etc/audit/audit.toml"))
+    }
+
+    fn cfg_err(text: &str) -> ConfigError {
+        match parse(text) {
+            Err(Error::Config(e)) => e,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() -> Result<()> {
+        let c = parse("")?;
+        assert_eq!(c.storage_path, Path::new("/etc/audit/audit_logs"));
+        assert_eq!(c.durability, Durability::Batched);
+        assert_eq!(c.queue_capacity, DEFAULT_QUEUE_CAPACITY);
+        assert_eq!(c.backends.len(), 1);
+        let c = parse("[trail]\nstorage_path = \"logs\"\ndurability = \"sync\"\n[[backends]]\ntype = \"file\"\npath = \"/abs\"\nmax_file_bytes = 10\n")?;
+        assert_eq!(c.storage_path, Path::new("/etc/audit/logs"));
+        assert_eq!(c.durability, Durability::Sync);
+        assert!(matches!(&c.backends[0], BackendConfig::File { path, max_file_bytes: 10, .. } if path == Path::new("/abs")));
+        Ok(())
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let e = cfg_err("[trail]\ncolour = 1\n");
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("unknown field `colour`"), "{e}");
+        let e = cfg_err("[trail]\n\ndurability = \"fast\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "trail.durability"));
+        assert!(e.message.contains("fast"), "{e}");
+        let e = cfg_err("[trail]\nqueue_capacity = \"many\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "trail.queue_capacity"));
+        let e = cfg_err("[trail]\nqueue_capacity = 0\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "trail.queue_capacity"));
+        let e = cfg_err("[trail.policy]\nlevel = \"hipaa\"\nencrypt_audit_logs = true\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "trail.policy.encrypt_audit_logs"));
+        let e = cfg_err("[trail.policy]\narchive_after_days = 30\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "trail.policy.archive_after_days"));
+        let e = cfg_err("[[backends]]\ntype = \"tape\"\n");
+        assert_eq!(e.key, "backends.type");
+        assert!(e.message.contains("tape"));
+        let e = cfg_err("[[backends]]\ntype = \"file\"\nspeed = 3\n");
+        assert!(e.message.contains("speed"), "{e}");
+        let e = cfg_err("[trail.integrity]\nhmac_key_file = \"/nonexistent/key\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "trail.integrity.hmac_key_file"));
+        let e = cfg_err("[trail\n");
+        assert_eq!(e.line, Some(1));
+        let shown = cfg_err("[trail]\nflush_interval_ms = 0\n").to_string();
+        assert!(shown.starts_with("/etc/audit/audit.toml:2: trail.flush_interval_ms:"), "{shown}");
+    }
+}

@@ -1,0 +1,136 @@
+//! Errors returned by the audit trail, its backends, its configuration and its verifier.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Shorthand for `Result<T, audit_host::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `audit-host`.
+///
+/// Each variant's message says what failed, where, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration file (or an equivalent builder setting) is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// An event given to the trail (or a line given to `audit emit`) is invalid.
+    #[error("invalid event: key `{key}`: {message}")]
+    InvalidEvent {
+        /// The event field that is wrong.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A file-system operation failed.
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        /// What the trail was doing.
+        context: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Another process (or another backend in this process) holds the directory's lock.
+    #[error(
+        "audit directory {} is locked by {}; stop that process or point this one at another directory",
+        dir.display(),
+        match pid { Some(p) => format!("process {p}"), None => "another process".to_owned() }
+    )]
+    DirectoryLocked {
+        /// The locked directory.
+        dir: PathBuf,
+        /// The pid recorded by the lock holder, when known.
+        pid: Option<u32>,
+    },
+
+    /// `on_full = "fail"` and the bounded queue is full: the event was not accepted.
+    #[error(
+        "audit queue is full ({capacity} events waiting for storage); the event was NOT recorded. \
+         Raise trail.queue_capacity or use on_full = \"block\""
+    )]
+    QueueFull {
+        /// The configured `queue_capacity`.
+        capacity: usize,
+    },
+
+    /// The trail was closed; it accepts no more events.
+    #[error("audit trail is closed; the event was NOT recorded")]
+    Closed,
+
+    /// A storage backend failed. Events accepted before the failure stay queued and are
+    /// retried; while the failure lasts, new events are refused.
+    #[error(
+        "storage backend `{backend}` failed: {source}; {queued} accepted event(s) are kept \
+         queued and retried, new events are refused until it recovers"
+    )]
+    Storage {
+        /// The backend's name.
+        backend: String,
+        /// How many accepted events were waiting to be written when this was reported.
+        queued: usize,
+        /// The backend's own error.
+        #[source]
+        source: Arc<Error>,
+    },
+
+    /// An error reported by a storage backend (custom backends return this).
+    #[error("{message}")]
+    Backend {
+        /// What went wrong, for a person.
+        message: String,
+    },
+
+    /// The stored chain does not match the configured integrity settings.
+    #[error("{0}")]
+    Integrity(String),
+
+    /// A setting the trail cannot honour was set; it is refused rather than ignored.
+    #[error("`{setting}` is not supported: {reason}")]
+    Unsupported {
+        /// The setting (config key or policy field).
+        setting: &'static str,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
+}
+
+impl Error {
+    /// A backend error with the given message, for custom [`StorageBackend`] implementations.
+    ///
+    /// [`StorageBackend`]: crate::StorageBackend
+    pub fn backend(message: impl Into<String>) -> Self {
+        Self::Backend { message: message.into() }
+    }
+
+    /// Wraps an `io::Error` with what was being done and on which path.
+    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { context, path, source }
+    }
+
+    pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
+        Self::InvalidEvent { key: key.to_owned(), message: message.into() }
+    }
+}
+
+/// A configuration error: which file, which line, which key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {key}: {message}", file.display(), match line { Some(l) => format!(":{l}"), None => String::new() })]
+pub struct ConfigError {
+    /// The configuration file (empty for builder settings).
+    pub file: PathBuf,
+    /// 1-based line of the offending key or value, when known.
+    pub line: Option<usize>,
+    /// The dotted key, for example `trail.durability`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}

@@ -1,0 +1,68 @@
+//! `audit-host`: a tamper-evident, append-only audit trail with pluggable storage.
+//!
+//! A service records audit events (who did what to which data, security failures,
+//! configuration changes) through an [`AuditTrail`]. Each event is sequenced, timestamped,
+//! hash-chained (SHA-256, or HMAC-SHA256 with a key) and serialized once, in one critical
+//! section, to a canonical JSON line; a worker thread writes the lines in batches to every
+//! storage backend. With no configuration at all the backend is a
+//! [`FileStorageBackend`] writing `audit_logs/audit_YYYY-MM-DD.jsonl`.
+//!
+//! ```no_run
+//! use audit_host::{AuditTrail, AuditEventType, ErrorReport, ErrorSeverity};
+//!
+//! # async fn demo() -> audit_host::Result<()> {
+//! let trail = AuditTrail::new(None, None, None)?;            // ./audit_logs, SHA-256 chain
+//! trail.log_data_access("customers/42", "read").user_id("alice").contains_pii(true).await?;
+//! trail.log_security_event(AuditEventType::AuthenticationFailed, "bad password")
+//!     .user_id("mallory")
+//!     .client_ip("203.0.113.9")
+//!     .await?;
+//! trail.log_error(ErrorReport::new("db timeout").severity(ErrorSeverity::High)).component("billing").await?;
+//! let report = trail.verify_chain().await?;
+//! assert_eq!(report.events, 3);
+//! trail.close().await?;                                     // drains, fdatasyncs, closes
+//! # Ok(()) }
+//! ```
+//!
+//! - Guarantees: `log_event` returns once the event is accepted (in `sync` durability, once
+//!   it is fdatasync'd); `flush` returns once everything accepted is durable; `close` loses
+//!   nothing. A storage failure is returned to the caller, never swallowed.
+//! - Custom stores: implement [`StorageBackend`] and pass it to [`AuditTrail::new`] or
+//!   [`AuditTrailBuilder::backend`].
+//! - Operators use the `audit` command (`emit`, `verify`, `query`, `config check`) and a TOML
+//!   file ([`AuditTrail::from_config_file`]); see `docs/configuration.md`.
+//!
+//! MSRV: Rust 1.89 (uses `File::try_lock`).
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod backend;
+mod canonical;
+pub mod config;
+mod error;
+mod event;
+mod file;
+mod global;
+mod policy;
+mod query;
+mod record;
+mod trail;
+pub mod verify;
+
+pub use async_trait::async_trait;
+pub use backend::{ChainHead, StorageBackend};
+pub use error::{ConfigError, Error, Result};
+pub use event::{
+    AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity, data_access_event_type,
+};
+pub use file::{DEFAULT_MAX_FILE_BYTES, FileBackendBuilder, FileStorageBackend, todays_file_name};
+pub use global::{audit_data_access, audit_error, audit_security_event, get_audit_trail, get_audit_trail_with, set_audit_trail};
+pub use policy::{AlertReason, CompliancePolicy};
+pub use query::{EventQuery, query_dir};
+pub use record::{AuditRecord, Integrity};
+pub use trail::{
+    AlertHook, AuditTrail, AuditTrailBuilder, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, Durability, OnFull,
+    PendingEvent, PolicySummary, Statistics,
+};
+pub use verify::{VerifyReport, verify_dir};

@@ -1,0 +1,425 @@
+//! The canonical line and the record every backend receives: encoding (one pass, once per
+//! event), checksums (SHA-256 or HMAC-SHA256 over the stored bytes) and parsing of the chain
+//! fields back out of a stored line.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::canonical::{hex_into, write_i64, write_object, write_str, write_timestamp, write_u64};
+use crate::event::{AuditEvent, AuditEventType, AuditLogLevel};
+
+/// `{"checksum":"` – every stored line starts with this.
+pub(crate) const CHECKSUM_PREFIX: &[u8] = b"{\"checksum\":\"";
+/// Offset of the first hex digit of the checksum in a line.
+const HEX_AT: usize = CHECKSUM_PREFIX.len();
+/// Offset of the body (first member after the checksum) in a line.
+const BODY_AT: usize = HEX_AT + 64 + 2;
+
+/// How each line's `checksum` is computed.
+#[derive(Clone)]
+pub enum Integrity {
+    /// Plain SHA-256 (the default).
+    Sha256,
+    /// HMAC-SHA256 with a secret key.
+    Hmac(Box<Hmac<Sha256>>),
+}
+
+impl fmt::Debug for Integrity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sha256 => "Integrity::Sha256",
+            Self::Hmac(_) => "Integrity::Hmac(<key>)",
+        })
+    }
+}
+
+impl Integrity {
+    /// HMAC-SHA256 with `key`.
+    ///
+    /// # Errors
+    /// A key shorter than 32 bytes is refused.
+    pub fn hmac(key: &[u8]) -> Result<Self, String> {
+        if key.len() < 32 {
+            return Err(format!(
+                "HMAC key is {} bytes; at least 32 are required (e.g. `head -c 32 /dev/urandom > key`)",
+                key.len()
+            ));
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
+        Ok(Self::Hmac(Box::new(mac)))
+    }
+
+    /// The lowercase hex checksum of `{` followed by `body` (a line without its checksum
+    /// member).
+    pub(crate) fn checksum_hex(&self, body: &[u8]) -> [u8; 64] {
+        let digest: [u8; 32] = match self {
+            Self::Sha256 => {
+                let mut h = Sha256::new();
+                h.update(b"{");
+                h.update(body);
+                h.finalize().into()
+            }
+            Self::Hmac(proto) => {
+                let mut h = (**proto).clone();
+                h.update(b"{");
+                h.update(body);
+                h.finalize().into_bytes().into()
+            }
+        };
+        let mut hex = [0u8; 64];
+        hex_into(&digest, &mut hex);
+        hex
+    }
+}
+
+/// One accepted event as every storage backend receives it: the canonical JSON line
+/// (exactly the bytes the file backend stores, without the newline) plus the fields a
+/// database would index.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    line: String,
+    sequence_number: u64,
+    timestamp: DateTime<Utc>,
+    event_type: AuditEventType,
+    log_level: AuditLogLevel,
+    event_id: Range<u32>,
+    user_id: Option<Range<u32>>,
+}
+
+impl fmt::Debug for AuditRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditRecord")
+            .field("sequence_number", &self.sequence_number)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode_json_str(raw: &str) -> Cow<'_, str> {
+    let inner = &raw[1..raw.len() - 1];
+    if inner.contains('\\') {
+        Cow::Owned(serde_json::from_str(raw).unwrap_or_else(|_| inner.to_owned()))
+    } else {
+        Cow::Borrowed(inner)
+    }
+}
+
+impl AuditRecord {
+    /// The canonical JSON line, without the trailing newline.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// The position of this event in the chain (1-based, contiguous).
+    pub fn sequence_number(&self) -> u64 {
+        self.sequence_number
+    }
+
+    /// When the event happened (UTC).
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        self.timestamp
+    }
+
+    /// The event type.
+    pub fn event_type(&self) -> AuditEventType {
+        self.event_type
+    }
+
+    /// The log level.
+    pub fn log_level(&self) -> AuditLogLevel {
+        self.log_level
+    }
+
+    /// The event id.
+    pub fn event_id(&self) -> Cow<'_, str> {
+        decode_json_str(&self.line[self.event_id.start as usize..self.event_id.end as usize])
+    }
+
+    /// The acting user, if any.
+    pub fn user_id(&self) -> Option<Cow<'_, str>> {
+        self.user_id.as_ref().map(|r| decode_json_str(&self.line[r.start as usize..r.end as usize]))
+    }
+
+    /// The checksum stored in the line (lowercase hex).
+    pub fn checksum(&self) -> &str {
+        &self.line[HEX_AT..HEX_AT + 64]
+    }
+
+    /// Parses the line back into a full event.
+    pub fn to_event(&self) -> crate::Result<AuditEvent> {
+        AuditEvent::from_json(&self.line)
+    }
+}
+
+/// Writes `,"key":"value"` or `,"key":null`.
+fn opt_str(out: &mut Vec<u8>, member: &[u8], v: Option<&str>) {
+    out.extend_from_slice(member);
+    match v {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// An event serialized outside the chain's critical section, with gaps where
+/// `previous_hash`, `sequence_number` and `timestamp` go. The parts are, in key order:
+/// `client_ip..plugin_name` | `process_id..retention_category` | `session_id, signature` |
+/// `user_agent, user_id`.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    buf: Vec<u8>,
+    split: [usize; 3],
+    event_id: Range<usize>,
+    user_id: Option<Range<usize>>,
+}
+
+impl Prepared {
+    /// Serializes everything but the chain fields and the timestamp. `event_id` is the id to
+    /// store (given or generated).
+    pub(crate) fn encode(&mut self, ev: &AuditEvent, event_id: &str) {
+        let out = &mut self.buf;
+        out.clear();
+        opt_str(out, b"\"client_ip\":", ev.client_ip.as_deref());
+        out.extend_from_slice(b",\"compliance_level\":\"");
+        out.extend_from_slice(ev.compliance_level.as_str().as_bytes());
+        out.push(b'"');
+        opt_str(out, b",\"component\":", ev.component.as_deref());
+        opt_str(out, b",\"container_id\":", ev.container_id.as_deref());
+        out.extend_from_slice(if ev.contains_phi { b",\"contains_phi\":true" } else { b",\"contains_phi\":false" });
+        out.extend_from_slice(if ev.contains_pii { b",\"contains_pii\":true" } else { b",\"contains_pii\":false" });
+        opt_str(out, b",\"data_classification\":", ev.data_classification.as_deref());
+        opt_str(out, b",\"error_category\":", ev.error_category.as_deref());
+        out.extend_from_slice(b",\"error_context\":");
+        match &ev.error_context {
+            Some(m) => write_object(out, m),
+            None => out.extend_from_slice(b"null"),
+        }
+        opt_str(out, b",\"error_severity\":", ev.error_severity.as_deref());
+        out.extend_from_slice(b",\"event_id\":");
+        let id_start = out.len();
+        write_str(out, event_id);
+        self.event_id = id_start..out.len();
+        out.extend_from_slice(b",\"event_type\":\"");
+        out.extend_from_slice(ev.event_type.as_str().as_bytes());
+        out.push(b'"');
+        opt_str(out, b",\"hostname\":", ev.hostname.as_deref());
+        out.extend_from_slice(b",\"log_level\":\"");
+        out.extend_from_slice(ev.log_level.as_str().as_bytes());
+        out.push(b'"');
+        out.extend_from_slice(b",\"message\":");
+        write_str(out, &ev.message);
+        out.extend_from_slice(b",\"metadata\":");
+        write_object(out, &ev.metadata);
+        opt_str(out, b",\"operation\":", ev.operation.as_deref());
+        opt_str(out, b",\"plugin_name\":", ev.plugin_name.as_deref());
+        self.split[0] = out.len();
+        out.extend_from_slice(b",\"process_id\":");
+        match ev.process_id {
+            Some(pid) => write_i64(out, pid),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"regulatory_tags\":[");
+        for (i, tag) in ev.regulatory_tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, tag);
+        }
+        out.push(b']');
+        opt_str(out, b",\"request_id\":", ev.request_id.as_deref());
+        opt_str(out, b",\"retention_category\":", ev.retention_category.as_deref());
+        self.split[1] = out.len();
+        opt_str(out, b",\"session_id\":", ev.session_id.as_deref());
+        opt_str(out, b",\"signature\":", ev.signature.as_deref());
+        self.split[2] = out.len();
+        opt_str(out, b",\"user_agent\":", ev.user_agent.as_deref());
+        out.extend_from_slice(b",\"user_id\":");
+        self.user_id = ev.user_id.as_deref().map(|u| {
+            let start = out.len();
+            write_str(out, u);
+            start..out.len()
+        });
+        if self.user_id.is_none() {
+            out.extend_from_slice(b"null");
+        }
+    }
+
+    /// Assembles the final line: must run inside the chain's critical section, since it
+    /// decides `previous_hash` and produces the checksum the next event links to.
+    pub(crate) fn assemble(
+        &self,
+        ev: &AuditEvent,
+        sequence_number: u64,
+        previous_hash: Option<&[u8; 64]>,
+        timestamp: DateTime<Utc>,
+        integrity: &Integrity,
+    ) -> (AuditRecord, [u8; 64]) {
+        let b = &self.buf;
+        let mut line = Vec::with_capacity(BODY_AT + b.len() + 160);
+        line.extend_from_slice(CHECKSUM_PREFIX);
+        line.extend_from_slice(&[b'0'; 64]);
+        line.extend_from_slice(b"\",");
+        line.extend_from_slice(&b[..self.split[0]]);
+        line.extend_from_slice(b",\"previous_hash\":");
+        match previous_hash {
+            Some(h) => {
+                line.push(b'"');
+                line.extend_from_slice(h);
+                line.push(b'"');
+            }
+            None => line.extend_from_slice(b"null"),
+        }
+        line.extend_from_slice(&b[self.split[0]..self.split[1]]);
+        line.extend_from_slice(b",\"sequence_number\":");
+        write_u64(&mut line, sequence_number);
+        line.extend_from_slice(&b[self.split[1]..self.split[2]]);
+        line.extend_from_slice(b",\"timestamp\":");
+        write_timestamp(&mut line, &timestamp);
+        let tail_at = line.len() - self.split[2];
+        line.extend_from_slice(&b[self.split[2]..]);
+        line.push(b'}');
+        let hex = integrity.checksum_hex(&line[BODY_AT..]);
+        line[HEX_AT..HEX_AT + 64].copy_from_slice(&hex);
+        let at = |r: &Range<usize>, base: usize| (r.start + base) as u32..(r.end + base) as u32;
+        let record = AuditRecord {
+            // The buffer holds only ASCII: every string went through `write_str`.
+            line: String::from_utf8(line).unwrap_or_else(|e| {
+                unreachable!("canonical line is ASCII; this is a bug in audit-host: {e}")
+            }),
+            sequence_number,
+            timestamp,
+            event_type: ev.event_type,
+            log_level: ev.log_level,
+            event_id: at(&self.event_id, BODY_AT),
+            user_id: self.user_id.as_ref().map(|r| at(r, tail_at)),
+        };
+        (record, hex)
+    }
+}
+
+/// The chain fields of a stored line.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChainFields<'a> {
+    pub(crate) sequence_number: u64,
+    #[serde(borrow)]
+    pub(crate) previous_hash: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(crate) checksum: Option<Cow<'a, str>>,
+}
+
+/// Why a stored line does not check out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LineProblem {
+    NotJson(String),
+    NoChecksum,
+    ChecksumMismatch { stored: String, computed: String },
+}
+
+impl fmt::Display for LineProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotJson(e) => write!(f, "line is not a valid audit event ({e})"),
+            Self::NoChecksum => f.write_str("line has no checksum as its first key"),
+            Self::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "checksum mismatch: stored {stored}, computed {computed} (the line was altered, or the wrong key was used)"
+            ),
+        }
+    }
+}
+
+/// Parses the chain fields of `line` and recomputes its checksum over the stored bytes.
+pub(crate) fn check_line<'a>(line: &'a [u8], integrity: &Integrity) -> Result<ChainFields<'a>, LineProblem> {
+    let fields: ChainFields<'a> =
+        serde_json::from_slice(line).map_err(|e| LineProblem::NotJson(e.to_string()))?;
+    let Some(stored) = fields.checksum.as_deref() else {
+        return Err(LineProblem::NoChecksum);
+    };
+    if line.len() < BODY_AT || !line.starts_with(CHECKSUM_PREFIX) || &line[HEX_AT + 64..BODY_AT] != b"\"," {
+        return Err(LineProblem::NoChecksum);
+    }
+    let computed = integrity.checksum_hex(&line[BODY_AT..]);
+    if computed != stored.as_bytes() {
+        return Err(LineProblem::ChecksumMismatch {
+            stored: stored.to_owned(),
+            computed: String::from_utf8_lossy(&computed).into_owned(),
+        });
+    }
+    Ok(fields)
+}
+
+/// Is this `previous_hash` a valid start of a chain (`null`, or the Python trail's genesis
+/// hash of 64 zeros)?
+pub(crate) fn is_genesis(previous_hash: Option<&str>) -> bool {
+    match previous_hash {
+        None | Some("") => true,
+        Some(h) => h.len() == 64 && h.bytes().all(|b| b == b'0'),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn sample() -> AuditEvent {
+        AuditEvent::new(AuditEventType::DataAccess, "read \"x\" é")
+            .user_id("ü1")
+            .meta("b", 2)
+            .meta("a", "x")
+    }
+
+    #[test]
+    fn line_is_canonical_sorted_and_verifiable() {
+        let ev = sample();
+        let mut p = Prepared::default();
+        p.encode(&ev, "id-1");
+        let ts = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).single().expect("ts");
+        let (rec, hex) = p.assemble(&ev, 7, Some(&[b'a'; 64]), ts, &Integrity::Sha256);
+        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(rec.line()).expect("json");
+        assert_eq!(v.len(), 30);
+        let keys: Vec<_> = v.keys().cloned().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        // Re-serializing the parsed object canonically gives the same bytes.
+        let mut again = Vec::new();
+        write_object(&mut again, &v);
+        assert_eq!(again, rec.line().as_bytes());
+        assert!(rec.line().is_ascii());
+        assert_eq!(rec.event_id(), "id-1");
+        assert_eq!(rec.user_id().as_deref(), Some("ü1"));
+        assert_eq!(rec.checksum().as_bytes(), &hex);
+        let fields = check_line(rec.line().as_bytes(), &Integrity::Sha256).expect("verifies");
+        assert_eq!(fields.sequence_number, 7);
+        // Checksum is SHA-256 of the line without its checksum member.
+        let without = rec.line().replacen(&format!("\"checksum\":\"{}\",", rec.checksum()), "", 1);
+        let mut h = Sha256::new();
+        h.update(without.as_bytes());
+        let mut want = [0u8; 64];
+        hex_into(&h.finalize(), &mut want);
+        assert_eq!(want, hex);
+    }
+
+    #[test]
+    fn tampering_and_wrong_key_are_detected() {
+        let ev = sample();
+        let mut p = Prepared::default();
+        p.encode(&ev, "id-1");
+        let key = Integrity::hmac(&[7u8; 32]).expect("key");
+        let (rec, _) = p.assemble(&ev, 1, None, Utc::now(), &key);
+        assert!(check_line(rec.line().as_bytes(), &key).is_ok());
+        assert!(matches!(
+            check_line(rec.line().as_bytes(), &Integrity::Sha256),
+            Err(LineProblem::ChecksumMismatch { .. })
+        ));
+        let tampered = rec.line().replace("read", "reed");
+        assert!(matches!(check_line(tampered.as_bytes(), &key), Err(LineProblem::ChecksumMismatch { .. })));
+        assert!(Integrity::hmac(&[1u8; 31]).is_err());
+    }
+}

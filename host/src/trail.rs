@@ -1,0 +1,1093 @@
+//! `AuditTrail`: accepts events, chains them in one critical section, and hands them in
+//! batches to a worker thread that writes every backend.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+
+use crate::backend::{ChainHead, StorageBackend};
+use crate::error::{Error, Result};
+use crate::event::{AuditEvent, AuditEventType, AuditLogLevel, ErrorReport, data_access_event_type};
+use crate::file::{DEFAULT_MAX_FILE_BYTES, FileStorageBackend};
+use crate::policy::{AlertReason, CompliancePolicy};
+use crate::query::{EventQuery, query_dir};
+use crate::record::{AuditRecord, Integrity, Prepared, check_line};
+use crate::verify::{VerifyReport, verify_dir};
+
+/// When `log_event` returns relative to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// `log_event` returns once the event is accepted (queued in order); the worker
+    /// fdatasyncs at least every `flush_interval_ms`. The default.
+    #[default]
+    Batched,
+    /// `log_event` returns only after the event's line is fdatasync'd. Concurrent callers
+    /// share one fdatasync (group commit).
+    Sync,
+}
+
+/// What `log_event` does when the bounded queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFull {
+    /// Wait for space (back-pressure). The default.
+    #[default]
+    Block,
+    /// Return [`Error::QueueFull`]; the event is not recorded.
+    Fail,
+}
+
+/// A clock for the trail; tests inject one to cross midnight deterministically.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+/// Called for each accepted event that matches the policy's alert rules.
+pub type AlertHook = Arc<dyn Fn(&AuditEvent, &[AlertReason]) + Send + Sync>;
+
+/// Default bounded-queue capacity, in events.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+/// Default fdatasync interval in batched mode.
+pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 200;
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Builds an [`AuditTrail`]. Defaults:
+///
+/// | setting | default |
+/// |---|---|
+/// | `policy` | [`CompliancePolicy::default`] |
+/// | `storage_path` | `audit_logs` |
+/// | backends | one [`FileStorageBackend`] at `storage_path` |
+/// | `durability` | [`Durability::Batched`] |
+/// | `flush_interval` | 200 ms |
+/// | `queue_capacity` | 16,384 events |
+/// | `on_full` | [`OnFull::Block`] |
+/// | integrity | SHA-256 |
+///
+/// ```no_run
+/// # fn main() -> audit_host::Result<()> {
+/// use audit_host::{AuditTrail, Durability};
+/// let trail = AuditTrail::builder().storage_path("/var/log/audit").durability(Durability::Sync).build()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct AuditTrailBuilder {
+    policy: CompliancePolicy,
+    storage_path: PathBuf,
+    backends: Vec<Box<dyn StorageBackend>>,
+    file_backends: Vec<(PathBuf, u64)>,
+    durability: Durability,
+    flush_interval: Duration,
+    queue_capacity: usize,
+    on_full: OnFull,
+    integrity: Integrity,
+    clock: Option<Clock>,
+    alert_hook: Option<AlertHook>,
+}
+
+impl fmt::Debug for AuditTrailBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditTrailBuilder")
+            .field("policy", &self.policy)
+            .field("storage_path", &self.storage_path)
+            .field("backends", &self.backends)
+            .field("file_backends", &self.file_backends)
+            .field("durability", &self.durability)
+            .field("flush_interval", &self.flush_interval)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("on_full", &self.on_full)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuditTrailBuilder {
+    fn default() -> Self {
+        Self {
+            policy: CompliancePolicy::default(),
+            storage_path: PathBuf::from("audit_logs"),
+            backends: Vec::new(),
+            file_backends: Vec::new(),
+            durability: Durability::Batched,
+            flush_interval: Duration::from_millis(DEFAULT_FLUSH_INTERVAL_MS),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            on_full: OnFull::Block,
+            integrity: Integrity::Sha256,
+            clock: None,
+            alert_hook: None,
+        }
+    }
+}
+
+impl AuditTrailBuilder {
+    /// The compliance policy.
+    pub fn policy(self, policy: CompliancePolicy) -> Self {
+        Self { policy, ..self }
+    }
+
+    /// Where the default file backend writes (default `audit_logs`).
+    pub fn storage_path(self, path: impl Into<PathBuf>) -> Self {
+        Self { storage_path: path.into(), ..self }
+    }
+
+    /// Adds an in-process backend. With none added (and no file backend), the trail uses a
+    /// [`FileStorageBackend`] at `storage_path`.
+    pub fn backend(mut self, backend: Box<dyn StorageBackend>) -> Self {
+        self.backends.push(backend);
+        self
+    }
+
+    /// Adds a file backend at `path` rotating at `max_file_bytes` (opened by `build`, with
+    /// the policy's retention).
+    pub fn file_backend(mut self, path: impl Into<PathBuf>, max_file_bytes: u64) -> Self {
+        self.file_backends.push((path.into(), max_file_bytes));
+        self
+    }
+
+    /// Batched (default) or sync durability.
+    pub fn durability(self, durability: Durability) -> Self {
+        Self { durability, ..self }
+    }
+
+    /// Longest time between fdatasyncs in batched mode (default 200 ms).
+    pub fn flush_interval(self, interval: Duration) -> Self {
+        Self { flush_interval: interval, ..self }
+    }
+
+    /// How many accepted events may wait for storage (default 16,384).
+    pub fn queue_capacity(self, capacity: usize) -> Self {
+        Self { queue_capacity: capacity, ..self }
+    }
+
+    /// What to do when the queue is full (default block).
+    pub fn on_full(self, on_full: OnFull) -> Self {
+        Self { on_full, ..self }
+    }
+
+    /// Chain with HMAC-SHA256 under `key` (at least 32 bytes) instead of plain SHA-256.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the key is shorter than 32 bytes.
+    pub fn hmac_key(self, key: &[u8]) -> Result<Self> {
+        let integrity = Integrity::hmac(key).map_err(|message| crate::ConfigError {
+            file: PathBuf::new(),
+            line: None,
+            key: "trail.integrity.hmac_key_file".into(),
+            message,
+        })?;
+        Ok(Self { integrity, ..self })
+    }
+
+    pub(crate) fn integrity(self, integrity: Integrity) -> Self {
+        Self { integrity, ..self }
+    }
+
+    /// Replaces the wall clock (UTC) used to stamp events.
+    pub fn clock(self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self { clock: Some(Arc::new(clock)), ..self }
+    }
+
+    /// Registers the hook that receives events matching the policy's alert rules (critical
+    /// errors, security events, PII under GDPR, PHI under HIPAA). It runs on the logging
+    /// task right after the event is accepted: keep it quick.
+    pub fn alert_hook(self, hook: impl Fn(&AuditEvent, &[AlertReason]) + Send + Sync + 'static) -> Self {
+        Self { alert_hook: Some(Arc::new(hook)), ..self }
+    }
+
+    /// Opens the backends, resumes the chain from what is stored, and starts the worker.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a policy setting the trail cannot honour,
+    /// [`Error::Config`] for a zero queue capacity, [`Error::DirectoryLocked`] /
+    /// [`Error::Io`] from the file backend, [`Error::Integrity`] when the stored chain was
+    /// written with other integrity settings.
+    pub fn build(self) -> Result<AuditTrail> {
+        self.policy.validate()?;
+        if self.queue_capacity == 0 {
+            return Err(crate::ConfigError {
+                file: PathBuf::new(),
+                line: None,
+                key: "trail.queue_capacity".into(),
+                message: "must be at least 1".into(),
+            }
+            .into());
+        }
+        let mut backends = self.backends;
+        let mut file_dirs = Vec::new();
+        let mut file_specs = self.file_backends;
+        if backends.is_empty() && file_specs.is_empty() {
+            file_specs.push((self.storage_path.clone(), DEFAULT_MAX_FILE_BYTES));
+        }
+        for (path, max) in file_specs {
+            let fb = FileStorageBackend::builder(&path)
+                .max_file_bytes(max)
+                .retention_days(Some(self.policy.retention_days))
+                .open()?;
+            file_dirs.push(path);
+            backends.push(Box::new(fb));
+        }
+        for b in &backends {
+            if let Some(dir) = b.query_dir() {
+                if !file_dirs.iter().any(|d| d == dir) {
+                    file_dirs.push(dir.to_path_buf());
+                }
+            }
+        }
+        AuditTrail::start(Config {
+            policy: self.policy,
+            durability: self.durability,
+            flush_interval: self.flush_interval,
+            queue_capacity: self.queue_capacity,
+            on_full: self.on_full,
+            integrity: self.integrity,
+            clock: self.clock,
+            alert_hook: self.alert_hook,
+            file_dirs,
+        }, backends)
+    }
+}
+
+struct Config {
+    policy: CompliancePolicy,
+    durability: Durability,
+    flush_interval: Duration,
+    queue_capacity: usize,
+    on_full: OnFull,
+    integrity: Integrity,
+    clock: Option<Clock>,
+    alert_hook: Option<AlertHook>,
+    file_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    total: u64,
+    errors: u64,
+    security: u64,
+    alerts: u64,
+}
+
+struct State {
+    next_seq: u64,
+    prev: Option<[u8; 64]>,
+    pending: Vec<AuditRecord>,
+    /// Accepted events not yet written by every backend (pending + in the worker's hands).
+    queued: usize,
+    closing: bool,
+    flush_target: u64,
+    error: Option<(String, Arc<Error>)>,
+    worker_idle: bool,
+    counters: Counters,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    /// Every event up to this sequence is written and fdatasync'd by every backend.
+    durable: u64,
+    /// The current storage failure, if any.
+    error: Option<(String, Arc<Error>)>,
+    /// The worker has stopped (after close).
+    stopped: bool,
+    /// Events lost because the worker had to stop with them unwritten.
+    abandoned: usize,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    space: Notify,
+    progress: watch::Sender<Progress>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code path panics while holding this lock except through a bug; keep going with
+        // the state as it is rather than poisoning every caller.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Prepared> = std::cell::RefCell::new(Prepared::default());
+}
+
+/// A tamper-evident, append-only audit trail.
+///
+/// Events are sequenced, timestamped, hash-chained and serialized to one canonical JSON line
+/// in one critical section, then written in batches by a worker thread to every backend
+/// (by default one [`FileStorageBackend`] in `audit_logs/`).
+///
+/// ```no_run
+/// # async fn demo() -> audit_host::Result<()> {
+/// use audit_host::{AuditTrail, AuditEventType};
+/// let trail = AuditTrail::new(None, None, None)?;
+/// let id = trail.log_event(AuditEventType::ConfigChanged, "raised rate limit")
+///     .user_id("alice")
+///     .meta("limit", 500)
+///     .await?;
+/// trail.close().await?;
+/// # let _ = id; Ok(()) }
+/// ```
+pub struct AuditTrail {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    policy: CompliancePolicy,
+    durability: Durability,
+    queue_capacity: usize,
+    on_full: OnFull,
+    integrity: Integrity,
+    clock: Option<Clock>,
+    alert_hook: Option<AlertHook>,
+    file_dirs: Vec<PathBuf>,
+    backend_names: Vec<String>,
+    hostname: String,
+    pid: i64,
+}
+
+impl fmt::Debug for AuditTrail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditTrail")
+            .field("backends", &self.backend_names)
+            .field("durability", &self.durability)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditTrail {
+    /// The Python constructor's counterpart: `AuditTrail(policy, storage_path)`, plus an
+    /// optional in-process backend. `None` everywhere gives the default policy and a file
+    /// backend in `audit_logs/`.
+    ///
+    /// # Errors
+    /// As [`AuditTrailBuilder::build`].
+    pub fn new(
+        policy: Option<CompliancePolicy>,
+        storage_path: Option<PathBuf>,
+        backend: Option<Box<dyn StorageBackend>>,
+    ) -> Result<Self> {
+        let mut b = Self::builder();
+        if let Some(p) = policy {
+            b = b.policy(p);
+        }
+        if let Some(s) = storage_path {
+            b = b.storage_path(s);
+        }
+        if let Some(be) = backend {
+            b = b.backend(be);
+        }
+        b.build()
+    }
+
+    /// A builder with every default.
+    pub fn builder() -> AuditTrailBuilder {
+        AuditTrailBuilder::default()
+    }
+
+    /// Builds a trail from a TOML configuration file (see `docs/configuration.md`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, line and key of a bad setting, and everything
+    /// [`AuditTrailBuilder::build`] returns.
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Self> {
+        crate::config::TrailConfig::load(path.as_ref())?.builder()?.build()
+    }
+
+    fn start(cfg: Config, backends: Vec<Box<dyn StorageBackend>>) -> Result<Self> {
+        let (progress, _) = watch::channel(Progress::default());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                next_seq: 1,
+                prev: None,
+                pending: Vec::new(),
+                queued: 0,
+                closing: false,
+                flush_target: 0,
+                error: None,
+                worker_idle: false,
+                counters: Counters::default(),
+            }),
+            wake: Condvar::new(),
+            space: Notify::new(),
+            progress,
+        });
+        let backend_names: Vec<String> = backends.iter().map(|b| b.name().to_owned()).collect();
+        let (head_tx, head_rx) = std::sync::mpsc::channel();
+        let worker = Worker {
+            shared: Arc::clone(&shared),
+            backends: backends.into_iter().map(|backend| Slot { backend, written: 0 }).collect(),
+            durability: cfg.durability,
+            interval: cfg.flush_interval,
+        };
+        let handle = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || worker.run(head_tx))
+            .map_err(|e| Error::backend(format!("cannot start the audit writer thread: {e}")))?;
+        let trail = Self {
+            shared,
+            worker: Mutex::new(Some(handle)),
+            policy: cfg.policy,
+            durability: cfg.durability,
+            queue_capacity: cfg.queue_capacity,
+            on_full: cfg.on_full,
+            integrity: cfg.integrity,
+            clock: cfg.clock,
+            alert_hook: cfg.alert_hook,
+            file_dirs: cfg.file_dirs,
+            backend_names,
+            hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: i64::from(std::process::id()),
+        };
+        let head = head_rx
+            .recv()
+            .unwrap_or_else(|_| Err(Error::backend("the audit writer thread stopped while opening the backends")));
+        if let Err(e) = head.and_then(|h| trail.resume_from(h)) {
+            trail.stop_worker();
+            return Err(e);
+        }
+        Ok(trail)
+    }
+
+    fn resume_from(&self, head: Option<ChainHead>) -> Result<()> {
+        let Some(head) = head else { return Ok(()) };
+        let fields = check_line(head.line.as_bytes(), &self.integrity).map_err(|problem| {
+            Error::Integrity(format!(
+                "cannot continue the stored chain: the last event at {} does not verify with this \
+                 trail's integrity settings ({problem}). Use the same [trail.integrity] key it was \
+                 written with, or start a new directory",
+                head.location
+            ))
+        })?;
+        let mut prev = [0u8; 64];
+        let checksum = fields.checksum.as_deref().unwrap_or_default();
+        prev.copy_from_slice(checksum.as_bytes());
+        let mut st = self.shared.lock();
+        st.next_seq = head.sequence_number + 1;
+        st.prev = Some(prev);
+        st.flush_target = head.sequence_number;
+        drop(st);
+        self.shared.progress.send_modify(|p| p.durable = head.sequence_number);
+        Ok(())
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        match &self.clock {
+            Some(c) => c(),
+            None => Utc::now(),
+        }
+    }
+
+    /// Records a fully built event and returns its id once it is accepted (in `sync`
+    /// durability: once it is fdatasync'd).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Self::close); [`Error::QueueFull`] with
+    /// `on_full = fail`; [`Error::Storage`] while a backend is failing (in batched mode a
+    /// failure after an earlier call returned is reported here); in sync mode also when
+    /// this event could not be made durable (it stays queued and is retried).
+    pub async fn log(&self, mut event: AuditEvent) -> Result<String> {
+        if !self.policy.enabled {
+            return Ok(String::new());
+        }
+        event.compliance_level = self.policy.level;
+        if event.hostname.is_none() {
+            event.hostname = Some(self.hostname.clone());
+        }
+        if event.process_id.is_none() {
+            event.process_id = Some(self.pid);
+        }
+        let event_id = match &event.event_id {
+            Some(id) => id.clone(),
+            None => uuid::Uuid::new_v4().hyphenated().to_string(),
+        };
+        let error_kind = event.event_type == AuditEventType::ErrorOccurred
+            || matches!(event.log_level, AuditLogLevel::Error | AuditLogLevel::Critical);
+        let security_kind = event.event_type.is_security();
+        let (seq, ts) = loop {
+            let notified = self.shared.space.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            let accepted = SCRATCH.with(|cell| {
+                let mut prepared = cell.borrow_mut();
+                prepared.encode(&event, &event_id);
+                self.try_accept(&prepared, &event, error_kind, security_kind)
+            })?;
+            match accepted {
+                Some(done) => break done,
+                None if self.on_full == OnFull::Fail => {
+                    return Err(Error::QueueFull { capacity: self.queue_capacity });
+                }
+                None => notified.await,
+            }
+        };
+        if let Some(hook) = &self.alert_hook {
+            let reasons = self.policy.alert_reasons(&event);
+            if !reasons.is_empty() {
+                self.shared.lock().counters.alerts += 1;
+                event.event_id = Some(event_id.clone());
+                event.sequence_number = Some(seq);
+                event.timestamp = Some(ts);
+                hook(&event, &reasons);
+            }
+        }
+        if self.durability == Durability::Sync {
+            self.wait_durable(seq).await?;
+        }
+        Ok(event_id)
+    }
+
+    /// The critical section: sequence, timestamp, previous hash, checksum, enqueue.
+    /// `Ok(None)`: the queue is full.
+    fn try_accept(
+        &self,
+        prepared: &Prepared,
+        event: &AuditEvent,
+        error_kind: bool,
+        security_kind: bool,
+    ) -> Result<Option<(u64, DateTime<Utc>)>> {
+        let mut st = self.shared.lock();
+        if st.closing {
+            return Err(Error::Closed);
+        }
+        if let Some((backend, source)) = &st.error {
+            return Err(Error::Storage { backend: backend.clone(), queued: st.queued, source: Arc::clone(source) });
+        }
+        if st.queued >= self.queue_capacity {
+            return Ok(None);
+        }
+        let seq = st.next_seq;
+        let ts = event.timestamp.unwrap_or_else(|| self.now());
+        let (record, checksum) = prepared.assemble(event, seq, st.prev.as_ref(), ts, &self.integrity);
+        st.next_seq += 1;
+        st.prev = Some(checksum);
+        st.pending.push(record);
+        st.queued += 1;
+        st.counters.total += 1;
+        st.counters.errors += u64::from(error_kind);
+        st.counters.security += u64::from(security_kind);
+        if self.durability == Durability::Sync {
+            st.flush_target = seq;
+        }
+        if st.worker_idle {
+            st.worker_idle = false;
+            self.shared.wake.notify_one();
+        }
+        Ok(Some((seq, ts)))
+    }
+
+    /// Waits until `seq` is durable, or reports why it is not.
+    async fn wait_durable(&self, seq: u64) -> Result<()> {
+        let mut rx = self.shared.progress.subscribe();
+        let p = rx
+            .wait_for(|p| p.durable >= seq || p.error.is_some() || p.stopped)
+            .await
+            .map_err(|_| Error::Closed)?
+            .clone();
+        if p.durable >= seq {
+            return Ok(());
+        }
+        match p.error {
+            Some((backend, source)) => {
+                let queued = self.shared.lock().queued;
+                Err(Error::Storage { backend, queued, source })
+            }
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// Starts an event the way the Python `log_event(event_type, message, **kwargs)` does:
+    /// chain setters for the keyword arguments, then `.await` it.
+    ///
+    /// ```no_run
+    /// # async fn demo(trail: &audit_host::AuditTrail) -> audit_host::Result<()> {
+    /// use audit_host::{AuditEventType, AuditLogLevel};
+    /// trail.log_event(AuditEventType::DataExport, "exported ledger")
+    ///     .log_level(AuditLogLevel::Warning)
+    ///     .user_id("bob")
+    ///     .contains_pii(true)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn log_event(&self, event_type: AuditEventType, message: impl Into<String>) -> PendingEvent<'_> {
+        PendingEvent { trail: self, event: AuditEvent::new(event_type, message) }
+    }
+
+    /// A security event: like [`log_event`](Self::log_event) with level `security`.
+    pub fn log_security_event(&self, event_type: AuditEventType, message: impl Into<String>) -> PendingEvent<'_> {
+        self.log_event(event_type, message).log_level(AuditLogLevel::Security)
+    }
+
+    /// A data access: `operation` `read` → `data_access`, `write`/`update` →
+    /// `data_modification`, `delete` → `data_deletion`, `export` → `data_export`; message
+    /// `Data {operation} on resource: {resource}`; `metadata.resource` set.
+    pub fn log_data_access(&self, resource: &str, operation: &str) -> PendingEvent<'_> {
+        self.log_event(data_access_event_type(operation), format!("Data {operation} on resource: {resource}"))
+            .operation(operation)
+            .meta("resource", resource)
+    }
+
+    /// An error: type `error_occurred`, message `Error occurred: {message}`, level from the
+    /// severity, the report's context as `error_context`.
+    pub fn log_error(&self, report: ErrorReport) -> PendingEvent<'_> {
+        PendingEvent { trail: self, event: report.into_event() }
+    }
+
+    /// Returns once every event accepted before the call is written and fdatasync'd by
+    /// every backend.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when a backend is failing (the events stay queued and are
+    /// retried); [`Error::Closed`] if the writer stopped.
+    pub async fn flush(&self) -> Result<()> {
+        let target = {
+            let mut st = self.shared.lock();
+            let target = st.next_seq - 1;
+            if let Some((backend, source)) = &st.error {
+                return Err(Error::Storage { backend: backend.clone(), queued: st.queued, source: Arc::clone(source) });
+            }
+            st.flush_target = st.flush_target.max(target);
+            if st.worker_idle {
+                st.worker_idle = false;
+                self.shared.wake.notify_one();
+            }
+            target
+        };
+        self.wait_durable(target).await
+    }
+
+    /// Drains the queue, flushes and closes every backend. Afterwards `log_event` returns
+    /// [`Error::Closed`]. Calling it again returns `Ok(())`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when events could not be written before the writer stopped; the
+    /// message says how many.
+    pub async fn close(&self) -> Result<()> {
+        {
+            let mut st = self.shared.lock();
+            st.closing = true;
+            self.shared.wake.notify_one();
+        }
+        self.shared.space.notify_waiters();
+        let mut rx = self.shared.progress.subscribe();
+        let p = rx.wait_for(|p| p.stopped).await.map(|p| p.clone()).unwrap_or_default();
+        self.join_worker();
+        let last = self.shared.lock().next_seq - 1;
+        match p.error {
+            Some((backend, source)) => {
+                Err(Error::Storage { backend, queued: usize::try_from(last - p.durable.min(last)).unwrap_or(usize::MAX), source })
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn join_worker(&self) {
+        let handle = self.worker.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                eprintln!("audit: the writer thread panicked; this is a bug in audit-host");
+            }
+        }
+    }
+
+    /// Blocking stop used by `Drop` and failed construction.
+    fn stop_worker(&self) {
+        {
+            let mut st = self.shared.lock();
+            st.closing = true;
+            self.shared.wake.notify_one();
+        }
+        self.join_worker();
+    }
+
+    /// Counters, queue depth and the current failure, if any.
+    pub fn statistics(&self) -> Statistics {
+        let st = self.shared.lock();
+        let p = self.shared.progress.borrow();
+        Statistics {
+            total_events: st.counters.total,
+            error_events: st.counters.errors,
+            security_events: st.counters.security,
+            alerts: st.counters.alerts,
+            queue_size: st.queued,
+            last_sequence: st.next_seq - 1,
+            durable_sequence: p.durable,
+            last_error: st.error.as_ref().map(|(b, e)| format!("{b}: {e}")),
+            backends: self.backend_names.clone(),
+            policy: PolicySummary {
+                compliance_level: self.policy.level,
+                enabled: self.policy.enabled,
+                retention_days: self.policy.retention_days,
+                encryption_enabled: false,
+            },
+        }
+    }
+
+    /// The events matching `query`, newest first, read from the first file backend's
+    /// directory after a flush. Reads files synchronously.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when no backend keeps a readable directory; [`Error::Io`] for
+    /// read failures; flush errors.
+    pub async fn get_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>> {
+        self.flush().await?;
+        let dir = self.query_dir()?;
+        query_dir(dir, query)?.iter().map(|line| AuditEvent::from_json(line)).collect()
+    }
+
+    /// Verifies the stored chain in the first file backend's directory (after a flush):
+    /// contiguous sequence numbers, every checksum, every link.
+    ///
+    /// # Errors
+    /// [`Error::Integrity`] naming the first bad sequence number and its `file:line`;
+    /// [`Error::Io`] for read failures.
+    pub async fn verify_chain(&self) -> Result<VerifyReport> {
+        self.flush().await?;
+        verify_dir(self.query_dir()?, &self.integrity).map_err(|e| match e {
+            crate::verify::VerifyError::Io(e) => e,
+            bad => Error::Integrity(bad.to_string()),
+        })
+    }
+
+    fn query_dir(&self) -> Result<&Path> {
+        self.file_dirs
+            .first()
+            .map(PathBuf::as_path)
+            .ok_or_else(|| Error::backend("no file backend is configured, so there is no audit directory to read"))
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &CompliancePolicy {
+        &self.policy
+    }
+
+    /// The directories of the file backends, in configuration order.
+    pub fn file_dirs(&self) -> &[PathBuf] {
+        &self.file_dirs
+    }
+}
+
+impl Drop for AuditTrail {
+    fn drop(&mut self) {
+        let running = self.worker.get_mut().map(|w| w.is_some()).unwrap_or(false);
+        if !running {
+            return;
+        }
+        let pending = self.shared.lock().queued;
+        self.stop_worker();
+        let p = self.shared.progress.borrow().clone();
+        match p.error {
+            Some((backend, e)) if p.abandoned > 0 => eprintln!(
+                "audit: AuditTrail dropped without close(): {} event(s) could NOT be written ({backend}: {e})",
+                p.abandoned
+            ),
+            _ => eprintln!(
+                "audit: AuditTrail dropped without close(): flushed {pending} pending event(s); call close().await before dropping"
+            ),
+        }
+    }
+}
+
+/// Snapshot returned by [`AuditTrail::statistics`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Statistics {
+    /// Events accepted since the trail started.
+    pub total_events: u64,
+    /// Of those, `error_occurred` events or level error/critical.
+    pub error_events: u64,
+    /// Of those, authentication/authorization failures and security violations.
+    pub security_events: u64,
+    /// Events passed to the alert hook.
+    pub alerts: u64,
+    /// Accepted events not yet written by every backend.
+    pub queue_size: usize,
+    /// The last sequence number assigned.
+    pub last_sequence: u64,
+    /// Every event up to this sequence number is durable in every backend.
+    pub durable_sequence: u64,
+    /// The current storage failure (`backend: error`), if any.
+    pub last_error: Option<String>,
+    /// The backends' names.
+    pub backends: Vec<String>,
+    /// The policy, as the Python trail reports it.
+    pub policy: PolicySummary,
+}
+
+/// The policy part of [`Statistics`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySummary {
+    /// The compliance level.
+    pub compliance_level: crate::ComplianceLevel,
+    /// Whether the trail records anything.
+    pub enabled: bool,
+    /// Retention in days.
+    pub retention_days: u32,
+    /// Always `false`: encryption at rest is refused, not faked.
+    pub encryption_enabled: bool,
+}
+
+/// An event being built by [`AuditTrail::log_event`] and friends; `.await` it to record it.
+#[must_use = "an event is recorded only when the PendingEvent is awaited"]
+#[derive(Debug)]
+pub struct PendingEvent<'a> {
+    trail: &'a AuditTrail,
+    event: AuditEvent,
+}
+
+macro_rules! forward {
+    ($( $(#[$m:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) ; )*) => {
+        $(
+            $(#[$m])*
+            pub fn $name(self, $($arg: $ty),*) -> Self {
+                Self { event: self.event.$name($($arg),*), ..self }
+            }
+        )*
+    };
+}
+
+impl<'a> PendingEvent<'a> {
+    forward! {
+        /// Sets `component`.
+        component(v: impl Into<String>);
+        /// Sets `operation`.
+        operation(v: impl Into<String>);
+        /// Sets `user_id`.
+        user_id(v: impl Into<String>);
+        /// Sets `session_id`.
+        session_id(v: impl Into<String>);
+        /// Sets `request_id`.
+        request_id(v: impl Into<String>);
+        /// Sets `client_ip`.
+        client_ip(v: impl Into<String>);
+        /// Sets `user_agent`.
+        user_agent(v: impl Into<String>);
+        /// Sets `container_id`.
+        container_id(v: impl Into<String>);
+        /// Sets `plugin_name`.
+        plugin_name(v: impl Into<String>);
+        /// Sets `data_classification`.
+        data_classification(v: impl Into<String>);
+        /// Sets `retention_category`.
+        retention_category(v: impl Into<String>);
+        /// Sets `signature`.
+        signature(v: impl Into<String>);
+        /// Sets `log_level`.
+        log_level(v: AuditLogLevel);
+        /// Sets `contains_pii`.
+        contains_pii(v: bool);
+        /// Sets `contains_phi`.
+        contains_phi(v: bool);
+        /// Adds a regulatory tag.
+        tag(v: impl Into<String>);
+        /// Adds a metadata entry.
+        meta(k: impl Into<String>, v: impl Into<serde_json::Value>);
+        /// Sets the timestamp (normally stamped on acceptance).
+        timestamp(v: DateTime<Utc>);
+        /// Sets the event id (normally generated).
+        event_id(v: impl Into<String>);
+    }
+
+    /// The event as built so far.
+    pub fn event(&self) -> &AuditEvent {
+        &self.event
+    }
+}
+
+impl<'a> IntoFuture for PendingEvent<'a> {
+    type Output = Result<String>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<String>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.trail.log(self.event))
+    }
+}
+
+struct Slot {
+    backend: Box<dyn StorageBackend>,
+    /// Highest sequence number this backend has stored.
+    written: u64,
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    backends: Vec<Slot>,
+    durability: Durability,
+    interval: Duration,
+}
+
+impl Worker {
+    fn run(mut self, head_tx: std::sync::mpsc::Sender<Result<Option<ChainHead>>>) {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = head_tx.send(Err(Error::backend(format!("cannot start the writer runtime: {e}"))));
+                return;
+            }
+        };
+        let head = rt.block_on(async {
+            let mut best: Option<ChainHead> = None;
+            for slot in &self.backends {
+                if let Some(h) = slot.backend.resume().await? {
+                    if best.as_ref().is_none_or(|b| h.sequence_number > b.sequence_number) {
+                        best = Some(h);
+                    }
+                }
+            }
+            Ok::<_, Error>(best)
+        });
+        let start = head.as_ref().ok().and_then(|h| h.as_ref().map(|h| h.sequence_number)).unwrap_or(0);
+        for slot in &mut self.backends {
+            slot.written = start;
+        }
+        let _ = head_tx.send(head);
+        self.serve(&rt, start);
+    }
+
+    fn set_error(&self, backend: &str, e: Error) {
+        let err = (backend.to_owned(), Arc::new(e));
+        self.shared.lock().error = Some(err.clone());
+        self.shared.progress.send_modify(|p| p.error = Some(err));
+    }
+
+    fn clear_error(&self) {
+        let had = self.shared.lock().error.take().is_some();
+        if had {
+            self.shared.progress.send_modify(|p| p.error = None);
+        }
+    }
+
+    fn serve(mut self, rt: &tokio::runtime::Runtime, start: u64) {
+        let mut batch: Vec<AuditRecord> = Vec::new();
+        let mut written = start;
+        let mut durable = start;
+        let mut last_sync = Instant::now();
+        let mut retry_at: Option<Instant> = None;
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let (closing, flush_target) = {
+                let mut st = self.shared.lock();
+                loop {
+                    let now = Instant::now();
+                    let retry_ok = retry_at.is_none_or(|t| now >= t);
+                    let unsynced = written > durable;
+                    let flush_due = unsynced && now >= last_sync + self.interval;
+                    let wants_flush = st.flush_target > durable;
+                    if retry_ok && (!st.pending.is_empty() || !batch.is_empty() || st.closing || flush_due || wants_flush) {
+                        break;
+                    }
+                    let mut deadline: Option<Instant> = retry_at;
+                    if unsynced {
+                        let t = last_sync + self.interval;
+                        deadline = Some(deadline.map_or(t, |d| d.min(t)));
+                    }
+                    st.worker_idle = true;
+                    st = match deadline {
+                        Some(d) => {
+                            self.shared
+                                .wake
+                                .wait_timeout(st, d.saturating_duration_since(now))
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .0
+                        }
+                        None => self.shared.wake.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner),
+                    };
+                    st.worker_idle = false;
+                }
+                if batch.is_empty() {
+                    std::mem::swap(&mut batch, &mut st.pending);
+                } else {
+                    batch.append(&mut st.pending);
+                }
+                (st.closing, st.flush_target)
+            };
+
+            if !batch.is_empty() {
+                if let Err((name, e)) = self.write_all(rt, &batch) {
+                    self.set_error(&name, e);
+                    if closing {
+                        return self.finish(rt, batch.len(), durable);
+                    }
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+                written = batch.last().map_or(written, AuditRecord::sequence_number);
+                let n = batch.len();
+                batch.clear();
+                self.shared.lock().queued -= n;
+                self.shared.space.notify_waiters();
+            }
+
+            let now = Instant::now();
+            let must_sync = written > durable
+                && (self.durability == Durability::Sync
+                    || flush_target > durable
+                    || closing
+                    || now >= last_sync + self.interval);
+            if must_sync {
+                if let Err((name, e)) = self.flush_all(rt) {
+                    self.set_error(&name, e);
+                    if closing {
+                        return self.finish(rt, 0, durable);
+                    }
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+                durable = written;
+                last_sync = now;
+                self.shared.progress.send_modify(|p| p.durable = durable);
+            }
+            retry_at = None;
+            backoff = MIN_BACKOFF;
+            self.clear_error();
+            if closing && written == durable {
+                return self.finish(rt, 0, durable);
+            }
+        }
+    }
+
+    fn write_all(&mut self, rt: &tokio::runtime::Runtime, batch: &[AuditRecord]) -> Result<(), (String, Error)> {
+        for slot in &mut self.backends {
+            // A backend that already stored part of this batch (another backend failed
+            // after it) gets only what it has not seen.
+            let from = batch.partition_point(|r| r.sequence_number() <= slot.written);
+            if from == batch.len() {
+                continue;
+            }
+            rt.block_on(slot.backend.write_batch(&batch[from..])).map_err(|e| (slot.backend.name().to_owned(), e))?;
+            slot.written = batch[batch.len() - 1].sequence_number();
+        }
+        Ok(())
+    }
+
+    fn flush_all(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), (String, Error)> {
+        for slot in &self.backends {
+            rt.block_on(slot.backend.flush()).map_err(|e| (slot.backend.name().to_owned(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Closes every backend and reports the end.
+    fn finish(self, rt: &tokio::runtime::Runtime, abandoned: usize, durable: u64) {
+        for slot in &self.backends {
+            if let Err(e) = rt.block_on(slot.backend.close()) {
+                let name = slot.backend.name().to_owned();
+                eprintln!("audit: closing backend {name} failed: {e}");
+                self.set_error(&name, e);
+            }
+        }
+        let pending = self.shared.lock().pending.len();
+        self.shared.progress.send_modify(|p| {
+            p.stopped = true;
+            p.durable = p.durable.max(durable);
+            p.abandoned = abandoned + pending;
+        });
+    }
+}
