@@ -367,7 +367,14 @@ impl TrailConfig {
 
 /// Reads an HMAC key file: refuses one readable by group or others, or shorter than 32 bytes.
 /// The bytes are used exactly as stored (a trailing newline is part of the key).
-pub(crate) fn read_key(path: &Path) -> std::result::Result<Integrity, String> {
+///
+/// # Errors
+/// A message naming the file and what to do.
+pub fn read_key_file(path: &Path) -> std::result::Result<Integrity, String> {
+    read_key(path)
+}
+
+fn read_key(path: &Path) -> std::result::Result<Integrity, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     #[cfg(unix)]
     {

@@ -1,1 +1,371 @@
-fn main() {}
+//! `audit`: record, verify and query audit trails from the command line.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use audit_host::config::TrailConfig;
+use audit_host::verify::{VerifyError, verify_dir_with_progress};
+use audit_host::{AuditEvent, AuditEventType, AuditLogLevel, AuditTrail, Error, EventQuery, Integrity};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+/// Exit code for bad input data (sysexits EX_DATAERR).
+const EXIT_DATAERR: u8 = 65;
+/// Exit code for usage, configuration and I/O errors.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "audit",
+    version,
+    about = "Tamper-evident audit trail: record events, verify the hash chain, query the log",
+    long_about = "Tamper-evident audit trail: record events, verify the hash chain, query the log.\n\n\
+        Events are stored one canonical JSON line each in daily files \
+        (audit_YYYY-MM-DD.jsonl), sequenced and hash-chained (SHA-256, or HMAC-SHA256 with a key).",
+    after_help = "Examples:\n  audit emit --dir ./audit_logs < examples/events.jsonl\n  audit verify ./audit_logs\n  \
+        audit query ./audit_logs --event-type data_access --user alice --limit 10\n  audit config check examples/audit.toml"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read events (one JSON object per line) from stdin and record them.
+    ///
+    /// `event_type` and `message` are required; any other event field is optional
+    /// (`metadata` is an object; `timestamp` and `event_id` may be given when importing).
+    /// `sequence_number`, `previous_hash` and `checksum` are assigned by the trail and refused.
+    /// A bad line stops the run with exit code 65 after every earlier event is written.
+    Emit(EmitArgs),
+    /// Check every audit_*.jsonl file in DIR: contiguous sequence numbers, each checksum
+    /// recomputed over the stored bytes, each previous_hash link.
+    ///
+    /// Exit 0 with `ok: N events in F files`; 1 naming the first bad sequence as file:line;
+    /// 2 for usage or I/O errors.
+    Verify(VerifyArgs),
+    /// Print the events in DIR that match every filter, newest first, as JSON lines.
+    Query(QueryArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args)]
+struct EmitArgs {
+    /// TOML configuration file (see docs/configuration.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    config: Option<PathBuf>,
+    /// Directory for the built-in file backend when no --config is given.
+    #[arg(long, value_name = "DIR", default_value = "audit_logs")]
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// HMAC key file, for trails configured with [trail.integrity] hmac_key_file.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// The audit directory.
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The audit directory.
+    dir: PathBuf,
+    /// Only events at or after T (RFC 3339, or YYYY-MM-DD for the start of that UTC day).
+    #[arg(long, value_name = "T", value_parser = parse_since)]
+    since: Option<DateTime<Utc>>,
+    /// Only events at or before T (RFC 3339, or YYYY-MM-DD for the end of that UTC day).
+    #[arg(long, value_name = "T", value_parser = parse_until)]
+    until: Option<DateTime<Utc>>,
+    /// Only this event type (e.g. data_access, authentication_failed).
+    #[arg(long, value_name = "X", value_parser = parse_event_type)]
+    event_type: Option<AuditEventType>,
+    /// Only this level: debug, info, warning, error, critical, security.
+    #[arg(long, value_name = "L", value_parser = parse_level)]
+    level: Option<AuditLogLevel>,
+    /// Only this user_id.
+    #[arg(long, value_name = "U")]
+    user: Option<String>,
+    /// Only this component.
+    #[arg(long, value_name = "C")]
+    component: Option<String>,
+    /// At most N events.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file and print the resolved settings and backends.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = if end_of_day {
+            NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)
+        } else {
+            Some(NaiveTime::MIN)
+        };
+        if let Some(t) = t {
+            return Ok(d.and_time(t).and_utc());
+        }
+    }
+    Err(format!("`{s}` is not a time: use RFC 3339 (2026-01-31T12:00:00Z) or a date (2026-01-31)"))
+}
+
+fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    parse_time(s, false)
+}
+
+fn parse_until(s: &str) -> Result<DateTime<Utc>, String> {
+    parse_time(s, true)
+}
+
+fn parse_event_type(s: &str) -> Result<AuditEventType, String> {
+    s.parse()
+}
+
+fn parse_level(s: &str) -> Result<AuditLogLevel, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Emit(a) => emit(a),
+        Command::Verify(a) => verify(&a),
+        Command::Query(a) => query(a),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| {
+        eprintln!("audit: cannot start the async runtime: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+fn emit(args: EmitArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let trail = match &args.config {
+        Some(path) => AuditTrail::from_config_file(path),
+        None => AuditTrail::builder().storage_path(&args.dir).build(),
+    };
+    let trail = match trail {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("audit emit: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    rt.block_on(async move {
+        let mut count = 0u64;
+        let mut failure: Option<(u8, String)> = None;
+        let stdin = io::stdin();
+        let mut input = stdin.lock();
+        let mut line = String::new();
+        let mut line_no = 0u64;
+        loop {
+            line.clear();
+            match input.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    failure = Some((EXIT_DATAERR, format!("stdin line {}: cannot read: {e}", line_no + 1)));
+                    break;
+                }
+            }
+            line_no += 1;
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let event = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                .map_err(|e| format!("stdin line {line_no}: not a JSON object: {e}"))
+                .and_then(|map| {
+                    AuditEvent::from_map(map, false).map_err(|e| match e {
+                        Error::InvalidEvent { key, message } => format!("stdin line {line_no}: key `{key}`: {message}"),
+                        other => format!("stdin line {line_no}: {other}"),
+                    })
+                });
+            let event = match event {
+                Ok(ev) => ev,
+                Err(msg) => {
+                    failure = Some((EXIT_DATAERR, msg));
+                    break;
+                }
+            };
+            if let Err(e) = trail.log(event).await {
+                failure = Some((1, format!("stdin line {line_no}: event not recorded: {e}")));
+                break;
+            }
+            count += 1;
+        }
+        let closed = trail.close().await;
+        if let Err(e) = &closed {
+            eprintln!("audit emit: closing the trail failed: {e}");
+        }
+        match failure {
+            Some((code, msg)) => {
+                eprintln!("audit emit: {msg}");
+                eprintln!("audit emit: emitted {count} events before the error (all written and flushed)");
+                ExitCode::from(if closed.is_err() { 1 } else { code })
+            }
+            None if closed.is_err() => ExitCode::from(1),
+            None => {
+                eprintln!("emitted {count} events");
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
+/// A one-line progress display on stderr, shown only on a terminal and only once the work
+/// has taken more than a second.
+struct Progress {
+    enabled: bool,
+    started: Instant,
+    last: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self { enabled: io::stderr().is_terminal(), started: now, last: now, shown: false }
+    }
+
+    fn update(&mut self, done: u64, total: u64) {
+        if !self.enabled || self.started.elapsed() < Duration::from_secs(1) || self.last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last = Instant::now();
+        self.shown = true;
+        let pct = if total == 0 { 100 } else { done * 100 / total };
+        let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let rate = mb(done) / self.started.elapsed().as_secs_f64();
+        let bar: String = (0..30).map(|i| if i * 100 / 30 < pct { '#' } else { '.' }).collect();
+        eprint!("\rverifying [{bar}] {pct:>3}% {:.0}/{:.0} MiB {rate:.0} MiB/s", mb(done), mb(total));
+        let _ = io::stderr().flush();
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprint!("\r{:78}\r", "");
+        }
+    }
+}
+
+fn verify(args: &VerifyArgs) -> ExitCode {
+    if !args.dir.is_dir() {
+        eprintln!("audit verify: {} is not a directory", args.dir.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let integrity = match &args.key_file {
+        Some(path) => match audit_host::config::read_key_file(path) {
+            Ok(i) => i,
+            Err(msg) => {
+                eprintln!("audit verify: --key-file: {msg}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => Integrity::Sha256,
+    };
+    let mut progress = Progress::new();
+    let result = verify_dir_with_progress(&args.dir, &integrity, &mut |d, t| progress.update(d, t));
+    progress.finish();
+    match result {
+        Ok(report) => {
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("ok: {} events in {} files", report.events, report.files);
+            ExitCode::SUCCESS
+        }
+        Err(e @ VerifyError::Broken { .. }) => {
+            println!("FAILED: {e}");
+            if args.key_file.is_none() {
+                eprintln!("hint: if this trail uses an HMAC key, pass it with --key-file");
+            }
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("audit verify: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn query(args: QueryArgs) -> ExitCode {
+    if !args.dir.is_dir() {
+        eprintln!("audit query: {} is not a directory", args.dir.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let q = EventQuery {
+        start_time: args.since,
+        end_time: args.until,
+        event_type: args.event_type,
+        log_level: args.level,
+        user_id: args.user,
+        component: args.component,
+        limit: args.limit,
+    };
+    let lines = match audit_host::query_dir(&args.dir, &q) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("audit query: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    for line in &lines {
+        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")) {
+            return broken_pipe_ok(&e);
+        }
+    }
+    if let Err(e) = out.flush() {
+        return broken_pipe_ok(&e);
+    }
+    ExitCode::SUCCESS
+}
+
+fn broken_pipe_ok(e: &io::Error) -> ExitCode {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("audit: cannot write output: {e}");
+        ExitCode::from(EXIT_USAGE)
+    }
+}
+
+fn config_check(file: &Path) -> ExitCode {
+    match TrailConfig::load(file) {
+        Ok(cfg) => {
+            println!("config ok: {}", file.display());
+            print!("{}", cfg.describe());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("audit config check: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
