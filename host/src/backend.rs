@@ -86,3 +86,29 @@ pub trait StorageBackend: Send + Sync + std::fmt::Debug {
         None
     }
 }
+
+/// Share a backend with the trail and keep a handle to it (for tests, or to inspect it).
+#[async_trait]
+impl<T: StorageBackend + ?Sized> StorageBackend for std::sync::Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn write(&self, record: &AuditRecord) -> Result<()> {
+        (**self).write(record).await
+    }
+    async fn write_batch(&self, records: &[AuditRecord]) -> Result<()> {
+        (**self).write_batch(records).await
+    }
+    async fn flush(&self) -> Result<()> {
+        (**self).flush().await
+    }
+    async fn close(&self) -> Result<()> {
+        (**self).close().await
+    }
+    async fn resume(&self) -> Result<Option<ChainHead>> {
+        (**self).resume().await
+    }
+    fn query_dir(&self) -> Option<&Path> {
+        (**self).query_dir()
+    }
+}

@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+
+use audit_host::{Integrity, VerifyReport};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Every `audit_*.jsonl` file in `dir`, sorted by name order the backend uses.
+pub fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<(String, u32, PathBuf)> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_prefix("audit_")?.strip_suffix(".jsonl")?.to_owned();
+            let (date, idx) = match stem.split_once('.') {
+                Some((d, i)) => (d.to_owned(), i.parse().ok()?),
+                None => (stem, 0),
+            };
+            Some((date, idx, e.path()))
+        })
+        .collect();
+    files.sort();
+    files.into_iter().map(|(_, _, p)| p).collect()
+}
+
+/// All stored lines in file order.
+pub fn all_lines(dir: &Path) -> Vec<String> {
+    log_files(dir)
+        .iter()
+        .flat_map(|p| std::fs::read_to_string(p).expect("read").lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The sequence numbers of all stored lines, in file order.
+pub fn sequences(dir: &Path) -> Vec<u64> {
+    all_lines(dir)
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            v["sequence_number"].as_u64().expect("sequence_number")
+        })
+        .collect()
+}
+
+pub fn verify(dir: &Path) -> VerifyReport {
+    audit_host::verify_dir(dir, &Integrity::Sha256).unwrap_or_else(|e| panic!("verify failed: {e}"))
+}
+
+/// Path to the `audit` binary built for this test run.
+pub fn audit_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_audit"))
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("runtime")
+}
