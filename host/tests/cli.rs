@@ -1,0 +1,297 @@
+//! The `audit` command: emit, verify (tampering, HMAC), query, config check.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+fn run(args: &[&str], stdin: &[u8], cwd: &Path) -> Output {
+    let mut child = Command::new(audit_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn audit");
+    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn events(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!(r#"{{"event_type":"data_access","message":"read {i}","user_id":"u{}","metadata":{{"i":{i}}}}}"#, i % 7) + "\n")
+        .collect()
+}
+
+#[test]
+fn emit_without_arguments_writes_audit_logs_in_the_working_directory() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let out = run(&["emit"], events(5).as_bytes(), cwd.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr).trim(), "emitted 5 events");
+    let file = cwd.path().join("audit_logs").join(audit_host::todays_file_name());
+    assert_eq!(std::fs::read_to_string(file)?.lines().count(), 5);
+    let out = run(&["verify", "audit_logs"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout).lines().last(), Some("ok: 5 events in 1 files"));
+    Ok(())
+}
+
+#[test]
+fn emit_stops_at_a_bad_line_after_writing_everything_before_it() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let mut input = events(499);
+    input.push_str("{\"event_type\":\"data_access\",\"message\":\"x\",\"contains_pii\":\"yes\"}\n");
+    input.push_str(&events(10));
+    let out = run(&["emit", "--dir", "logs"], input.as_bytes(), cwd.path());
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("line 500") && err.contains("contains_pii"), "{err}");
+    let out = run(&["verify", "logs"], b"", cwd.path());
+    assert_eq!(text(&out.stdout).lines().last(), Some("ok: 499 events in 1 files"));
+    Ok(())
+}
+
+#[test]
+fn emit_names_each_kind_of_bad_input() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let cases: &[(&str, &str)] = &[
+        ("{not json", "not a JSON object"),
+        (r#"{"event_type":"made_up","message":"m"}"#, "key `event_type`: unknown AuditEventType `made_up`"),
+        (r#"{"event_type":"data_access"}"#, "key `message`: required key is missing"),
+        (r#"{"event_type":"data_access","message":"m","colour":"red"}"#, "key `colour`: unknown key"),
+        (r#"{"event_type":"data_access","message":"m","sequence_number":4}"#, "key `sequence_number`: is assigned by the trail"),
+        (r#"{"event_type":"data_access","message":"m","metadata":"x"}"#, "key `metadata`: expected an object"),
+        (r#"{"event_type":"data_access","message":"m","timestamp":"yesterday"}"#, "key `timestamp`"),
+        (r#"[1,2]"#, "not a JSON object"),
+    ];
+    for (line, want) in cases {
+        let input = format!("{}{line}\n", events(2));
+        let out = run(&["emit", "--dir", "d"], input.as_bytes(), cwd.path());
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(65), "{line}: {err}");
+        assert!(err.contains("stdin line 3") && err.contains(want), "{line}: {err}");
+    }
+    let out = run(&["verify", "d"], b"", cwd.path());
+    assert_eq!(text(&out.stdout).lines().last(), Some(format!("ok: {} events in 1 files", 2 * cases.len()).as_str()));
+    Ok(())
+}
+
+/// Writes 10 events and returns the directory and the file.
+fn ten_events() -> Result<(tempfile::TempDir, std::path::PathBuf), Box<dyn std::error::Error>> {
+    let cwd = tempfile::tempdir()?;
+    let out = run(&["emit", "--dir", "logs"], events(10).as_bytes(), cwd.path());
+    assert!(out.status.success());
+    let file = log_files(&cwd.path().join("logs")).pop().ok_or("no file")?;
+    Ok((cwd, file))
+}
+
+fn verify_failure(cwd: &Path) -> String {
+    let out = run(&["verify", "logs"], b"", cwd);
+    assert_eq!(out.status.code(), Some(1), "stdout: {} stderr: {}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn verify_catches_a_flipped_byte_at_its_sequence() -> TestResult {
+    let (cwd, file) = ten_events()?;
+    let mut bytes = std::fs::read(&file)?;
+    let line_starts: Vec<usize> =
+        std::iter::once(0).chain(bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1)).collect();
+    // Flip one byte inside the message of sequence 6.
+    let line6 = line_starts[5];
+    let at = line6 + text(&bytes[line6..]).find("read 6").ok_or("message")? + 1;
+    bytes[at] ^= 0x01;
+    std::fs::write(&file, &bytes)?;
+    let out = verify_failure(cwd.path());
+    assert!(out.contains("sequence 6 at") && out.contains(".jsonl:6:") && out.contains("checksum mismatch"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn verify_catches_a_deleted_line_at_its_sequence() -> TestResult {
+    let (cwd, file) = ten_events()?;
+    let content = std::fs::read_to_string(&file)?;
+    let kept: Vec<&str> = content.lines().enumerate().filter(|(i, _)| *i != 3).map(|(_, l)| l).collect();
+    std::fs::write(&file, kept.join("\n") + "\n")?;
+    let out = verify_failure(cwd.path());
+    assert!(out.contains("sequence 4 at") && out.contains(":4:") && out.contains("sequence 4 is missing"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn verify_catches_a_swapped_pair_at_its_sequence() -> TestResult {
+    let (cwd, file) = ten_events()?;
+    let content = std::fs::read_to_string(&file)?;
+    let mut lines: Vec<&str> = content.lines().collect();
+    lines.swap(6, 7);
+    std::fs::write(&file, lines.join("\n") + "\n")?;
+    let out = verify_failure(cwd.path());
+    assert!(out.contains("sequence 7 at") && out.contains(":7:"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn verify_catches_a_recomputed_checksum_by_its_broken_link() -> TestResult {
+    // An attacker edits line 3 and recomputes its checksum: line 4's previous_hash no longer matches.
+    let (cwd, file) = ten_events()?;
+    let content = std::fs::read_to_string(&file)?;
+    let mut lines: Vec<String> = content.lines().map(str::to_owned).collect();
+    let edited = lines[2].replace("read 3", "read 9");
+    let body = &edited[79..];
+    let digest = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"{");
+        h.update(body.as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    lines[2] = format!("{}{}{}", &edited[..13], digest, &edited[77..]);
+    std::fs::write(&file, lines.join("\n") + "\n")?;
+    let out = verify_failure(cwd.path());
+    assert!(out.contains("sequence 4 at") && out.contains("previous_hash"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let key = cwd.path().join("audit.key");
+    std::fs::write(&key, [42u8; 48])?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::write(cwd.path().join("audit.toml"), "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nhmac_key_file = \"audit.key\"\n")?;
+    let out = run(&["emit", "--config", "audit.toml"], events(20).as_bytes(), cwd.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["verify", "--key-file", "audit.key", "logs"], b"", cwd.path());
+    assert_eq!(text(&out.stdout).lines().last(), Some("ok: 20 events in 1 files"));
+    let out = run(&["verify", "logs"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("sequence 1 at"), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("--key-file"));
+    // A wrong key fails too.
+    let wrong = cwd.path().join("wrong.key");
+    std::fs::write(&wrong, [7u8; 48])?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let out = run(&["verify", "--key-file", "wrong.key", "logs"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(1));
+    Ok(())
+}
+
+#[test]
+fn verify_usage_errors_exit_2() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let out = run(&["verify", "nope"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nope is not a directory"));
+    let out = run(&["verify"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}
+
+#[test]
+fn query_filters_newest_first() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let input = concat!(
+        r#"{"event_type":"data_access","message":"a","user_id":"alice","component":"crm","timestamp":"2026-01-01T10:00:00Z"}"#, "\n",
+        r#"{"event_type":"authentication_failed","message":"b","user_id":"bob","log_level":"security","timestamp":"2026-01-02T10:00:00Z"}"#, "\n",
+        r#"{"event_type":"data_access","message":"c","user_id":"alice","timestamp":"2026-01-03T10:00:00Z"}"#, "\n",
+        r#"{"event_type":"data_export","message":"d","user_id":"alice","component":"crm","timestamp":"2026-01-04T10:00:00Z"}"#, "\n",
+    );
+    let out = run(&["emit", "--dir", "logs"], input.as_bytes(), cwd.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let messages = |args: &[&str]| -> Vec<String> {
+        let mut full = vec!["query", "logs"];
+        full.extend_from_slice(args);
+        let out = run(&full, b"", cwd.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["message"].as_str().expect("m").to_owned())
+            .collect()
+    };
+    assert_eq!(messages(&[]), ["d", "c", "b", "a"]);
+    assert_eq!(messages(&["--user", "alice"]), ["d", "c", "a"]);
+    assert_eq!(messages(&["--user", "alice", "--limit", "2"]), ["d", "c"]);
+    assert_eq!(messages(&["--event-type", "data_access"]), ["c", "a"]);
+    assert_eq!(messages(&["--level", "security"]), ["b"]);
+    assert_eq!(messages(&["--component", "crm"]), ["d", "a"]);
+    assert_eq!(messages(&["--since", "2026-01-02", "--until", "2026-01-03"]), ["c", "b"]);
+    assert_eq!(messages(&["--since", "2026-01-03T10:00:00Z"]), ["d", "c"]);
+    let out = run(&["query", "logs", "--level", "loud"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("expected one of"), "{}", text(&out.stderr));
+    Ok(())
+}
+
+fn config_check(cwd: &Path, toml: &str) -> Output {
+    std::fs::write(cwd.join("c.toml"), toml).expect("write config");
+    run(&["config", "check", "c.toml"], b"", cwd)
+}
+
+#[test]
+fn config_check_prints_backends_or_names_the_bad_key() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let out = config_check(cwd.path(), "[trail]\nstorage_path = \"x\"\n");
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("config ok: c.toml"));
+    assert!(stdout.contains(&format!("backend 1: type=file name=file path={}", Path::new("x").display())), "{stdout}");
+
+    let bad: &[(&str, &str)] = &[
+        ("[trail]\nflush_interval = 5\n", "c.toml:2: trail.flush_interval: unknown field `flush_interval`"),
+        ("[trail]\ndurability = \"eventually\"\n", "c.toml:2: trail.durability: unknown variant `eventually`"),
+        ("[trail]\nqueue_capacity = -1\n", "c.toml:2: trail.queue_capacity:"),
+        ("[trail]\non_full = \"drop\"\n", "c.toml:2: trail.on_full: unknown variant `drop`"),
+        ("[trail.policy]\nlevel = \"hippa\"\n", "c.toml:2: trail.policy.level: unknown variant `hippa`"),
+        ("[trail.policy]\nretention_days = 30\nencrypt_audit_logs = true\n", "c.toml:3: trail.policy.encrypt_audit_logs: encryption at rest is not implemented"),
+        ("[trail.policy]\nrequire_integrity_check = false\n", "c.toml:2: trail.policy.require_integrity_check:"),
+        ("[trail.integrity]\nhmac_key_file = \"missing.key\"\n", "c.toml:2: trail.integrity.hmac_key_file: cannot read key file"),
+        ("[[backends]]\ntype = \"s3\"\n", "c.toml:1: backends.type: unknown backend type `s3`"),
+        ("[[backends]]\npath = \"x\"\n", "c.toml:1: backends.type: missing"),
+        ("[trail\n", "c.toml:1:"),
+    ];
+    for (toml, want) in bad {
+        let out = config_check(cwd.path(), toml);
+        assert_eq!(out.status.code(), Some(1), "{toml}");
+        let err = text(&out.stderr);
+        assert!(err.contains(want), "config {toml:?}\nwanted {want:?}\ngot {err}");
+    }
+    // HMAC key files: too short, and readable by others.
+    std::fs::write(cwd.path().join("short.key"), [1u8; 16])?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cwd.path().join("short.key"), std::fs::Permissions::from_mode(0o600))?;
+        let out = config_check(cwd.path(), "[trail.integrity]\nhmac_key_file = \"short.key\"\n");
+        assert!(text(&out.stderr).contains("16 bytes; at least 32"), "{}", text(&out.stderr));
+        std::fs::write(cwd.path().join("open.key"), [1u8; 32])?;
+        std::fs::set_permissions(cwd.path().join("open.key"), std::fs::Permissions::from_mode(0o644))?;
+        let out = config_check(cwd.path(), "[trail.integrity]\nhmac_key_file = \"open.key\"\n");
+        assert!(text(&out.stderr).contains("readable by group or others"), "{}", text(&out.stderr));
+    }
+    Ok(())
+}
+
+#[test]
+fn the_shipped_sample_config_is_valid() -> TestResult {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/audit.toml");
+    let out = run(&["config", "check", sample.to_str().ok_or("path")?], b"", Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    Ok(())
+}
