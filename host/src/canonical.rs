@@ -162,7 +162,11 @@ pub(crate) fn write_timestamp(out: &mut Vec<u8>, ts: &DateTime<Utc>) {
     out.push(b':');
     // A leap second is stored by chrono as nanosecond >= 1e9; keep it in the seconds field.
     let nanos = ts.nanosecond();
-    let (sec, nanos) = if nanos >= 1_000_000_000 { (60, nanos - 1_000_000_000) } else { (ts.second(), nanos) };
+    let (sec, nanos) = if nanos >= 1_000_000_000 {
+        (60, nanos - 1_000_000_000)
+    } else {
+        (ts.second(), nanos)
+    };
     push_digits(out, sec, 2);
     out.push(b'.');
     push_digits(out, nanos / 1000, 6);
@@ -214,7 +218,10 @@ mod test {
 
     #[test]
     fn timestamps_have_microseconds_and_z() {
-        let ts = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid")
+        let ts = Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("valid")
             + chrono::Duration::nanoseconds(123_456_789);
         let mut out = Vec::new();
         write_timestamp(&mut out, &ts);

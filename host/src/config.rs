@@ -12,7 +12,9 @@ use crate::event::ComplianceLevel;
 use crate::file::DEFAULT_MAX_FILE_BYTES;
 use crate::policy::CompliancePolicy;
 use crate::record::Integrity;
-use crate::trail::{AuditTrailBuilder, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, Durability, OnFull};
+use crate::trail::{
+    AuditTrailBuilder, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, Durability, OnFull,
+};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -120,7 +122,11 @@ pub struct TrailConfig {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// The line on which `key = ...` appears inside `[table]` (best effort).
@@ -129,15 +135,20 @@ fn line_of_key(text: &str, table: &str, key: &str) -> Option<usize> {
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if let Some(h) = line.strip_prefix('[') {
-            current = h.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_owned();
+            current = h
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned();
             continue;
         }
-        if current == table {
-            if let Some(rest) = line.strip_prefix(key) {
-                if rest.trim_start().starts_with('=') {
-                    return Some(i + 1);
-                }
-            }
+        if current == table
+            && let Some(rest) = line.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(i + 1);
         }
     }
     None
@@ -149,13 +160,27 @@ fn key_at_line(text: &str, line: usize) -> String {
     for raw in text.lines().take(line.saturating_sub(1)) {
         let l = raw.trim();
         if let Some(h) = l.strip_prefix('[') {
-            table = h.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_owned();
+            table = h
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned();
         }
     }
-    let here = text.lines().nth(line.saturating_sub(1)).unwrap_or("").trim();
+    let here = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim();
     let key = here.split('=').next().unwrap_or("").trim();
     if here.starts_with('[') || key.is_empty() {
-        if table.is_empty() { "(top level)".to_owned() } else { table }
+        if table.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            table
+        }
     } else if table.is_empty() {
         key.to_owned()
     } else {
@@ -184,9 +209,21 @@ impl TrailConfig {
     /// [`Error::Config`] naming the file, the line and the key.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
         let err = |line: Option<usize>, key: &str, message: String| -> Error {
-            ConfigError { file: path.to_path_buf(), line, key: key.to_owned(), message }.into()
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                key: key.to_owned(),
+                message,
+            }
+            .into()
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
@@ -209,32 +246,57 @@ impl TrailConfig {
             retention_days: p.retention_days.unwrap_or(d.retention_days),
             archive_after_days: d.archive_after_days,
             encrypt_audit_logs: p.encrypt_audit_logs.unwrap_or(d.encrypt_audit_logs),
-            require_integrity_check: p.require_integrity_check.unwrap_or(d.require_integrity_check),
-            gdpr_data_subject_rights: p.gdpr_data_subject_rights.unwrap_or(d.gdpr_data_subject_rights),
-            hipaa_minimum_necessary: p.hipaa_minimum_necessary.unwrap_or(d.hipaa_minimum_necessary),
+            require_integrity_check: p
+                .require_integrity_check
+                .unwrap_or(d.require_integrity_check),
+            gdpr_data_subject_rights: p
+                .gdpr_data_subject_rights
+                .unwrap_or(d.gdpr_data_subject_rights),
+            hipaa_minimum_necessary: p
+                .hipaa_minimum_necessary
+                .unwrap_or(d.hipaa_minimum_necessary),
             sox_change_control: p.sox_change_control.unwrap_or(d.sox_change_control),
             real_time_alerts: p.real_time_alerts.unwrap_or(d.real_time_alerts),
-            alert_on_critical_errors: p.alert_on_critical_errors.unwrap_or(d.alert_on_critical_errors),
-            alert_on_security_events: p.alert_on_security_events.unwrap_or(d.alert_on_security_events),
+            alert_on_critical_errors: p
+                .alert_on_critical_errors
+                .unwrap_or(d.alert_on_critical_errors),
+            alert_on_security_events: p
+                .alert_on_security_events
+                .unwrap_or(d.alert_on_security_events),
         };
         if let Err(Error::Unsupported { setting, reason }) = policy.validate() {
-            return Err(err(line_of_key(text, "trail.policy", setting), &format!("trail.policy.{setting}"), reason.to_owned()));
+            return Err(err(
+                line_of_key(text, "trail.policy", setting),
+                &format!("trail.policy.{setting}"),
+                reason.to_owned(),
+            ));
         }
         let flush_interval_ms = match t.flush_interval_ms {
             Some(v) if *v.get_ref() == 0 => {
-                return Err(err(Some(line_of(text, v.span().start)), "trail.flush_interval_ms", "must be at least 1 (milliseconds)".into()));
+                return Err(err(
+                    Some(line_of(text, v.span().start)),
+                    "trail.flush_interval_ms",
+                    "must be at least 1 (milliseconds)".into(),
+                ));
             }
             Some(v) => v.into_inner(),
             None => DEFAULT_FLUSH_INTERVAL_MS,
         };
         let queue_capacity = match t.queue_capacity {
             Some(v) if *v.get_ref() == 0 => {
-                return Err(err(Some(line_of(text, v.span().start)), "trail.queue_capacity", "must be at least 1 (events)".into()));
+                return Err(err(
+                    Some(line_of(text, v.span().start)),
+                    "trail.queue_capacity",
+                    "must be at least 1 (events)".into(),
+                ));
             }
             Some(v) => v.into_inner(),
             None => DEFAULT_QUEUE_CAPACITY,
         };
-        let storage_path = resolve(&t.storage_path.unwrap_or_else(|| PathBuf::from("audit_logs")));
+        let storage_path = resolve(
+            &t.storage_path
+                .unwrap_or_else(|| PathBuf::from("audit_logs")),
+        );
         let integrity = match t.integrity.hmac_key_file {
             None => IntegrityConfig::Sha256,
             Some(k) => {
@@ -250,25 +312,59 @@ impl TrailConfig {
             let table = b.into_inner();
             let kind = match table.get("type") {
                 Some(toml::Value::String(s)) => s.clone(),
-                Some(_) => return Err(err(line, "backends.type", "must be a string: \"file\"".into())),
-                None => return Err(err(line, "backends.type", "missing; every [[backends]] entry needs `type = \"file\"`".into())),
+                Some(_) => {
+                    return Err(err(
+                        line,
+                        "backends.type",
+                        "must be a string: \"file\"".into(),
+                    ));
+                }
+                None => {
+                    return Err(err(
+                        line,
+                        "backends.type",
+                        "missing; every [[backends]] entry needs `type = \"file\"`".into(),
+                    ));
+                }
             };
             match kind.as_str() {
                 "file" => {
-                    let fb: RawFileBackend = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-                        err(line, "backends", format!("{} (in the [[backends]] entry with type = \"file\")", e.message().trim()))
-                    })?;
+                    let fb: RawFileBackend =
+                        toml::Value::Table(table)
+                            .try_into()
+                            .map_err(|e: toml::de::Error| {
+                                err(
+                                    line,
+                                    "backends",
+                                    format!(
+                                        "{} (in the [[backends]] entry with type = \"file\")",
+                                        e.message().trim()
+                                    ),
+                                )
+                            })?;
                     backends.push(BackendConfig::File {
                         name: fb.name.unwrap_or_else(|| "file".to_owned()),
-                        path: fb.path.as_deref().map_or_else(|| storage_path.clone(), resolve),
+                        path: fb
+                            .path
+                            .as_deref()
+                            .map_or_else(|| storage_path.clone(), resolve),
                         max_file_bytes: fb.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
                     });
                 }
                 "plugin" => {
-                    return Err(err(line, "backends.type", "plugin backends are not available in this version; use type = \"file\"".into()));
+                    return Err(err(
+                        line,
+                        "backends.type",
+                        "plugin backends are not available in this version; use type = \"file\""
+                            .into(),
+                    ));
                 }
                 other => {
-                    return Err(err(line, "backends.type", format!("unknown backend type `{other}`; expected \"file\"")));
+                    return Err(err(
+                        line,
+                        "backends.type",
+                        format!("unknown backend type `{other}`; expected \"file\""),
+                    ));
                 }
             }
         }
@@ -300,7 +396,13 @@ impl TrailConfig {
         match &self.integrity {
             IntegrityConfig::Sha256 => Ok(Integrity::Sha256),
             IntegrityConfig::HmacKeyFile(p) => read_key(p).map_err(|message| {
-                ConfigError { file: self.source.clone(), line: None, key: "trail.integrity.hmac_key_file".into(), message }.into()
+                ConfigError {
+                    file: self.source.clone(),
+                    line: None,
+                    key: "trail.integrity.hmac_key_file".into(),
+                    message,
+                }
+                .into()
             }),
         }
     }
@@ -320,7 +422,11 @@ impl TrailConfig {
             .integrity(self.integrity()?);
         for backend in &self.backends {
             match backend {
-                BackendConfig::File { path, max_file_bytes, .. } => b = b.file_backend(path.clone(), *max_file_bytes),
+                BackendConfig::File {
+                    path,
+                    max_file_bytes,
+                    ..
+                } => b = b.file_backend(path.clone(), *max_file_bytes),
             }
         }
         Ok(b)
@@ -333,10 +439,16 @@ impl TrailConfig {
             s,
             "trail: storage_path={} durability={} flush_interval_ms={} queue_capacity={} on_full={}",
             self.storage_path.display(),
-            match self.durability { Durability::Batched => "batched", Durability::Sync => "sync" },
+            match self.durability {
+                Durability::Batched => "batched",
+                Durability::Sync => "sync",
+            },
             self.flush_interval_ms,
             self.queue_capacity,
-            match self.on_full { OnFull::Block => "block", OnFull::Fail => "fail" },
+            match self.on_full {
+                OnFull::Block => "block",
+                OnFull::Fail => "fail",
+            },
         );
         let _ = writeln!(
             s,
@@ -351,7 +463,11 @@ impl TrailConfig {
         }
         for (i, b) in self.backends.iter().enumerate() {
             match b {
-                BackendConfig::File { name, path, max_file_bytes } => {
+                BackendConfig::File {
+                    name,
+                    path,
+                    max_file_bytes,
+                } => {
                     let _ = writeln!(
                         s,
                         "backend {}: type=file name={name} path={} max_file_bytes={max_file_bytes}",
@@ -375,7 +491,8 @@ pub fn read_key_file(path: &Path) -> std::result::Result<Integrity, String> {
 }
 
 fn read_key(path: &Path) -> std::result::Result<Integrity, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -391,7 +508,8 @@ fn read_key(path: &Path) -> std::result::Result<Integrity, String> {
     }
     #[cfg(not(unix))]
     let _ = meta;
-    let key = std::fs::read(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let key =
+        std::fs::read(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
     Integrity::hmac(&key).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -417,10 +535,14 @@ mod test {
         assert_eq!(c.durability, Durability::Batched);
         assert_eq!(c.queue_capacity, DEFAULT_QUEUE_CAPACITY);
         assert_eq!(c.backends.len(), 1);
-        let c = parse("[trail]\nstorage_path = \"logs\"\ndurability = \"sync\"\n[[backends]]\ntype = \"file\"\npath = \"/abs\"\nmax_file_bytes = 10\n")?;
+        let c = parse(
+            "[trail]\nstorage_path = \"logs\"\ndurability = \"sync\"\n[[backends]]\ntype = \"file\"\npath = \"/abs\"\nmax_file_bytes = 10\n",
+        )?;
         assert_eq!(c.storage_path, Path::new("/etc/audit/logs"));
         assert_eq!(c.durability, Durability::Sync);
-        assert!(matches!(&c.backends[0], BackendConfig::File { path, max_file_bytes: 10, .. } if path == Path::new("/abs")));
+        assert!(
+            matches!(&c.backends[0], BackendConfig::File { path, max_file_bytes: 10, .. } if path == Path::new("/abs"))
+        );
         Ok(())
     }
 
@@ -437,19 +559,31 @@ mod test {
         let e = cfg_err("[trail]\nqueue_capacity = 0\n");
         assert_eq!((e.line, e.key.as_str()), (Some(2), "trail.queue_capacity"));
         let e = cfg_err("[trail.policy]\nlevel = \"hipaa\"\nencrypt_audit_logs = true\n");
-        assert_eq!((e.line, e.key.as_str()), (Some(3), "trail.policy.encrypt_audit_logs"));
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(3), "trail.policy.encrypt_audit_logs")
+        );
         let e = cfg_err("[trail.policy]\narchive_after_days = 30\n");
-        assert_eq!((e.line, e.key.as_str()), (Some(2), "trail.policy.archive_after_days"));
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(2), "trail.policy.archive_after_days")
+        );
         let e = cfg_err("[[backends]]\ntype = \"tape\"\n");
         assert_eq!(e.key, "backends.type");
         assert!(e.message.contains("tape"));
         let e = cfg_err("[[backends]]\ntype = \"file\"\nspeed = 3\n");
         assert!(e.message.contains("speed"), "{e}");
         let e = cfg_err("[trail.integrity]\nhmac_key_file = \"/nonexistent/key\"\n");
-        assert_eq!((e.line, e.key.as_str()), (Some(2), "trail.integrity.hmac_key_file"));
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(2), "trail.integrity.hmac_key_file")
+        );
         let e = cfg_err("[trail\n");
         assert_eq!(e.line, Some(1));
         let shown = cfg_err("[trail]\nflush_interval_ms = 0\n").to_string();
-        assert!(shown.starts_with("/etc/audit/audit.toml:2: trail.flush_interval_ms:"), "{shown}");
+        assert!(
+            shown.starts_with("/etc/audit/audit.toml:2: trail.flush_interval_ms:"),
+            "{shown}"
+        );
     }
 }

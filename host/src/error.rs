@@ -107,17 +107,29 @@ impl Error {
     ///
     /// [`StorageBackend`]: crate::StorageBackend
     pub fn backend(message: impl Into<String>) -> Self {
-        Self::Backend { message: message.into() }
+        Self::Backend {
+            message: message.into(),
+        }
     }
 
     /// Wraps an `io::Error` with what was being done and on which path.
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io { context, path, source }
+        move |source| Self::Io {
+            context,
+            path,
+            source,
+        }
     }
 
     pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
-        Self::InvalidEvent { key: key.to_owned(), message: message.into() }
+        Self::InvalidEvent {
+            key: key.to_owned(),
+            message: message.into(),
+        }
     }
 }
 

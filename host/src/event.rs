@@ -103,7 +103,10 @@ string_enum! {
 impl AuditEventType {
     /// Authentication failures, authorization failures and security violations.
     pub const fn is_security(self) -> bool {
-        matches!(self, Self::AuthenticationFailed | Self::AuthorizationFailed | Self::SecurityViolation)
+        matches!(
+            self,
+            Self::AuthenticationFailed | Self::AuthorizationFailed | Self::SecurityViolation
+        )
     }
 }
 
@@ -533,7 +536,10 @@ fn describe(v: &Value) -> String {
 }
 
 fn type_error(key: &str, expected: &str, found: &Value) -> Error {
-    Error::invalid(key, format!("expected {expected}, found {}", describe(found)))
+    Error::invalid(
+        key,
+        format!("expected {expected}, found {}", describe(found)),
+    )
 }
 
 fn opt_string(key: &str, v: Value) -> Result<Option<String>> {
@@ -648,13 +654,19 @@ impl ErrorReport {
     pub fn into_event(self) -> AuditEvent {
         let mut ctx = self.context;
         ctx.insert("message".into(), Value::String(self.message.clone()));
-        ctx.insert("severity".into(), Value::String(self.severity.as_str().into()));
+        ctx.insert(
+            "severity".into(),
+            Value::String(self.severity.as_str().into()),
+        );
         if let Some(c) = &self.category {
             ctx.insert("category".into(), Value::String(c.clone()));
         }
-        let mut ev = AuditEvent::new(AuditEventType::ErrorOccurred, format!("Error occurred: {}", self.message))
-            .log_level(self.severity.log_level())
-            .error_context(ctx);
+        let mut ev = AuditEvent::new(
+            AuditEventType::ErrorOccurred,
+            format!("Error occurred: {}", self.message),
+        )
+        .log_level(self.severity.log_level())
+        .error_context(ctx);
         ev.error_category = self.category;
         ev.error_severity = Some(self.severity.as_str().to_owned());
         ev.user_id = self.user_id;
@@ -683,9 +695,20 @@ mod test {
     #[test]
     fn enum_names_are_snake_case() {
         assert_eq!(AuditEventType::ALL.len(), 20);
-        assert_eq!(AuditEventType::RetentionPolicyApplied.as_str(), "retention_policy_applied");
-        assert_eq!("pci_dss".parse::<ComplianceLevel>(), Ok(ComplianceLevel::PciDss));
-        assert_eq!(serde_json::to_string(&AuditLogLevel::Security).ok().as_deref(), Some("\"security\""));
+        assert_eq!(
+            AuditEventType::RetentionPolicyApplied.as_str(),
+            "retention_policy_applied"
+        );
+        assert_eq!(
+            "pci_dss".parse::<ComplianceLevel>(),
+            Ok(ComplianceLevel::PciDss)
+        );
+        assert_eq!(
+            serde_json::to_string(&AuditLogLevel::Security)
+                .ok()
+                .as_deref(),
+            Some("\"security\"")
+        );
         let err = "loud".parse::<AuditLogLevel>().err().unwrap_or_default();
         assert!(err.contains("expected one of: debug, info"), "{err}");
     }
@@ -698,11 +721,21 @@ mod test {
         };
         assert!(bad(r#"{"message":"m"}"#).starts_with("event_type: required"));
         assert!(bad(r#"{"event_type":"nope","message":"m"}"#).starts_with("event_type: unknown"));
-        assert!(bad(r#"{"event_type":"data_access","message":"m","contains_pii":"yes"}"#)
-            .starts_with("contains_pii: expected true or false"));
-        assert!(bad(r#"{"event_type":"data_access","message":"m","colour":1}"#).starts_with("colour: unknown key"));
-        assert!(bad(r#"{"event_type":"data_access","message":"m","metadata":[1]}"#).starts_with("metadata: expected an object"));
-        let input = |json: &str| AuditEvent::from_map(serde_json::from_str(json).unwrap_or_default(), false);
+        assert!(
+            bad(r#"{"event_type":"data_access","message":"m","contains_pii":"yes"}"#)
+                .starts_with("contains_pii: expected true or false")
+        );
+        assert!(
+            bad(r#"{"event_type":"data_access","message":"m","colour":1}"#)
+                .starts_with("colour: unknown key")
+        );
+        assert!(
+            bad(r#"{"event_type":"data_access","message":"m","metadata":[1]}"#)
+                .starts_with("metadata: expected an object")
+        );
+        let input = |json: &str| {
+            AuditEvent::from_map(serde_json::from_str(json).unwrap_or_default(), false)
+        };
         assert!(matches!(
             input(r#"{"event_type":"data_access","message":"m","checksum":"x"}"#),
             Err(Error::InvalidEvent { key, .. }) if key == "checksum"
@@ -712,16 +745,28 @@ mod test {
     #[test]
     fn data_access_mapping() {
         assert_eq!(data_access_event_type("READ"), AuditEventType::DataAccess);
-        assert_eq!(data_access_event_type("update"), AuditEventType::DataModification);
-        assert_eq!(data_access_event_type("write"), AuditEventType::DataModification);
-        assert_eq!(data_access_event_type("delete"), AuditEventType::DataDeletion);
+        assert_eq!(
+            data_access_event_type("update"),
+            AuditEventType::DataModification
+        );
+        assert_eq!(
+            data_access_event_type("write"),
+            AuditEventType::DataModification
+        );
+        assert_eq!(
+            data_access_event_type("delete"),
+            AuditEventType::DataDeletion
+        );
         assert_eq!(data_access_event_type("export"), AuditEventType::DataExport);
         assert_eq!(data_access_event_type("list"), AuditEventType::DataAccess);
     }
 
     #[test]
     fn error_report_maps_severity() {
-        let ev = ErrorReport::new("boom").severity(ErrorSeverity::Critical).category("db").into_event();
+        let ev = ErrorReport::new("boom")
+            .severity(ErrorSeverity::Critical)
+            .category("db")
+            .into_event();
         assert_eq!(ev.log_level, AuditLogLevel::Critical);
         assert_eq!(ev.message, "Error occurred: boom");
         assert_eq!(ev.error_category.as_deref(), Some("db"));

@@ -30,7 +30,11 @@ pub(crate) struct LogFile {
 
 /// The file name for `date` and rotation `index` (0 is the first file of the day).
 pub(crate) fn log_file_name(date: NaiveDate, index: u32) -> String {
-    if index == 0 { format!("audit_{date}.jsonl") } else { format!("audit_{date}.{index}.jsonl") }
+    if index == 0 {
+        format!("audit_{date}.jsonl")
+    } else {
+        format!("audit_{date}.{index}.jsonl")
+    }
 }
 
 fn parse_log_file_name(name: &str) -> Option<(NaiveDate, u32)> {
@@ -51,10 +55,14 @@ pub(crate) fn list_log_files(dir: &Path) -> io::Result<Vec<LogFile>> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if let Some((date, index)) = name.to_str().and_then(parse_log_file_name) {
-            if entry.file_type()?.is_file() {
-                files.push(LogFile { date, index, path: entry.path() });
-            }
+        if let Some((date, index)) = name.to_str().and_then(parse_log_file_name)
+            && entry.file_type()?.is_file()
+        {
+            files.push(LogFile {
+                date,
+                index,
+                path: entry.path(),
+            });
         }
     }
     files.sort();
@@ -64,7 +72,10 @@ pub(crate) fn list_log_files(dir: &Path) -> io::Result<Vec<LogFile>> {
 #[cfg(unix)]
 fn create_dir_private(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 #[cfg(not(unix))]
@@ -107,14 +118,20 @@ impl FileBackendBuilder {
     /// Rotates a daily file once it would grow past `bytes` (0: never rotate by size).
     /// Default [`DEFAULT_MAX_FILE_BYTES`].
     pub fn max_file_bytes(self, bytes: u64) -> Self {
-        Self { max_file_bytes: bytes, ..self }
+        Self {
+            max_file_bytes: bytes,
+            ..self
+        }
     }
 
     /// Deletes files whose date is more than `days` before the newest event's date, each
     /// time a new day's file is started (`None`: keep everything). The trail sets this from
     /// its policy's `retention_days`.
     pub fn retention_days(self, days: Option<u32>) -> Self {
-        Self { retention_days: days, ..self }
+        Self {
+            retention_days: days,
+            ..self
+        }
     }
 
     /// Opens the directory: creates it (mode 0700) if needed, takes its lock, and recovers
@@ -127,13 +144,17 @@ impl FileBackendBuilder {
         let dir = self.dir;
         create_dir_private(&dir).map_err(Error::io("cannot create audit directory", &dir))?;
         let lock_path = dir.join(LOCK_FILE);
-        let mut lock = open_private(&lock_path, false).map_err(Error::io("cannot open lock file", &lock_path))?;
+        let mut lock = open_private(&lock_path, false)
+            .map_err(Error::io("cannot open lock file", &lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = lock.read_to_string(&mut text);
-                return Err(Error::DirectoryLocked { dir, pid: text.trim().parse().ok() });
+                return Err(Error::DirectoryLocked {
+                    dir,
+                    pid: text.trim().parse().ok(),
+                });
             }
             Err(fs::TryLockError::Error(e)) => {
                 return Err(Error::io("cannot lock audit directory", &dir)(e));
@@ -224,7 +245,11 @@ struct State {
 impl FileStorageBackend {
     /// Settings for a backend writing into `dir`.
     pub fn builder(dir: impl Into<PathBuf>) -> FileBackendBuilder {
-        FileBackendBuilder { dir: dir.into(), max_file_bytes: DEFAULT_MAX_FILE_BYTES, retention_days: None }
+        FileBackendBuilder {
+            dir: dir.into(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            retention_days: None,
+        }
     }
 
     /// Opens `dir` with default settings; see [`FileBackendBuilder::open`].
@@ -243,7 +268,9 @@ impl FileStorageBackend {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves state that the next call re-checks
         // (`repair`, `current = None` paths), so recovering the guard is sound.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Appends a batch synchronously (the async trait methods call this).
@@ -269,12 +296,12 @@ impl FileStorageBackend {
     pub fn flush_blocking(&self) -> Result<()> {
         let mut st = self.lock();
         st.check_usable()?;
-        if let Some(cur) = &st.current {
-            if let Err(e) = cur.file.sync_data() {
-                let path = cur.path.clone();
-                st.poisoned = Some(format!("fdatasync of {} failed: {e}", path.display()));
-                return Err(Error::io("fdatasync failed on", path)(e));
-            }
+        if let Some(cur) = &st.current
+            && let Err(e) = cur.file.sync_data()
+        {
+            let path = cur.path.clone();
+            st.poisoned = Some(format!("fdatasync of {} failed: {e}", path.display()));
+            return Err(Error::io("fdatasync failed on", path)(e));
         }
         Ok(())
     }
@@ -289,13 +316,19 @@ impl State {
             )));
         }
         while let Some((path, len)) = self.repair.last() {
-            truncate_to(path, *len).map_err(Error::io("cannot roll back failed write in", path.clone()))?;
+            truncate_to(path, *len)
+                .map_err(Error::io("cannot roll back failed write in", path.clone()))?;
             self.repair.pop();
         }
         Ok(())
     }
 
-    fn append(&mut self, dir: &Path, records: &[AuditRecord], touched: &mut Vec<Touched>) -> Result<()> {
+    fn append(
+        &mut self,
+        dir: &Path,
+        records: &[AuditRecord],
+        touched: &mut Vec<Touched>,
+    ) -> Result<()> {
         self.wbuf.clear();
         for rec in records {
             let date = match self.floor {
@@ -332,9 +365,15 @@ impl State {
             unreachable!("lines buffered with no open file; this is a bug in audit-host")
         };
         if !touched.iter().any(|t| t.path == cur.path) {
-            touched.push(Touched { path: cur.path.clone(), len_before: cur.len, created: false });
+            touched.push(Touched {
+                path: cur.path.clone(),
+                len_before: cur.len,
+                created: false,
+            });
         }
-        cur.file.write_all(&self.wbuf).map_err(Error::io("cannot write audit file", cur.path.clone()))?;
+        cur.file
+            .write_all(&self.wbuf)
+            .map_err(Error::io("cannot write audit file", cur.path.clone()))?;
         cur.len += self.wbuf.len() as u64;
         self.wbuf.clear();
         Ok(())
@@ -342,11 +381,19 @@ impl State {
 
     /// Opens the file for `date`: the newest rotation of that day if there is one (rotating
     /// on if it is full), else a new day file.
-    fn open_for(&mut self, dir: &Path, date: NaiveDate, need: u64, touched: &mut Vec<Touched>) -> Result<()> {
+    fn open_for(
+        &mut self,
+        dir: &Path,
+        date: NaiveDate,
+        need: u64,
+        touched: &mut Vec<Touched>,
+    ) -> Result<()> {
         let files = list_log_files(dir).map_err(Error::io("cannot list audit directory", dir))?;
         match files.iter().rev().find(|f| f.date == date) {
             Some(f) => {
-                let len = fs::metadata(&f.path).map_err(Error::io("cannot stat", &f.path))?.len();
+                let len = fs::metadata(&f.path)
+                    .map_err(Error::io("cannot stat", &f.path))?
+                    .len();
                 if self.max_file_bytes > 0 && len > 0 && len + need > self.max_file_bytes {
                     self.rotate_to(dir, date, f.index + 1, touched)
                 } else {
@@ -361,7 +408,13 @@ impl State {
         }
     }
 
-    fn rotate_to(&mut self, dir: &Path, date: NaiveDate, index: u32, touched: &mut Vec<Touched>) -> Result<()> {
+    fn rotate_to(
+        &mut self,
+        dir: &Path,
+        date: NaiveDate,
+        index: u32,
+        touched: &mut Vec<Touched>,
+    ) -> Result<()> {
         self.switch_to(dir, date, index, true, touched)
     }
 
@@ -383,16 +436,32 @@ impl State {
         let path = dir.join(log_file_name(date, index));
         let existed = path.exists();
         if !existed && !may_create {
-            return Err(Error::Integrity(format!("{} disappeared while the trail was running", path.display())));
+            return Err(Error::Integrity(format!(
+                "{} disappeared while the trail was running",
+                path.display()
+            )));
         }
         let file = open_private(&path, true).map_err(Error::io("cannot open audit file", &path))?;
-        let len = file.metadata().map_err(Error::io("cannot stat", &path))?.len();
+        let len = file
+            .metadata()
+            .map_err(Error::io("cannot stat", &path))?
+            .len();
         if !existed {
-            touched.push(Touched { path: path.clone(), len_before: 0, created: true });
+            touched.push(Touched {
+                path: path.clone(),
+                len_before: 0,
+                created: true,
+            });
             sync_dir(dir).map_err(Error::io("cannot fsync directory", dir))?;
         }
         self.floor = Some(date);
-        self.current = Some(OpenFile { file, path, date, index, len });
+        self.current = Some(OpenFile {
+            file,
+            path,
+            date,
+            index,
+            len,
+        });
         Ok(())
     }
 
@@ -401,7 +470,13 @@ impl State {
         self.current = None;
         for t in touched.into_iter().rev() {
             let undone = if t.created {
-                fs::remove_file(&t.path).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+                fs::remove_file(&t.path).or_else(|e| {
+                    if e.kind() == io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
             } else {
                 truncate_to(&t.path, t.len_before)
             };
@@ -410,14 +485,19 @@ impl State {
                     "audit: could not roll back a failed write in {} ({e}); will retry before the next write",
                     t.path.display()
                 );
-                self.repair.push((t.path, if t.created { 0 } else { t.len_before }));
+                self.repair
+                    .push((t.path, if t.created { 0 } else { t.len_before }));
             }
         }
     }
 
     fn apply_retention(&mut self, dir: &Path, today: NaiveDate, files: &[LogFile]) {
-        let Some(days) = self.retention_days else { return };
-        let Some(cutoff) = today.checked_sub_days(chrono::Days::new(u64::from(days))) else { return };
+        let Some(days) = self.retention_days else {
+            return;
+        };
+        let Some(cutoff) = today.checked_sub_days(chrono::Days::new(u64::from(days))) else {
+            return;
+        };
         let expired: Vec<&LogFile> = files.iter().filter(|f| f.date < cutoff).collect();
         if expired.is_empty() {
             return;
@@ -430,11 +510,17 @@ impl State {
             None => expired.last().and_then(|f| last_line_anchor(&f.path)),
         };
         let Some(anchor) = anchor else {
-            eprintln!("audit: retention skipped in {}: cannot read where the kept chain starts", dir.display());
+            eprintln!(
+                "audit: retention skipped in {}: cannot read where the kept chain starts",
+                dir.display()
+            );
             return;
         };
         if let Err(e) = write_anchor(dir, &anchor) {
-            eprintln!("audit: retention skipped: cannot write {ANCHOR_FILE} in {}: {e}", dir.display());
+            eprintln!(
+                "audit: retention skipped: cannot write {ANCHOR_FILE} in {}: {e}",
+                dir.display()
+            );
             return;
         }
         for f in expired {
@@ -466,7 +552,10 @@ fn first_line_anchor(path: &Path) -> Option<String> {
         Some(h) => serde_json::Value::String(h.to_owned()),
         None => serde_json::Value::Null,
     };
-    Some(serde_json::json!({"sequence_number": fields.sequence_number, "previous_hash": prev}).to_string())
+    Some(
+        serde_json::json!({"sequence_number": fields.sequence_number, "previous_hash": prev})
+            .to_string(),
+    )
 }
 
 fn last_line_anchor(path: &Path) -> Option<String> {
@@ -500,8 +589,15 @@ fn write_anchor(dir: &Path, anchor: &str) -> io::Result<()> {
 fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
     for f in files.iter().rev() {
         let path = &f.path;
-        let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(Error::io("cannot open", path))?;
-        let len = file.metadata().map_err(Error::io("cannot stat", path))?.len();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(Error::io("cannot open", path))?;
+        let len = file
+            .metadata()
+            .map_err(Error::io("cannot stat", path))?
+            .len();
         if len == 0 {
             continue;
         }
@@ -509,7 +605,9 @@ fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
         let (start, buf) = loop {
             let start = len - chunk;
             let mut buf = vec![0u8; chunk as usize];
-            file.seek(SeekFrom::Start(start)).and_then(|_| file.read_exact(&mut buf)).map_err(Error::io("cannot read", path))?;
+            file.seek(SeekFrom::Start(start))
+                .and_then(|_| file.read_exact(&mut buf))
+                .map_err(Error::io("cannot read", path))?;
             // Need at least one full line in the buffer, unless it is the whole file.
             let newlines = buf.iter().filter(|&&b| b == b'\n').count();
             if start == 0 || newlines >= 2 || (newlines == 1 && buf.last() != Some(&b'\n')) {
@@ -524,7 +622,10 @@ fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
         };
         let mut last_line: Option<(usize, usize)> = None;
         while keep > 0 {
-            let line_start = buf[..keep - 1].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let line_start = buf[..keep - 1]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
             if line_start == 0 && start > 0 {
                 // The line begins before our chunk; it is long but it terminates, so trust it
                 // to be complete and read it whole below.
@@ -541,12 +642,15 @@ fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
         if cut < len {
             let torn = &buf[keep..];
             let torn_path = path.with_extension("jsonl.torn");
-            let mut t = open_private(&torn_path, true).map_err(Error::io("cannot create", &torn_path))?;
+            let mut t =
+                open_private(&torn_path, true).map_err(Error::io("cannot create", &torn_path))?;
             t.write_all(torn)
                 .and_then(|()| t.write_all(b"\n"))
                 .and_then(|()| t.sync_all())
                 .map_err(Error::io("cannot write", &torn_path))?;
-            file.set_len(cut).and_then(|()| file.sync_all()).map_err(Error::io("cannot truncate", path))?;
+            file.set_len(cut)
+                .and_then(|()| file.sync_all())
+                .map_err(Error::io("cannot truncate", path))?;
             eprintln!(
                 "audit: recovered a torn final line in {}: {} byte(s) moved to {}; the chain continues from the last complete line",
                 path.display(),
@@ -582,13 +686,15 @@ fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
 }
 
 fn count_lines_before(file: &mut File, offset: u64, path: &Path) -> Result<u64> {
-    file.seek(SeekFrom::Start(0)).map_err(Error::io("cannot read", path))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(Error::io("cannot read", path))?;
     let mut remaining = offset;
     let mut count = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     while remaining > 0 {
         let want = remaining.min(buf.len() as u64) as usize;
-        file.read_exact(&mut buf[..want]).map_err(Error::io("cannot read", path))?;
+        file.read_exact(&mut buf[..want])
+            .map_err(Error::io("cannot read", path))?;
         count += buf[..want].iter().filter(|&&b| b == b'\n').count() as u64;
         remaining -= want as u64;
     }
@@ -642,7 +748,10 @@ mod test {
         let d = NaiveDate::from_ymd_opt(2026, 11, 26).expect("date");
         assert_eq!(log_file_name(d, 0), "audit_2026-11-26.jsonl");
         assert_eq!(log_file_name(d, 3), "audit_2026-11-26.3.jsonl");
-        assert_eq!(parse_log_file_name("audit_2026-11-26.3.jsonl"), Some((d, 3)));
+        assert_eq!(
+            parse_log_file_name("audit_2026-11-26.3.jsonl"),
+            Some((d, 3))
+        );
         assert_eq!(parse_log_file_name("audit_2026-11-26.jsonl"), Some((d, 0)));
         assert_eq!(parse_log_file_name("audit_2026-11-26.0.jsonl"), None);
         assert_eq!(parse_log_file_name("audit_2026-11-26.jsonl.torn"), None);

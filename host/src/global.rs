@@ -28,12 +28,18 @@ pub fn get_audit_trail() -> Result<&'static AuditTrail> {
 ///
 /// # Errors
 /// As [`AuditTrail::new`] on first use.
-pub fn get_audit_trail_with(policy: Option<CompliancePolicy>, storage_path: Option<PathBuf>) -> Result<&'static AuditTrail> {
-    let mut g = GLOBAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+pub fn get_audit_trail_with(
+    policy: Option<CompliancePolicy>,
+    storage_path: Option<PathBuf>,
+) -> Result<&'static AuditTrail> {
+    let mut g = GLOBAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(t) = *g {
         return Ok(t);
     }
-    let trail: &'static AuditTrail = Box::leak(Box::new(AuditTrail::new(policy, storage_path, None)?));
+    let trail: &'static AuditTrail =
+        Box::leak(Box::new(AuditTrail::new(policy, storage_path, None)?));
     *g = Some(trail);
     Ok(trail)
 }
@@ -42,10 +48,14 @@ pub fn get_audit_trail_with(policy: Option<CompliancePolicy>, storage_path: Opti
 ///
 /// # Errors
 /// Gives the trail back if one is already installed.
-pub fn set_audit_trail(trail: AuditTrail) -> std::result::Result<&'static AuditTrail, AuditTrail> {
-    let mut g = GLOBAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+pub fn set_audit_trail(
+    trail: AuditTrail,
+) -> std::result::Result<&'static AuditTrail, Box<AuditTrail>> {
+    let mut g = GLOBAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if g.is_some() {
-        return Err(trail);
+        return Err(Box::new(trail));
     }
     let t: &'static AuditTrail = Box::leak(Box::new(trail));
     *g = Some(t);
@@ -57,7 +67,11 @@ pub fn set_audit_trail(trail: AuditTrail) -> std::result::Result<&'static AuditT
 ///
 /// # Errors
 /// As [`AuditTrail::log`].
-pub async fn audit_error(report: ErrorReport, operation: Option<&str>, component: Option<&str>) -> Result<String> {
+pub async fn audit_error(
+    report: ErrorReport,
+    operation: Option<&str>,
+    component: Option<&str>,
+) -> Result<String> {
     let mut pending = get_audit_trail()?.log_error(report);
     if let Some(op) = operation {
         pending = pending.operation(op);
@@ -94,7 +108,11 @@ pub async fn audit_security_event(
 ///
 /// # Errors
 /// As [`AuditTrail::log`].
-pub async fn audit_data_access(resource: &str, operation: &str, user_id: Option<&str>) -> Result<String> {
+pub async fn audit_data_access(
+    resource: &str,
+    operation: &str,
+    user_id: Option<&str>,
+) -> Result<String> {
     let mut pending = get_audit_trail()?.log_data_access(resource, operation);
     if let Some(u) = user_id {
         pending = pending.user_id(u);

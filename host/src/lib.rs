@@ -54,15 +54,19 @@ pub use async_trait::async_trait;
 pub use backend::{ChainHead, StorageBackend};
 pub use error::{ConfigError, Error, Result};
 pub use event::{
-    AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity, data_access_event_type,
+    AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,
+    data_access_event_type,
 };
 pub use file::{DEFAULT_MAX_FILE_BYTES, FileBackendBuilder, FileStorageBackend, todays_file_name};
-pub use global::{audit_data_access, audit_error, audit_security_event, get_audit_trail, get_audit_trail_with, set_audit_trail};
+pub use global::{
+    audit_data_access, audit_error, audit_security_event, get_audit_trail, get_audit_trail_with,
+    set_audit_trail,
+};
 pub use policy::{AlertReason, CompliancePolicy};
 pub use query::{EventQuery, query_dir};
 pub use record::{AuditRecord, Integrity};
 pub use trail::{
-    AlertHook, AuditTrail, AuditTrailBuilder, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, Durability, OnFull,
-    PendingEvent, PolicySummary, Statistics,
+    AlertHook, AuditTrail, AuditTrailBuilder, Clock, DEFAULT_FLUSH_INTERVAL_MS,
+    DEFAULT_QUEUE_CAPACITY, Durability, OnFull, PendingEvent, PolicySummary, Statistics,
 };
 pub use verify::{VerifyReport, verify_dir};

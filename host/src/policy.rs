@@ -96,22 +96,37 @@ impl CompliancePolicy {
             );
         }
         if !self.require_integrity_check {
-            return refuse("require_integrity_check", "every event is hash-chained; integrity checking cannot be turned off");
+            return refuse(
+                "require_integrity_check",
+                "every event is hash-chained; integrity checking cannot be turned off",
+            );
         }
         if self.archive_after_days != 90 {
-            return refuse("archive_after_days", "archiving is not implemented; files stay in place until retention_days removes them. Remove the setting");
+            return refuse(
+                "archive_after_days",
+                "archiving is not implemented; files stay in place until retention_days removes them. Remove the setting",
+            );
         }
         if self.gdpr_data_subject_rights {
-            return refuse("gdpr_data_subject_rights", "not implemented; set it to false");
+            return refuse(
+                "gdpr_data_subject_rights",
+                "not implemented; set it to false",
+            );
         }
         if self.hipaa_minimum_necessary {
-            return refuse("hipaa_minimum_necessary", "not implemented; set it to false");
+            return refuse(
+                "hipaa_minimum_necessary",
+                "not implemented; set it to false",
+            );
         }
         if self.sox_change_control {
             return refuse("sox_change_control", "not implemented; set it to false");
         }
         if self.retention_days == 0 {
-            return refuse("retention_days", "0 would delete every earlier day's file; use a positive number of days");
+            return refuse(
+                "retention_days",
+                "0 would delete every earlier day's file; use a positive number of days",
+            );
         }
         Ok(())
     }
@@ -125,7 +140,9 @@ impl CompliancePolicy {
         if self.alert_on_critical_errors && ev.log_level == AuditLogLevel::Critical {
             out.push(AlertReason::CriticalError);
         }
-        if self.alert_on_security_events && (ev.log_level == AuditLogLevel::Security || ev.event_type.is_security()) {
+        if self.alert_on_security_events
+            && (ev.log_level == AuditLogLevel::Security || ev.event_type.is_security())
+        {
             out.push(AlertReason::SecurityEvent);
         }
         if self.level == ComplianceLevel::Gdpr && ev.contains_pii {
@@ -145,27 +162,61 @@ mod test {
 
     #[test]
     fn alert_rules() {
-        let p = CompliancePolicy { level: ComplianceLevel::Gdpr, ..Default::default() };
+        let p = CompliancePolicy {
+            level: ComplianceLevel::Gdpr,
+            ..Default::default()
+        };
         let ev = AuditEvent::new(AuditEventType::DataAccess, "m").contains_pii(true);
         assert_eq!(p.alert_reasons(&ev), vec![AlertReason::PiiUnderGdpr]);
-        let ev = AuditEvent::new(AuditEventType::AuthenticationFailed, "m").log_level(AuditLogLevel::Critical);
-        assert_eq!(p.alert_reasons(&ev), vec![AlertReason::CriticalError, AlertReason::SecurityEvent]);
-        let quiet = CompliancePolicy { real_time_alerts: false, ..p };
+        let ev = AuditEvent::new(AuditEventType::AuthenticationFailed, "m")
+            .log_level(AuditLogLevel::Critical);
+        assert_eq!(
+            p.alert_reasons(&ev),
+            vec![AlertReason::CriticalError, AlertReason::SecurityEvent]
+        );
+        let quiet = CompliancePolicy {
+            real_time_alerts: false,
+            ..p
+        };
         assert!(quiet.alert_reasons(&ev).is_empty());
-        let h = CompliancePolicy { level: ComplianceLevel::Hipaa, ..Default::default() };
-        assert_eq!(h.alert_reasons(&AuditEvent::new(AuditEventType::DataAccess, "m").contains_phi(true)), vec![AlertReason::PhiUnderHipaa]);
+        let h = CompliancePolicy {
+            level: ComplianceLevel::Hipaa,
+            ..Default::default()
+        };
+        assert_eq!(
+            h.alert_reasons(&AuditEvent::new(AuditEventType::DataAccess, "m").contains_phi(true)),
+            vec![AlertReason::PhiUnderHipaa]
+        );
     }
 
     #[test]
     fn unsupported_settings_refused() {
         for bad in [
-            CompliancePolicy { encrypt_audit_logs: true, ..Default::default() },
-            CompliancePolicy { require_integrity_check: false, ..Default::default() },
-            CompliancePolicy { archive_after_days: 30, ..Default::default() },
-            CompliancePolicy { sox_change_control: true, ..Default::default() },
-            CompliancePolicy { retention_days: 0, ..Default::default() },
+            CompliancePolicy {
+                encrypt_audit_logs: true,
+                ..Default::default()
+            },
+            CompliancePolicy {
+                require_integrity_check: false,
+                ..Default::default()
+            },
+            CompliancePolicy {
+                archive_after_days: 30,
+                ..Default::default()
+            },
+            CompliancePolicy {
+                sox_change_control: true,
+                ..Default::default()
+            },
+            CompliancePolicy {
+                retention_days: 0,
+                ..Default::default()
+            },
         ] {
-            assert!(matches!(bad.validate(), Err(Error::Unsupported { .. })), "{bad:?}");
+            assert!(
+                matches!(bad.validate(), Err(Error::Unsupported { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

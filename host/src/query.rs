@@ -65,9 +65,15 @@ struct Filterable<'a> {
 
 impl EventQuery {
     fn matches(&self, line: &str) -> bool {
-        let Ok(f) = serde_json::from_str::<Filterable<'_>>(line) else { return false };
+        let Ok(f) = serde_json::from_str::<Filterable<'_>>(line) else {
+            return false;
+        };
         if self.start_time.is_some() || self.end_time.is_some() {
-            let Some(ts) = f.timestamp.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else {
+            let Some(ts) = f
+                .timestamp
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            else {
                 return false;
             };
             let ts = ts.with_timezone(&Utc);
@@ -77,8 +83,14 @@ impl EventQuery {
         }
         self.event_type.is_none_or(|t| f.event_type == Some(t))
             && self.log_level.is_none_or(|l| f.log_level == Some(l))
-            && self.user_id.as_deref().is_none_or(|u| f.user_id.as_deref() == Some(u))
-            && self.component.as_deref().is_none_or(|c| f.component.as_deref() == Some(c))
+            && self
+                .user_id
+                .as_deref()
+                .is_none_or(|u| f.user_id.as_deref() == Some(u))
+            && self
+                .component
+                .as_deref()
+                .is_none_or(|c| f.component.as_deref() == Some(c))
     }
 }
 

@@ -143,7 +143,9 @@ impl AuditRecord {
 
     /// The acting user, if any.
     pub fn user_id(&self) -> Option<Cow<'_, str>> {
-        self.user_id.as_ref().map(|r| decode_json_str(&self.line[r.start as usize..r.end as usize]))
+        self.user_id
+            .as_ref()
+            .map(|r| decode_json_str(&self.line[r.start as usize..r.end as usize]))
     }
 
     /// The checksum stored in the line (lowercase hex).
@@ -190,9 +192,21 @@ impl Prepared {
         out.push(b'"');
         opt_str(out, b",\"component\":", ev.component.as_deref());
         opt_str(out, b",\"container_id\":", ev.container_id.as_deref());
-        out.extend_from_slice(if ev.contains_phi { b",\"contains_phi\":true" } else { b",\"contains_phi\":false" });
-        out.extend_from_slice(if ev.contains_pii { b",\"contains_pii\":true" } else { b",\"contains_pii\":false" });
-        opt_str(out, b",\"data_classification\":", ev.data_classification.as_deref());
+        out.extend_from_slice(if ev.contains_phi {
+            b",\"contains_phi\":true"
+        } else {
+            b",\"contains_phi\":false"
+        });
+        out.extend_from_slice(if ev.contains_pii {
+            b",\"contains_pii\":true"
+        } else {
+            b",\"contains_pii\":false"
+        });
+        opt_str(
+            out,
+            b",\"data_classification\":",
+            ev.data_classification.as_deref(),
+        );
         opt_str(out, b",\"error_category\":", ev.error_category.as_deref());
         out.extend_from_slice(b",\"error_context\":");
         match &ev.error_context {
@@ -232,7 +246,11 @@ impl Prepared {
         }
         out.push(b']');
         opt_str(out, b",\"request_id\":", ev.request_id.as_deref());
-        opt_str(out, b",\"retention_category\":", ev.retention_category.as_deref());
+        opt_str(
+            out,
+            b",\"retention_category\":",
+            ev.retention_category.as_deref(),
+        );
         self.split[1] = out.len();
         opt_str(out, b",\"session_id\":", ev.session_id.as_deref());
         opt_str(out, b",\"signature\":", ev.signature.as_deref());
@@ -334,13 +352,19 @@ impl fmt::Display for LineProblem {
 }
 
 /// Parses the chain fields of `line` and recomputes its checksum over the stored bytes.
-pub(crate) fn check_line<'a>(line: &'a [u8], integrity: &Integrity) -> Result<ChainFields<'a>, LineProblem> {
+pub(crate) fn check_line<'a>(
+    line: &'a [u8],
+    integrity: &Integrity,
+) -> Result<ChainFields<'a>, LineProblem> {
     let fields: ChainFields<'a> =
         serde_json::from_slice(line).map_err(|e| LineProblem::NotJson(e.to_string()))?;
     let Some(stored) = fields.checksum.as_deref() else {
         return Err(LineProblem::NoChecksum);
     };
-    if line.len() < BODY_AT || !line.starts_with(CHECKSUM_PREFIX) || &line[HEX_AT + 64..BODY_AT] != b"\"," {
+    if line.len() < BODY_AT
+        || !line.starts_with(CHECKSUM_PREFIX)
+        || &line[HEX_AT + 64..BODY_AT] != b"\","
+    {
         return Err(LineProblem::NoChecksum);
     }
     let computed = integrity.checksum_hex(&line[BODY_AT..]);
@@ -379,9 +403,13 @@ mod test {
         let ev = sample();
         let mut p = Prepared::default();
         p.encode(&ev, "id-1");
-        let ts = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).single().expect("ts");
+        let ts = Utc
+            .with_ymd_and_hms(2026, 5, 6, 7, 8, 9)
+            .single()
+            .expect("ts");
         let (rec, hex) = p.assemble(&ev, 7, Some(&[b'a'; 64]), ts, &Integrity::Sha256);
-        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(rec.line()).expect("json");
+        let v: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(rec.line()).expect("json");
         assert_eq!(v.len(), 30);
         let keys: Vec<_> = v.keys().cloned().collect();
         let mut sorted = keys.clone();
@@ -398,7 +426,9 @@ mod test {
         let fields = check_line(rec.line().as_bytes(), &Integrity::Sha256).expect("verifies");
         assert_eq!(fields.sequence_number, 7);
         // Checksum is SHA-256 of the line without its checksum member.
-        let without = rec.line().replacen(&format!("\"checksum\":\"{}\",", rec.checksum()), "", 1);
+        let without = rec
+            .line()
+            .replacen(&format!("\"checksum\":\"{}\",", rec.checksum()), "", 1);
         let mut h = Sha256::new();
         h.update(without.as_bytes());
         let mut want = [0u8; 64];
@@ -419,7 +449,10 @@ mod test {
             Err(LineProblem::ChecksumMismatch { .. })
         ));
         let tampered = rec.line().replace("read", "reed");
-        assert!(matches!(check_line(tampered.as_bytes(), &key), Err(LineProblem::ChecksumMismatch { .. })));
+        assert!(matches!(
+            check_line(tampered.as_bytes(), &key),
+            Err(LineProblem::ChecksumMismatch { .. })
+        ));
         assert!(Integrity::hmac(&[1u8; 31]).is_err());
     }
 }

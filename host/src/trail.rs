@@ -15,7 +15,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::backend::{ChainHead, StorageBackend};
 use crate::error::{Error, Result};
-use crate::event::{AuditEvent, AuditEventType, AuditLogLevel, ErrorReport, data_access_event_type};
+use crate::event::{
+    AuditEvent, AuditEventType, AuditLogLevel, ErrorReport, data_access_event_type,
+};
 use crate::file::{DEFAULT_MAX_FILE_BYTES, FileStorageBackend};
 use crate::policy::{AlertReason, CompliancePolicy};
 use crate::query::{EventQuery, query_dir};
@@ -133,7 +135,10 @@ impl AuditTrailBuilder {
 
     /// Where the default file backend writes (default `audit_logs`).
     pub fn storage_path(self, path: impl Into<PathBuf>) -> Self {
-        Self { storage_path: path.into(), ..self }
+        Self {
+            storage_path: path.into(),
+            ..self
+        }
     }
 
     /// Adds an in-process backend. With none added (and no file backend), the trail uses a
@@ -157,12 +162,18 @@ impl AuditTrailBuilder {
 
     /// Longest time between fdatasyncs in batched mode (default 200 ms).
     pub fn flush_interval(self, interval: Duration) -> Self {
-        Self { flush_interval: interval, ..self }
+        Self {
+            flush_interval: interval,
+            ..self
+        }
     }
 
     /// How many accepted events may wait for storage (default 16,384).
     pub fn queue_capacity(self, capacity: usize) -> Self {
-        Self { queue_capacity: capacity, ..self }
+        Self {
+            queue_capacity: capacity,
+            ..self
+        }
     }
 
     /// What to do when the queue is full (default block).
@@ -190,14 +201,23 @@ impl AuditTrailBuilder {
 
     /// Replaces the wall clock (UTC) used to stamp events.
     pub fn clock(self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        Self { clock: Some(Arc::new(clock)), ..self }
+        Self {
+            clock: Some(Arc::new(clock)),
+            ..self
+        }
     }
 
     /// Registers the hook that receives events matching the policy's alert rules (critical
     /// errors, security events, PII under GDPR, PHI under HIPAA). It runs on the logging
     /// task right after the event is accepted: keep it quick.
-    pub fn alert_hook(self, hook: impl Fn(&AuditEvent, &[AlertReason]) + Send + Sync + 'static) -> Self {
-        Self { alert_hook: Some(Arc::new(hook)), ..self }
+    pub fn alert_hook(
+        self,
+        hook: impl Fn(&AuditEvent, &[AlertReason]) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            alert_hook: Some(Arc::new(hook)),
+            ..self
+        }
     }
 
     /// Opens the backends, resumes the chain from what is stored, and starts the worker.
@@ -233,23 +253,26 @@ impl AuditTrailBuilder {
             backends.push(Box::new(fb));
         }
         for b in &backends {
-            if let Some(dir) = b.query_dir() {
-                if !file_dirs.iter().any(|d| d == dir) {
-                    file_dirs.push(dir.to_path_buf());
-                }
+            if let Some(dir) = b.query_dir()
+                && !file_dirs.iter().any(|d| d == dir)
+            {
+                file_dirs.push(dir.to_path_buf());
             }
         }
-        AuditTrail::start(Config {
-            policy: self.policy,
-            durability: self.durability,
-            flush_interval: self.flush_interval,
-            queue_capacity: self.queue_capacity,
-            on_full: self.on_full,
-            integrity: self.integrity,
-            clock: self.clock,
-            alert_hook: self.alert_hook,
-            file_dirs,
-        }, backends)
+        AuditTrail::start(
+            Config {
+                policy: self.policy,
+                durability: self.durability,
+                flush_interval: self.flush_interval,
+                queue_capacity: self.queue_capacity,
+                on_full: self.on_full,
+                integrity: self.integrity,
+                clock: self.clock,
+                alert_hook: self.alert_hook,
+                file_dirs,
+            },
+            backends,
+        )
     }
 }
 
@@ -309,7 +332,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code path panics while holding this lock except through a bug; keep going with
         // the state as it is rather than poisoning every caller.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -396,7 +421,9 @@ impl AuditTrail {
     /// [`Error::Config`] naming the file, line and key of a bad setting, and everything
     /// [`AuditTrailBuilder::build`] returns.
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<Self> {
-        crate::config::TrailConfig::load(path.as_ref())?.builder()?.build()
+        crate::config::TrailConfig::load(path.as_ref())?
+            .builder()?
+            .build()
     }
 
     fn start(cfg: Config, backends: Vec<Box<dyn StorageBackend>>) -> Result<Self> {
@@ -421,7 +448,13 @@ impl AuditTrail {
         let (head_tx, head_rx) = std::sync::mpsc::channel();
         let worker = Worker {
             shared: Arc::clone(&shared),
-            backends: backends.into_iter().map(|backend| Slot { backend, written: 0 }).collect(),
+            backends: backends
+                .into_iter()
+                .map(|backend| Slot {
+                    backend,
+                    written: 0,
+                })
+                .collect(),
             durability: cfg.durability,
             interval: cfg.flush_interval,
         };
@@ -444,9 +477,11 @@ impl AuditTrail {
             hostname: gethostname::gethostname().to_string_lossy().into_owned(),
             pid: i64::from(std::process::id()),
         };
-        let head = head_rx
-            .recv()
-            .unwrap_or_else(|_| Err(Error::backend("the audit writer thread stopped while opening the backends")));
+        let head = head_rx.recv().unwrap_or_else(|_| {
+            Err(Error::backend(
+                "the audit writer thread stopped while opening the backends",
+            ))
+        });
         if let Err(e) = head.and_then(|h| trail.resume_from(h)) {
             trail.stop_worker();
             return Err(e);
@@ -472,7 +507,9 @@ impl AuditTrail {
         st.prev = Some(prev);
         st.flush_target = head.sequence_number;
         drop(st);
-        self.shared.progress.send_modify(|p| p.durable = head.sequence_number);
+        self.shared
+            .progress
+            .send_modify(|p| p.durable = head.sequence_number);
         Ok(())
     }
 
@@ -507,7 +544,10 @@ impl AuditTrail {
             None => uuid::Uuid::new_v4().hyphenated().to_string(),
         };
         let error_kind = event.event_type == AuditEventType::ErrorOccurred
-            || matches!(event.log_level, AuditLogLevel::Error | AuditLogLevel::Critical);
+            || matches!(
+                event.log_level,
+                AuditLogLevel::Error | AuditLogLevel::Critical
+            );
         let security_kind = event.event_type.is_security();
         let (seq, ts) = loop {
             let notified = self.shared.space.notified();
@@ -521,7 +561,9 @@ impl AuditTrail {
             match accepted {
                 Some(done) => break done,
                 None if self.on_full == OnFull::Fail => {
-                    return Err(Error::QueueFull { capacity: self.queue_capacity });
+                    return Err(Error::QueueFull {
+                        capacity: self.queue_capacity,
+                    });
                 }
                 None => notified.await,
             }
@@ -556,14 +598,19 @@ impl AuditTrail {
             return Err(Error::Closed);
         }
         if let Some((backend, source)) = &st.error {
-            return Err(Error::Storage { backend: backend.clone(), queued: st.queued, source: Arc::clone(source) });
+            return Err(Error::Storage {
+                backend: backend.clone(),
+                queued: st.queued,
+                source: Arc::clone(source),
+            });
         }
         if st.queued >= self.queue_capacity {
             return Ok(None);
         }
         let seq = st.next_seq;
         let ts = event.timestamp.unwrap_or_else(|| self.now());
-        let (record, checksum) = prepared.assemble(event, seq, st.prev.as_ref(), ts, &self.integrity);
+        let (record, checksum) =
+            prepared.assemble(event, seq, st.prev.as_ref(), ts, &self.integrity);
         st.next_seq += 1;
         st.prev = Some(checksum);
         st.pending.push(record);
@@ -595,7 +642,11 @@ impl AuditTrail {
         match p.error {
             Some((backend, source)) => {
                 let queued = self.shared.lock().queued;
-                Err(Error::Storage { backend, queued, source })
+                Err(Error::Storage {
+                    backend,
+                    queued,
+                    source,
+                })
             }
             None => Err(Error::Closed),
         }
@@ -614,28 +665,46 @@ impl AuditTrail {
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    pub fn log_event(&self, event_type: AuditEventType, message: impl Into<String>) -> PendingEvent<'_> {
-        PendingEvent { trail: self, event: AuditEvent::new(event_type, message) }
+    pub fn log_event(
+        &self,
+        event_type: AuditEventType,
+        message: impl Into<String>,
+    ) -> PendingEvent<'_> {
+        PendingEvent {
+            trail: self,
+            event: AuditEvent::new(event_type, message),
+        }
     }
 
     /// A security event: like [`log_event`](Self::log_event) with level `security`.
-    pub fn log_security_event(&self, event_type: AuditEventType, message: impl Into<String>) -> PendingEvent<'_> {
-        self.log_event(event_type, message).log_level(AuditLogLevel::Security)
+    pub fn log_security_event(
+        &self,
+        event_type: AuditEventType,
+        message: impl Into<String>,
+    ) -> PendingEvent<'_> {
+        self.log_event(event_type, message)
+            .log_level(AuditLogLevel::Security)
     }
 
     /// A data access: `operation` `read` → `data_access`, `write`/`update` →
     /// `data_modification`, `delete` → `data_deletion`, `export` → `data_export`; message
     /// `Data {operation} on resource: {resource}`; `metadata.resource` set.
     pub fn log_data_access(&self, resource: &str, operation: &str) -> PendingEvent<'_> {
-        self.log_event(data_access_event_type(operation), format!("Data {operation} on resource: {resource}"))
-            .operation(operation)
-            .meta("resource", resource)
+        self.log_event(
+            data_access_event_type(operation),
+            format!("Data {operation} on resource: {resource}"),
+        )
+        .operation(operation)
+        .meta("resource", resource)
     }
 
     /// An error: type `error_occurred`, message `Error occurred: {message}`, level from the
     /// severity, the report's context as `error_context`.
     pub fn log_error(&self, report: ErrorReport) -> PendingEvent<'_> {
-        PendingEvent { trail: self, event: report.into_event() }
+        PendingEvent {
+            trail: self,
+            event: report.into_event(),
+        }
     }
 
     /// Returns once every event accepted before the call is written and fdatasync'd by
@@ -649,7 +718,11 @@ impl AuditTrail {
             let mut st = self.shared.lock();
             let target = st.next_seq - 1;
             if let Some((backend, source)) = &st.error {
-                return Err(Error::Storage { backend: backend.clone(), queued: st.queued, source: Arc::clone(source) });
+                return Err(Error::Storage {
+                    backend: backend.clone(),
+                    queued: st.queued,
+                    source: Arc::clone(source),
+                });
             }
             st.flush_target = st.flush_target.max(target);
             if st.worker_idle {
@@ -675,23 +748,33 @@ impl AuditTrail {
         }
         self.shared.space.notify_waiters();
         let mut rx = self.shared.progress.subscribe();
-        let p = rx.wait_for(|p| p.stopped).await.map(|p| p.clone()).unwrap_or_default();
+        let p = rx
+            .wait_for(|p| p.stopped)
+            .await
+            .map(|p| p.clone())
+            .unwrap_or_default();
         self.join_worker();
         let last = self.shared.lock().next_seq - 1;
         match p.error {
-            Some((backend, source)) => {
-                Err(Error::Storage { backend, queued: usize::try_from(last - p.durable.min(last)).unwrap_or(usize::MAX), source })
-            }
+            Some((backend, source)) => Err(Error::Storage {
+                backend,
+                queued: usize::try_from(last - p.durable.min(last)).unwrap_or(usize::MAX),
+                source,
+            }),
             None => Ok(()),
         }
     }
 
     fn join_worker(&self) {
-        let handle = self.worker.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(h) = handle {
-            if h.join().is_err() {
-                eprintln!("audit: the writer thread panicked; this is a bug in audit-host");
-            }
+        let handle = self
+            .worker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(h) = handle
+            && h.join().is_err()
+        {
+            eprintln!("audit: the writer thread panicked; this is a bug in audit-host");
         }
     }
 
@@ -737,7 +820,10 @@ impl AuditTrail {
     pub async fn get_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>> {
         self.flush().await?;
         let dir = self.query_dir()?;
-        query_dir(dir, query)?.iter().map(|line| AuditEvent::from_json(line)).collect()
+        query_dir(dir, query)?
+            .iter()
+            .map(|line| AuditEvent::from_json(line))
+            .collect()
     }
 
     /// Verifies the stored chain in the first file backend's directory (after a flush):
@@ -755,10 +841,9 @@ impl AuditTrail {
     }
 
     fn query_dir(&self) -> Result<&Path> {
-        self.file_dirs
-            .first()
-            .map(PathBuf::as_path)
-            .ok_or_else(|| Error::backend("no file backend is configured, so there is no audit directory to read"))
+        self.file_dirs.first().map(PathBuf::as_path).ok_or_else(|| {
+            Error::backend("no file backend is configured, so there is no audit directory to read")
+        })
     }
 
     /// The policy in force.
@@ -923,25 +1008,36 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, head_tx: std::sync::mpsc::Sender<Result<Option<ChainHead>>>) {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
             Ok(rt) => rt,
             Err(e) => {
-                let _ = head_tx.send(Err(Error::backend(format!("cannot start the writer runtime: {e}"))));
+                let _ = head_tx.send(Err(Error::backend(format!(
+                    "cannot start the writer runtime: {e}"
+                ))));
                 return;
             }
         };
         let head = rt.block_on(async {
             let mut best: Option<ChainHead> = None;
             for slot in &self.backends {
-                if let Some(h) = slot.backend.resume().await? {
-                    if best.as_ref().is_none_or(|b| h.sequence_number > b.sequence_number) {
-                        best = Some(h);
-                    }
+                if let Some(h) = slot.backend.resume().await?
+                    && best
+                        .as_ref()
+                        .is_none_or(|b| h.sequence_number > b.sequence_number)
+                {
+                    best = Some(h);
                 }
             }
             Ok::<_, Error>(best)
         });
-        let start = head.as_ref().ok().and_then(|h| h.as_ref().map(|h| h.sequence_number)).unwrap_or(0);
+        let start = head
+            .as_ref()
+            .ok()
+            .and_then(|h| h.as_ref().map(|h| h.sequence_number))
+            .unwrap_or(0);
         for slot in &mut self.backends {
             slot.written = start;
         }
@@ -978,7 +1074,13 @@ impl Worker {
                     let unsynced = written > durable;
                     let flush_due = unsynced && now >= last_sync + self.interval;
                     let wants_flush = st.flush_target > durable;
-                    if retry_ok && (!st.pending.is_empty() || !batch.is_empty() || st.closing || flush_due || wants_flush) {
+                    if retry_ok
+                        && (!st.pending.is_empty()
+                            || !batch.is_empty()
+                            || st.closing
+                            || flush_due
+                            || wants_flush)
+                    {
                         break;
                     }
                     let mut deadline: Option<Instant> = retry_at;
@@ -995,7 +1097,11 @@ impl Worker {
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                                 .0
                         }
-                        None => self.shared.wake.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner),
+                        None => self
+                            .shared
+                            .wake
+                            .wait(st)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
                     };
                     st.worker_idle = false;
                 }
@@ -1053,7 +1159,11 @@ impl Worker {
         }
     }
 
-    fn write_all(&mut self, rt: &tokio::runtime::Runtime, batch: &[AuditRecord]) -> Result<(), (String, Error)> {
+    fn write_all(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        batch: &[AuditRecord],
+    ) -> Result<(), (String, Error)> {
         for slot in &mut self.backends {
             // A backend that already stored part of this batch (another backend failed
             // after it) gets only what it has not seen.
@@ -1061,7 +1171,8 @@ impl Worker {
             if from == batch.len() {
                 continue;
             }
-            rt.block_on(slot.backend.write_batch(&batch[from..])).map_err(|e| (slot.backend.name().to_owned(), e))?;
+            rt.block_on(slot.backend.write_batch(&batch[from..]))
+                .map_err(|e| (slot.backend.name().to_owned(), e))?;
             slot.written = batch[batch.len() - 1].sequence_number();
         }
         Ok(())
@@ -1069,7 +1180,8 @@ impl Worker {
 
     fn flush_all(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), (String, Error)> {
         for slot in &self.backends {
-            rt.block_on(slot.backend.flush()).map_err(|e| (slot.backend.name().to_owned(), e))?;
+            rt.block_on(slot.backend.flush())
+                .map_err(|e| (slot.backend.name().to_owned(), e))?;
         }
         Ok(())
     }

@@ -51,8 +51,17 @@ pub enum VerifyError {
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Broken { sequence, file, line, reason } => {
-                write!(f, "sequence {sequence} at {}:{line}: {reason}", file.display())
+            Self::Broken {
+                sequence,
+                file,
+                line,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "sequence {sequence} at {}:{line}: {reason}",
+                    file.display()
+                )
             }
             Self::Io(e) => e.fmt(f),
         }
@@ -93,19 +102,35 @@ pub fn verify_dir_with_progress(
 ) -> Result<VerifyReport, VerifyError> {
     let io = |ctx, p: &Path| {
         let p = p.to_path_buf();
-        move |e| VerifyError::Io(Error::Io { context: ctx, path: p, source: e })
+        move |e| {
+            VerifyError::Io(Error::Io {
+                context: ctx,
+                path: p,
+                source: e,
+            })
+        }
     };
     let files = list_log_files(dir).map_err(io("cannot list audit directory", dir))?;
-    let total: u64 = files.iter().filter_map(|f| f.path.metadata().ok()).map(|m| m.len()).sum();
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| f.path.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     let anchor_path = dir.join(ANCHOR_FILE);
     let anchor: Option<Anchor> = match std::fs::read(&anchor_path) {
         Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-            VerifyError::Io(Error::Integrity(format!("{}: unreadable retention anchor: {e}", anchor_path.display())))
+            VerifyError::Io(Error::Integrity(format!(
+                "{}: unreadable retention anchor: {e}",
+                anchor_path.display()
+            )))
         })?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io("cannot read", &anchor_path)(e)),
     };
-    let mut report = VerifyReport { files: files.len(), ..Default::default() };
+    let mut report = VerifyReport {
+        files: files.len(),
+        ..Default::default()
+    };
     if let Some(a) = &anchor {
         report.warnings.push(format!(
             "the chain starts at sequence {} (older files were removed by retention; {ANCHOR_FILE} records the link)",
@@ -125,7 +150,9 @@ pub fn verify_dir_with_progress(
         let mut since_progress = 0u64;
         loop {
             buf.clear();
-            let n = reader.read_until(b'\n', &mut buf).map_err(io("cannot read", &f.path))?;
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(io("cannot read", &f.path))?;
             if n == 0 {
                 break;
             }
@@ -136,7 +163,12 @@ pub fn verify_dir_with_progress(
                 progress(done, total);
                 since_progress = 0;
             }
-            let broken = |reason: String| VerifyError::Broken { sequence: expected_seq, file: f.path.clone(), line: line_no, reason };
+            let broken = |reason: String| VerifyError::Broken {
+                sequence: expected_seq,
+                file: f.path.clone(),
+                line: line_no,
+                reason,
+            };
             if buf.last() != Some(&b'\n') {
                 if newest {
                     report.warnings.push(format!(
@@ -145,18 +177,27 @@ pub fn verify_dir_with_progress(
                     ));
                     break;
                 }
-                return Err(broken("unterminated line in a file that is not the newest".into()));
+                return Err(broken(
+                    "unterminated line in a file that is not the newest".into(),
+                ));
             }
             let line = &buf[..buf.len() - 1];
             let fields = check_line(line, integrity).map_err(|p| broken(p.to_string()))?;
             let seq = fields.sequence_number;
             if seq != expected_seq {
                 let reason = if first && expected_seq == 1 && seq > 1 {
-                    format!("the chain starts at sequence {seq}: events 1..{} are missing", seq - 1)
+                    format!(
+                        "the chain starts at sequence {seq}: events 1..{} are missing",
+                        seq - 1
+                    )
                 } else if seq > expected_seq {
-                    format!("sequence {expected_seq} is missing (found {seq}): lines were deleted or reordered")
+                    format!(
+                        "sequence {expected_seq} is missing (found {seq}): lines were deleted or reordered"
+                    )
                 } else {
-                    format!("found sequence {seq} where {expected_seq} was expected: lines were duplicated or reordered")
+                    format!(
+                        "found sequence {seq} where {expected_seq} was expected: lines were duplicated or reordered"
+                    )
                 };
                 return Err(broken(reason));
             }
@@ -173,7 +214,10 @@ pub fn verify_dir_with_progress(
                         prev.unwrap_or("null"),
                         seq.saturating_sub(1)
                     ),
-                    None => format!("the first event's previous_hash must be null, found {}", prev.unwrap_or("null")),
+                    None => format!(
+                        "the first event's previous_hash must be null, found {}",
+                        prev.unwrap_or("null")
+                    ),
                 };
                 return Err(broken(reason));
             }

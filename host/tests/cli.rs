@@ -17,7 +17,12 @@ fn run(args: &[&str], stdin: &[u8], cwd: &Path) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn audit");
-    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
     child.wait_with_output().expect("wait")
 }
 
@@ -37,11 +42,17 @@ fn emit_without_arguments_writes_audit_logs_in_the_working_directory() -> TestRe
     let out = run(&["emit"], events(5).as_bytes(), cwd.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr).trim(), "emitted 5 events");
-    let file = cwd.path().join("audit_logs").join(audit_host::todays_file_name());
+    let file = cwd
+        .path()
+        .join("audit_logs")
+        .join(audit_host::todays_file_name());
     assert_eq!(std::fs::read_to_string(file)?.lines().count(), 5);
     let out = run(&["verify", "audit_logs"], b"", cwd.path());
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(text(&out.stdout).lines().last(), Some("ok: 5 events in 1 files"));
+    assert_eq!(
+        text(&out.stdout).lines().last(),
+        Some("ok: 5 events in 1 files")
+    );
     Ok(())
 }
 
@@ -54,9 +65,15 @@ fn emit_stops_at_a_bad_line_after_writing_everything_before_it() -> TestResult {
     let out = run(&["emit", "--dir", "logs"], input.as_bytes(), cwd.path());
     assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("line 500") && err.contains("contains_pii"), "{err}");
+    assert!(
+        err.contains("line 500") && err.contains("contains_pii"),
+        "{err}"
+    );
     let out = run(&["verify", "logs"], b"", cwd.path());
-    assert_eq!(text(&out.stdout).lines().last(), Some("ok: 499 events in 1 files"));
+    assert_eq!(
+        text(&out.stdout).lines().last(),
+        Some("ok: 499 events in 1 files")
+    );
     Ok(())
 }
 
@@ -65,12 +82,30 @@ fn emit_names_each_kind_of_bad_input() -> TestResult {
     let cwd = tempfile::tempdir()?;
     let cases: &[(&str, &str)] = &[
         ("{not json", "not a JSON object"),
-        (r#"{"event_type":"made_up","message":"m"}"#, "key `event_type`: unknown AuditEventType `made_up`"),
-        (r#"{"event_type":"data_access"}"#, "key `message`: required key is missing"),
-        (r#"{"event_type":"data_access","message":"m","colour":"red"}"#, "key `colour`: unknown key"),
-        (r#"{"event_type":"data_access","message":"m","sequence_number":4}"#, "key `sequence_number`: is assigned by the trail"),
-        (r#"{"event_type":"data_access","message":"m","metadata":"x"}"#, "key `metadata`: expected an object"),
-        (r#"{"event_type":"data_access","message":"m","timestamp":"yesterday"}"#, "key `timestamp`"),
+        (
+            r#"{"event_type":"made_up","message":"m"}"#,
+            "key `event_type`: unknown AuditEventType `made_up`",
+        ),
+        (
+            r#"{"event_type":"data_access"}"#,
+            "key `message`: required key is missing",
+        ),
+        (
+            r#"{"event_type":"data_access","message":"m","colour":"red"}"#,
+            "key `colour`: unknown key",
+        ),
+        (
+            r#"{"event_type":"data_access","message":"m","sequence_number":4}"#,
+            "key `sequence_number`: is assigned by the trail",
+        ),
+        (
+            r#"{"event_type":"data_access","message":"m","metadata":"x"}"#,
+            "key `metadata`: expected an object",
+        ),
+        (
+            r#"{"event_type":"data_access","message":"m","timestamp":"yesterday"}"#,
+            "key `timestamp`",
+        ),
         (r#"[1,2]"#, "not a JSON object"),
     ];
     for (line, want) in cases {
@@ -78,17 +113,27 @@ fn emit_names_each_kind_of_bad_input() -> TestResult {
         let out = run(&["emit", "--dir", "d"], input.as_bytes(), cwd.path());
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(65), "{line}: {err}");
-        assert!(err.contains("stdin line 3") && err.contains(want), "{line}: {err}");
+        assert!(
+            err.contains("stdin line 3") && err.contains(want),
+            "{line}: {err}"
+        );
     }
     let out = run(&["verify", "d"], b"", cwd.path());
-    assert_eq!(text(&out.stdout).lines().last(), Some(format!("ok: {} events in 1 files", 2 * cases.len()).as_str()));
+    assert_eq!(
+        text(&out.stdout).lines().last(),
+        Some(format!("ok: {} events in 1 files", 2 * cases.len()).as_str())
+    );
     Ok(())
 }
 
 /// Writes 10 events and returns the directory and the file.
 fn ten_events() -> Result<(tempfile::TempDir, std::path::PathBuf), Box<dyn std::error::Error>> {
     let cwd = tempfile::tempdir()?;
-    let out = run(&["emit", "--dir", "logs"], events(10).as_bytes(), cwd.path());
+    let out = run(
+        &["emit", "--dir", "logs"],
+        events(10).as_bytes(),
+        cwd.path(),
+    );
     assert!(out.status.success());
     let file = log_files(&cwd.path().join("logs")).pop().ok_or("no file")?;
     Ok((cwd, file))
@@ -96,7 +141,13 @@ fn ten_events() -> Result<(tempfile::TempDir, std::path::PathBuf), Box<dyn std::
 
 fn verify_failure(cwd: &Path) -> String {
     let out = run(&["verify", "logs"], b"", cwd);
-    assert_eq!(out.status.code(), Some(1), "stdout: {} stderr: {}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {} stderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -104,15 +155,27 @@ fn verify_failure(cwd: &Path) -> String {
 fn verify_catches_a_flipped_byte_at_its_sequence() -> TestResult {
     let (cwd, file) = ten_events()?;
     let mut bytes = std::fs::read(&file)?;
-    let line_starts: Vec<usize> =
-        std::iter::once(0).chain(bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1)).collect();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
     // Flip one byte inside the message of sequence 6.
     let line6 = line_starts[5];
     let at = line6 + text(&bytes[line6..]).find("read 6").ok_or("message")? + 1;
     bytes[at] ^= 0x01;
     std::fs::write(&file, &bytes)?;
     let out = verify_failure(cwd.path());
-    assert!(out.contains("sequence 6 at") && out.contains(".jsonl:6:") && out.contains("checksum mismatch"), "{out}");
+    assert!(
+        out.contains("sequence 6 at")
+            && out.contains(".jsonl:6:")
+            && out.contains("checksum mismatch"),
+        "{out}"
+    );
     Ok(())
 }
 
@@ -120,10 +183,20 @@ fn verify_catches_a_flipped_byte_at_its_sequence() -> TestResult {
 fn verify_catches_a_deleted_line_at_its_sequence() -> TestResult {
     let (cwd, file) = ten_events()?;
     let content = std::fs::read_to_string(&file)?;
-    let kept: Vec<&str> = content.lines().enumerate().filter(|(i, _)| *i != 3).map(|(_, l)| l).collect();
+    let kept: Vec<&str> = content
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, l)| l)
+        .collect();
     std::fs::write(&file, kept.join("\n") + "\n")?;
     let out = verify_failure(cwd.path());
-    assert!(out.contains("sequence 4 at") && out.contains(":4:") && out.contains("sequence 4 is missing"), "{out}");
+    assert!(
+        out.contains("sequence 4 at")
+            && out.contains(":4:")
+            && out.contains("sequence 4 is missing"),
+        "{out}"
+    );
     Ok(())
 }
 
@@ -135,7 +208,10 @@ fn verify_catches_a_swapped_pair_at_its_sequence() -> TestResult {
     lines.swap(6, 7);
     std::fs::write(&file, lines.join("\n") + "\n")?;
     let out = verify_failure(cwd.path());
-    assert!(out.contains("sequence 7 at") && out.contains(":7:"), "{out}");
+    assert!(
+        out.contains("sequence 7 at") && out.contains(":7:"),
+        "{out}"
+    );
     Ok(())
 }
 
@@ -152,12 +228,18 @@ fn verify_catches_a_recomputed_checksum_by_its_broken_link() -> TestResult {
         let mut h = sha2::Sha256::new();
         h.update(b"{");
         h.update(body.as_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
     lines[2] = format!("{}{}{}", &edited[..13], digest, &edited[77..]);
     std::fs::write(&file, lines.join("\n") + "\n")?;
     let out = verify_failure(cwd.path());
-    assert!(out.contains("sequence 4 at") && out.contains("previous_hash"), "{out}");
+    assert!(
+        out.contains("sequence 4 at") && out.contains("previous_hash"),
+        "{out}"
+    );
     Ok(())
 }
 
@@ -171,14 +253,32 @@ fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
     }
-    std::fs::write(cwd.path().join("audit.toml"), "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nhmac_key_file = \"audit.key\"\n")?;
-    let out = run(&["emit", "--config", "audit.toml"], events(20).as_bytes(), cwd.path());
+    std::fs::write(
+        cwd.path().join("audit.toml"),
+        "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nhmac_key_file = \"audit.key\"\n",
+    )?;
+    let out = run(
+        &["emit", "--config", "audit.toml"],
+        events(20).as_bytes(),
+        cwd.path(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = run(&["verify", "--key-file", "audit.key", "logs"], b"", cwd.path());
-    assert_eq!(text(&out.stdout).lines().last(), Some("ok: 20 events in 1 files"));
+    let out = run(
+        &["verify", "--key-file", "audit.key", "logs"],
+        b"",
+        cwd.path(),
+    );
+    assert_eq!(
+        text(&out.stdout).lines().last(),
+        Some("ok: 20 events in 1 files")
+    );
     let out = run(&["verify", "logs"], b"", cwd.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("sequence 1 at"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("sequence 1 at"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(text(&out.stderr).contains("--key-file"));
     // A wrong key fails too.
     let wrong = cwd.path().join("wrong.key");
@@ -188,7 +288,11 @@ fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600))?;
     }
-    let out = run(&["verify", "--key-file", "wrong.key", "logs"], b"", cwd.path());
+    let out = run(
+        &["verify", "--key-file", "wrong.key", "logs"],
+        b"",
+        cwd.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     Ok(())
 }
@@ -208,10 +312,14 @@ fn verify_usage_errors_exit_2() -> TestResult {
 fn query_filters_newest_first() -> TestResult {
     let cwd = tempfile::tempdir()?;
     let input = concat!(
-        r#"{"event_type":"data_access","message":"a","user_id":"alice","component":"crm","timestamp":"2026-01-01T10:00:00Z"}"#, "\n",
-        r#"{"event_type":"authentication_failed","message":"b","user_id":"bob","log_level":"security","timestamp":"2026-01-02T10:00:00Z"}"#, "\n",
-        r#"{"event_type":"data_access","message":"c","user_id":"alice","timestamp":"2026-01-03T10:00:00Z"}"#, "\n",
-        r#"{"event_type":"data_export","message":"d","user_id":"alice","component":"crm","timestamp":"2026-01-04T10:00:00Z"}"#, "\n",
+        r#"{"event_type":"data_access","message":"a","user_id":"alice","component":"crm","timestamp":"2026-01-01T10:00:00Z"}"#,
+        "\n",
+        r#"{"event_type":"authentication_failed","message":"b","user_id":"bob","log_level":"security","timestamp":"2026-01-02T10:00:00Z"}"#,
+        "\n",
+        r#"{"event_type":"data_access","message":"c","user_id":"alice","timestamp":"2026-01-03T10:00:00Z"}"#,
+        "\n",
+        r#"{"event_type":"data_export","message":"d","user_id":"alice","component":"crm","timestamp":"2026-01-04T10:00:00Z"}"#,
+        "\n",
     );
     let out = run(&["emit", "--dir", "logs"], input.as_bytes(), cwd.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -222,7 +330,12 @@ fn query_filters_newest_first() -> TestResult {
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout)
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["message"].as_str().expect("m").to_owned())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json")["message"]
+                    .as_str()
+                    .expect("m")
+                    .to_owned()
+            })
             .collect()
     };
     assert_eq!(messages(&[]), ["d", "c", "b", "a"]);
@@ -231,11 +344,18 @@ fn query_filters_newest_first() -> TestResult {
     assert_eq!(messages(&["--event-type", "data_access"]), ["c", "a"]);
     assert_eq!(messages(&["--level", "security"]), ["b"]);
     assert_eq!(messages(&["--component", "crm"]), ["d", "a"]);
-    assert_eq!(messages(&["--since", "2026-01-02", "--until", "2026-01-03"]), ["c", "b"]);
+    assert_eq!(
+        messages(&["--since", "2026-01-02", "--until", "2026-01-03"]),
+        ["c", "b"]
+    );
     assert_eq!(messages(&["--since", "2026-01-03T10:00:00Z"]), ["d", "c"]);
     let out = run(&["query", "logs", "--level", "loud"], b"", cwd.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("expected one of"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("expected one of"),
+        "{}",
+        text(&out.stderr)
+    );
     Ok(())
 }
 
@@ -251,39 +371,98 @@ fn config_check_prints_backends_or_names_the_bad_key() -> TestResult {
     assert!(out.status.success());
     let stdout = text(&out.stdout);
     assert!(stdout.contains("config ok: c.toml"));
-    assert!(stdout.contains(&format!("backend 1: type=file name=file path={}", Path::new("x").display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "backend 1: type=file name=file path={}",
+            Path::new("x").display()
+        )),
+        "{stdout}"
+    );
 
     let bad: &[(&str, &str)] = &[
-        ("[trail]\nflush_interval = 5\n", "c.toml:2: trail.flush_interval: unknown field `flush_interval`"),
-        ("[trail]\ndurability = \"eventually\"\n", "c.toml:2: trail.durability: unknown variant `eventually`"),
-        ("[trail]\nqueue_capacity = -1\n", "c.toml:2: trail.queue_capacity:"),
-        ("[trail]\non_full = \"drop\"\n", "c.toml:2: trail.on_full: unknown variant `drop`"),
-        ("[trail.policy]\nlevel = \"hippa\"\n", "c.toml:2: trail.policy.level: unknown variant `hippa`"),
-        ("[trail.policy]\nretention_days = 30\nencrypt_audit_logs = true\n", "c.toml:3: trail.policy.encrypt_audit_logs: encryption at rest is not implemented"),
-        ("[trail.policy]\nrequire_integrity_check = false\n", "c.toml:2: trail.policy.require_integrity_check:"),
-        ("[trail.integrity]\nhmac_key_file = \"missing.key\"\n", "c.toml:2: trail.integrity.hmac_key_file: cannot read key file"),
-        ("[[backends]]\ntype = \"s3\"\n", "c.toml:1: backends.type: unknown backend type `s3`"),
-        ("[[backends]]\npath = \"x\"\n", "c.toml:1: backends.type: missing"),
+        (
+            "[trail]\nflush_interval = 5\n",
+            "c.toml:2: trail.flush_interval: unknown field `flush_interval`",
+        ),
+        (
+            "[trail]\ndurability = \"eventually\"\n",
+            "c.toml:2: trail.durability: unknown variant `eventually`",
+        ),
+        (
+            "[trail]\nqueue_capacity = -1\n",
+            "c.toml:2: trail.queue_capacity:",
+        ),
+        (
+            "[trail]\non_full = \"drop\"\n",
+            "c.toml:2: trail.on_full: unknown variant `drop`",
+        ),
+        (
+            "[trail.policy]\nlevel = \"hippa\"\n",
+            "c.toml:2: trail.policy.level: unknown variant `hippa`",
+        ),
+        (
+            "[trail.policy]\nretention_days = 30\nencrypt_audit_logs = true\n",
+            "c.toml:3: trail.policy.encrypt_audit_logs: encryption at rest is not implemented",
+        ),
+        (
+            "[trail.policy]\nrequire_integrity_check = false\n",
+            "c.toml:2: trail.policy.require_integrity_check:",
+        ),
+        (
+            "[trail.integrity]\nhmac_key_file = \"missing.key\"\n",
+            "c.toml:2: trail.integrity.hmac_key_file: cannot read key file",
+        ),
+        (
+            "[[backends]]\ntype = \"s3\"\n",
+            "c.toml:1: backends.type: unknown backend type `s3`",
+        ),
+        (
+            "[[backends]]\npath = \"x\"\n",
+            "c.toml:1: backends.type: missing",
+        ),
         ("[trail\n", "c.toml:1:"),
     ];
     for (toml, want) in bad {
         let out = config_check(cwd.path(), toml);
         assert_eq!(out.status.code(), Some(1), "{toml}");
         let err = text(&out.stderr);
-        assert!(err.contains(want), "config {toml:?}\nwanted {want:?}\ngot {err}");
+        assert!(
+            err.contains(want),
+            "config {toml:?}\nwanted {want:?}\ngot {err}"
+        );
     }
     // HMAC key files: too short, and readable by others.
     std::fs::write(cwd.path().join("short.key"), [1u8; 16])?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(cwd.path().join("short.key"), std::fs::Permissions::from_mode(0o600))?;
-        let out = config_check(cwd.path(), "[trail.integrity]\nhmac_key_file = \"short.key\"\n");
-        assert!(text(&out.stderr).contains("16 bytes; at least 32"), "{}", text(&out.stderr));
+        std::fs::set_permissions(
+            cwd.path().join("short.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+        let out = config_check(
+            cwd.path(),
+            "[trail.integrity]\nhmac_key_file = \"short.key\"\n",
+        );
+        assert!(
+            text(&out.stderr).contains("16 bytes; at least 32"),
+            "{}",
+            text(&out.stderr)
+        );
         std::fs::write(cwd.path().join("open.key"), [1u8; 32])?;
-        std::fs::set_permissions(cwd.path().join("open.key"), std::fs::Permissions::from_mode(0o644))?;
-        let out = config_check(cwd.path(), "[trail.integrity]\nhmac_key_file = \"open.key\"\n");
-        assert!(text(&out.stderr).contains("readable by group or others"), "{}", text(&out.stderr));
+        std::fs::set_permissions(
+            cwd.path().join("open.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )?;
+        let out = config_check(
+            cwd.path(),
+            "[trail.integrity]\nhmac_key_file = \"open.key\"\n",
+        );
+        assert!(
+            text(&out.stderr).contains("readable by group or others"),
+            "{}",
+            text(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -291,7 +470,11 @@ fn config_check_prints_backends_or_names_the_bad_key() -> TestResult {
 #[test]
 fn the_shipped_sample_config_is_valid() -> TestResult {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/audit.toml");
-    let out = run(&["config", "check", sample.to_str().ok_or("path")?], b"", Path::new(env!("CARGO_MANIFEST_DIR")));
+    let out = run(
+        &["config", "check", sample.to_str().ok_or("path")?],
+        b"",
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     Ok(())
 }

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use audit_host::{
-    AuditEventType, AuditRecord, AuditTrail, Durability, Error, OnFull, Result, StorageBackend, async_trait,
+    AuditEventType, AuditRecord, AuditTrail, Durability, Error, OnFull, Result, StorageBackend,
+    async_trait,
 };
 use common::*;
 
@@ -39,7 +40,10 @@ impl StorageBackend for Flaky {
             self.fail_writes.fetch_sub(1, Ordering::SeqCst);
             return Err(Error::backend("disk on fire"));
         }
-        self.stored.lock().expect("lock").extend(records.iter().map(AuditRecord::sequence_number));
+        self.stored
+            .lock()
+            .expect("lock")
+            .extend(records.iter().map(AuditRecord::sequence_number));
         Ok(())
     }
     async fn flush(&self) -> Result<()> {
@@ -72,10 +76,17 @@ async fn a_batched_failure_surfaces_on_the_next_call_and_nothing_is_dropped() ->
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&be))))?;
     // Accepted: the failure happens later, on the worker.
     trail.log_event(AuditEventType::DataAccess, "one").await?;
-    wait_until("the failure to be reported", || trail.statistics().last_error.is_some()).await;
-    let err = trail.log_event(AuditEventType::DataAccess, "refused while failing").await;
+    wait_until("the failure to be reported", || {
+        trail.statistics().last_error.is_some()
+    })
+    .await;
+    let err = trail
+        .log_event(AuditEventType::DataAccess, "refused while failing")
+        .await;
     match err {
-        Err(Error::Storage { backend, source, .. }) => {
+        Err(Error::Storage {
+            backend, source, ..
+        }) => {
             assert_eq!(backend, "flaky");
             assert_eq!(source.to_string(), "disk on fire");
         }
@@ -84,10 +95,16 @@ async fn a_batched_failure_surfaces_on_the_next_call_and_nothing_is_dropped() ->
     // Retried with back-off until it succeeds; then new events are accepted again.
     wait_until("recovery", || trail.statistics().last_error.is_none()).await;
     for i in 0..10 {
-        trail.log_event(AuditEventType::DataAccess, format!("after {i}")).await?;
+        trail
+            .log_event(AuditEventType::DataAccess, format!("after {i}"))
+            .await?;
     }
     trail.close().await?;
-    assert_eq!(*be.stored.lock().expect("lock"), (1..=11).collect::<Vec<_>>(), "no gap, no duplicate");
+    assert_eq!(
+        *be.stored.lock().expect("lock"),
+        (1..=11).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
     assert!(be.write_calls.load(Ordering::SeqCst) >= 4);
     Ok(())
 }
@@ -118,7 +135,10 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
     let mut accepted = 0;
     let mut full = None;
     for i in 0..100 {
-        match trail.log_event(AuditEventType::DataAccess, format!("e{i}")).await {
+        match trail
+            .log_event(AuditEventType::DataAccess, format!("e{i}"))
+            .await
+        {
             Ok(_) => accepted += 1,
             Err(e) => {
                 full = Some(e);
@@ -126,11 +146,18 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
             }
         }
     }
-    assert!(matches!(full, Some(Error::QueueFull { capacity: 8 })), "{full:?}");
+    assert!(
+        matches!(full, Some(Error::QueueFull { capacity: 8 })),
+        "{full:?}"
+    );
     assert!(accepted <= 8, "{accepted}");
     be.stall.store(false, Ordering::SeqCst);
     trail.close().await?;
-    assert_eq!(be.stored.lock().expect("lock").len(), accepted, "every accepted event stored");
+    assert_eq!(
+        be.stored.lock().expect("lock").len(),
+        accepted,
+        "every accepted event stored"
+    );
     Ok(())
 }
 
@@ -138,36 +165,56 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
 fn a_full_queue_blocks_with_on_full_block_and_loses_nothing() -> TestResult {
     let be = Arc::new(Flaky::default());
     be.stall.store(true, Ordering::SeqCst);
-    let trail = Arc::new(AuditTrail::builder().backend(Box::new(Arc::clone(&be))).queue_capacity(4).build()?);
+    let trail = Arc::new(
+        AuditTrail::builder()
+            .backend(Box::new(Arc::clone(&be)))
+            .queue_capacity(4)
+            .build()?,
+    );
     let rt = rt();
     let producer = {
         let trail = Arc::clone(&trail);
         rt.spawn(async move {
             for i in 0..50 {
-                trail.log_event(AuditEventType::DataAccess, format!("e{i}")).await?;
+                trail
+                    .log_event(AuditEventType::DataAccess, format!("e{i}"))
+                    .await?;
             }
             Ok::<_, Error>(())
         })
     };
     std::thread::sleep(Duration::from_millis(100));
-    assert!(!producer.is_finished(), "the producer must be blocked by the full queue");
+    assert!(
+        !producer.is_finished(),
+        "the producer must be blocked by the full queue"
+    );
     assert!(trail.statistics().queue_size <= 4);
     be.stall.store(false, Ordering::SeqCst);
     rt.block_on(producer)??;
     rt.block_on(trail.close())?;
-    assert_eq!(*be.stored.lock().expect("lock"), (1..=50).collect::<Vec<_>>());
+    assert_eq!(
+        *be.stored.lock().expect("lock"),
+        (1..=50).collect::<Vec<_>>()
+    );
     Ok(())
 }
 
 #[test]
 fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
     let be = Arc::new(Flaky::default());
-    let trail = Arc::new(AuditTrail::builder().backend(Box::new(Arc::clone(&be))).durability(Durability::Sync).build()?);
+    let trail = Arc::new(
+        AuditTrail::builder()
+            .backend(Box::new(Arc::clone(&be)))
+            .durability(Durability::Sync)
+            .build()?,
+    );
     let rt = rt();
     // One caller: each event is durable when log returns.
     rt.block_on(async {
         for i in 0..20 {
-            trail.log_event(AuditEventType::DataAccess, format!("e{i}")).await?;
+            trail
+                .log_event(AuditEventType::DataAccess, format!("e{i}"))
+                .await?;
             let stats = trail.statistics();
             assert_eq!(stats.durable_sequence, stats.last_sequence);
         }
@@ -181,7 +228,9 @@ fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
             let trail = Arc::clone(&trail);
             tasks.push(tokio::spawn(async move {
                 for i in 0..50 {
-                    trail.log_event(AuditEventType::DataAccess, format!("t{t} e{i}")).await?;
+                    trail
+                        .log_event(AuditEventType::DataAccess, format!("t{t} e{i}"))
+                        .await?;
                 }
                 Ok::<_, Error>(())
             }));
@@ -192,7 +241,10 @@ fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
         Ok::<_, Error>(())
     })?;
     let flushes = be.flushes.load(Ordering::SeqCst) - before;
-    assert!(flushes < 3200, "3200 sync events took {flushes} flushes: no group commit");
+    assert!(
+        flushes < 3200,
+        "3200 sync events took {flushes} flushes: no group commit"
+    );
     rt.block_on(trail.close())?;
     assert_eq!(be.stored.lock().expect("lock").len(), 3220);
     Ok(())
@@ -201,7 +253,10 @@ fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
 #[tokio::test]
 async fn a_sync_caller_is_told_when_its_event_is_not_durable() -> TestResult {
     let be = Arc::new(Flaky::default());
-    let trail = AuditTrail::builder().backend(Box::new(Arc::clone(&be))).durability(Durability::Sync).build()?;
+    let trail = AuditTrail::builder()
+        .backend(Box::new(Arc::clone(&be)))
+        .durability(Durability::Sync)
+        .build()?;
     be.fail_writes.store(2, Ordering::SeqCst);
     let r = trail.log_event(AuditEventType::DataAccess, "x").await;
     assert!(matches!(r, Err(Error::Storage { .. })), "{r:?}");
@@ -219,7 +274,10 @@ fn close_after_a_million_quick_events_loses_none() -> TestResult {
     let rt = rt();
     rt.block_on(async {
         for i in 0..1_000_000u32 {
-            trail.log_event(AuditEventType::DataAccess, "bulk read").meta("i", i).await?;
+            trail
+                .log_event(AuditEventType::DataAccess, "bulk read")
+                .meta("i", i)
+                .await?;
         }
         trail.close().await
     })?;
@@ -239,7 +297,9 @@ fn dropping_without_close_flushes() -> TestResult {
         let trail = AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
         rt().block_on(async {
             for i in 0..500 {
-                trail.log_event(AuditEventType::DataAccess, format!("e{i}")).await?;
+                trail
+                    .log_event(AuditEventType::DataAccess, format!("e{i}"))
+                    .await?;
             }
             Ok::<_, Error>(())
         })?;
@@ -254,8 +314,13 @@ fn a_file_size_limit_gives_an_error_and_no_partial_line() -> TestResult {
     // RLIMIT_FSIZE makes write() fail with EFBIG mid-batch; SIGXFSZ is ignored so the child
     // sees the error instead of dying.
     let cwd = tempfile::tempdir()?;
-    let input: String = (0..5000).map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n")).collect();
-    let script = format!("trap '' XFSZ; ulimit -f 64; exec {} emit --dir logs", audit_bin().display());
+    let input: String = (0..5000)
+        .map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n"))
+        .collect();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec {} emit --dir logs",
+        audit_bin().display()
+    );
     let mut child = std::process::Command::new("bash")
         .args(["-c", &script])
         .current_dir(cwd.path())
@@ -270,12 +335,18 @@ fn a_file_size_limit_gives_an_error_and_no_partial_line() -> TestResult {
     let out = child.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot write audit file") && stderr.contains("File too large"), "{stderr}");
+    assert!(
+        stderr.contains("cannot write audit file") && stderr.contains("File too large"),
+        "{stderr}"
+    );
     // Whatever is on disk is whole lines that verify.
     let file = log_files(&cwd.path().join("logs")).pop().ok_or("file")?;
     let bytes = std::fs::read(&file)?;
     assert!(bytes.len() <= 64 * 1024);
-    assert!(bytes.is_empty() || bytes.ends_with(b"\n"), "partial line left behind");
+    assert!(
+        bytes.is_empty() || bytes.ends_with(b"\n"),
+        "partial line left behind"
+    );
     let report = verify(&cwd.path().join("logs"));
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     Ok(())

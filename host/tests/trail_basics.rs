@@ -5,8 +5,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use audit_host::{
-    AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, AuditTrail, ComplianceLevel, CompliancePolicy,
-    Error, ErrorReport, ErrorSeverity, EventQuery, Result, StorageBackend, async_trait,
+    AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, AuditTrail,
+    ComplianceLevel, CompliancePolicy, Error, ErrorReport, ErrorSeverity, EventQuery, Result,
+    StorageBackend, async_trait,
 };
 use common::*;
 
@@ -39,7 +40,10 @@ async fn default_trail_writes_todays_file() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("audit_logs");
     let trail = AuditTrail::new(None, Some(path.clone()), None)?;
-    let id = trail.log_event(AuditEventType::SystemStartup, "started").component("api").await?;
+    let id = trail
+        .log_event(AuditEventType::SystemStartup, "started")
+        .component("api")
+        .await?;
     trail.close().await?;
     let file = path.join(audit_host::todays_file_name());
     let text = std::fs::read_to_string(&file)?;
@@ -51,12 +55,22 @@ async fn default_trail_writes_todays_file() -> TestResult {
     assert_eq!(v["component"], "api");
     assert_eq!(v["process_id"], i64::from(std::process::id()));
     assert!(v["hostname"].as_str().is_some_and(|h| !h.is_empty()));
-    assert!(v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() == 27));
+    assert!(
+        v["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t.len() == 27)
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o700);
-        assert_eq!(std::fs::metadata(&file)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path)?.permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(&file)?.permissions().mode() & 0o777,
+            0o600
+        );
     }
     Ok(())
 }
@@ -66,7 +80,10 @@ async fn custom_backend_receives_every_event_in_order() -> TestResult {
     let mem = Arc::new(Memory::default());
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&mem))))?;
     for i in 0..1000 {
-        trail.log_event(AuditEventType::DataAccess, format!("read {i}")).user_id(format!("u{i}")).await?;
+        trail
+            .log_event(AuditEventType::DataAccess, format!("read {i}"))
+            .user_id(format!("u{i}"))
+            .await?;
     }
     trail.close().await?;
     let records = mem.records.lock().expect("lock");
@@ -81,7 +98,10 @@ async fn custom_backend_receives_every_event_in_order() -> TestResult {
     }
     // Each record links to the one before.
     for w in records.windows(2) {
-        assert_eq!(w[1].to_event()?.previous_hash.as_deref(), Some(w[0].checksum()));
+        assert_eq!(
+            w[1].to_event()?.previous_hash.as_deref(),
+            Some(w[0].checksum())
+        );
     }
     Ok(())
 }
@@ -96,7 +116,10 @@ fn eight_tasks_ten_thousand_each_keep_one_chain() -> TestResult {
             let trail = Arc::clone(&trail);
             tasks.push(tokio::spawn(async move {
                 for i in 0..10_000 {
-                    trail.log_event(AuditEventType::DataAccess, format!("t{t} e{i}")).user_id(format!("task{t}")).await?;
+                    trail
+                        .log_event(AuditEventType::DataAccess, format!("t{t} e{i}"))
+                        .user_id(format!("task{t}"))
+                        .await?;
                 }
                 Ok::<_, Error>(())
             }));
@@ -108,14 +131,22 @@ fn eight_tasks_ten_thousand_each_keep_one_chain() -> TestResult {
     })?;
     let seqs = sequences(dir.path());
     assert_eq!(seqs.len(), 80_000);
-    assert!(seqs.iter().enumerate().all(|(i, &s)| s == i as u64 + 1), "file order == sequence order");
+    assert!(
+        seqs.iter().enumerate().all(|(i, &s)| s == i as u64 + 1),
+        "file order == sequence order"
+    );
     let report = verify(dir.path());
     assert_eq!(report.events, 80_000);
     // Timestamps never go backwards along the chain.
     let lines = all_lines(dir.path());
     let ts: Vec<String> = lines
         .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["timestamp"].as_str().expect("ts").to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["timestamp"]
+                .as_str()
+                .expect("ts")
+                .to_owned()
+        })
         .collect();
     assert!(ts.windows(2).all(|w| w[0] <= w[1]));
     Ok(())
@@ -127,7 +158,12 @@ async fn restart_continues_the_chain() -> TestResult {
     for round in 0..3 {
         let trail = AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
         for i in 0..50 {
-            trail.log_event(AuditEventType::ConfigChanged, format!("round {round} change {i}")).await?;
+            trail
+                .log_event(
+                    AuditEventType::ConfigChanged,
+                    format!("round {round} change {i}"),
+                )
+                .await?;
         }
         assert_eq!(trail.statistics().last_sequence, 50 * (round + 1));
         trail.close().await?;
@@ -147,66 +183,118 @@ async fn second_writer_on_a_directory_is_refused_with_the_pid() -> TestResult {
         Err(e @ Error::DirectoryLocked { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
-            assert!(msg.contains(&format!("process {}", std::process::id())), "{msg}");
+            assert!(
+                msg.contains(&format!("process {}", std::process::id())),
+                "{msg}"
+            );
         }
         other => panic!("expected DirectoryLocked, got {other:?}"),
     }
     trail.close().await?;
     // Released on close: a new trail opens fine.
-    AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?.close().await?;
+    AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?
+        .close()
+        .await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn helpers_map_like_the_python_trail() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let policy = CompliancePolicy { level: ComplianceLevel::Sox, ..Default::default() };
+    let policy = CompliancePolicy {
+        level: ComplianceLevel::Sox,
+        ..Default::default()
+    };
     let trail = AuditTrail::new(Some(policy), Some(dir.path().to_path_buf()), None)?;
-    trail.log_data_access("ledger/7", "delete").user_id("alice").await?;
-    trail.log_data_access("ledger/7", "Update").await?;
-    trail.log_security_event(AuditEventType::AuthorizationFailed, "denied").client_ip("10.0.0.1").await?;
     trail
-        .log_error(ErrorReport::new("disk slow").severity(ErrorSeverity::High).category("io").context("ms", 900))
+        .log_data_access("ledger/7", "delete")
+        .user_id("alice")
+        .await?;
+    trail.log_data_access("ledger/7", "Update").await?;
+    trail
+        .log_security_event(AuditEventType::AuthorizationFailed, "denied")
+        .client_ip("10.0.0.1")
+        .await?;
+    trail
+        .log_error(
+            ErrorReport::new("disk slow")
+                .severity(ErrorSeverity::High)
+                .category("io")
+                .context("ms", 900),
+        )
         .component("store")
         .await?;
-    let events = trail.get_events(&EventQuery { limit: None, ..Default::default() }).await?;
+    let events = trail
+        .get_events(&EventQuery {
+            limit: None,
+            ..Default::default()
+        })
+        .await?;
     assert_eq!(events.len(), 4);
     // Newest first.
     assert_eq!(events[0].event_type, AuditEventType::ErrorOccurred);
     assert_eq!(events[0].log_level, AuditLogLevel::Error);
     assert_eq!(events[0].message, "Error occurred: disk slow");
-    assert_eq!(events[0].error_context.as_ref().and_then(|c| c.get("ms")), Some(&serde_json::json!(900)));
+    assert_eq!(
+        events[0].error_context.as_ref().and_then(|c| c.get("ms")),
+        Some(&serde_json::json!(900))
+    );
     assert_eq!(events[1].log_level, AuditLogLevel::Security);
     assert_eq!(events[1].client_ip.as_deref(), Some("10.0.0.1"));
     assert_eq!(events[2].event_type, AuditEventType::DataModification);
     assert_eq!(events[3].event_type, AuditEventType::DataDeletion);
     assert_eq!(events[3].message, "Data delete on resource: ledger/7");
     assert_eq!(events[3].metadata["resource"], "ledger/7");
-    assert!(events.iter().all(|e| e.compliance_level == ComplianceLevel::Sox));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.compliance_level == ComplianceLevel::Sox)
+    );
     let only_alice = trail
-        .get_events(&EventQuery { user_id: Some("alice".into()), ..Default::default() })
+        .get_events(&EventQuery {
+            user_id: Some("alice".into()),
+            ..Default::default()
+        })
         .await?;
     assert_eq!(only_alice.len(), 1);
     let security = trail
-        .get_events(&EventQuery { log_level: Some(AuditLogLevel::Security), ..Default::default() })
+        .get_events(&EventQuery {
+            log_level: Some(AuditLogLevel::Security),
+            ..Default::default()
+        })
         .await?;
     assert_eq!(security.len(), 1);
     let stats = trail.statistics();
-    assert_eq!((stats.total_events, stats.error_events, stats.security_events), (4, 1, 1));
+    assert_eq!(
+        (
+            stats.total_events,
+            stats.error_events,
+            stats.security_events
+        ),
+        (4, 1, 1)
+    );
     assert_eq!(stats.durable_sequence, 4);
     let report = trail.verify_chain().await?;
     assert_eq!(report.events, 4);
     trail.close().await?;
-    assert!(matches!(trail.log_event(AuditEventType::DataAccess, "late").await, Err(Error::Closed)));
+    assert!(matches!(
+        trail.log_event(AuditEventType::DataAccess, "late").await,
+        Err(Error::Closed)
+    ));
     Ok(())
 }
 
 #[tokio::test]
 async fn disabled_policy_logs_nothing() -> TestResult {
     let mem = Arc::new(Memory::default());
-    let policy = CompliancePolicy { enabled: false, ..Default::default() };
+    let policy = CompliancePolicy {
+        enabled: false,
+        ..Default::default()
+    };
     let trail = AuditTrail::new(Some(policy), None, Some(Box::new(Arc::clone(&mem))))?;
-    let id = trail.log_event(AuditEventType::DataAccess, "ignored").await?;
+    let id = trail
+        .log_event(AuditEventType::DataAccess, "ignored")
+        .await?;
     assert_eq!(id, "");
     trail.close().await?;
     assert!(mem.records.lock().expect("lock").is_empty());
@@ -215,28 +303,54 @@ async fn disabled_policy_logs_nothing() -> TestResult {
 
 #[tokio::test]
 async fn unsupported_policy_fields_are_refused() {
-    let policy = CompliancePolicy { encrypt_audit_logs: true, ..Default::default() };
+    let policy = CompliancePolicy {
+        encrypt_audit_logs: true,
+        ..Default::default()
+    };
     let mem = Arc::new(Memory::default());
     let err = AuditTrail::new(Some(policy), None, Some(Box::new(mem))).err();
-    assert!(matches!(err, Some(Error::Unsupported { setting: "encrypt_audit_logs", .. })), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Some(Error::Unsupported {
+                setting: "encrypt_audit_logs",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn alert_hook_receives_matching_events() -> TestResult {
-    let seen: Arc<Mutex<Vec<(u64, Vec<AlertReason>)>>> = Arc::default();
+    type Seen = Vec<(u64, Vec<AlertReason>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let sink = Arc::clone(&seen);
     let mem = Arc::new(Memory::default());
     let trail = AuditTrail::builder()
-        .policy(CompliancePolicy { level: ComplianceLevel::Gdpr, ..Default::default() })
+        .policy(CompliancePolicy {
+            level: ComplianceLevel::Gdpr,
+            ..Default::default()
+        })
         .backend(Box::new(Arc::clone(&mem)))
         .alert_hook(move |ev: &AuditEvent, reasons: &[AlertReason]| {
-            sink.lock().expect("lock").push((ev.sequence_number.unwrap_or(0), reasons.to_vec()));
+            sink.lock()
+                .expect("lock")
+                .push((ev.sequence_number.unwrap_or(0), reasons.to_vec()));
         })
         .build()?;
     trail.log_event(AuditEventType::DataAccess, "plain").await?;
-    trail.log_data_access("crm/1", "read").contains_pii(true).await?;
-    trail.log_event(AuditEventType::SystemShutdown, "panic").log_level(AuditLogLevel::Critical).await?;
-    trail.log_security_event(AuditEventType::SecurityViolation, "tamper").await?;
+    trail
+        .log_data_access("crm/1", "read")
+        .contains_pii(true)
+        .await?;
+    trail
+        .log_event(AuditEventType::SystemShutdown, "panic")
+        .log_level(AuditLogLevel::Critical)
+        .await?;
+    trail
+        .log_security_event(AuditEventType::SecurityViolation, "tamper")
+        .await?;
     trail.close().await?;
     let seen = seen.lock().expect("lock");
     assert_eq!(
@@ -254,12 +368,21 @@ async fn alert_hook_receives_matching_events() -> TestResult {
 async fn imported_timestamp_and_id_are_kept() -> TestResult {
     let mem = Arc::new(Memory::default());
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&mem))))?;
-    let ts = chrono::DateTime::parse_from_rfc3339("2024-02-29T23:59:59.5+01:00")?.with_timezone(&chrono::Utc);
-    let ev = AuditEvent::new(AuditEventType::DataExport, "old").timestamp(ts).event_id("legacy-1");
+    let ts = chrono::DateTime::parse_from_rfc3339("2024-02-29T23:59:59.5+01:00")?
+        .with_timezone(&chrono::Utc);
+    let ev = AuditEvent::new(AuditEventType::DataExport, "old")
+        .timestamp(ts)
+        .event_id("legacy-1");
     assert_eq!(trail.log(ev).await?, "legacy-1");
     trail.close().await?;
     let records = mem.records.lock().expect("lock");
-    assert!(records[0].line().contains(r#""timestamp":"2024-02-29T22:59:59.500000Z""#), "{}", records[0].line());
+    assert!(
+        records[0]
+            .line()
+            .contains(r#""timestamp":"2024-02-29T22:59:59.500000Z""#),
+        "{}",
+        records[0].line()
+    );
     assert_eq!(records[0].event_id(), "legacy-1");
     Ok(())
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use audit_host::config::TrailConfig;
 use audit_host::verify::{VerifyError, verify_dir_with_progress};
-use audit_host::{AuditEvent, AuditEventType, AuditLogLevel, AuditTrail, Error, EventQuery, Integrity};
+use audit_host::{
+    AuditEvent, AuditEventType, AuditLogLevel, AuditTrail, Error, EventQuery, Integrity,
+};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
@@ -123,7 +125,9 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
             return Ok(d.and_time(t).and_utc());
         }
     }
-    Err(format!("`{s}` is not a time: use RFC 3339 (2026-01-31T12:00:00Z) or a date (2026-01-31)"))
+    Err(format!(
+        "`{s}` is not a time: use RFC 3339 (2026-01-31T12:00:00Z) or a date (2026-01-31)"
+    ))
 }
 
 fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
@@ -153,10 +157,13 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| {
-        eprintln!("audit: cannot start the async runtime: {e}");
-        ExitCode::from(EXIT_USAGE)
-    })
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| {
+            eprintln!("audit: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_USAGE)
+        })
 }
 
 fn emit(args: EmitArgs) -> ExitCode {
@@ -188,7 +195,10 @@ fn emit(args: EmitArgs) -> ExitCode {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
-                    failure = Some((EXIT_DATAERR, format!("stdin line {}: cannot read: {e}", line_no + 1)));
+                    failure = Some((
+                        EXIT_DATAERR,
+                        format!("stdin line {}: cannot read: {e}", line_no + 1),
+                    ));
                     break;
                 }
             }
@@ -201,7 +211,9 @@ fn emit(args: EmitArgs) -> ExitCode {
                 .map_err(|e| format!("stdin line {line_no}: not a JSON object: {e}"))
                 .and_then(|map| {
                     AuditEvent::from_map(map, false).map_err(|e| match e {
-                        Error::InvalidEvent { key, message } => format!("stdin line {line_no}: key `{key}`: {message}"),
+                        Error::InvalidEvent { key, message } => {
+                            format!("stdin line {line_no}: key `{key}`: {message}")
+                        }
                         other => format!("stdin line {line_no}: {other}"),
                     })
                 });
@@ -225,7 +237,9 @@ fn emit(args: EmitArgs) -> ExitCode {
         match failure {
             Some((code, msg)) => {
                 eprintln!("audit emit: {msg}");
-                eprintln!("audit emit: emitted {count} events before the error (all written and flushed)");
+                eprintln!(
+                    "audit emit: emitted {count} events before the error (all written and flushed)"
+                );
                 ExitCode::from(if closed.is_err() { 1 } else { code })
             }
             None if closed.is_err() => ExitCode::from(1),
@@ -249,20 +263,34 @@ struct Progress {
 impl Progress {
     fn new() -> Self {
         let now = Instant::now();
-        Self { enabled: io::stderr().is_terminal(), started: now, last: now, shown: false }
+        Self {
+            enabled: io::stderr().is_terminal(),
+            started: now,
+            last: now,
+            shown: false,
+        }
     }
 
     fn update(&mut self, done: u64, total: u64) {
-        if !self.enabled || self.started.elapsed() < Duration::from_secs(1) || self.last.elapsed() < Duration::from_millis(100) {
+        if !self.enabled
+            || self.started.elapsed() < Duration::from_secs(1)
+            || self.last.elapsed() < Duration::from_millis(100)
+        {
             return;
         }
         self.last = Instant::now();
         self.shown = true;
-        let pct = if total == 0 { 100 } else { done * 100 / total };
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
         let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
         let rate = mb(done) / self.started.elapsed().as_secs_f64();
-        let bar: String = (0..30).map(|i| if i * 100 / 30 < pct { '#' } else { '.' }).collect();
-        eprint!("\rverifying [{bar}] {pct:>3}% {:.0}/{:.0} MiB {rate:.0} MiB/s", mb(done), mb(total));
+        let bar: String = (0..30)
+            .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
+            .collect();
+        eprint!(
+            "\rverifying [{bar}] {pct:>3}% {:.0}/{:.0} MiB {rate:.0} MiB/s",
+            mb(done),
+            mb(total)
+        );
         let _ = io::stderr().flush();
     }
 
@@ -337,7 +365,10 @@ fn query(args: QueryArgs) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     for line in &lines {
-        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")) {
+        if let Err(e) = out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+        {
             return broken_pipe_ok(&e);
         }
     }

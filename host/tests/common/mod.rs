@@ -14,7 +14,10 @@ pub fn log_files(dir: &Path) -> Vec<PathBuf> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let stem = name.strip_prefix("audit_")?.strip_suffix(".jsonl")?.to_owned();
+            let stem = name
+                .strip_prefix("audit_")?
+                .strip_suffix(".jsonl")?
+                .to_owned();
             let (date, idx) = match stem.split_once('.') {
                 Some((d, i)) => (d.to_owned(), i.parse().ok()?),
                 None => (stem, 0),
@@ -30,7 +33,13 @@ pub fn log_files(dir: &Path) -> Vec<PathBuf> {
 pub fn all_lines(dir: &Path) -> Vec<String> {
     log_files(dir)
         .iter()
-        .flat_map(|p| std::fs::read_to_string(p).expect("read").lines().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .expect("read")
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -55,5 +64,9 @@ pub fn audit_bin() -> PathBuf {
 }
 
 pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
