@@ -309,45 +309,52 @@ fn dropping_without_close_flushes() -> TestResult {
 }
 
 #[cfg(target_os = "linux")]
-#[test]
-fn a_file_size_limit_gives_an_error_and_no_partial_line() -> TestResult {
-    // RLIMIT_FSIZE makes write() fail with EFBIG mid-batch; SIGXFSZ is ignored so the child
-    // sees the error instead of dying.
-    let cwd = tempfile::tempdir()?;
-    let input: String = (0..5000)
-        .map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n"))
-        .collect();
-    let script = format!(
-        "trap '' XFSZ; ulimit -f 64; exec {} emit --dir logs",
-        audit_bin().display()
-    );
+fn emit_with_file_size_limit(cwd: &std::path::Path, events: std::ops::Range<u32>, limit_kib: Option<u32>) -> std::process::Output {
+    use std::io::Write;
+    let input: String = events.map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n")).collect();
+    let limit = limit_kib.map_or_else(String::new, |k| format!("ulimit -f {k};"));
+    // SIGXFSZ is ignored so the child sees EFBIG from write() instead of dying.
+    let script = format!("trap '' XFSZ; {limit} exec {} emit --dir logs", audit_bin().display());
     let mut child = std::process::Command::new("bash")
         .args(["-c", &script])
-        .current_dir(cwd.path())
+        .current_dir(cwd)
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().ok_or("stdin")?;
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let out = child.wait_with_output()?;
+        .spawn()
+        .expect("spawn bash");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The child may stop reading early; a broken pipe is expected then.
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    child.wait_with_output().expect("wait")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let logs = cwd.path().join("logs");
+    let out = emit_with_file_size_limit(cwd.path(), 0..100, None);
+    assert!(out.status.success());
+    let before = std::fs::metadata(log_files(&logs).pop().ok_or("file")?)?.len();
+    assert!(before < 128 * 1024);
+    // RLIMIT_FSIZE (128 KiB) runs out in the middle of a batch.
+    let out = emit_with_file_size_limit(cwd.path(), 100..5000, Some(128));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("cannot write audit file") && stderr.contains("File too large"),
-        "{stderr}"
-    );
-    // Whatever is on disk is whole lines that verify.
-    let file = log_files(&cwd.path().join("logs")).pop().ok_or("file")?;
+    assert!(stderr.contains("cannot write audit file") && stderr.contains("File too large"), "{stderr}");
+    let file = log_files(&logs).pop().ok_or("file")?;
     let bytes = std::fs::read(&file)?;
-    assert!(bytes.len() <= 64 * 1024);
-    assert!(
-        bytes.is_empty() || bytes.ends_with(b"\n"),
-        "partial line left behind"
-    );
-    let report = verify(&cwd.path().join("logs"));
+    assert!(bytes.len() as u64 >= before && bytes.len() <= 128 * 1024);
+    assert!(bytes.ends_with(b"\n"), "partial line left behind");
+    let report = verify(&logs);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert!(report.events >= 100);
+    // Space returns: the next run continues the chain without a gap.
+    let out = emit_with_file_size_limit(cwd.path(), 0..10, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seqs = sequences(&logs);
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(verify(&logs).events, report.events + 10);
     Ok(())
 }
