@@ -1,0 +1,57 @@
+//! Checked-in files in the canonical form, as the Python trail's users write them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use audit_host::verify::VerifyError;
+use audit_host::{AuditEvent, AuditEventType, Integrity, verify_dir};
+use common::*;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python_trail")
+}
+
+#[test]
+fn python_written_files_verify() {
+    let report = verify_dir(&fixture_dir(), &Integrity::Sha256).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.events, report.files), (3, 1));
+}
+
+#[test]
+fn python_written_lines_parse_into_events() -> TestResult {
+    let text = std::fs::read_to_string(fixture_dir().join("audit_2025-06-01.jsonl"))?;
+    let events: Vec<AuditEvent> = text.lines().map(AuditEvent::from_json).collect::<Result<_, _>>()?;
+    assert_eq!(events[1].event_type, AuditEventType::DataAccess);
+    assert_eq!(events[1].message, "Data read on resource: patients/7 — café");
+    assert_eq!(events[2].message, "bad password for 😀");
+    assert_eq!(events[0].previous_hash.as_deref(), Some("0".repeat(64).as_str()));
+    assert_eq!(events[2].timestamp.map(|t| t.to_rfc3339()), Some("2025-06-01T12:00:03+00:00".into()));
+    Ok(())
+}
+
+#[test]
+fn a_tampered_copy_of_the_fixture_fails_at_the_right_line() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let text = std::fs::read_to_string(fixture_dir().join("audit_2025-06-01.jsonl"))?;
+    std::fs::write(dir.path().join("audit_2025-06-01.jsonl"), text.replace("\"attempt\":3", "\"attempt\":1"))?;
+    match verify_dir(dir.path(), &Integrity::Sha256) {
+        Err(VerifyError::Broken { sequence: 3, line: 3, reason, .. }) => assert!(reason.contains("checksum mismatch")),
+        other => panic!("expected a failure at sequence 3, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_trail_continues_a_python_written_chain() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::copy(fixture_dir().join("audit_2025-06-01.jsonl"), dir.path().join("audit_2025-06-01.jsonl"))?;
+    // A long retention: the fixture is dated 2025 and would otherwise be expired.
+    let policy = audit_host::CompliancePolicy { retention_days: 36_500, ..Default::default() };
+    let trail = audit_host::AuditTrail::new(Some(policy), Some(dir.path().to_path_buf()), None)?;
+    trail.log_event(AuditEventType::SystemStartup, "migrated to Rust").await?;
+    trail.close().await?;
+    assert_eq!(sequences(dir.path()), vec![1, 2, 3, 4]);
+    assert_eq!(verify(dir.path()).events, 4);
+    Ok(())
+}
