@@ -2,8 +2,8 @@
 //!
 //! This is byte-for-byte what Python's `json.dumps(obj, sort_keys=True,
 //! separators=(",", ":"), ensure_ascii=True)` produces for strings, booleans, integers,
-//! `null`, arrays and objects, so lines written by the Python audit trail and by this crate
-//! share one form.
+//! `null`, arrays and objects. [`Style::Python`] reproduces `json.dumps(obj, sort_keys=True)`
+//! (default separators), which is what the Python audit trail hashed for its checksums.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::Value;
@@ -71,30 +71,78 @@ fn write_u16_escape(out: &mut Vec<u8>, unit: u32) {
     }
 }
 
+/// Separators and number formatting of a JSON dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// `,` and `:`: the canonical line.
+    Compact,
+    /// `, ` and `: ` with Python's float `repr`: `json.dumps(obj, sort_keys=True)`, which the
+    /// Python trail hashed.
+    Python,
+}
+
 /// Appends a JSON value in canonical form (object keys sorted by code point).
 pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value) {
+    write_value_styled(out, v, Style::Compact);
+}
+
+/// Appends a JSON value with sorted keys in the given style.
+pub(crate) fn write_value_styled(out: &mut Vec<u8>, v: &Value, style: Style) {
+    let (item_sep, key_sep): (&[u8], &[u8]) = match style {
+        Style::Compact => (b",", b":"),
+        Style::Python => (b", ", b": "),
+    };
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) if style == Style::Python && n.is_f64() => {
+            out.extend_from_slice(python_float_repr(&n.to_string()).as_bytes());
+        }
         Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.extend_from_slice(item_sep);
                 }
-                write_value(out, item);
+                write_value_styled(out, item, style);
             }
             out.push(b']');
         }
-        Value::Object(map) => write_object(out, map),
+        Value::Object(map) => {
+            // `serde_json::Map` is a `BTreeMap` (built without `preserve_order`), so
+            // iteration is already sorted by key.
+            out.push(b'{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(item_sep);
+                }
+                write_str(out, k);
+                out.extend_from_slice(key_sep);
+                write_value_styled(out, v, style);
+            }
+            out.push(b'}');
+        }
     }
 }
 
-/// Appends a JSON object in canonical form. `serde_json::Map` is a `BTreeMap` (the crate is
-/// built without `preserve_order`), so iteration is already sorted by key.
+/// Python writes exponents with a sign and at least two digits (`1e+20`, `1e-07`).
+fn python_float_repr(s: &str) -> String {
+    match s.split_once('e') {
+        Some((mantissa, exp)) => {
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp.trim_start_matches('+')),
+            };
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
+        None => s.to_owned(),
+    }
+}
+
+/// Appends a JSON object in canonical form.
 pub(crate) fn write_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>) {
     out.push(b'{');
     for (i, (k, v)) in map.iter().enumerate() {
@@ -226,6 +274,19 @@ mod test {
         let mut out = Vec::new();
         write_timestamp(&mut out, &ts);
         assert_eq!(out, b"\"2026-01-02T03:04:05.123456Z\"");
+    }
+
+    #[test]
+    fn python_style_matches_json_dumps_defaults() {
+        let v: Value =
+            serde_json::from_str(r#"{"b": [1, 1e20, 1e-7, 0.25], "a": {"k": "é"}}"#).expect("json");
+        let mut out = Vec::new();
+        write_value_styled(&mut out, &v, Style::Python);
+        // python3 -c 'import json; print(json.dumps({"b": [1, 1e20, 1e-7, 0.25], "a": {"k": "é"}}, sort_keys=True))'
+        assert_eq!(
+            String::from_utf8(out).expect("ascii"),
+            r#"{"a": {"k": "\u00e9"}, "b": [1, 1e+20, 1e-07, 0.25]}"#
+        );
     }
 
     #[test]

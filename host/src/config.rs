@@ -232,11 +232,15 @@ impl TrailConfig {
         })?;
         let t = raw.trail;
         let p = t.policy;
-        if let Some(a) = &p.archive_after_days {
+        if let Some(a) = p
+            .archive_after_days
+            .as_ref()
+            .filter(|a| *a.get_ref() != CompliancePolicy::default().archive_after_days)
+        {
             return Err(err(
                 Some(line_of(text, a.span().start)),
                 "trail.policy.archive_after_days",
-                "archiving is not implemented; files stay in place until retention_days removes them. Remove this key".into(),
+                "archiving is not implemented; files stay in place until retention_days removes them. Remove this key (only the default, 90, is accepted)".into(),
             ));
         }
         let d = CompliancePolicy::default();

@@ -39,11 +39,7 @@ pub enum Error {
     },
 
     /// Another process (or another backend in this process) holds the directory's lock.
-    #[error(
-        "audit directory {} is locked by {}; stop that process or point this one at another directory",
-        dir.display(),
-        match pid { Some(p) => format!("process {p}"), None => "another process".to_owned() }
-    )]
+    #[error("audit directory {} is locked: {}", dir.display(), lock_holder(*pid))]
     DirectoryLocked {
         /// The locked directory.
         dir: PathBuf,
@@ -135,7 +131,7 @@ impl Error {
 
 /// A configuration error: which file, which line, which key, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {key}: {message}", file.display(), match line { Some(l) => format!(":{l}"), None => String::new() })]
+#[error("{}{key}: {message}", location(file, *line))]
 pub struct ConfigError {
     /// The configuration file (empty for builder settings).
     pub file: PathBuf,
@@ -145,4 +141,26 @@ pub struct ConfigError {
     pub key: String,
     /// What is wrong and how to fix it.
     pub message: String,
+}
+
+fn location(file: &std::path::Path, line: Option<usize>) -> String {
+    match (file.as_os_str().is_empty(), line) {
+        (true, _) => String::new(),
+        (false, Some(l)) => format!("{}:{l}: ", file.display()),
+        (false, None) => format!("{}: ", file.display()),
+    }
+}
+
+fn lock_holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(p) if p == std::process::id() => format!(
+            "another trail or backend in this process (pid {p}) already writes there; give each its own directory"
+        ),
+        Some(p) => format!(
+            "process {p} holds it; stop that process or point this one at another directory"
+        ),
+        None => {
+            "another process holds it; stop it or point this one at another directory".to_owned()
+        }
+    }
 }

@@ -110,6 +110,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[must_use]
 pub struct FileBackendBuilder {
     dir: PathBuf,
+    name: Option<String>,
     max_file_bytes: u64,
     retention_days: Option<u32>,
 }
@@ -122,6 +123,11 @@ impl FileBackendBuilder {
             max_file_bytes: bytes,
             ..self
         }
+    }
+
+    /// A name for messages and statistics (default `file:<dir>`).
+    pub fn name(self, name: Option<String>) -> Self {
+        Self { name, ..self }
     }
 
     /// Deletes files whose date is more than `days` before the newest event's date, each
@@ -166,8 +172,11 @@ impl FileBackendBuilder {
         let files = list_log_files(&dir).map_err(Error::io("cannot list audit directory", &dir))?;
         let head = recover_tail(&files)?;
         let floor = files.last().map(|f| f.date);
+        let fresh = files.is_empty() && !dir.join(ANCHOR_FILE).exists();
         Ok(FileStorageBackend {
-            name: format!("file:{}", dir.display()),
+            name: self
+                .name
+                .unwrap_or_else(|| format!("file:{}", dir.display())),
             dir,
             head,
             state: Mutex::new(State {
@@ -178,6 +187,7 @@ impl FileBackendBuilder {
                 wbuf: Vec::with_capacity(256 * 1024),
                 repair: Vec::new(),
                 poisoned: None,
+                fresh,
                 _lock: lock,
             }),
         })
@@ -239,6 +249,10 @@ struct State {
     repair: Vec<(PathBuf, u64)>,
     /// Set when an fsync failed: the kernel may have dropped dirty pages.
     poisoned: Option<String>,
+    /// The directory held no audit files when opened: if the first record written is not
+    /// sequence 1 (a backend added to an existing trail), record where this directory's
+    /// chain starts so `audit verify` accepts it.
+    fresh: bool,
     _lock: File,
 }
 
@@ -247,6 +261,7 @@ impl FileStorageBackend {
     pub fn builder(dir: impl Into<PathBuf>) -> FileBackendBuilder {
         FileBackendBuilder {
             dir: dir.into(),
+            name: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             retention_days: None,
         }
@@ -330,6 +345,21 @@ impl State {
         touched: &mut Vec<Touched>,
     ) -> Result<()> {
         self.wbuf.clear();
+        if self.fresh
+            && let Some(first) = records.first()
+        {
+            if first.sequence_number() > 1 {
+                let fields: crate::record::ChainFields<'_> = serde_json::from_str(first.line())
+                    .map_err(|e| Error::backend(format!("unreadable record: {e}")))?;
+                let anchor = serde_json::json!({
+                    "sequence_number": first.sequence_number(),
+                    "previous_hash": fields.previous_hash.as_deref(),
+                });
+                write_anchor(dir, &anchor.to_string())
+                    .map_err(Error::io("cannot write chain anchor in", dir))?;
+            }
+            self.fresh = false;
+        }
         for rec in records {
             let date = match self.floor {
                 Some(floor) => rec.timestamp().date_naive().max(floor),

@@ -352,6 +352,11 @@ impl fmt::Display for LineProblem {
 }
 
 /// Parses the chain fields of `line` and recomputes its checksum over the stored bytes.
+///
+/// Lines in the canonical form (checksum first) are hashed as stored. Other lines are taken
+/// to be the Python trail's own storage form (`model_dump_json()`), whose checksum is
+/// SHA-256 over `json.dumps(event_without_checksum, sort_keys=True, default=str)`; that
+/// payload is rebuilt from the parsed line (see [`python_payload`]).
 pub(crate) fn check_line<'a>(
     line: &'a [u8],
     integrity: &Integrity,
@@ -361,13 +366,16 @@ pub(crate) fn check_line<'a>(
     let Some(stored) = fields.checksum.as_deref() else {
         return Err(LineProblem::NoChecksum);
     };
-    if line.len() < BODY_AT
-        || !line.starts_with(CHECKSUM_PREFIX)
-        || &line[HEX_AT + 64..BODY_AT] != b"\","
-    {
-        return Err(LineProblem::NoChecksum);
-    }
-    let computed = integrity.checksum_hex(&line[BODY_AT..]);
+    let canonical = line.len() >= BODY_AT
+        && line.starts_with(CHECKSUM_PREFIX)
+        && &line[HEX_AT + 64..BODY_AT] == b"\",";
+    let computed = if canonical {
+        integrity.checksum_hex(&line[BODY_AT..])
+    } else {
+        let payload = python_payload(line).map_err(LineProblem::NotJson)?;
+        // `checksum_hex` hashes `{` + body: hand it the payload after its opening brace.
+        integrity.checksum_hex(&payload[1..])
+    };
     if computed != stored.as_bytes() {
         return Err(LineProblem::ChecksumMismatch {
             stored: stored.to_owned(),
@@ -375,6 +383,34 @@ pub(crate) fn check_line<'a>(
         });
     }
     Ok(fields)
+}
+
+/// Rebuilds what the Python trail hashed for a line it stored: the event without `checksum`,
+/// keys sorted, `", "`/`": "` separators, non-ASCII escaped, and the timestamp as Python's
+/// `str(datetime)` (`2025-06-01 12:00:01.250000+00:00`; no fraction when it is zero).
+fn python_payload(line: &[u8]) -> Result<Vec<u8>, String> {
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    map.remove("checksum");
+    if let Some(serde_json::Value::String(ts)) = map.get_mut("timestamp") {
+        let parsed =
+            DateTime::parse_from_rfc3339(ts).map_err(|e| format!("timestamp `{ts}`: {e}"))?;
+        let fraction = if parsed.timestamp_subsec_micros() == 0 {
+            ""
+        } else {
+            "%.6f"
+        };
+        *ts = parsed
+            .format(&format!("%Y-%m-%d %H:%M:%S{fraction}%:z"))
+            .to_string();
+    }
+    let mut out = Vec::with_capacity(line.len() + 128);
+    crate::canonical::write_value_styled(
+        &mut out,
+        &serde_json::Value::Object(map),
+        crate::canonical::Style::Python,
+    );
+    Ok(out)
 }
 
 /// Is this `previous_hash` a valid start of a chain (`null`, or the Python trail's genesis

@@ -84,7 +84,7 @@ pub struct AuditTrailBuilder {
     policy: CompliancePolicy,
     storage_path: PathBuf,
     backends: Vec<Box<dyn StorageBackend>>,
-    file_backends: Vec<(PathBuf, u64)>,
+    file_backends: Vec<(Option<String>, PathBuf, u64)>,
     durability: Durability,
     flush_interval: Duration,
     queue_capacity: usize,
@@ -151,7 +151,19 @@ impl AuditTrailBuilder {
     /// Adds a file backend at `path` rotating at `max_file_bytes` (opened by `build`, with
     /// the policy's retention).
     pub fn file_backend(mut self, path: impl Into<PathBuf>, max_file_bytes: u64) -> Self {
-        self.file_backends.push((path.into(), max_file_bytes));
+        self.file_backends.push((None, path.into(), max_file_bytes));
+        self
+    }
+
+    /// Like [`file_backend`](Self::file_backend), with a name for messages and statistics.
+    pub fn named_file_backend(
+        mut self,
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        max_file_bytes: u64,
+    ) -> Self {
+        self.file_backends
+            .push((Some(name.into()), path.into(), max_file_bytes));
         self
     }
 
@@ -195,7 +207,24 @@ impl AuditTrailBuilder {
         Ok(Self { integrity, ..self })
     }
 
-    pub(crate) fn integrity(self, integrity: Integrity) -> Self {
+    /// Chain with HMAC-SHA256 under the key stored in `path`: refused if the file is
+    /// readable by group or others, or shorter than 32 bytes. The bytes are used as stored.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file and what to do.
+    pub fn hmac_key_file(self, path: impl AsRef<Path>) -> Result<Self> {
+        let integrity =
+            crate::config::read_key_file(path.as_ref()).map_err(|message| crate::ConfigError {
+                file: PathBuf::new(),
+                line: None,
+                key: "trail.integrity.hmac_key_file".into(),
+                message,
+            })?;
+        Ok(Self { integrity, ..self })
+    }
+
+    /// Chain with the given [`Integrity`] (SHA-256 or a keyed HMAC).
+    pub fn integrity(self, integrity: Integrity) -> Self {
         Self { integrity, ..self }
     }
 
@@ -229,6 +258,15 @@ impl AuditTrailBuilder {
     /// written with other integrity settings.
     pub fn build(self) -> Result<AuditTrail> {
         self.policy.validate()?;
+        if self.flush_interval.is_zero() {
+            return Err(crate::ConfigError {
+                file: PathBuf::new(),
+                line: None,
+                key: "trail.flush_interval_ms".into(),
+                message: "must be at least 1 ms".into(),
+            }
+            .into());
+        }
         if self.queue_capacity == 0 {
             return Err(crate::ConfigError {
                 file: PathBuf::new(),
@@ -242,10 +280,11 @@ impl AuditTrailBuilder {
         let mut file_dirs = Vec::new();
         let mut file_specs = self.file_backends;
         if backends.is_empty() && file_specs.is_empty() {
-            file_specs.push((self.storage_path.clone(), DEFAULT_MAX_FILE_BYTES));
+            file_specs.push((None, self.storage_path.clone(), DEFAULT_MAX_FILE_BYTES));
         }
-        for (path, max) in file_specs {
+        for (name, path, max) in file_specs {
             let fb = FileStorageBackend::builder(&path)
+                .name(name)
                 .max_file_bytes(max)
                 .retention_days(Some(self.policy.retention_days))
                 .open()?;

@@ -309,12 +309,21 @@ fn dropping_without_close_flushes() -> TestResult {
 }
 
 #[cfg(target_os = "linux")]
-fn emit_with_file_size_limit(cwd: &std::path::Path, events: std::ops::Range<u32>, limit_kib: Option<u32>) -> std::process::Output {
+fn emit_with_file_size_limit(
+    cwd: &std::path::Path,
+    events: std::ops::Range<u32>,
+    limit_kib: Option<u32>,
+) -> std::process::Output {
     use std::io::Write;
-    let input: String = events.map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n")).collect();
+    let input: String = events
+        .map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n"))
+        .collect();
     let limit = limit_kib.map_or_else(String::new, |k| format!("ulimit -f {k};"));
     // SIGXFSZ is ignored so the child sees EFBIG from write() instead of dying.
-    let script = format!("trap '' XFSZ; {limit} exec {} emit --dir logs", audit_bin().display());
+    let script = format!(
+        "trap '' XFSZ; {limit} exec {} emit --dir logs",
+        audit_bin().display()
+    );
     let mut child = std::process::Command::new("bash")
         .args(["-c", &script])
         .current_dir(cwd)
@@ -342,7 +351,10 @@ fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult
     let out = emit_with_file_size_limit(cwd.path(), 100..5000, Some(128));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot write audit file") && stderr.contains("File too large"), "{stderr}");
+    assert!(
+        stderr.contains("cannot write audit file") && stderr.contains("File too large"),
+        "{stderr}"
+    );
     let file = log_files(&logs).pop().ok_or("file")?;
     let bytes = std::fs::read(&file)?;
     assert!(bytes.len() as u64 >= before && bytes.len() <= 128 * 1024);
@@ -352,7 +364,11 @@ fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult
     assert!(report.events >= 100);
     // Space returns: the next run continues the chain without a gap.
     let out = emit_with_file_size_limit(cwd.path(), 0..10, None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seqs = sequences(&logs);
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     assert_eq!(verify(&logs).events, report.events + 10);

@@ -184,7 +184,7 @@ async fn second_writer_on_a_directory_is_refused_with_the_pid() -> TestResult {
             let msg = e.to_string();
             assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
             assert!(
-                msg.contains(&format!("process {}", std::process::id())),
+                msg.contains(&format!("this process (pid {})", std::process::id())),
                 "{msg}"
             );
         }
@@ -195,6 +195,36 @@ async fn second_writer_on_a_directory_is_refused_with_the_pid() -> TestResult {
     AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?
         .close()
         .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_directory_held_by_another_process_names_its_pid() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // `audit emit` opens the trail, then waits on its (empty, open) stdin.
+    let mut child = std::process::Command::new(audit_bin())
+        .args(["emit", "--dir"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let lock = dir.path().join(".audit.lock");
+    let pid = child.id().to_string();
+    for _ in 0..500 {
+        if std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let err = AuditTrail::new(None, Some(dir.path().to_path_buf()), None).err();
+    assert!(
+        matches!(&err, Some(Error::DirectoryLocked { pid: Some(p), .. }) if *p == child.id()),
+        "{err:?}"
+    );
+    let msg = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains(&format!("process {pid} holds it")), "{msg}");
+    drop(child.stdin.take());
+    assert!(child.wait()?.success());
     Ok(())
 }
 
