@@ -182,8 +182,9 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// Serializes everything but the chain fields and the timestamp. `event_id` is the id to
-    /// store (given or generated).
-    pub(crate) fn encode(&mut self, ev: &AuditEvent, event_id: &str) {
+    /// store (given or generated); `host` and `pid` fill `hostname` and `process_id` when the
+    /// event has none.
+    pub(crate) fn encode(&mut self, ev: &AuditEvent, event_id: &str, host: &str, pid: i64) {
         let out = &mut self.buf;
         out.clear();
         opt_str(out, b"\"client_ip\":", ev.client_ip.as_deref());
@@ -221,7 +222,11 @@ impl Prepared {
         out.extend_from_slice(b",\"event_type\":\"");
         out.extend_from_slice(ev.event_type.as_str().as_bytes());
         out.push(b'"');
-        opt_str(out, b",\"hostname\":", ev.hostname.as_deref());
+        opt_str(
+            out,
+            b",\"hostname\":",
+            Some(ev.hostname.as_deref().unwrap_or(host)),
+        );
         out.extend_from_slice(b",\"log_level\":\"");
         out.extend_from_slice(ev.log_level.as_str().as_bytes());
         out.push(b'"');
@@ -233,10 +238,7 @@ impl Prepared {
         opt_str(out, b",\"plugin_name\":", ev.plugin_name.as_deref());
         self.split[0] = out.len();
         out.extend_from_slice(b",\"process_id\":");
-        match ev.process_id {
-            Some(pid) => write_i64(out, pid),
-            None => out.extend_from_slice(b"null"),
-        }
+        write_i64(out, ev.process_id.unwrap_or(pid));
         out.extend_from_slice(b",\"regulatory_tags\":[");
         for (i, tag) in ev.regulatory_tags.iter().enumerate() {
             if i > 0 {
@@ -438,7 +440,7 @@ mod test {
     fn line_is_canonical_sorted_and_verifiable() {
         let ev = sample();
         let mut p = Prepared::default();
-        p.encode(&ev, "id-1");
+        p.encode(&ev, "id-1", "host", 1);
         let ts = Utc
             .with_ymd_and_hms(2026, 5, 6, 7, 8, 9)
             .single()
@@ -476,7 +478,7 @@ mod test {
     fn tampering_and_wrong_key_are_detected() {
         let ev = sample();
         let mut p = Prepared::default();
-        p.encode(&ev, "id-1");
+        p.encode(&ev, "id-1", "host", 1);
         let key = Integrity::hmac(&[7u8; 32]).expect("key");
         let (rec, _) = p.assemble(&ev, 1, None, Utc::now(), &key);
         assert!(check_line(rec.line().as_bytes(), &key).is_ok());

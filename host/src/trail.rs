@@ -572,12 +572,6 @@ impl AuditTrail {
             return Ok(String::new());
         }
         event.compliance_level = self.policy.level;
-        if event.hostname.is_none() {
-            event.hostname = Some(self.hostname.clone());
-        }
-        if event.process_id.is_none() {
-            event.process_id = Some(self.pid);
-        }
         let event_id = match &event.event_id {
             Some(id) => id.clone(),
             None => uuid::Uuid::new_v4().hyphenated().to_string(),
@@ -594,7 +588,7 @@ impl AuditTrail {
             notified.as_mut().enable();
             let accepted = SCRATCH.with(|cell| {
                 let mut prepared = cell.borrow_mut();
-                prepared.encode(&event, &event_id);
+                prepared.encode(&event, &event_id, &self.hostname, self.pid);
                 self.try_accept(&prepared, &event, error_kind, security_kind)
             })?;
             match accepted {
@@ -612,6 +606,8 @@ impl AuditTrail {
             if !reasons.is_empty() {
                 self.shared.lock().counters.alerts += 1;
                 event.event_id = Some(event_id.clone());
+                event.hostname.get_or_insert_with(|| self.hostname.clone());
+                event.process_id.get_or_insert(self.pid);
                 event.sequence_number = Some(seq);
                 event.timestamp = Some(ts);
                 hook(&event, &reasons);
@@ -1045,8 +1041,58 @@ struct Worker {
     interval: Duration,
 }
 
+/// Runs a backend call to completion on the writer's runtime; a panic inside the backend
+/// becomes an error instead of killing the writer thread (which would strand every caller).
+fn contained<T>(rt: &tokio::runtime::Runtime, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    rt.block_on(contained_async(fut))
+}
+
+async fn contained_async<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+            .unwrap_or_else(|payload| {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string panic payload".to_owned());
+                std::task::Poll::Ready(Err(Error::backend(format!("the backend panicked: {msg}"))))
+            })
+    })
+    .await
+}
+
+/// Marks the writer stopped however it ends, so `close` and sync callers never wait on a
+/// thread that is gone.
+struct StopGuard(Arc<Shared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.0.lock().closing = true;
+        self.0.space.notify_waiters();
+        self.0.progress.send_if_modified(|p| {
+            if p.stopped {
+                return false;
+            }
+            p.stopped = true;
+            p.abandoned = p.abandoned.max(1);
+            if p.error.is_none() {
+                p.error = Some((
+                    "audit-writer".to_owned(),
+                    Arc::new(Error::backend(
+                        "the writer thread stopped unexpectedly; this is a bug in audit-host",
+                    )),
+                ));
+            }
+            true
+        });
+    }
+}
+
 impl Worker {
     fn run(mut self, head_tx: std::sync::mpsc::Sender<Result<Option<ChainHead>>>) {
+        let _guard = StopGuard(Arc::clone(&self.shared));
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -1062,7 +1108,7 @@ impl Worker {
         let head = rt.block_on(async {
             let mut best: Option<ChainHead> = None;
             for slot in &self.backends {
-                if let Some(h) = slot.backend.resume().await?
+                if let Some(h) = contained_async(slot.backend.resume()).await?
                     && best
                         .as_ref()
                         .is_none_or(|b| h.sequence_number > b.sequence_number)
@@ -1210,7 +1256,7 @@ impl Worker {
             if from == batch.len() {
                 continue;
             }
-            rt.block_on(slot.backend.write_batch(&batch[from..]))
+            contained(rt, slot.backend.write_batch(&batch[from..]))
                 .map_err(|e| (slot.backend.name().to_owned(), e))?;
             slot.written = batch[batch.len() - 1].sequence_number();
         }
@@ -1219,8 +1265,7 @@ impl Worker {
 
     fn flush_all(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), (String, Error)> {
         for slot in &self.backends {
-            rt.block_on(slot.backend.flush())
-                .map_err(|e| (slot.backend.name().to_owned(), e))?;
+            contained(rt, slot.backend.flush()).map_err(|e| (slot.backend.name().to_owned(), e))?;
         }
         Ok(())
     }
@@ -1228,7 +1273,7 @@ impl Worker {
     /// Closes every backend and reports the end.
     fn finish(self, rt: &tokio::runtime::Runtime, abandoned: usize, durable: u64) {
         for slot in &self.backends {
-            if let Err(e) = rt.block_on(slot.backend.close()) {
+            if let Err(e) = contained(rt, slot.backend.close()) {
                 let name = slot.backend.name().to_owned();
                 eprintln!("audit: closing backend {name} failed: {e}");
                 self.set_error(&name, e);

@@ -109,6 +109,62 @@ async fn a_batched_failure_surfaces_on_the_next_call_and_nothing_is_dropped() ->
     Ok(())
 }
 
+#[derive(Debug, Default)]
+struct Panicky {
+    calls: AtomicU64,
+}
+
+#[async_trait]
+impl StorageBackend for Panicky {
+    fn name(&self) -> &str {
+        "panicky"
+    }
+    async fn write(&self, _record: &AuditRecord) -> Result<()> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < 2 {
+            panic!("index out of bounds in vendor code");
+        }
+        Ok(())
+    }
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_backend_is_an_error_not_a_dead_writer() -> TestResult {
+    let be = Arc::new(Panicky::default());
+    let trail = AuditTrail::builder()
+        .backend(Box::new(Arc::clone(&be)))
+        .durability(Durability::Sync)
+        .build()?;
+    let err = trail.log_event(AuditEventType::DataAccess, "first").await;
+    match err {
+        Err(Error::Storage {
+            backend, source, ..
+        }) => {
+            assert_eq!(backend, "panicky");
+            assert!(
+                source
+                    .to_string()
+                    .contains("the backend panicked: index out of bounds"),
+                "{source}"
+            );
+        }
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    // The writer survived: it retries, the backend recovers, the event is stored.
+    wait_until("recovery", || trail.statistics().durable_sequence == 1).await;
+    trail
+        .log_event(AuditEventType::DataAccess, "second")
+        .await?;
+    trail.close().await?;
+    assert!(be.calls.load(Ordering::SeqCst) >= 4);
+    Ok(())
+}
+
 #[tokio::test]
 async fn flush_reports_a_failing_fsync() -> TestResult {
     let be = Arc::new(Flaky::default());
