@@ -427,10 +427,10 @@ impl TrailConfig {
         for backend in &self.backends {
             match backend {
                 BackendConfig::File {
+                    name,
                     path,
                     max_file_bytes,
-                    ..
-                } => b = b.file_backend(path.clone(), *max_file_bytes),
+                } => b = b.named_file_backend(name.clone(), path.clone(), *max_file_bytes),
             }
         }
         Ok(b)

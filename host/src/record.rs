@@ -330,6 +330,9 @@ pub(crate) struct ChainFields<'a> {
     pub(crate) previous_hash: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(crate) checksum: Option<Cow<'a, str>>,
+    /// The line is in the Python trail's own storage form, not the canonical one.
+    #[serde(skip)]
+    pub(crate) legacy: bool,
 }
 
 /// Why a stored line does not check out.
@@ -344,7 +347,7 @@ impl fmt::Display for LineProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotJson(e) => write!(f, "line is not a valid audit event ({e})"),
-            Self::NoChecksum => f.write_str("line has no checksum as its first key"),
+            Self::NoChecksum => f.write_str("line has no `checksum` key"),
             Self::ChecksumMismatch { stored, computed } => write!(
                 f,
                 "checksum mismatch: stored {stored}, computed {computed} (the line was altered, or the wrong key was used)"
@@ -363,7 +366,7 @@ pub(crate) fn check_line<'a>(
     line: &'a [u8],
     integrity: &Integrity,
 ) -> Result<ChainFields<'a>, LineProblem> {
-    let fields: ChainFields<'a> =
+    let mut fields: ChainFields<'a> =
         serde_json::from_slice(line).map_err(|e| LineProblem::NotJson(e.to_string()))?;
     let Some(stored) = fields.checksum.as_deref() else {
         return Err(LineProblem::NoChecksum);
@@ -374,9 +377,18 @@ pub(crate) fn check_line<'a>(
     let computed = if canonical {
         integrity.checksum_hex(&line[BODY_AT..])
     } else {
-        let payload = python_payload(line).map_err(LineProblem::NotJson)?;
-        // `checksum_hex` hashes `{` + body: hand it the payload after its opening brace.
-        integrity.checksum_hex(&payload[1..])
+        fields.legacy = true;
+        // `checksum_hex` hashes `{` + body: hand it each payload after its opening brace.
+        let hashes: Vec<[u8; 64]> = python_payloads(line)
+            .map_err(LineProblem::NotJson)?
+            .iter()
+            .map(|p| integrity.checksum_hex(&p[1..]))
+            .collect();
+        hashes
+            .iter()
+            .find(|h| h[..] == *stored.as_bytes())
+            .copied()
+            .unwrap_or(hashes[0])
     };
     if computed != stored.as_bytes() {
         return Err(LineProblem::ChecksumMismatch {
@@ -388,31 +400,76 @@ pub(crate) fn check_line<'a>(
 }
 
 /// Rebuilds what the Python trail hashed for a line it stored: the event without `checksum`,
-/// keys sorted, `", "`/`": "` separators, non-ASCII escaped, and the timestamp as Python's
+/// keys sorted, `", "`/`": "` separators, non-ASCII escaped, and datetimes as Python's
 /// `str(datetime)` (`2025-06-01 12:00:01.250000+00:00`; no fraction when it is zero).
-fn python_payload(line: &[u8]) -> Result<Vec<u8>, String> {
+///
+/// The top-level `timestamp` is always a datetime. Values inside `error_context` and
+/// `metadata` may have been datetimes too (pydantic wrote them as ISO strings), or genuine
+/// strings that look like one, so two candidates are returned: without and with those
+/// nested strings converted.
+fn python_payloads(line: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(line).map_err(|e| e.to_string())?;
     map.remove("checksum");
     if let Some(serde_json::Value::String(ts)) = map.get_mut("timestamp") {
-        let parsed =
-            DateTime::parse_from_rfc3339(ts).map_err(|e| format!("timestamp `{ts}`: {e}"))?;
-        let fraction = if parsed.timestamp_subsec_micros() == 0 {
-            ""
-        } else {
-            "%.6f"
-        };
-        *ts = parsed
-            .format(&format!("%Y-%m-%d %H:%M:%S{fraction}%:z"))
-            .to_string();
+        *ts =
+            python_str_datetime(ts).ok_or_else(|| format!("timestamp `{ts}` is not a datetime"))?;
     }
-    let mut out = Vec::with_capacity(line.len() + 128);
-    crate::canonical::write_value_styled(
-        &mut out,
-        &serde_json::Value::Object(map),
-        crate::canonical::Style::Python,
-    );
+    let render = |map: serde_json::Map<String, serde_json::Value>| {
+        let mut out = Vec::with_capacity(line.len() + 128);
+        crate::canonical::write_value_styled(
+            &mut out,
+            &serde_json::Value::Object(map),
+            crate::canonical::Style::Python,
+        );
+        out
+    };
+    let mut nested = map.clone();
+    let mut converted = false;
+    for key in ["error_context", "metadata"] {
+        if let Some(v) = nested.get_mut(key) {
+            converted |= convert_nested_datetimes(v);
+        }
+    }
+    let mut out = vec![render(map)];
+    if converted {
+        out.push(render(nested));
+    }
     Ok(out)
+}
+
+/// Python's `str(datetime)` for an ISO 8601 string as pydantic writes it, if it is one.
+fn python_str_datetime(s: &str) -> Option<String> {
+    if s.len() < 19 || s.as_bytes()[10] != b'T' {
+        return None;
+    }
+    let fraction = |micros: u32| if micros == 0 { "" } else { "%.6f" };
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        let f = fraction(t.timestamp_subsec_micros());
+        return Some(t.format(&format!("%Y-%m-%d %H:%M:%S{f}%:z")).to_string());
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let f = fraction(naive.and_utc().timestamp_subsec_micros());
+    Some(naive.format(&format!("%Y-%m-%d %H:%M:%S{f}")).to_string())
+}
+
+fn convert_nested_datetimes(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => match python_str_datetime(s) {
+            Some(c) => {
+                *s = c;
+                true
+            }
+            None => false,
+        },
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |acc, i| convert_nested_datetimes(i) | acc),
+        serde_json::Value::Object(m) => m
+            .values_mut()
+            .fold(false, |acc, i| convert_nested_datetimes(i) | acc),
+        _ => false,
+    }
 }
 
 /// Is this `previous_hash` a valid start of a chain (`null`, or the Python trail's genesis

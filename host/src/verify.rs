@@ -133,7 +133,7 @@ pub fn verify_dir_with_progress(
     };
     if let Some(a) = &anchor {
         report.warnings.push(format!(
-            "the chain starts at sequence {} (older files were removed by retention; {ANCHOR_FILE} records the link)",
+            "the chain in this directory starts at sequence {} ({ANCHOR_FILE} records the link: older files were removed by retention, or this backend was added to a running trail)",
             a.sequence_number
         ));
     }
@@ -163,8 +163,8 @@ pub fn verify_dir_with_progress(
                 progress(done, total);
                 since_progress = 0;
             }
-            let broken = |reason: String| VerifyError::Broken {
-                sequence: expected_seq,
+            let broken = |sequence: u64, reason: String| VerifyError::Broken {
+                sequence,
                 file: f.path.clone(),
                 line: line_no,
                 reason,
@@ -178,12 +178,24 @@ pub fn verify_dir_with_progress(
                     break;
                 }
                 return Err(broken(
+                    expected_seq,
                     "unterminated line in a file that is not the newest".into(),
                 ));
             }
             let line = &buf[..buf.len() - 1];
-            let fields = check_line(line, integrity).map_err(|p| broken(p.to_string()))?;
+            let fields =
+                check_line(line, integrity).map_err(|p| broken(expected_seq, p.to_string()))?;
             let seq = fields.sequence_number;
+            if fields.legacy && !first && seq == 1 && is_genesis(fields.previous_hash.as_deref()) {
+                // The Python trail started a new chain at 1 after every process restart.
+                report.warnings.push(format!(
+                    "{}:{line_no}: a new chain starts at sequence 1 (the Python trail restarted its sequence after each process restart); verification continues with it",
+                    f.path.display()
+                ));
+                expected_seq = 1;
+                expected_prev = None;
+                first = true;
+            }
             if seq != expected_seq {
                 let reason = if first && expected_seq == 1 && seq > 1 {
                     format!(
@@ -199,7 +211,7 @@ pub fn verify_dir_with_progress(
                         "found sequence {seq} where {expected_seq} was expected: lines were duplicated or reordered"
                     )
                 };
-                return Err(broken(reason));
+                return Err(broken(expected_seq, reason));
             }
             let prev = fields.previous_hash.as_deref();
             let linked = match (&expected_prev, first) {
@@ -219,7 +231,7 @@ pub fn verify_dir_with_progress(
                         prev.unwrap_or("null")
                     ),
                 };
-                return Err(broken(reason));
+                return Err(broken(expected_seq, reason));
             }
             expected_prev = fields.checksum.map(std::borrow::Cow::into_owned);
             report.first_sequence.get_or_insert(seq);

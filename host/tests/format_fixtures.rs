@@ -156,3 +156,40 @@ async fn a_file_backend_added_later_verifies_on_its_own() -> TestResult {
     assert_eq!((report.events, report.first_sequence), (1, Some(2)));
     Ok(())
 }
+
+#[test]
+fn python_restarts_and_nested_datetimes_verify_with_a_warning() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python_fapilog_restarts");
+    let report = verify_dir(&dir, &Integrity::Sha256).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.events, 4);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains(":3: a new chain starts at sequence 1"),
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[tokio::test]
+async fn a_canonical_line_restarting_at_one_is_still_a_failure() -> TestResult {
+    // Only the Python form gets the restart allowance: a Rust-written chain that restarts
+    // (for example after files were swapped in) must fail.
+    let dir = tempfile::tempdir()?;
+    let trail = audit_host::AuditTrail::new(None, Some(dir.path().join("a")), None)?;
+    trail.log_event(AuditEventType::DataAccess, "a1").await?;
+    trail.close().await?;
+    let first = std::fs::read_to_string(log_files(&dir.path().join("a")).remove(0))?;
+    std::fs::write(
+        dir.path().join("audit_2026-01-01.jsonl"),
+        format!("{first}{first}"),
+    )?;
+    match verify_dir(dir.path(), &Integrity::Sha256) {
+        Err(VerifyError::Broken {
+            sequence: 2,
+            line: 2,
+            ..
+        }) => {}
+        other => panic!("expected a failure at sequence 2, got {other:?}"),
+    }
+    Ok(())
+}
