@@ -1,6 +1,8 @@
 //! The in-process storage interface every backend implements.
 
+use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -17,6 +19,46 @@ pub struct ChainHead {
     pub line: String,
     /// Where the line is, for messages (for example `audit_2026-11-26.jsonl:1042`).
     pub location: String,
+}
+
+/// A batch of records handed to [`StorageBackend::write_batch`], in sequence order.
+///
+/// It dereferences to `[AuditRecord]`. Cloning it is one reference-count increment for the
+/// whole batch, so a backend may hand it to a thread of its own without copying a line.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    records: Arc<Vec<AuditRecord>>,
+    start: usize,
+}
+
+impl Batch {
+    pub(crate) fn new(records: Vec<AuditRecord>) -> Self {
+        Self {
+            records: Arc::new(records),
+            start: 0,
+        }
+    }
+
+    /// The records from index `start` on (the part a backend has not stored yet).
+    pub(crate) fn skip(&self, start: usize) -> Self {
+        Self {
+            records: Arc::clone(&self.records),
+            start: self.start + start,
+        }
+    }
+
+    /// The whole batch back (copied only if a backend still holds a clone).
+    pub(crate) fn into_vec(self) -> Vec<AuditRecord> {
+        Arc::try_unwrap(self.records).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
+impl Deref for Batch {
+    type Target = [AuditRecord];
+
+    fn deref(&self) -> &[AuditRecord] {
+        &self.records[self.start..]
+    }
 }
 
 /// A place audit events are stored: the Rust counterpart of the Python trail's storage
@@ -61,8 +103,8 @@ pub trait StorageBackend: Send + Sync + std::fmt::Debug {
     async fn write(&self, record: &AuditRecord) -> Result<()>;
 
     /// Stores a batch of records, in order. The default calls [`write`](Self::write) for each.
-    async fn write_batch(&self, records: &[AuditRecord]) -> Result<()> {
-        for record in records {
+    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+        for record in batch.iter() {
             self.write(record).await?;
         }
         Ok(())
@@ -96,8 +138,8 @@ impl<T: StorageBackend + ?Sized> StorageBackend for std::sync::Arc<T> {
     async fn write(&self, record: &AuditRecord) -> Result<()> {
         (**self).write(record).await
     }
-    async fn write_batch(&self, records: &[AuditRecord]) -> Result<()> {
-        (**self).write_batch(records).await
+    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+        (**self).write_batch(batch).await
     }
     async fn flush(&self) -> Result<()> {
         (**self).flush().await

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 
-use crate::backend::{ChainHead, StorageBackend};
+use crate::backend::{Batch, ChainHead, StorageBackend};
 use crate::error::{Error, Result};
 use crate::record::AuditRecord;
 
@@ -741,8 +741,8 @@ impl StorageBackend for FileStorageBackend {
         self.write_batch_blocking(std::slice::from_ref(record))
     }
 
-    async fn write_batch(&self, records: &[AuditRecord]) -> Result<()> {
-        self.write_batch_blocking(records)
+    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+        self.write_batch_blocking(batch)
     }
 
     async fn flush(&self) -> Result<()> {

@@ -51,7 +51,7 @@ mod trail;
 pub mod verify;
 
 pub use async_trait::async_trait;
-pub use backend::{ChainHead, StorageBackend};
+pub use backend::{Batch, ChainHead, StorageBackend};
 pub use error::{ConfigError, Error, Result};
 pub use event::{
     AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,

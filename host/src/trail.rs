@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
-use crate::backend::{ChainHead, StorageBackend};
+use crate::backend::{Batch, ChainHead, StorageBackend};
 use crate::error::{Error, Result};
 use crate::event::{
     AuditEvent, AuditEventType, AuditLogLevel, ErrorReport, data_access_event_type,
@@ -1199,7 +1199,10 @@ impl Worker {
             };
 
             if !batch.is_empty() {
-                if let Err((name, e)) = self.write_all(rt, &batch) {
+                let shared = Batch::new(std::mem::take(&mut batch));
+                let result = self.write_all(rt, &shared);
+                batch = shared.into_vec();
+                if let Err((name, e)) = result {
                     self.set_error(&name, e);
                     if closing {
                         return self.finish(rt, batch.len(), durable);
@@ -1247,7 +1250,7 @@ impl Worker {
     fn write_all(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        batch: &[AuditRecord],
+        batch: &Batch,
     ) -> Result<(), (String, Error)> {
         for slot in &mut self.backends {
             // A backend that already stored part of this batch (another backend failed
@@ -1256,7 +1259,7 @@ impl Worker {
             if from == batch.len() {
                 continue;
             }
-            contained(rt, slot.backend.write_batch(&batch[from..]))
+            contained(rt, slot.backend.write_batch(&batch.skip(from)))
                 .map_err(|e| (slot.backend.name().to_owned(), e))?;
             slot.written = batch[batch.len() - 1].sequence_number();
         }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use audit_host::{
-    AuditEventType, AuditRecord, AuditTrail, Durability, Error, OnFull, Result, StorageBackend,
-    async_trait,
+    AuditEventType, AuditRecord, AuditTrail, Batch, Durability, Error, OnFull, Result,
+    StorageBackend, async_trait,
 };
 use common::*;
 
@@ -31,7 +31,7 @@ impl StorageBackend for Flaky {
     async fn write(&self, _record: &AuditRecord) -> Result<()> {
         unreachable!("write_batch is overridden")
     }
-    async fn write_batch(&self, records: &[AuditRecord]) -> Result<()> {
+    async fn write_batch(&self, records: &Batch) -> Result<()> {
         self.write_calls.fetch_add(1, Ordering::SeqCst);
         while self.stall.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
