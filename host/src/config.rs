@@ -29,6 +29,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawTrail {
     storage_path: Option<PathBuf>,
+    plugin_dir: Option<PathBuf>,
     durability: Option<Durability>,
     flush_interval_ms: Option<Spanned<u64>>,
     queue_capacity: Option<Spanned<usize>>,
@@ -64,6 +65,19 @@ struct RawIntegrity {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPluginBackend {
+    #[allow(dead_code, reason = "the tag, already matched")]
+    r#type: String,
+    name: Option<String>,
+    library: String,
+    sha256: Option<String>,
+    required: Option<bool>,
+    allow_insecure_permissions: Option<bool>,
+    config: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawFileBackend {
     #[allow(dead_code, reason = "the tag, already matched")]
     r#type: String,
@@ -94,6 +108,21 @@ pub enum BackendConfig {
         path: PathBuf,
         /// Size rotation threshold (0: never).
         max_file_bytes: u64,
+    },
+    /// A backend plugin (shared library).
+    Plugin {
+        /// A name for messages (default: the plugin's own name).
+        name: Option<String>,
+        /// The library file, resolved (a bare name is looked up in `trail.plugin_dir`).
+        library: PathBuf,
+        /// Refuse the library unless its SHA-256 is this.
+        sha256: Option<String>,
+        /// Skip the ownership/permission checks on the library.
+        allow_insecure_permissions: bool,
+        /// The `config` table, as the JSON handed to the plugin's `open`.
+        config_json: String,
+        /// The line of the `[[backends]]` entry, for messages.
+        line: Option<usize>,
     },
 }
 
@@ -320,14 +349,14 @@ impl TrailConfig {
                     return Err(err(
                         line,
                         "backends.type",
-                        "must be a string: \"file\"".into(),
+                        "must be a string: \"file\" or \"plugin\"".into(),
                     ));
                 }
                 None => {
                     return Err(err(
                         line,
                         "backends.type",
-                        "missing; every [[backends]] entry needs `type = \"file\"`".into(),
+                        "missing; every [[backends]] entry needs `type = \"file\"` or `type = \"plugin\"`".into(),
                     ));
                 }
             };
@@ -356,18 +385,75 @@ impl TrailConfig {
                     });
                 }
                 "plugin" => {
-                    return Err(err(
+                    let pb: RawPluginBackend =
+                        toml::Value::Table(table)
+                            .try_into()
+                            .map_err(|e: toml::de::Error| {
+                                err(
+                                    line,
+                                    "backends",
+                                    format!(
+                                        "{} (in the [[backends]] entry with type = \"plugin\")",
+                                        e.message().trim()
+                                    ),
+                                )
+                            })?;
+                    if pb.required == Some(false) {
+                        return Err(err(
+                            line,
+                            "backends.required",
+                            "`required = false` is not supported yet: without the durable spool (a later release) a backend allowed to fail would lose events. Remove the key".into(),
+                        ));
+                    }
+                    if let Some(pin) = &pb.sha256
+                        && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+                    {
+                        return Err(err(
+                            line,
+                            "backends.sha256",
+                            format!(
+                                "`{pin}` is not a SHA-256 (64 hex digits); compute it with `sha256sum LIBRARY`"
+                            ),
+                        ));
+                    }
+                    let library = if crate::plugin::is_bare_name(&pb.library) {
+                        let Some(dir) = &t.plugin_dir else {
+                            return Err(err(
+                                line,
+                                "backends.library",
+                                format!(
+                                    "`{}` is a bare library name: set [trail] plugin_dir to the directory holding {}, or give a path",
+                                    pb.library,
+                                    crate::plugin::library_file_name(&pb.library)
+                                ),
+                            ));
+                        };
+                        resolve(dir).join(crate::plugin::library_file_name(&pb.library))
+                    } else {
+                        resolve(Path::new(&pb.library))
+                    };
+                    let config_json = serde_json::to_string(&pb.config.unwrap_or_default())
+                        .map_err(|e| {
+                            err(
+                                line,
+                                "backends.config",
+                                format!("cannot be expressed as JSON: {e}"),
+                            )
+                        })?;
+                    backends.push(BackendConfig::Plugin {
+                        name: pb.name,
+                        library,
+                        sha256: pb.sha256,
+                        allow_insecure_permissions: pb.allow_insecure_permissions.unwrap_or(false),
+                        config_json,
                         line,
-                        "backends.type",
-                        "plugin backends are not available in this version; use type = \"file\""
-                            .into(),
-                    ));
+                    });
                 }
                 other => {
                     return Err(err(
                         line,
                         "backends.type",
-                        format!("unknown backend type `{other}`; expected \"file\""),
+                        format!("unknown backend type `{other}`; expected \"file\" or \"plugin\""),
                     ));
                 }
             }
@@ -431,9 +517,38 @@ impl TrailConfig {
                     path,
                     max_file_bytes,
                 } => b = b.named_file_backend(name.clone(), path.clone(), *max_file_bytes),
+                BackendConfig::Plugin {
+                    name, config_json, ..
+                } => {
+                    let loaded = self.load_plugin(backend)?;
+                    let name = name.clone().unwrap_or_else(|| loaded.info().name.clone());
+                    b = b.backend(Box::new(loaded.open(&name, config_json)?));
+                }
             }
         }
         Ok(b)
+    }
+
+    /// Loads (and checks) the library of a plugin backend without opening an instance.
+    ///
+    /// # Errors
+    /// [`Error::Plugin`] naming the library and what to do.
+    pub fn load_plugin(&self, backend: &BackendConfig) -> Result<crate::plugin::LoadedPlugin> {
+        match backend {
+            BackendConfig::Plugin {
+                library,
+                sha256,
+                allow_insecure_permissions,
+                ..
+            } => crate::plugin::LoadedPlugin::load(
+                library,
+                &crate::plugin::LoadOptions {
+                    sha256: sha256.clone(),
+                    allow_insecure_permissions: *allow_insecure_permissions,
+                },
+            ),
+            BackendConfig::File { .. } => Err(Error::backend("not a plugin backend")),
+        }
     }
 
     /// A human-readable summary of the resolved configuration (`audit config check`).
@@ -477,6 +592,22 @@ impl TrailConfig {
                         "backend {}: type=file name={name} path={} max_file_bytes={max_file_bytes}",
                         i + 1,
                         path.display()
+                    );
+                }
+                BackendConfig::Plugin {
+                    name,
+                    library,
+                    sha256,
+                    allow_insecure_permissions,
+                    ..
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions}",
+                        i + 1,
+                        name.as_deref().unwrap_or("(the plugin's name)"),
+                        library.display(),
+                        sha256.as_deref().unwrap_or("(not pinned)"),
                     );
                 }
             }

@@ -84,6 +84,32 @@ pub enum Error {
         message: String,
     },
 
+    /// A plugin library could not be loaded or opened.
+    #[error("plugin {}: {message}", library.display())]
+    Plugin {
+        /// The library file.
+        library: PathBuf,
+        /// What is wrong and what to do (one or two lines).
+        message: String,
+        /// A long report (for example abi_stable's layout comparison), shown with `--verbose`.
+        details: Option<String>,
+    },
+
+    /// A call into a loaded plugin failed.
+    #[error("plugin backend `{backend}`: {}: {message}", match kind {
+        audit_plugin_api::ErrorKind::Retryable => "retryable error",
+        audit_plugin_api::ErrorKind::Fatal => "fatal error",
+        audit_plugin_api::ErrorKind::Config => "configuration error",
+    })]
+    PluginCall {
+        /// The backend's name.
+        backend: String,
+        /// What the plugin says the host should do.
+        kind: audit_plugin_api::ErrorKind,
+        /// The plugin's message.
+        message: String,
+    },
+
     /// The stored chain does not match the configured integrity settings.
     #[error("{0}")]
     Integrity(String),

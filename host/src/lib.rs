@@ -36,6 +36,7 @@
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod backend;
 mod canonical;
@@ -44,6 +45,7 @@ mod error;
 mod event;
 mod file;
 mod global;
+pub mod plugin;
 mod policy;
 mod query;
 mod record;

@@ -90,6 +90,7 @@ pub struct AuditRecord {
     log_level: AuditLogLevel,
     event_id: Range<u32>,
     user_id: Option<Range<u32>>,
+    timestamp_text: Range<u32>,
 }
 
 impl fmt::Debug for AuditRecord {
@@ -124,6 +125,11 @@ impl AuditRecord {
     /// When the event happened (UTC).
     pub fn timestamp(&self) -> DateTime<Utc> {
         self.timestamp
+    }
+
+    /// The timestamp as stored in the line: RFC 3339 UTC with microseconds and `Z`.
+    pub fn timestamp_str(&self) -> &str {
+        &self.line[self.timestamp_text.start as usize..self.timestamp_text.end as usize]
     }
 
     /// The event type.
@@ -299,7 +305,9 @@ impl Prepared {
         write_u64(&mut line, sequence_number);
         line.extend_from_slice(&b[self.split[1]..self.split[2]]);
         line.extend_from_slice(b",\"timestamp\":");
+        let ts_start = line.len() + 1;
         write_timestamp(&mut line, &timestamp);
+        let ts_end = line.len() - 1;
         let tail_at = line.len() - self.split[2];
         line.extend_from_slice(&b[self.split[2]..]);
         line.push(b'}');
@@ -317,6 +325,7 @@ impl Prepared {
             log_level: ev.log_level,
             event_id: at(&self.event_id, BODY_AT),
             user_id: self.user_id.as_ref().map(|r| at(r, tail_at)),
+            timestamp_text: ts_start as u32..ts_end as u32,
         };
         (record, hex)
     }
@@ -516,6 +525,7 @@ mod test {
         assert_eq!(again, rec.line().as_bytes());
         assert!(rec.line().is_ascii());
         assert_eq!(rec.event_id(), "id-1");
+        assert_eq!(rec.timestamp_str(), "2026-05-06T07:08:09.000000Z");
         assert_eq!(rec.user_id().as_deref(), Some("ü1"));
         assert_eq!(rec.checksum().as_bytes(), &hex);
         let fields = check_line(rec.line().as_bytes(), &Integrity::Sha256).expect("verifies");

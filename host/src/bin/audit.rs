@@ -30,6 +30,10 @@ const EXIT_USAGE: u8 = 2;
         audit query ./audit_logs --event-type data_access --user alice --limit 10\n  audit config check examples/audit.toml"
 )]
 struct Cli {
+    /// Show long diagnostics (for example abi_stable's full layout report when a plugin was
+    /// built against an incompatible interface).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +58,25 @@ enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Backend plugin commands.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load a plugin library (checks included) and print what it says about itself:
+    /// `name`, `version`, `plugin_api`, `description`, then its configuration help.
+    Inspect {
+        /// The shared library (.so/.dll/.dylib).
+        path: PathBuf,
+        /// Skip the ownership and write-permission checks.
+        #[arg(long)]
+        allow_insecure_permissions: bool,
+        /// Refuse the library unless its SHA-256 is this.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -104,7 +127,8 @@ struct QueryArgs {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate a configuration file and print the resolved settings and backends.
+    /// Validate a configuration file and print the resolved settings and backends. Plugin
+    /// libraries are loaded and inspected (nothing else is called).
     Check {
         /// The TOML file.
         file: PathBuf,
@@ -148,11 +172,58 @@ fn parse_level(s: &str) -> Result<AuditLogLevel, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verbose = cli.verbose;
     match cli.command {
-        Command::Emit(a) => emit(a),
+        Command::Emit(a) => emit(a, verbose),
         Command::Verify(a) => verify(&a),
         Command::Query(a) => query(a),
-        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file, verbose),
+        Command::Plugin(PluginCommand::Inspect {
+            path,
+            allow_insecure_permissions,
+            sha256,
+        }) => plugin_inspect(&path, allow_insecure_permissions, sha256, verbose),
+    }
+}
+
+/// Prints an error; with `--verbose`, also its long details (plugin layout reports).
+fn report(prefix: &str, e: &Error, verbose: bool) {
+    eprintln!("{prefix}: {e}");
+    if let Error::Plugin {
+        details: Some(details),
+        ..
+    } = e
+        && verbose
+    {
+        eprintln!("{details}");
+    }
+}
+
+fn plugin_inspect(
+    path: &Path,
+    allow_insecure_permissions: bool,
+    sha256: Option<String>,
+    verbose: bool,
+) -> ExitCode {
+    let opts = audit_host::plugin::LoadOptions {
+        sha256,
+        allow_insecure_permissions,
+    };
+    match audit_host::plugin::LoadedPlugin::load(path, &opts) {
+        Ok(plugin) => {
+            let info = plugin.info();
+            println!("name: {}", info.name);
+            println!("version: {}", info.version);
+            println!("plugin_api: {}", info.plugin_api);
+            println!("description: {}", info.description);
+            println!();
+            println!("{}", info.config_help.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            report("audit plugin inspect", &e, verbose);
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -166,7 +237,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
-fn emit(args: EmitArgs) -> ExitCode {
+fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -178,7 +249,7 @@ fn emit(args: EmitArgs) -> ExitCode {
     let trail = match trail {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("audit emit: {e}");
+            report("audit emit", &e, verbose);
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -387,16 +458,48 @@ fn broken_pipe_ok(e: &io::Error) -> ExitCode {
     }
 }
 
-fn config_check(file: &Path) -> ExitCode {
-    match TrailConfig::load(file) {
-        Ok(cfg) => {
-            println!("config ok: {}", file.display());
-            print!("{}", cfg.describe());
-            ExitCode::SUCCESS
-        }
+fn config_check(file: &Path, verbose: bool) -> ExitCode {
+    let cfg = match TrailConfig::load(file) {
+        Ok(cfg) => cfg,
         Err(e) => {
-            eprintln!("audit config check: {e}");
-            ExitCode::from(1)
+            report("audit config check", &e, verbose);
+            return ExitCode::from(1);
+        }
+    };
+    let mut plugins = Vec::new();
+    let mut failed = false;
+    for (i, backend) in cfg.backends.iter().enumerate() {
+        if let audit_host::config::BackendConfig::Plugin { .. } = backend {
+            match cfg.load_plugin(backend) {
+                Ok(p) => {
+                    let info = p.info();
+                    plugins.push(format!(
+                        "backend {}: plugin {} {} (plugin_api {}): {}",
+                        i + 1,
+                        info.name,
+                        info.version,
+                        info.plugin_api,
+                        info.description
+                    ));
+                }
+                Err(e) => {
+                    report(
+                        &format!("audit config check: backend {}", i + 1),
+                        &e,
+                        verbose,
+                    );
+                    failed = true;
+                }
+            }
         }
     }
+    if failed {
+        return ExitCode::from(1);
+    }
+    println!("config ok: {}", file.display());
+    print!("{}", cfg.describe());
+    for p in plugins {
+        println!("{p}");
+    }
+    ExitCode::SUCCESS
 }

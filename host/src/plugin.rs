@@ -1,0 +1,449 @@
+//! Backend plugins: loading shared libraries built against `audit-plugin-api`, checking them,
+//! and adapting an opened instance to [`StorageBackend`].
+//!
+//! Loading a library runs its code (its initializers, then `open`): only load files you
+//! trust. The `sha256` pin in the configuration is the way to trust exactly one build;
+//! the permission checks refuse files that someone other than root or this user could have
+//! replaced.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use abi_stable::library::{LibraryError, lib_header_from_path};
+use abi_stable::std_types::{RResult, RSlice, RStr};
+use async_trait::async_trait;
+use audit_plugin_api::{BackendBox, ErrorKind, PluginError, PluginModule_Ref, Record};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use crate::backend::{Batch, StorageBackend};
+use crate::error::{Error, Result};
+
+/// What a plugin library says about itself (`audit plugin inspect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PluginInfo {
+    /// The library file.
+    pub path: PathBuf,
+    /// The plugin's name.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// The `audit-plugin-api` version it was built against.
+    pub plugin_api: String,
+    /// One line about what it does.
+    pub description: String,
+    /// Its configuration keys.
+    pub config_help: String,
+}
+
+/// How to load a plugin library.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Refuse the file unless its SHA-256 is this (hex, either case).
+    pub sha256: Option<String>,
+    /// Skip the ownership and write-permission checks.
+    pub allow_insecure_permissions: bool,
+}
+
+/// A loaded plugin library: inspect it, or open instances of its backend.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    module: PluginModule_Ref,
+    info: PluginInfo,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+fn plugin_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::Plugin {
+        library: path.to_path_buf(),
+        message: message.into(),
+        details: None,
+    }
+}
+
+/// Where a bare library name (`audit_backend_sqlite`) is found in `dir`: the platform's
+/// file name for it (`libNAME.so`, `NAME.dll`, `libNAME.dylib`).
+pub fn library_file_name(name: &str) -> String {
+    format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Is `library` a bare name (no directory part, no extension) rather than a path?
+pub fn is_bare_name(library: &str) -> bool {
+    !library.contains(['/', '\\']) && Path::new(library).extension().is_none()
+}
+
+impl LoadedPlugin {
+    /// Loads and checks the library at `path`: existence, permissions, the sha256 pin, that
+    /// it is a shared library exporting an audit backend root module, and that it was built
+    /// against a compatible `audit-plugin-api`. Libraries are never unloaded.
+    ///
+    /// # Errors
+    /// [`Error::Plugin`] with a short message naming the file and what to do; for an
+    /// incompatible interface, `details` holds `abi_stable`'s full layout report.
+    pub fn load(path: &Path, opts: &LoadOptions) -> Result<Self> {
+        if !path.exists() {
+            return Err(plugin_error(
+                path,
+                "file not found; build the plugin (for example `cargo build --release -p audit-backend-sqlite`) or fix `library` in the config",
+            ));
+        }
+        if !opts.allow_insecure_permissions {
+            check_permissions(path)?;
+        }
+        if let Some(pin) = &opts.sha256 {
+            let bytes =
+                std::fs::read(path).map_err(|e| plugin_error(path, format!("cannot read: {e}")))?;
+            let actual: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if !actual.eq_ignore_ascii_case(pin.trim()) {
+                return Err(plugin_error(
+                    path,
+                    format!(
+                        "sha256 mismatch: expected {}, actual {actual}; the file is not the build that was pinned. Deploy the pinned build, or update `sha256` after checking the new one",
+                        pin.trim()
+                    ),
+                ));
+            }
+        }
+        let header = lib_header_from_path(path).map_err(|e| library_error(path, e))?;
+        let theirs = header.version_strings();
+        let plugin_api = theirs.version.to_string();
+        let module = header.init_root_module::<PluginModule_Ref>().map_err(|e| {
+            let mut err = library_error(path, e);
+            if let Error::Plugin { message, .. } = &mut err
+                && message.starts_with("incompatible") {
+                    *message = format!(
+                        "built against audit-plugin-api {plugin_api}, which is not compatible with this host's {}: {message}. Rebuild the plugin against audit-plugin-api {}",
+                        audit_plugin_api::API_VERSION,
+                        audit_plugin_api::API_VERSION
+                    );
+                }
+            err
+        })?;
+        let info = PluginInfo {
+            path: path.to_path_buf(),
+            name: module.name().to_string(),
+            version: module.version().to_string(),
+            plugin_api,
+            description: module.description().to_string(),
+            config_help: module.config_help().to_string(),
+        };
+        Ok(Self { module, info })
+    }
+
+    /// What the plugin says about itself.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// Opens an instance with `config_json` (the backend's `config` table as JSON) and
+    /// starts its dedicated thread. `name` is used in messages and statistics.
+    ///
+    /// # Errors
+    /// [`Error::Plugin`] when the plugin rejects its configuration (its message) or fails or
+    /// panics while opening.
+    pub fn open(&self, name: &str, config_json: &str) -> Result<PluginBackend> {
+        let open = self.module.open();
+        let path = self.info.path.clone();
+        let (tx, rx) = mpsc::channel::<Command>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let config = config_json.to_owned();
+        let plugin = self.info.name.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("audit-plugin-{name}"))
+            .spawn(move || {
+                // The instance lives and dies on this thread: the host calls it from one
+                // thread at a time, and a slow call never blocks an async runtime.
+                let mut instance = match open(RStr::from_str(&config)) {
+                    RResult::ROk(b) => b,
+                    RResult::RErr(e) => {
+                        let message = match e.kind {
+                            ErrorKind::Config => {
+                                format!("plugin `{plugin}` rejected its config: {}", e.message)
+                            }
+                            _ => format!("plugin `{plugin}` failed to open: {}", e.message),
+                        };
+                        let _ = ready_tx.send(Err(plugin_error(&path, message)));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                serve(&mut instance, &rx);
+            })
+            .map_err(|e| {
+                plugin_error(
+                    &self.info.path,
+                    format!("cannot start the plugin thread: {e}"),
+                )
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(PluginBackend {
+                name: name.to_owned(),
+                tx: Mutex::new(tx),
+                thread: Mutex::new(Some(thread)),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(plugin_error(
+                    &self.info.path,
+                    "the plugin thread stopped while opening",
+                ))
+            }
+        }
+    }
+}
+
+fn library_error(path: &Path, e: LibraryError) -> Error {
+    let (message, details) = match &e {
+        LibraryError::OpenError { err, .. } => (
+            format!("not a loadable shared library ({err}); `library` must name a .so/.dll/.dylib built with `export_backend!`"),
+            None,
+        ),
+        LibraryError::GetSymbolError { .. } => (
+            "a shared library, but not an audit backend plugin: it exports no abi_stable root module (plugins are built with audit_plugin_api::export_backend!)".to_owned(),
+            None,
+        ),
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => (
+            format!(
+                "incompatible interface version: the plugin was built against audit-plugin-api {actual_version}, this host uses {expected_version}; rebuild the plugin against audit-plugin-api {expected_version}"
+            ),
+            None,
+        ),
+        LibraryError::AbiInstability(report) => (
+            "incompatible type layouts (run with --verbose for abi_stable's layout report)".to_owned(),
+            Some(report.to_string()),
+        ),
+        LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => (
+            "built with an incompatible version of abi_stable; rebuild the plugin against the host's audit-plugin-api".to_owned(),
+            Some(e.to_string()),
+        ),
+        LibraryError::RootModule { err, .. } => (format!("its root module failed to initialize: {err}"), None),
+        other => (format!("cannot load: {}", first_line(&other.to_string())), Some(other.to_string())),
+    };
+    Error::Plugin {
+        library: path.to_path_buf(),
+        message,
+        details,
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+#[cfg(unix)]
+fn current_euid() -> u32 {
+    #[expect(unsafe_code, reason = "geteuid has no safe std equivalent")]
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+    unsafe {
+        libc::geteuid()
+    }
+}
+
+/// Refuses a library file, or its directory, that is writable by group or others or owned
+/// by a user other than root or the current user: whoever can replace it can run code in
+/// this process.
+#[cfg(unix)]
+fn check_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let euid = current_euid();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    for (what, p) in [("library", path), ("directory", dir)] {
+        let meta = std::fs::metadata(p)
+            .map_err(|e| plugin_error(path, format!("cannot stat {}: {e}", p.display())))?;
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(plugin_error(
+                path,
+                format!(
+                    "the {what} {} is writable by group or others (mode {mode:o}): anyone who can replace the file can run code in this process. Run `chmod go-w {}`, or set allow_insecure_permissions = true on this backend",
+                    p.display(),
+                    p.display()
+                ),
+            ));
+        }
+        if meta.uid() != 0 && meta.uid() != euid {
+            return Err(plugin_error(
+                path,
+                format!(
+                    "the {what} {} is owned by uid {}, neither root nor this user (uid {euid}); `chown` it, or set allow_insecure_permissions = true on this backend",
+                    p.display(),
+                    meta.uid()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+enum Command {
+    Write(Batch, oneshot::Sender<Result<(), PluginError>>),
+    Flush(oneshot::Sender<Result<(), PluginError>>),
+    Close(oneshot::Sender<Result<(), PluginError>>),
+}
+
+/// The plugin thread's loop: one call at a time, until `Close` or the host goes away.
+fn serve(instance: &mut BackendBox, rx: &mpsc::Receiver<Command>) {
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Command::Write(batch, reply) => {
+                let result = write_batch(instance, &batch);
+                let _ = reply.send(result);
+            }
+            Command::Flush(reply) => {
+                let _ = reply.send(instance.flush().into_result());
+            }
+            Command::Close(reply) => {
+                let _ = reply.send(instance.close().into_result());
+                return;
+            }
+        }
+    }
+    // The host dropped the backend without closing it: close it anyway.
+    let _ = instance.close();
+}
+
+fn write_batch(instance: &mut BackendBox, batch: &Batch) -> Result<(), PluginError> {
+    // Ids with escapes in the line are decoded; the common case borrows the line.
+    let decoded: Vec<(Cow<'_, str>, Option<Cow<'_, str>>)> =
+        batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
+    let records: Vec<Record<'_>> = batch
+        .iter()
+        .zip(decoded.iter())
+        .map(|(r, (event_id, user_id))| Record {
+            line: RStr::from_str(r.line()),
+            sequence_number: r.sequence_number(),
+            timestamp: RStr::from_str(r.timestamp_str()),
+            timestamp_micros: r.timestamp().timestamp_micros(),
+            event_id: RStr::from_str(event_id),
+            event_type: RStr::from_str(r.event_type().as_str()),
+            log_level: RStr::from_str(r.log_level().as_str()),
+            user_id: user_id.as_deref().map(RStr::from_str).into(),
+        })
+        .collect();
+    instance
+        .write_batch(RSlice::from_slice(&records))
+        .into_result()
+}
+
+/// A plugin instance adapted to [`StorageBackend`]: every call goes to the instance's
+/// dedicated thread; the batch is shared with it (no line is copied) and the caller awaits
+/// the reply without blocking its runtime.
+#[derive(Debug)]
+pub struct PluginBackend {
+    name: String,
+    tx: Mutex<mpsc::Sender<Command>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PluginBackend {
+    async fn call(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), PluginError>>) -> Command,
+    ) -> Result<()> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(make(reply_tx));
+        if sent.is_err() {
+            return Err(Error::backend(format!(
+                "plugin backend `{}` is closed",
+                self.name
+            )));
+        }
+        match reply_rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::PluginCall {
+                backend: self.name.clone(),
+                kind: e.kind,
+                message: e.message.into_string(),
+            }),
+            Err(_) => Err(Error::backend(format!(
+                "plugin backend `{}`: its thread stopped",
+                self.name
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl StorageBackend for PluginBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&self, record: &crate::AuditRecord) -> Result<()> {
+        self.write_batch(&Batch::new(vec![record.clone()])).await
+    }
+
+    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+        self.call(|reply| Command::Write(batch.clone(), reply))
+            .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.call(Command::Flush).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let result = self.call(Command::Close).await;
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn bare_names_and_file_names() {
+        assert!(is_bare_name("audit_backend_sqlite"));
+        assert!(!is_bare_name("./libaudit_backend_sqlite.so"));
+        assert!(!is_bare_name("libaudit_backend_sqlite.so"));
+        assert!(!is_bare_name("plugins/x"));
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            library_file_name("audit_backend_sqlite"),
+            "libaudit_backend_sqlite.so"
+        );
+    }
+}
