@@ -1,0 +1,164 @@
+//! `audit-backend-sqlite`: stores audit events in an embedded SQLite database.
+//!
+//! One table (default `audit_events`) with the indexed fields as columns and the canonical
+//! JSON line as text; `sequence_number` is the primary key, so a re-delivered batch adds no
+//! row; indexes on `timestamp`, `event_type` and `user_id`; WAL journal; one transaction per
+//! batch.
+//!
+//! ```toml
+//! [[backends]]
+//! type = "plugin"
+//! library = "audit_backend_sqlite"        # found in [trail] plugin_dir
+//! config = { path = "audit.db", synchronous = "full" }
+//! ```
+//!
+//! Errors: a database that cannot be opened or created is a configuration error; a busy or
+//! locked database, a full disk or an I/O error is retryable; anything else is fatal.
+
+mod config;
+
+use audit_plugin_api::{Backend, PluginError, Record, export_backend};
+use rusqlite::{Connection, ErrorCode, params};
+
+pub use config::{Config, Synchronous};
+
+/// An open database.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    conn: Connection,
+    insert_sql: String,
+    synchronous: Synchronous,
+}
+
+fn classify(context: &str, e: &rusqlite::Error) -> PluginError {
+    let message = format!("{context}: {e}");
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure,
+        ) => PluginError::retryable(message),
+        _ => PluginError::fatal(message),
+    }
+}
+
+/// Parses the configuration and opens (or creates) the database and its table.
+///
+/// # Errors
+/// A configuration error naming the key (unknown keys, a missing `path`, a database that
+/// cannot be opened, a bad table name); a retryable error if the database is busy.
+pub fn open(config_json: &str) -> Result<SqliteBackend, PluginError> {
+    let config = Config::parse(config_json)?;
+    let conn = Connection::open(&config.path).map_err(|e| {
+        PluginError::config(format!(
+            "config `path`: cannot open database {}: {e}",
+            config.path
+        ))
+    })?;
+    conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))
+        .map_err(|e| classify("setting busy_timeout", &e))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => PluginError::config(format!(
+                "config `path`: {} is not an SQLite database",
+                config.path
+            )),
+            _ => classify("enabling WAL", &e),
+        })?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(PluginError::config(format!(
+            "config `path`: {} cannot use a WAL journal (journal_mode is {mode}); use a local file system",
+            config.path
+        )));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={}",
+        config.synchronous.pragma()
+    ))
+    .map_err(|e| classify("setting synchronous", &e))?;
+    let t = &config.table;
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {t} (
+            sequence_number INTEGER PRIMARY KEY,
+            timestamp TEXT NOT NULL,
+            timestamp_micros INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            log_level TEXT NOT NULL,
+            user_id TEXT,
+            line TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS {t}_timestamp ON {t}(timestamp);
+        CREATE INDEX IF NOT EXISTS {t}_event_type ON {t}(event_type);
+        CREATE INDEX IF NOT EXISTS {t}_user_id ON {t}(user_id);"
+    ))
+    .map_err(|e| classify(&format!("creating table `{t}`"), &e))?;
+    Ok(SqliteBackend {
+        conn,
+        insert_sql: format!(
+            "INSERT OR IGNORE INTO {t} (sequence_number, timestamp, timestamp_micros, event_id, event_type, log_level, user_id, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ),
+        synchronous: config.synchronous,
+    })
+}
+
+impl Backend for SqliteBackend {
+    fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
+        let tx = self.conn.transaction().map_err(|e| classify("BEGIN", &e))?;
+        {
+            let mut insert = tx
+                .prepare_cached(&self.insert_sql)
+                .map_err(|e| classify("preparing INSERT", &e))?;
+            for r in records {
+                let seq = i64::try_from(r.sequence_number).map_err(|_| {
+                    PluginError::fatal(format!(
+                        "sequence_number {} does not fit SQLite's INTEGER",
+                        r.sequence_number
+                    ))
+                })?;
+                insert
+                    .execute(params![
+                        seq,
+                        r.timestamp.as_str(),
+                        r.timestamp_micros,
+                        r.event_id.as_str(),
+                        r.event_type.as_str(),
+                        r.log_level.as_str(),
+                        r.user_id(),
+                        r.line(),
+                    ])
+                    .map_err(|e| {
+                        classify(&format!("inserting sequence {}", r.sequence_number), &e)
+                    })?;
+            }
+        }
+        tx.commit().map_err(|e| classify("COMMIT", &e))
+    }
+
+    fn flush(&mut self) -> Result<(), PluginError> {
+        // With synchronous = full every COMMIT is already durable. With normal, move the WAL
+        // into the database file so the data survives a power loss.
+        if self.synchronous == Synchronous::Normal {
+            self.conn
+                .execute_batch("PRAGMA wal_checkpoint(FULL)")
+                .map_err(|e| classify("checkpoint", &e))?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), PluginError> {
+        self.flush()
+    }
+}
+
+export_backend! {
+    name: "sqlite",
+    description: "Stores audit events in an embedded SQLite database (WAL, one transaction per batch)",
+    config_help: config::HELP,
+    open: open,
+}
+
+#[cfg(test)]
+mod tests;

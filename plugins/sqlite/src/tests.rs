@@ -1,0 +1,133 @@
+use super::*;
+use audit_plugin_api::ErrorKind;
+use audit_plugin_api::abi_stable::std_types::{RNone, RSome, RStr};
+
+fn record<'a>(seq: u64, line: &'a str) -> Record<'a> {
+    Record {
+        line: RStr::from_str(line),
+        sequence_number: seq,
+        timestamp: RStr::from_str("2026-01-01T00:00:00.000000Z"),
+        timestamp_micros: 1_767_225_600_000_000,
+        event_id: RStr::from_str("e"),
+        event_type: RStr::from_str("data_access"),
+        log_level: RStr::from_str("info"),
+        user_id: if seq % 2 == 0 {
+            RSome(RStr::from_str("alice"))
+        } else {
+            RNone
+        },
+    }
+}
+
+#[test]
+fn parse_config() {
+    let c = Config::parse(r#"{"path":"a.db"}"#).expect("valid");
+    assert_eq!(
+        (c.table.as_str(), c.synchronous, c.busy_timeout_ms),
+        ("audit_events", Synchronous::Full, 5000)
+    );
+    let c = Config::parse(
+        r#"{"path":"a.db","table":"t_1","synchronous":"normal","busy_timeout_ms":10}"#,
+    )
+    .expect("valid");
+    assert_eq!(
+        (c.table.as_str(), c.synchronous, c.busy_timeout_ms),
+        ("t_1", Synchronous::Normal, 10)
+    );
+    for (json, key) in [
+        (r#"{"path":"a.db","colour":1}"#, "unknown field `colour`"),
+        (r#"{}"#, "missing field `path`"),
+        (
+            r#"{"path":"a.db","table":"x; DROP TABLE y"}"#,
+            "config `table`",
+        ),
+        (
+            r#"{"path":"a.db","synchronous":"off"}"#,
+            "unknown variant `off`",
+        ),
+    ] {
+        let e = Config::parse(json).expect_err(json);
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(e.message.as_str().contains(key), "{json}: {e}");
+    }
+}
+
+#[test]
+fn writes_once_per_sequence_and_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("a.db");
+    let cfg = format!(r#"{{"path":{:?}}}"#, db.to_str().expect("utf-8"));
+    let mut b = open(&cfg).expect("open");
+    let lines: Vec<String> = (1..=10).map(|i| format!("{{\"n\":{i}}}")).collect();
+    let batch: Vec<Record<'_>> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| record(i as u64 + 1, l))
+        .collect();
+    b.write_batch(&batch).expect("write");
+    b.write_batch(&batch[5..]).expect("re-delivery is a no-op");
+    b.close().expect("close");
+    let conn = Connection::open(&db).expect("reopen");
+    let (count, min, max): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), min(sequence_number), max(sequence_number) FROM audit_events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("query");
+    assert_eq!((count, min, max), (10, 1, 10));
+    let alice: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit_events WHERE user_id = 'alice'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("query");
+    assert_eq!(alice, 5);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+    let indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("query");
+    assert_eq!(indexes, 3);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_a_config_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bogus = dir.path().join("not.db");
+    std::fs::write(&bogus, vec![b'x'; 4096]).expect("write");
+    let e = open(&format!(
+        r#"{{"path":{:?}}}"#,
+        bogus.to_str().expect("utf-8")
+    ))
+    .expect_err("not a db");
+    assert_eq!(e.kind, ErrorKind::Config, "{e}");
+    let e = open(r#"{"path":"/nonexistent-dir/a.db"}"#).expect_err("no dir");
+    assert_eq!(e.kind, ErrorKind::Config, "{e}");
+    assert!(e.message.as_str().contains("config `path`"), "{e}");
+}
+
+#[test]
+fn a_locked_database_is_retryable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("a.db");
+    let cfg = format!(
+        r#"{{"path":{:?},"busy_timeout_ms":50}}"#,
+        db.to_str().expect("utf-8")
+    );
+    let mut b = open(&cfg).expect("open");
+    let other = Connection::open(&db).expect("second connection");
+    other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let line = "{}".to_owned();
+    let e = b.write_batch(&[record(1, &line)]).expect_err("locked");
+    assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
+    other.execute_batch("COMMIT").expect("unlock");
+    b.write_batch(&[record(1, &line)]).expect("after unlock");
+}
