@@ -11,7 +11,7 @@ fn record<'a>(seq: u64, line: &'a str) -> Record<'a> {
         event_id: RStr::from_str("e"),
         event_type: RStr::from_str("data_access"),
         log_level: RStr::from_str("info"),
-        user_id: if seq % 2 == 0 {
+        user_id: if seq.is_multiple_of(2) {
             RSome(RStr::from_str("alice"))
         } else {
             RNone
