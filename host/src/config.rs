@@ -237,7 +237,12 @@ impl TrailConfig {
     /// # Errors
     /// [`Error::Config`] naming the file, the line and the key.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Relative paths resolve against the config file's directory, made absolute so a
+        // library path never turns into a bare name the dynamic loader would search for.
+        let base = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()

@@ -83,8 +83,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct AuditTrailBuilder {
     policy: CompliancePolicy,
     storage_path: PathBuf,
-    backends: Vec<Box<dyn StorageBackend>>,
-    file_backends: Vec<(Option<String>, PathBuf, u64)>,
+    /// In configuration order: the worker writes them in this order.
+    backends: Vec<BackendSpec>,
     durability: Durability,
     flush_interval: Duration,
     queue_capacity: usize,
@@ -100,7 +100,6 @@ impl fmt::Debug for AuditTrailBuilder {
             .field("policy", &self.policy)
             .field("storage_path", &self.storage_path)
             .field("backends", &self.backends)
-            .field("file_backends", &self.file_backends)
             .field("durability", &self.durability)
             .field("flush_interval", &self.flush_interval)
             .field("queue_capacity", &self.queue_capacity)
@@ -115,7 +114,6 @@ impl Default for AuditTrailBuilder {
             policy: CompliancePolicy::default(),
             storage_path: PathBuf::from("audit_logs"),
             backends: Vec::new(),
-            file_backends: Vec::new(),
             durability: Durability::Batched,
             flush_interval: Duration::from_millis(DEFAULT_FLUSH_INTERVAL_MS),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
@@ -144,14 +142,15 @@ impl AuditTrailBuilder {
     /// Adds an in-process backend. With none added (and no file backend), the trail uses a
     /// [`FileStorageBackend`] at `storage_path`.
     pub fn backend(mut self, backend: Box<dyn StorageBackend>) -> Self {
-        self.backends.push(backend);
+        self.backends.push(BackendSpec::Ready(backend));
         self
     }
 
     /// Adds a file backend at `path` rotating at `max_file_bytes` (opened by `build`, with
     /// the policy's retention).
     pub fn file_backend(mut self, path: impl Into<PathBuf>, max_file_bytes: u64) -> Self {
-        self.file_backends.push((None, path.into(), max_file_bytes));
+        self.backends
+            .push(BackendSpec::File(None, path.into(), max_file_bytes));
         self
     }
 
@@ -162,8 +161,11 @@ impl AuditTrailBuilder {
         path: impl Into<PathBuf>,
         max_file_bytes: u64,
     ) -> Self {
-        self.file_backends
-            .push((Some(name.into()), path.into(), max_file_bytes));
+        self.backends.push(BackendSpec::File(
+            Some(name.into()),
+            path.into(),
+            max_file_bytes,
+        ));
         self
     }
 
@@ -276,20 +278,28 @@ impl AuditTrailBuilder {
             }
             .into());
         }
-        let mut backends = self.backends;
-        let mut file_dirs = Vec::new();
-        let mut file_specs = self.file_backends;
-        if backends.is_empty() && file_specs.is_empty() {
-            file_specs.push((None, self.storage_path.clone(), DEFAULT_MAX_FILE_BYTES));
+        let mut specs = self.backends;
+        if specs.is_empty() {
+            specs.push(BackendSpec::File(
+                None,
+                self.storage_path.clone(),
+                DEFAULT_MAX_FILE_BYTES,
+            ));
         }
-        for (name, path, max) in file_specs {
-            let fb = FileStorageBackend::builder(&path)
-                .name(name)
-                .max_file_bytes(max)
-                .retention_days(Some(self.policy.retention_days))
-                .open()?;
-            file_dirs.push(path);
-            backends.push(Box::new(fb));
+        let mut backends: Vec<Box<dyn StorageBackend>> = Vec::with_capacity(specs.len());
+        let mut file_dirs = Vec::new();
+        for spec in specs {
+            match spec {
+                BackendSpec::Ready(b) => backends.push(b),
+                BackendSpec::File(name, path, max) => {
+                    let fb = FileStorageBackend::builder(&path)
+                        .name(name)
+                        .max_file_bytes(max)
+                        .retention_days(Some(self.policy.retention_days))
+                        .open()?;
+                    backends.push(Box::new(fb));
+                }
+            }
         }
         for b in &backends {
             if let Some(dir) = b.query_dir()
@@ -313,6 +323,13 @@ impl AuditTrailBuilder {
             backends,
         )
     }
+}
+
+/// A backend as configured: ready, or a file backend opened by `build`.
+#[derive(Debug)]
+enum BackendSpec {
+    Ready(Box<dyn StorageBackend>),
+    File(Option<String>, PathBuf, u64),
 }
 
 struct Config {
@@ -1247,11 +1264,14 @@ impl Worker {
         }
     }
 
+    /// Hands the batch to every backend that has not stored it yet. A failing backend does
+    /// not keep the others from storing it; the first failure is returned.
     fn write_all(
         &mut self,
         rt: &tokio::runtime::Runtime,
         batch: &Batch,
     ) -> Result<(), (String, Error)> {
+        let mut first_error = None;
         for slot in &mut self.backends {
             // A backend that already stored part of this batch (another backend failed
             // after it) gets only what it has not seen.
@@ -1259,11 +1279,16 @@ impl Worker {
             if from == batch.len() {
                 continue;
             }
-            contained(rt, slot.backend.write_batch(&batch.skip(from)))
-                .map_err(|e| (slot.backend.name().to_owned(), e))?;
-            slot.written = batch[batch.len() - 1].sequence_number();
+            match contained(rt, slot.backend.write_batch(&batch.skip(from))) {
+                Ok(()) => slot.written = batch[batch.len() - 1].sequence_number(),
+                Err(e) => {
+                    if first_error.is_none() {
+                        first_error = Some((slot.backend.name().to_owned(), e));
+                    }
+                }
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     fn flush_all(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), (String, Error)> {

@@ -374,7 +374,7 @@ fn config_check_prints_backends_or_names_the_bad_key() -> TestResult {
     assert!(
         stdout.contains(&format!(
             "backend 1: type=file name=file path={}",
-            Path::new("x").display()
+            cwd.path().join("x").display()
         )),
         "{stdout}"
     );

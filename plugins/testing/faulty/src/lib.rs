@@ -1,0 +1,107 @@
+//! Test fixture, not shipped: a backend plugin whose `config` says how to misbehave, and
+//! which records what it received so tests can check for loss and duplicates.
+//!
+//! Keys: `panic_in` (`"open"`, `"write_batch"`, `"flush"`, `"close"`), `fail_writes` (the
+//! first N `write_batch` calls return a retryable error), `record` (a file that receives
+//! one `sequence_number` per line for every record accepted).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+
+use audit_plugin_api::{Backend, PluginError, Record, export_backend};
+use serde::Deserialize;
+
+/// The fixture's configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which call panics.
+    pub panic_in: Option<String>,
+    /// How many `write_batch` calls fail (retryable) before they succeed.
+    #[serde(default)]
+    pub fail_writes: u64,
+    /// Where to record received sequence numbers.
+    pub record: Option<String>,
+}
+
+/// The misbehaving backend.
+#[derive(Debug)]
+pub struct Faulty {
+    config: Config,
+    record: Option<File>,
+    writes: u64,
+}
+
+impl Faulty {
+    fn maybe_panic(&self, call: &str) {
+        if self.config.panic_in.as_deref() == Some(call) {
+            panic!("fixture panic in {call}");
+        }
+    }
+}
+
+/// Opens the fixture.
+///
+/// # Errors
+/// A configuration error for unknown keys or an unusable `record` file.
+pub fn open(config_json: &str) -> Result<Faulty, PluginError> {
+    let config: Config = serde_json::from_str(config_json)
+        .map_err(|e| PluginError::config(format!("config: {e}")))?;
+    if config.panic_in.as_deref() == Some("open") {
+        panic!("fixture panic in open");
+    }
+    let record = match &config.record {
+        Some(path) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| PluginError::config(format!("config `record`: {path}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Faulty {
+        config,
+        record,
+        writes: 0,
+    })
+}
+
+impl Backend for Faulty {
+    fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
+        self.maybe_panic("write_batch");
+        self.writes += 1;
+        if self.writes <= self.config.fail_writes {
+            return Err(PluginError::retryable(format!(
+                "fixture failure {} of {}",
+                self.writes, self.config.fail_writes
+            )));
+        }
+        if let Some(f) = &mut self.record {
+            let text: String = records
+                .iter()
+                .map(|r| format!("{}\n", r.sequence_number))
+                .collect();
+            f.write_all(text.as_bytes())
+                .map_err(|e| PluginError::fatal(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), PluginError> {
+        self.maybe_panic("flush");
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), PluginError> {
+        self.maybe_panic("close");
+        Ok(())
+    }
+}
+
+export_backend! {
+    name: "faulty",
+    description: "Test fixture: fails, panics or records on command",
+    config_help: "panic_in, fail_writes, record",
+    open: open,
+}
