@@ -87,6 +87,12 @@ use abi_stable::std_types::{RBox, RErr, ROk, ROption, RResult, RSlice, RStr, RSt
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings, sabi_trait};
 
 /// What kind of failure a plugin reports, which decides what the host does next.
+///
+/// ```
+/// use audit_plugin_api::{ErrorKind, PluginError};
+/// let busy = PluginError::retryable("database is locked");
+/// assert_eq!(busy.kind, ErrorKind::Retryable);
+/// ```
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, StableAbi)]
 pub enum ErrorKind {
@@ -213,6 +219,20 @@ impl<'a> Record<'a> {
 /// implement [`Backend`] instead; [`export_backend!`] wraps it in this.
 ///
 /// The host calls one instance from one thread at a time.
+///
+/// ```
+/// use audit_plugin_api::{Backend, BackendBox, Guarded, PluginError, Record, StorageBackend_TO};
+/// use audit_plugin_api::abi_stable::sabi_trait::TD_Opaque;
+/// struct Null;
+/// impl Backend for Null {
+///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { Ok(()) }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// let mut boxed: BackendBox = StorageBackend_TO::from_value(Guarded::new(Null), TD_Opaque);
+/// assert!(boxed.write_batch(Default::default()).is_ok());
+/// assert!(boxed.close().is_ok());
+/// ```
 #[sabi_trait]
 pub trait StorageBackend: Send {
     /// Stores `records` (in sequence order) or returns an error; on a retryable error the
@@ -227,10 +247,19 @@ pub trait StorageBackend: Send {
     fn close(&mut self) -> RResult<(), PluginError>;
 }
 
-/// A boxed, FFI-safe backend instance, as returned by the root module's `open`.
+/// A boxed, FFI-safe backend instance, as returned by the root module's `open` (see the
+/// [`StorageBackend`] example).
 pub type BackendBox = StorageBackend_TO<'static, RBox<()>>;
 
 /// The root module every plugin library exports (through [`export_backend!`]).
+///
+/// ```
+/// use audit_plugin_api::PluginModule_Ref;
+/// use audit_plugin_api::abi_stable::library::RootModule;
+/// // The host finds it by this name and checks this version when loading a library.
+/// assert_eq!(PluginModule_Ref::NAME, "audit_backend");
+/// assert_eq!(PluginModule_Ref::VERSION_STRINGS.version, audit_plugin_api::API_VERSION);
+/// ```
 #[repr(C)]
 #[derive(Debug, StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = PluginModule_Ref)))]
@@ -257,9 +286,14 @@ impl RootModule for PluginModule_Ref {
 }
 
 /// The version of this interface crate, as the host reports it.
+///
+/// ```
+/// assert!(audit_plugin_api::API_VERSION.starts_with("1."));
+/// ```
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// A storage backend, written in plain Rust. [`export_backend!`] makes it a plugin.
+/// A storage backend, written in plain Rust. [`export_backend!`] makes it a plugin (see the
+/// crate-level example).
 ///
 /// Return [`ErrorKind::Retryable`] for failures that may pass (timeouts, a busy database),
 /// [`ErrorKind::Fatal`] when the instance cannot go on. Never swallow an error: the host
@@ -354,6 +388,11 @@ impl<B: Backend> StorageBackend for Guarded<B> {
 }
 
 /// The text of a panic payload.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("disk {} gone", 3)).unwrap_err();
+/// assert_eq!(audit_plugin_api::panic_message(payload.as_ref()), "disk 3 gone");
+/// ```
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
@@ -364,6 +403,21 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs a plugin's `open` inside `catch_unwind` and boxes the result for the boundary. Used
 /// by [`export_backend!`].
+///
+/// ```
+/// use audit_plugin_api::{open_guarded, Backend, ErrorKind, PluginError, Record};
+/// use audit_plugin_api::abi_stable::std_types::RStr;
+/// struct Null;
+/// impl Backend for Null {
+///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { Ok(()) }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// fn open(_: &str) -> Result<Null, PluginError> { panic!("no config file") }
+/// let Err(err) = open_guarded(RStr::from_str("{}"), open).into_result() else { panic!("opened") };
+/// assert_eq!(err.kind, ErrorKind::Fatal);
+/// assert!(err.message.as_str().contains("panicked in open: no config file"));
+/// ```
 ///
 /// # Errors
 /// The plugin's own error, or a fatal error carrying the panic message.
@@ -388,7 +442,30 @@ pub fn open_guarded<B: Backend>(
 ///
 /// `open` is a `fn(&str) -> Result<B, PluginError>` receiving the backend's `config` table
 /// as JSON. Every call is guarded against panics (see [`Guarded`]). The plugin's version is
-/// its crate's `CARGO_PKG_VERSION`. See the crate docs for an example.
+/// its crate's `CARGO_PKG_VERSION`.
+///
+/// ```
+/// use audit_plugin_api::{Backend, PluginError, Record, export_backend};
+/// struct Null;
+/// impl Backend for Null {
+///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { Ok(()) }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// export_backend! {
+///     name: "null",
+///     description: "Discards everything (an example)",
+///     config_help: "No keys.",
+///     open: |_config: &str| Ok(Null),
+/// }
+/// # fn main() {
+/// // What the host sees after loading the library:
+/// let module = audit_backend_root_module();
+/// assert_eq!(module.name().as_str(), "null");
+/// let opened = (module.open())(audit_plugin_api::abi_stable::std_types::RStr::from_str("{}"));
+/// assert!(opened.is_ok());
+/// # }
+/// ```
 #[macro_export]
 macro_rules! export_backend {
     (
