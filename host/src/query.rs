@@ -108,11 +108,9 @@ pub fn query_dir(dir: &Path, query: &EventQuery) -> Result<Vec<String>> {
     }
     let start_date = query.start_time.map(|t| t.date_naive());
     for f in files.iter().rev() {
-        // Files never hold events from later dates than their own, but may hold earlier
-        // ones (imports), so only skip files dated before the start.
-        if start_date.is_some_and(|d| f.date < d) && query.start_time.is_some() {
-            // An imported older event may sit in a newer file; older files only hold
-            // events up to their own date, all before the start.
+        // A file holds no event dated after its own date (older ones, yes: imports), so a
+        // file dated before the start holds nothing that matches.
+        if start_date.is_some_and(|d| f.date < d) {
             continue;
         }
         let text = fs::read(&f.path).map_err(Error::io("cannot read", &f.path))?;
