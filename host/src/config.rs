@@ -13,7 +13,8 @@ use crate::file::DEFAULT_MAX_FILE_BYTES;
 use crate::policy::CompliancePolicy;
 use crate::record::Integrity;
 use crate::trail::{
-    AuditTrailBuilder, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, Durability, OnFull,
+    AuditTrailBuilder, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
 
 #[derive(Deserialize, Default)]
@@ -32,6 +33,7 @@ struct RawTrail {
     plugin_dir: Option<PathBuf>,
     durability: Option<Durability>,
     flush_interval_ms: Option<Spanned<u64>>,
+    shutdown_timeout_ms: Option<u64>,
     queue_capacity: Option<Spanned<usize>>,
     on_full: Option<OnFull>,
     #[serde(default)]
@@ -138,6 +140,8 @@ pub struct TrailConfig {
     pub durability: Durability,
     /// `trail.flush_interval_ms`.
     pub flush_interval_ms: u64,
+    /// `trail.shutdown_timeout_ms`.
+    pub shutdown_timeout_ms: u64,
     /// `trail.queue_capacity`.
     pub queue_capacity: usize,
     /// `trail.on_full`.
@@ -475,6 +479,7 @@ impl TrailConfig {
             storage_path,
             durability: t.durability.unwrap_or_default(),
             flush_interval_ms,
+            shutdown_timeout_ms: t.shutdown_timeout_ms.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_MS),
             queue_capacity,
             on_full: t.on_full.unwrap_or_default(),
             policy,
@@ -512,6 +517,7 @@ impl TrailConfig {
             .storage_path(self.storage_path.clone())
             .durability(self.durability)
             .flush_interval(Duration::from_millis(self.flush_interval_ms))
+            .shutdown_timeout(Duration::from_millis(self.shutdown_timeout_ms))
             .queue_capacity(self.queue_capacity)
             .on_full(self.on_full)
             .integrity(self.integrity()?);
@@ -561,7 +567,7 @@ impl TrailConfig {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "trail: storage_path={} durability={} flush_interval_ms={} queue_capacity={} on_full={}",
+            "trail: storage_path={} durability={} flush_interval_ms={} queue_capacity={} on_full={} shutdown_timeout_ms={}",
             self.storage_path.display(),
             match self.durability {
                 Durability::Batched => "batched",
@@ -573,6 +579,7 @@ impl TrailConfig {
                 OnFull::Block => "block",
                 OnFull::Fail => "fail",
             },
+            self.shutdown_timeout_ms,
         );
         let _ = writeln!(
             s,

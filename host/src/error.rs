@@ -77,6 +77,24 @@ pub enum Error {
         source: Arc<Error>,
     },
 
+    /// `close` gave up on a failing backend after the shutdown timeout.
+    #[error(
+        "closing: backend `{backend}` still failed when the shutdown timeout ran out ({source}): \
+         {unwritten} accepted event(s) were NOT written to it and {not_durable} were not \
+         confirmed durable; the other backends have them"
+    )]
+    Shutdown {
+        /// The failing backend.
+        backend: String,
+        /// Accepted events that were not written to it.
+        unwritten: usize,
+        /// Accepted events not confirmed durable (written, or not, but never fsynced).
+        not_durable: u64,
+        /// The backend's last error.
+        #[source]
+        source: Arc<Error>,
+    },
+
     /// An error reported by a storage backend (custom backends return this).
     #[error("{message}")]
     Backend {

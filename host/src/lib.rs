@@ -25,8 +25,10 @@
 //! ```
 //!
 //! - Guarantees: `log_event` returns once the event is accepted (in `sync` durability, once
-//!   it is fdatasync'd); `flush` returns once everything accepted is durable; `close` loses
-//!   nothing. A storage failure is returned to the caller, never swallowed.
+//!   it is fdatasync'd); `flush` returns once everything accepted is durable; `close` writes
+//!   and syncs everything accepted, retrying a failing backend for up to the shutdown timeout,
+//!   and otherwise says exactly how many events that backend did not get. A storage failure
+//!   is returned to the caller, never swallowed.
 //! - Custom stores: implement [`StorageBackend`] and pass it to [`AuditTrail::new`] or
 //!   [`AuditTrailBuilder::backend`].
 //! - Operators use the `audit` command (`emit`, `verify`, `query`, `config check`) and a TOML
@@ -69,6 +71,7 @@ pub use query::{EventQuery, query_dir};
 pub use record::{AuditRecord, Integrity};
 pub use trail::{
     AlertHook, AuditTrail, AuditTrailBuilder, Clock, DEFAULT_FLUSH_INTERVAL_MS,
-    DEFAULT_QUEUE_CAPACITY, Durability, OnFull, PendingEvent, PolicySummary, Statistics,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull, PendingEvent,
+    PolicySummary, Statistics,
 };
 pub use verify::{VerifyReport, verify_dir};

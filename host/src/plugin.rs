@@ -13,13 +13,13 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use abi_stable::library::{LibraryError, lib_header_from_path};
-use abi_stable::std_types::{RResult, RSlice, RStr};
+use abi_stable::std_types::{RResult, RSlice, RStr, RString};
 use async_trait::async_trait;
 use audit_plugin_api::{BackendBox, ErrorKind, PluginError, PluginModule_Ref, Record};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use crate::backend::{Batch, StorageBackend};
+use crate::backend::{Batch, ChainHead, StorageBackend};
 use crate::error::{Error, Result};
 
 /// What a plugin library says about itself (`audit plugin inspect`).
@@ -96,6 +96,11 @@ impl LoadedPlugin {
     /// [`Error::Plugin`] with a short message naming the file and what to do; for an
     /// incompatible interface, `details` holds `abi_stable`'s full layout report.
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Self> {
+        // A relative path without a directory part (`libx.so`) would make the dynamic loader
+        // search the system's library path instead of opening this file.
+        let absolute =
+            std::path::absolute(path).map_err(|e| plugin_error(path, format!("bad path: {e}")))?;
+        let path = absolute.as_path();
         if !path.exists() {
             return Err(plugin_error(
                 path,
@@ -128,13 +133,13 @@ impl LoadedPlugin {
         let module = header.init_root_module::<PluginModule_Ref>().map_err(|e| {
             let mut err = library_error(path, e);
             if let Error::Plugin { message, .. } = &mut err
-                && message.starts_with("incompatible") {
-                    *message = format!(
-                        "built against audit-plugin-api {plugin_api}, which is not compatible with this host's {}: {message}. Rebuild the plugin against audit-plugin-api {}",
-                        audit_plugin_api::API_VERSION,
-                        audit_plugin_api::API_VERSION
-                    );
-                }
+                && message.starts_with("incompatible type layouts")
+            {
+                let ours = audit_plugin_api::API_VERSION;
+                *message = format!(
+                    "built against audit-plugin-api {plugin_api}, but its types do not match this host's audit-plugin-api {ours} (an altered or incompatible copy of the interface). Rebuild the plugin against audit-plugin-api {ours}; run with --verbose for abi_stable's layout report"
+                );
+            }
             err
         })?;
         let info = PluginInfo {
@@ -231,7 +236,7 @@ fn library_error(path: &Path, e: LibraryError) -> Error {
             None,
         ),
         LibraryError::AbiInstability(report) => (
-            "incompatible type layouts (run with --verbose for abi_stable's layout report)".to_owned(),
+            "incompatible type layouts".to_owned(),
             Some(report.to_string()),
         ),
         LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => (
@@ -268,11 +273,18 @@ fn current_euid() -> u32 {
 fn check_permissions(path: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let euid = current_euid();
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    for (what, p) in [("library", path), ("directory", dir)] {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    // Through a symlink, the directory of the file actually loaded matters too.
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| plugin_error(path, format!("cannot resolve the path: {e}")))?;
+    let real_dir = real.parent().unwrap_or(Path::new("/"));
+    let how = "set allow_insecure_permissions = true on this backend (--allow-insecure-permissions for `audit plugin inspect`)";
+    for (what, p) in [
+        ("library", path),
+        ("directory", dir),
+        ("directory", real_dir),
+    ] {
+        // `metadata` follows symlinks: for the library this is the real file.
         let meta = std::fs::metadata(p)
             .map_err(|e| plugin_error(path, format!("cannot stat {}: {e}", p.display())))?;
         let mode = meta.mode() & 0o7777;
@@ -280,7 +292,7 @@ fn check_permissions(path: &Path) -> Result<()> {
             return Err(plugin_error(
                 path,
                 format!(
-                    "the {what} {} is writable by group or others (mode {mode:o}): anyone who can replace the file can run code in this process. Run `chmod go-w {}`, or set allow_insecure_permissions = true on this backend",
+                    "the {what} {} is writable by group or others (mode {mode:o}): anyone who can replace the file can run code in this process. Run `chmod go-w {}`, or {how}",
                     p.display(),
                     p.display()
                 ),
@@ -290,7 +302,7 @@ fn check_permissions(path: &Path) -> Result<()> {
             return Err(plugin_error(
                 path,
                 format!(
-                    "the {what} {} is owned by uid {}, neither root nor this user (uid {euid}); `chown` it, or set allow_insecure_permissions = true on this backend",
+                    "the {what} {} is owned by uid {}, neither root nor this user (uid {euid}); `chown` it, or {how}",
                     p.display(),
                     meta.uid()
                 ),
@@ -305,10 +317,13 @@ fn check_permissions(_path: &Path) -> Result<()> {
     Ok(())
 }
 
+type Reply<T> = oneshot::Sender<Result<T, PluginError>>;
+
 enum Command {
-    Write(Batch, oneshot::Sender<Result<(), PluginError>>),
-    Flush(oneshot::Sender<Result<(), PluginError>>),
-    Close(oneshot::Sender<Result<(), PluginError>>),
+    Write(Batch, Reply<()>),
+    Flush(Reply<()>),
+    LastLine(Reply<Option<String>>),
+    Close(Reply<()>),
 }
 
 /// The plugin thread's loop: one call at a time, until `Close` or the host goes away.
@@ -321,6 +336,10 @@ fn serve(instance: &mut BackendBox, rx: &mpsc::Receiver<Command>) {
             }
             Command::Flush(reply) => {
                 let _ = reply.send(instance.flush().into_result());
+            }
+            Command::LastLine(reply) => {
+                let last = instance.last_line().into_result();
+                let _ = reply.send(last.map(|l| l.map(RString::into_string).into_option()));
             }
             Command::Close(reply) => {
                 let _ = reply.send(instance.close().into_result());
@@ -366,10 +385,7 @@ pub struct PluginBackend {
 }
 
 impl PluginBackend {
-    async fn call(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), PluginError>>) -> Command,
-    ) -> Result<()> {
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let sent = self
             .tx
@@ -383,7 +399,7 @@ impl PluginBackend {
             )));
         }
         match reply_rx.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Error::PluginCall {
                 backend: self.name.clone(),
                 kind: e.kind,
@@ -414,6 +430,23 @@ impl StorageBackend for PluginBackend {
 
     async fn flush(&self) -> Result<()> {
         self.call(Command::Flush).await
+    }
+
+    async fn resume(&self) -> Result<Option<ChainHead>> {
+        let Some(line) = self.call(Command::LastLine).await? else {
+            return Ok(None);
+        };
+        let fields: crate::record::ChainFields<'_> = serde_json::from_str(&line).map_err(|e| {
+            Error::backend(format!(
+                "plugin backend `{}`: its last stored line is not an audit event: {e}",
+                self.name
+            ))
+        })?;
+        Ok(Some(ChainHead {
+            sequence_number: fields.sequence_number,
+            location: format!("the last line stored by plugin backend `{}`", self.name),
+            line,
+        }))
     }
 
     async fn close(&self) -> Result<()> {

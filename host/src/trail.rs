@@ -55,6 +55,8 @@ pub type AlertHook = Arc<dyn Fn(&AuditEvent, &[AlertReason]) + Send + Sync>;
 
 /// Default bounded-queue capacity, in events.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+/// Default time `close` keeps retrying a failing backend.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
 /// Default fdatasync interval in batched mode.
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 200;
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
@@ -87,6 +89,7 @@ pub struct AuditTrailBuilder {
     backends: Vec<BackendSpec>,
     durability: Durability,
     flush_interval: Duration,
+    shutdown_timeout: Duration,
     queue_capacity: usize,
     on_full: OnFull,
     integrity: Integrity,
@@ -116,6 +119,7 @@ impl Default for AuditTrailBuilder {
             backends: Vec::new(),
             durability: Durability::Batched,
             flush_interval: Duration::from_millis(DEFAULT_FLUSH_INTERVAL_MS),
+            shutdown_timeout: Duration::from_millis(DEFAULT_SHUTDOWN_TIMEOUT_MS),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             on_full: OnFull::Block,
             integrity: Integrity::Sha256,
@@ -178,6 +182,15 @@ impl AuditTrailBuilder {
     pub fn flush_interval(self, interval: Duration) -> Self {
         Self {
             flush_interval: interval,
+            ..self
+        }
+    }
+
+    /// How long `close` keeps retrying a failing backend before it gives up and reports the
+    /// events it could not write (default 5 s).
+    pub fn shutdown_timeout(self, timeout: Duration) -> Self {
+        Self {
+            shutdown_timeout: timeout,
             ..self
         }
     }
@@ -313,6 +326,7 @@ impl AuditTrailBuilder {
                 policy: self.policy,
                 durability: self.durability,
                 flush_interval: self.flush_interval,
+                shutdown_timeout: self.shutdown_timeout,
                 queue_capacity: self.queue_capacity,
                 on_full: self.on_full,
                 integrity: self.integrity,
@@ -336,6 +350,7 @@ struct Config {
     policy: CompliancePolicy,
     durability: Durability,
     flush_interval: Duration,
+    shutdown_timeout: Duration,
     queue_capacity: usize,
     on_full: OnFull,
     integrity: Integrity,
@@ -513,6 +528,7 @@ impl AuditTrail {
                 .collect(),
             durability: cfg.durability,
             interval: cfg.flush_interval,
+            shutdown_timeout: cfg.shutdown_timeout,
         };
         let handle = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -789,9 +805,12 @@ impl AuditTrail {
     /// Drains the queue, flushes and closes every backend. Afterwards `log_event` returns
     /// [`Error::Closed`]. Calling it again returns `Ok(())`.
     ///
+    /// A backend that fails meanwhile is retried for up to the shutdown timeout (default 5 s).
+    ///
     /// # Errors
-    /// [`Error::Storage`] when events could not be written before the writer stopped; the
-    /// message says how many.
+    /// [`Error::Shutdown`] when a backend still failed when the timeout ran out: it says how
+    /// many accepted events were not written to it (they are not stored there) and how many
+    /// were not confirmed durable.
     pub async fn close(&self) -> Result<()> {
         {
             let mut st = self.shared.lock();
@@ -808,9 +827,10 @@ impl AuditTrail {
         self.join_worker();
         let last = self.shared.lock().next_seq - 1;
         match p.error {
-            Some((backend, source)) => Err(Error::Storage {
+            Some((backend, source)) => Err(Error::Shutdown {
                 backend,
-                queued: usize::try_from(last - p.durable.min(last)).unwrap_or(usize::MAX),
+                unwritten: p.abandoned,
+                not_durable: last - p.durable.min(last),
                 source,
             }),
             None => Ok(()),
@@ -1056,6 +1076,7 @@ struct Worker {
     backends: Vec<Slot>,
     durability: Durability,
     interval: Duration,
+    shutdown_timeout: Duration,
 }
 
 /// Runs a backend call to completion on the writer's runtime; a panic inside the backend
@@ -1167,6 +1188,7 @@ impl Worker {
         let mut last_sync = Instant::now();
         let mut retry_at: Option<Instant> = None;
         let mut backoff = MIN_BACKOFF;
+        let mut shutdown_deadline: Option<Instant> = None;
         loop {
             let (closing, flush_target) = {
                 let mut st = self.shared.lock();
@@ -1214,6 +1236,20 @@ impl Worker {
                 }
                 (st.closing, st.flush_target)
             };
+            if closing && shutdown_deadline.is_none() {
+                shutdown_deadline = Some(Instant::now() + self.shutdown_timeout);
+            }
+            // After a failure: when to try again, or `None` when shutting down has run out of time.
+            let next_try = |backoff: &mut Duration| {
+                let now = Instant::now();
+                let at = now + *backoff;
+                *backoff = (*backoff * 2).min(MAX_BACKOFF);
+                match shutdown_deadline {
+                    Some(d) if now >= d => None,
+                    Some(d) => Some(at.min(d)),
+                    None => Some(at),
+                }
+            };
 
             if !batch.is_empty() {
                 let shared = Batch::new(std::mem::take(&mut batch));
@@ -1221,11 +1257,10 @@ impl Worker {
                 batch = shared.into_vec();
                 if let Err((name, e)) = result {
                     self.set_error(&name, e);
-                    if closing {
+                    retry_at = next_try(&mut backoff);
+                    if retry_at.is_none() {
                         return self.finish(rt, batch.len(), durable);
                     }
-                    retry_at = Some(Instant::now() + backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
                 written = batch.last().map_or(written, AuditRecord::sequence_number);
@@ -1244,11 +1279,10 @@ impl Worker {
             if must_sync {
                 if let Err((name, e)) = self.flush_all(rt) {
                     self.set_error(&name, e);
-                    if closing {
+                    retry_at = next_try(&mut backoff);
+                    if retry_at.is_none() {
                         return self.finish(rt, 0, durable);
                     }
-                    retry_at = Some(Instant::now() + backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
                 durable = written;

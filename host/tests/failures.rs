@@ -166,6 +166,60 @@ async fn a_panicking_backend_is_an_error_not_a_dead_writer() -> TestResult {
 }
 
 #[tokio::test]
+async fn close_gives_up_after_the_shutdown_timeout_and_says_how_many() -> TestResult {
+    let be = Arc::new(Flaky::default());
+    let trail = AuditTrail::builder()
+        .backend(Box::new(Arc::clone(&be)))
+        .shutdown_timeout(Duration::from_millis(150))
+        .build()?;
+    be.fail_writes.store(usize::MAX, Ordering::SeqCst);
+    for i in 0..3 {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("e{i}"))
+            .await?;
+    }
+    let started = std::time::Instant::now();
+    match trail.close().await {
+        Err(
+            e @ Error::Shutdown {
+                unwritten: 3,
+                not_durable: 3,
+                ..
+            },
+        ) => {
+            assert!(
+                e.to_string()
+                    .contains("3 accepted event(s) were NOT written"),
+                "{e}"
+            );
+        }
+        other => panic!("expected a shutdown error, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "close gave up at the timeout"
+    );
+    assert!(
+        be.write_calls.load(Ordering::SeqCst) >= 2,
+        "close retried before giving up"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn close_retries_a_backend_that_recovers_within_the_timeout() -> TestResult {
+    let be = Arc::new(Flaky::default());
+    let trail = AuditTrail::builder()
+        .backend(Box::new(Arc::clone(&be)))
+        .build()?;
+    be.fail_writes.store(3, Ordering::SeqCst);
+    trail.log_event(AuditEventType::DataAccess, "x").await?;
+    trail.close().await?;
+    assert_eq!(*be.stored.lock().expect("lock"), vec![1]);
+    Ok(())
+}
+
+#[tokio::test]
 async fn flush_reports_a_failing_fsync() -> TestResult {
     let be = Arc::new(Flaky::default());
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&be))))?;

@@ -379,7 +379,7 @@ fn plugin_config(dir: &Path, lib: &Path, config: &str) -> PathBuf {
     let path = dir.join("audit.toml");
     std::fs::write(
         &path,
-        format!("[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {config}\n", toml_str(lib)),
+        format!("[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 300\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {config}\n", toml_str(lib)),
     )
     .expect("write config");
     path
@@ -563,5 +563,31 @@ fn bare_library_names_resolve_in_plugin_dir() -> TestResult {
         "{}",
         text(&out.stderr)
     );
+    Ok(())
+}
+
+#[test]
+fn a_plugin_only_trail_continues_its_chain_after_a_restart() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("audit.toml"),
+        format!(
+            "[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"only.db\" }}\n",
+            toml_str(&plugin_lib("audit_backend_sqlite"))
+        ),
+    )?;
+    for _ in 0..3 {
+        let out = audit(&["emit", "--config", "audit.toml"], dir.path(), &events(10));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let rows = sqlite_rows(&dir.path().join("only.db"));
+    assert_eq!(rows.len(), 30, "every run's events are stored");
+    assert!(rows.iter().enumerate().all(|(i, r)| r.0 == i as i64 + 1));
+    // One chain across the three runs: each line links to the one before.
+    for pair in rows.windows(2) {
+        let prev: serde_json::Value = serde_json::from_str(&pair[0].1)?;
+        let next: serde_json::Value = serde_json::from_str(&pair[1].1)?;
+        assert_eq!(next["previous_hash"], prev["checksum"]);
+    }
     Ok(())
 }

@@ -99,7 +99,9 @@ pub enum ErrorKind {
     /// Try again later: a network blip, a locked database, a full remote queue. The host
     /// keeps the batch and retries it with back-off.
     Retryable = 0,
-    /// This backend instance is broken: the host stops calling it and reports the error.
+    /// This backend instance is broken. The host reports it; in this version it retries the
+    /// batch like a retryable error (a later version stops calling a fatal instance and keeps
+    /// its events in a local spool).
     Fatal = 1,
     /// The configuration is wrong (only meaningful from `open`): the host refuses to start
     /// and shows the message, which should name the key.
@@ -242,6 +244,10 @@ pub trait StorageBackend: Send {
     /// Makes everything written so far durable.
     fn flush(&mut self) -> RResult<(), PluginError>;
 
+    /// The line with the highest sequence number this store holds (`None` when empty), so a
+    /// restarted host continues the chain instead of starting again at 1.
+    fn last_line(&mut self) -> RResult<ROption<RString>, PluginError>;
+
     /// Flushes and releases resources; no call follows.
     #[sabi(last_prefix_field)]
     fn close(&mut self) -> RResult<(), PluginError>;
@@ -312,6 +318,20 @@ pub trait Backend: Send + 'static {
     /// A [`PluginError`] saying whether a retry may help.
     fn flush(&mut self) -> Result<(), PluginError>;
 
+    /// The stored line with the highest sequence number, or `None` if the store is empty.
+    ///
+    /// The host calls it once, after `open`, to continue the chain where it stopped. A store
+    /// that keeps data across restarts must implement it: with the default (`None`) a host
+    /// whose only backends are plugins starts again at sequence 1, and the store sees
+    /// sequence numbers it already holds (return an error for a stored sequence number with a
+    /// different line, never drop it silently).
+    ///
+    /// # Errors
+    /// A [`PluginError`] if the store cannot be read.
+    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
+        Ok(None)
+    }
+
     /// Flushes and releases resources. No call follows.
     ///
     /// # Errors
@@ -380,6 +400,17 @@ impl<B: Backend> StorageBackend for Guarded<B> {
 
     fn flush(&mut self) -> RResult<(), PluginError> {
         self.call("flush", Backend::flush)
+    }
+
+    fn last_line(&mut self) -> RResult<ROption<RString>, PluginError> {
+        let mut line = None;
+        match self.call("last_line", |b| {
+            line = b.last_line()?;
+            Ok(())
+        }) {
+            ROk(()) => ROk(line.map(RString::from).into()),
+            RErr(e) => RErr(e),
+        }
     }
 
     fn close(&mut self) -> RResult<(), PluginError> {

@@ -10,7 +10,7 @@
 //! ```
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use audit_plugin_api::{Backend, PluginError, Record, export_backend};
 use serde::Deserialize;
@@ -34,12 +34,13 @@ pub struct LineFile {
 /// Parses the configuration and opens the file.
 ///
 /// # Errors
-/// A config error naming the key, or a fatal error if the file cannot be opened.
+/// A config error naming the key (also when the file cannot be opened).
 pub fn open(config_json: &str) -> Result<LineFile, PluginError> {
     let config: Config = serde_json::from_str(config_json)
         .map_err(|e| PluginError::config(format!("config: {e}")))?;
     let file = OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(&config.path)
         .map_err(|e| {
@@ -55,9 +56,16 @@ impl Backend for LineFile {
             buf.extend_from_slice(r.line().as_bytes());
             buf.push(b'\n');
         }
-        self.file
-            .write_all(&buf)
-            .map_err(|e| PluginError::retryable(format!("write failed: {e}")))?;
+        let len = self
+            .file
+            .metadata()
+            .map_err(|e| PluginError::retryable(format!("stat failed: {e}")))?
+            .len();
+        if let Err(e) = self.file.write_all(&buf) {
+            // All or nothing: cut a partial write off, so the retry does not duplicate lines.
+            let _ = self.file.set_len(len);
+            return Err(PluginError::retryable(format!("write failed: {e}")));
+        }
         if let Some(r) = records.last() {
             self.last = self.last.max(r.sequence_number);
         }
@@ -68,6 +76,32 @@ impl Backend for LineFile {
         self.file
             .sync_data()
             .map_err(|e| PluginError::fatal(format!("fsync failed: {e}")))
+    }
+
+    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
+        // The last complete line of the file is the newest event.
+        let len = self
+            .file
+            .metadata()
+            .map_err(|e| PluginError::fatal(e.to_string()))?
+            .len();
+        let mut tail = Vec::new();
+        self.file
+            .seek(SeekFrom::Start(len.saturating_sub(1 << 20)))
+            .and_then(|_| self.file.read_to_end(&mut tail))
+            .map_err(|e| PluginError::fatal(format!("cannot read the file: {e}")))?;
+        let Some(line) = String::from_utf8_lossy(&tail)
+            .lines()
+            .last()
+            .map(str::to_owned)
+        else {
+            return Ok(None);
+        };
+        // Remember where the file ends, so re-delivered records are skipped.
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| PluginError::fatal(format!("the last line is not JSON: {e}")))?;
+        self.last = event["sequence_number"].as_u64().unwrap_or(0);
+        Ok(Some(line))
     }
 
     fn close(&mut self) -> Result<(), PluginError> {

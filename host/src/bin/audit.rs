@@ -308,9 +308,13 @@ fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         match failure {
             Some((code, msg)) => {
                 eprintln!("audit emit: {msg}");
-                eprintln!(
-                    "audit emit: emitted {count} events before the error (all written and flushed)"
-                );
+                if closed.is_ok() {
+                    eprintln!(
+                        "audit emit: emitted {count} events before the error (all written and flushed)"
+                    );
+                } else {
+                    eprintln!("audit emit: {count} events were accepted before the error; see above for what could not be stored");
+                }
                 ExitCode::from(if closed.is_err() { 1 } else { code })
             }
             None if closed.is_err() => ExitCode::from(1),

@@ -2,7 +2,8 @@
 //!
 //! One table (default `audit_events`) with the indexed fields as columns and the canonical
 //! JSON line as text; `sequence_number` is the primary key, so a re-delivered batch adds no
-//! row; indexes on `timestamp`, `event_type` and `user_id`; WAL journal; one transaction per
+//! row (a different line under a stored sequence number is a fatal error, never a silent
+//! drop), and `last_line` lets a restarted host continue the chain; indexes on `timestamp`, `event_type` and `user_id`; WAL journal; one transaction per
 //! batch.
 //!
 //! ```toml
@@ -27,6 +28,8 @@ pub use config::{Config, Synchronous};
 pub struct SqliteBackend {
     conn: Connection,
     insert_sql: String,
+    stored_line_sql: String,
+    last_line_sql: String,
     synchronous: Synchronous,
 }
 
@@ -98,8 +101,10 @@ pub fn open(config_json: &str) -> Result<SqliteBackend, PluginError> {
     Ok(SqliteBackend {
         conn,
         insert_sql: format!(
-            "INSERT OR IGNORE INTO {t} (sequence_number, timestamp, timestamp_micros, event_id, event_type, log_level, user_id, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            "INSERT INTO {t} (sequence_number, timestamp, timestamp_micros, event_id, event_type, log_level, user_id, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (sequence_number) DO NOTHING"
         ),
+        stored_line_sql: format!("SELECT line FROM {t} WHERE sequence_number = ?1"),
+        last_line_sql: format!("SELECT line FROM {t} ORDER BY sequence_number DESC LIMIT 1"),
         synchronous: config.synchronous,
     })
 }
@@ -118,7 +123,7 @@ impl Backend for SqliteBackend {
                         r.sequence_number
                     ))
                 })?;
-                insert
+                let inserted = insert
                     .execute(params![
                         seq,
                         r.timestamp.as_str(),
@@ -132,9 +137,36 @@ impl Backend for SqliteBackend {
                     .map_err(|e| {
                         classify(&format!("inserting sequence {}", r.sequence_number), &e)
                     })?;
+                if inserted == 0 {
+                    // Already stored: a re-delivery is a no-op, but a different line under
+                    // the same sequence number is another chain and must not be dropped.
+                    let stored: String = tx
+                        .prepare_cached(&self.stored_line_sql)
+                        .and_then(|mut q| q.query_row([seq], |row| row.get(0)))
+                        .map_err(|e| {
+                            classify(&format!("reading sequence {}", r.sequence_number), &e)
+                        })?;
+                    if stored != r.line() {
+                        return Err(PluginError::fatal(format!(
+                            "sequence {} is already stored with a different line: this database holds another chain (shared between trails, or the trail restarted without its history). Point `path` at a new database",
+                            r.sequence_number
+                        )));
+                    }
+                }
             }
         }
         tx.commit().map_err(|e| classify("COMMIT", &e))
+    }
+
+    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
+        match self
+            .conn
+            .query_row(&self.last_line_sql, [], |row| row.get(0))
+        {
+            Ok(line) => Ok(Some(line)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(classify("reading the last stored event", &e)),
+        }
     }
 
     fn flush(&mut self) -> Result<(), PluginError> {

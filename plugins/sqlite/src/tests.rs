@@ -66,6 +66,21 @@ fn writes_once_per_sequence_and_indexes() {
         .collect();
     b.write_batch(&batch).expect("write");
     b.write_batch(&batch[5..]).expect("re-delivery is a no-op");
+    assert_eq!(
+        b.last_line().expect("last line").as_deref(),
+        Some(lines[9].as_str())
+    );
+    let other = "{\"n\":\"different\"}".to_owned();
+    let e = b
+        .write_batch(&[record(3, &other)])
+        .expect_err("a conflicting line");
+    assert_eq!(e.kind, ErrorKind::Fatal);
+    assert!(
+        e.message
+            .as_str()
+            .contains("sequence 3 is already stored with a different line"),
+        "{e}"
+    );
     b.close().expect("close");
     let conn = Connection::open(&db).expect("reopen");
     let (count, min, max): (i64, i64, i64) = conn
@@ -96,6 +111,16 @@ fn writes_once_per_sequence_and_indexes() {
         )
         .expect("query");
     assert_eq!(indexes, 3);
+}
+
+#[test]
+fn an_empty_database_has_no_last_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = format!(
+        r#"{{"path":{:?}}}"#,
+        dir.path().join("e.db").to_str().expect("utf-8")
+    );
+    assert_eq!(open(&cfg).expect("open").last_line().expect("query"), None);
 }
 
 #[test]
