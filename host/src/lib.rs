@@ -72,6 +72,6 @@ pub use record::{AuditRecord, Integrity};
 pub use trail::{
     AlertHook, AuditTrail, AuditTrailBuilder, Clock, DEFAULT_FLUSH_INTERVAL_MS,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull, PendingEvent,
-    PolicySummary, Statistics,
+    PolicySummary, Receipt, Statistics,
 };
 pub use verify::{VerifyReport, verify_dir};

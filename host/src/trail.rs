@@ -600,9 +600,21 @@ impl AuditTrail {
     /// `on_full = fail`; [`Error::Storage`] while a backend is failing (in batched mode a
     /// failure after an earlier call returned is reported here); in sync mode also when
     /// this event could not be made durable (it stays queued and is retried).
-    pub async fn log(&self, mut event: AuditEvent) -> Result<String> {
+    pub async fn log(&self, event: AuditEvent) -> Result<String> {
+        self.log_receipt(event).await.map(|r| r.event_id)
+    }
+
+    /// Like [`log`](Self::log), also returning the sequence number the event got (0 when
+    /// the policy is disabled and nothing was recorded).
+    ///
+    /// # Errors
+    /// As [`log`](Self::log).
+    pub async fn log_receipt(&self, mut event: AuditEvent) -> Result<Receipt> {
         if !self.policy.enabled {
-            return Ok(String::new());
+            return Ok(Receipt {
+                sequence_number: 0,
+                event_id: String::new(),
+            });
         }
         event.compliance_level = self.policy.level;
         let event_id = match &event.event_id {
@@ -649,7 +661,15 @@ impl AuditTrail {
         if self.durability == Durability::Sync {
             self.wait_durable(seq).await?;
         }
-        Ok(event_id)
+        Ok(Receipt {
+            sequence_number: seq,
+            event_id,
+        })
+    }
+
+    /// Every event up to this sequence number is written and fdatasync'd by every backend.
+    pub fn durable_sequence(&self) -> u64 {
+        self.shared.progress.borrow().durable
     }
 
     /// The critical section: sequence, timestamp, previous hash, checksum, enqueue.
@@ -948,6 +968,15 @@ impl Drop for AuditTrail {
             ),
         }
     }
+}
+
+/// What [`AuditTrail::log_receipt`] returns for an accepted event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// The sequence number the event got.
+    pub sequence_number: u64,
+    /// Its event id.
+    pub event_id: String,
 }
 
 /// Snapshot returned by [`AuditTrail::statistics`].

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use audit_host::config::TrailConfig;
 use audit_host::verify::{VerifyError, verify_dir_with_progress};
 use audit_host::{
-    AuditEvent, AuditEventType, AuditLogLevel, AuditTrail, Error, EventQuery, Integrity,
+    AuditEvent, AuditEventType, AuditLogLevel, AuditTrail, Durability, Error, EventQuery,
+    Integrity, Receipt,
 };
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -87,6 +88,24 @@ struct EmitArgs {
     /// Directory for the built-in file backend when no --config is given.
     #[arg(long, value_name = "DIR", default_value = "audit_logs")]
     dir: PathBuf,
+    /// Override the durability mode: `batched` or `sync` (each event fdatasync'd before
+    /// `emit` reads the next line).
+    #[arg(long, value_name = "MODE", value_parser = parse_durability)]
+    durability: Option<Durability>,
+    /// Print `SEQUENCE EVENT_ID` on stdout for each event as soon as it is durable according
+    /// to the durability mode (with sync: after its fdatasync).
+    #[arg(long)]
+    ack: bool,
+}
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    match s {
+        "batched" => Ok(Durability::Batched),
+        "sync" => Ok(Durability::Sync),
+        other => Err(format!(
+            "`{other}` is not a durability mode: use batched or sync"
+        )),
+    }
 }
 
 #[derive(Args)]
@@ -237,23 +256,65 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+/// Acknowledgements waiting for their events to become durable (`emit --ack`).
+#[derive(Default)]
+struct Acks {
+    pending: std::collections::VecDeque<Receipt>,
+}
+
+impl Acks {
+    /// Prints every pending acknowledgement up to `durable` (all of them with `u64::MAX`).
+    fn print_durable(&mut self, durable: u64) {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        while self
+            .pending
+            .front()
+            .is_some_and(|r| r.sequence_number <= durable)
+        {
+            if let Some(r) = self.pending.pop_front() {
+                let _ = writeln!(out, "{} {}", r.sequence_number, r.event_id);
+            }
+        }
+        // Each acknowledgement leaves as soon as its event is durable.
+        let _ = out.flush();
+    }
+}
+
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+
 fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let trail = match &args.config {
-        Some(path) => AuditTrail::from_config_file(path),
-        None => AuditTrail::builder().storage_path(&args.dir).build(),
+    let builder = match &args.config {
+        Some(path) => TrailConfig::load(path).and_then(|c| c.builder()),
+        None => Ok(AuditTrail::builder().storage_path(&args.dir)),
     };
+    let trail = builder.and_then(|b| match args.durability {
+        Some(d) => b.durability(d).build(),
+        None => b.build(),
+    });
     let trail = match trail {
-        Ok(t) => t,
+        Ok(t) => std::sync::Arc::new(t),
         Err(e) => {
             report("audit emit", &e, verbose);
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    rt.block_on(async move {
+    let acks: Shared<Acks> = Shared::default();
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    #[cfg(unix)]
+    if let Err(e) = on_signal_close(&trail, &acks, &interrupted, args.ack) {
+        eprintln!("audit emit: cannot install signal handlers: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let lock_acks = || {
+        acks.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    rt.block_on(async {
         let mut count = 0u64;
         let mut failure: Option<(u8, String)> = None;
         let stdin = io::stdin();
@@ -295,13 +356,30 @@ fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
                     break;
                 }
             };
-            if let Err(e) = trail.log(event).await {
-                failure = Some((1, format!("stdin line {line_no}: event not recorded: {e}")));
-                break;
+            match trail.log_receipt(event).await {
+                Ok(receipt) => {
+                    if args.ack {
+                        let mut acks = lock_acks();
+                        acks.pending.push_back(receipt);
+                        acks.print_durable(trail.durable_sequence());
+                    }
+                }
+                Err(e) => {
+                    failure = Some((1, format!("stdin line {line_no}: event not recorded: {e}")));
+                    break;
+                }
             }
             count += 1;
         }
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            // The signal handler closes the trail, acknowledges what is durable and exits.
+            std::future::pending::<()>().await;
+        }
         let closed = trail.close().await;
+        if args.ack {
+            let durable = if closed.is_ok() { u64::MAX } else { trail.durable_sequence() };
+            lock_acks().print_durable(durable);
+        }
         if let Err(e) = &closed {
             eprintln!("audit emit: closing the trail failed: {e}");
         }
@@ -313,7 +391,9 @@ fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
                         "audit emit: emitted {count} events before the error (all written and flushed)"
                     );
                 } else {
-                    eprintln!("audit emit: {count} events were accepted before the error; see above for what could not be stored");
+                    eprintln!(
+                        "audit emit: {count} events were accepted before the error; see above for what could not be stored"
+                    );
                 }
                 ExitCode::from(if closed.is_err() { 1 } else { code })
             }
@@ -324,6 +404,48 @@ fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
             }
         }
     })
+}
+
+/// On SIGINT or SIGTERM: stop taking input, close the trail (every accepted event is
+/// written and synced), print the remaining acknowledgements, exit 130 or 143.
+#[cfg(unix)]
+fn on_signal_close(
+    trail: &std::sync::Arc<AuditTrail>,
+    acks: &Shared<Acks>,
+    interrupted: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ack: bool,
+) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let (trail, acks, interrupted) = (trail.clone(), acks.clone(), interrupted.clone());
+    std::thread::Builder::new()
+        .name("audit-signals".into())
+        .spawn(move || {
+            let Some(signal) = signals.forever().next() else {
+                return;
+            };
+            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            eprintln!(
+                "audit emit: {name}: closing the trail; accepted events are written and synced first"
+            );
+            let closed = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(trail.close()).map_err(|e| e.to_string()));
+            let mut acks = acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if ack {
+                let durable = if closed.is_ok() { u64::MAX } else { trail.durable_sequence() };
+                acks.print_durable(durable);
+            }
+            match closed {
+                Ok(()) => eprintln!("audit emit: closed after {name}"),
+                Err(e) => eprintln!("audit emit: closing after {name} failed: {e}"),
+            }
+            std::process::exit(128 + signal);
+        })?;
+    Ok(())
 }
 
 /// A one-line progress display on stderr, shown only on a terminal and only once the work
