@@ -79,9 +79,9 @@ pub enum Error {
 
     /// `close` gave up on a failing backend after the shutdown timeout.
     #[error(
-        "closing: backend `{backend}` still failed when the shutdown timeout ran out ({source}): \
-         {unwritten} accepted event(s) were NOT written to it and {not_durable} were not \
-         confirmed durable; the other backends have them"
+        "closing: backend `{backend}` still failed when the shutdown timeout ran out, or failed \
+         to close ({source}): {unwritten} accepted event(s) were NOT written to it and \
+         {not_durable} were not confirmed durable"
     )]
     Shutdown {
         /// The failing backend.

@@ -567,7 +567,7 @@ impl AuditTrail {
             Error::Integrity(format!(
                 "cannot continue the stored chain: the last event at {} does not verify with this \
                  trail's integrity settings ({problem}). Use the same [trail.integrity] key it was \
-                 written with, or start a new directory",
+                 written with, or give this backend a new, empty store",
                 head.location
             ))
         })?;

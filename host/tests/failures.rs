@@ -172,12 +172,15 @@ async fn close_gives_up_after_the_shutdown_timeout_and_says_how_many() -> TestRe
         .backend(Box::new(Arc::clone(&be)))
         .shutdown_timeout(Duration::from_millis(150))
         .build()?;
-    be.fail_writes.store(usize::MAX, Ordering::SeqCst);
+    // Accept three events while the backend is stalled, then make it fail for good.
+    be.stall.store(true, Ordering::SeqCst);
     for i in 0..3 {
         trail
             .log_event(AuditEventType::DataAccess, format!("e{i}"))
             .await?;
     }
+    be.fail_writes.store(usize::MAX, Ordering::SeqCst);
+    be.stall.store(false, Ordering::SeqCst);
     let started = std::time::Instant::now();
     match trail.close().await {
         Err(
@@ -223,8 +226,9 @@ async fn close_retries_a_backend_that_recovers_within_the_timeout() -> TestResul
 async fn flush_reports_a_failing_fsync() -> TestResult {
     let be = Arc::new(Flaky::default());
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&be))))?;
-    trail.log_event(AuditEventType::DataAccess, "x").await?;
+    // The first fdatasync (requested by flush, or the periodic one) fails.
     be.fail_flushes.store(1, Ordering::SeqCst);
+    trail.log_event(AuditEventType::DataAccess, "x").await?;
     assert!(matches!(trail.flush().await, Err(Error::Storage { .. })));
     wait_until("recovery", || trail.statistics().last_error.is_none()).await;
     trail.flush().await?;

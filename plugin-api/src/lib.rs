@@ -48,8 +48,8 @@
 //! # Panics never cross the boundary
 //!
 //! `abi_stable` aborts the whole process when a panic reaches an `extern "C"` shim. The
-//! wrapper [`export_backend!`] installs catches every panic in `open`, `write_batch`, `flush`
-//! and `close` and turns it into a [`ErrorKind::Fatal`] error carrying the panic message;
+//! wrapper [`export_backend!`] installs catches every panic in `open`, `write_batch`, `flush`,
+//! `last_line` and `close` and turns it into a [`ErrorKind::Fatal`] error carrying the panic message;
 //! after a panic the instance is not called again (every later call returns that error).
 //!
 //! # Versioning

@@ -85,12 +85,20 @@ impl Backend for LineFile {
             .metadata()
             .map_err(|e| PluginError::fatal(e.to_string()))?
             .len();
+        let start = len.saturating_sub(1 << 20);
         let mut tail = Vec::new();
         self.file
-            .seek(SeekFrom::Start(len.saturating_sub(1 << 20)))
+            .seek(SeekFrom::Start(start))
             .and_then(|_| self.file.read_to_end(&mut tail))
             .map_err(|e| PluginError::fatal(format!("cannot read the file: {e}")))?;
-        let Some(line) = String::from_utf8_lossy(&tail)
+        // A crash can leave a torn last line (no newline): cut it off, the host re-delivers it.
+        let complete = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if complete < tail.len() {
+            self.file
+                .set_len(start + complete as u64)
+                .map_err(|e| PluginError::fatal(format!("cannot cut a torn line: {e}")))?;
+        }
+        let Some(line) = String::from_utf8_lossy(&tail[..complete])
             .lines()
             .last()
             .map(str::to_owned)

@@ -231,13 +231,19 @@ fn plugin_inspect(
     match audit_host::plugin::LoadedPlugin::load(path, &opts) {
         Ok(plugin) => {
             let info = plugin.info();
-            println!("name: {}", info.name);
-            println!("version: {}", info.version);
-            println!("plugin_api: {}", info.plugin_api);
-            println!("description: {}", info.description);
-            println!();
-            println!("{}", info.config_help.trim_end());
-            ExitCode::SUCCESS
+            let text = format!(
+                "name: {}\nversion: {}\nplugin_api: {}\ndescription: {}\n\n{}\n",
+                info.name,
+                info.version,
+                info.plugin_api,
+                info.description,
+                info.config_help.trim_end()
+            );
+            let mut out = io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => broken_pipe_ok(&e),
+            }
         }
         Err(e) => {
             report("audit plugin inspect", &e, verbose);
