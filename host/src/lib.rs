@@ -41,6 +41,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod backend;
+pub mod bench;
 mod canonical;
 pub mod config;
 mod error;

@@ -62,6 +62,42 @@ enum Command {
     /// Backend plugin commands.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Measure a real trail against the tightest hand-written loop doing the same work.
+    ///
+    /// Logs realistic events (all 30 fields, ~900-byte lines) from concurrent producers,
+    /// waits until all are durable, then runs the baseline in the same process. Reports
+    /// events/s, MB/s, the ratio to the baseline, log_event latency percentiles and peak RSS.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Events to log.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    events: usize,
+    /// Concurrent producers.
+    #[arg(long, value_name = "P", default_value_t = 1)]
+    producers: usize,
+    /// `batched` or `sync`.
+    #[arg(long, value_name = "MODE", value_parser = parse_durability, default_value = "batched")]
+    durability: Durability,
+    /// `file`, or `plugin:PATH` for a plugin library.
+    #[arg(long, value_name = "BACKEND", default_value = "file")]
+    backend: String,
+    /// The plugin's `config`, as JSON (default: `{"path": "DIR/plugin-store"}`).
+    #[arg(long, value_name = "JSON")]
+    plugin_config: Option<String>,
+    /// Scratch directory (default: a new directory under the system's temp dir, removed at
+    /// the end).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// One JSON object per line per scenario.
+    #[arg(long)]
+    json: bool,
+    /// Run the standard scenarios (docs/benchmarks.md) and print their table. `--events`
+    /// sets the size of the large runs (default there: 2,000,000).
+    #[arg(long)]
+    suite: bool,
 }
 
 #[derive(Subcommand)]
@@ -197,6 +233,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify(&a),
         Command::Query(a) => query(a),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file, verbose),
+        Command::Bench(a) => bench(&a),
         Command::Plugin(PluginCommand::Inspect {
             path,
             allow_insecure_permissions,
@@ -457,6 +494,9 @@ fn on_signal_close(
 /// A one-line progress display on stderr, shown only on a terminal and only once the work
 /// has taken more than a second.
 struct Progress {
+    label: &'static str,
+    /// Counting bytes (shown in MiB) rather than events.
+    bytes: bool,
     enabled: bool,
     started: Instant,
     last: Instant,
@@ -464,9 +504,11 @@ struct Progress {
 }
 
 impl Progress {
-    fn new() -> Self {
+    fn new(label: &'static str, bytes: bool) -> Self {
         let now = Instant::now();
         Self {
+            label,
+            bytes,
             enabled: io::stderr().is_terminal(),
             started: now,
             last: now,
@@ -484,16 +526,25 @@ impl Progress {
         self.last = Instant::now();
         self.shown = true;
         let pct = (done * 100).checked_div(total).unwrap_or(100);
-        let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
-        let rate = mb(done) / self.started.elapsed().as_secs_f64();
+        let secs = self.started.elapsed().as_secs_f64();
         let bar: String = (0..30)
             .map(|i| if i * 100 / 30 < pct { '#' } else { '.' })
             .collect();
-        eprint!(
-            "\rverifying [{bar}] {pct:>3}% {:.0}/{:.0} MiB {rate:.0} MiB/s",
-            mb(done),
-            mb(total)
-        );
+        let label = self.label;
+        if self.bytes {
+            let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+            eprint!(
+                "\r{label} [{bar}] {pct:>3}% {:.0}/{:.0} MiB {:.0} MiB/s",
+                mb(done),
+                mb(total),
+                mb(done) / secs
+            );
+        } else {
+            eprint!(
+                "\r{label} [{bar}] {pct:>3}% {done}/{total} events {:.0}/s",
+                done as f64 / secs
+            );
+        }
         let _ = io::stderr().flush();
     }
 
@@ -519,7 +570,7 @@ fn verify(args: &VerifyArgs) -> ExitCode {
         },
         None => Integrity::Sha256,
     };
-    let mut progress = Progress::new();
+    let mut progress = Progress::new("verifying", true);
     let result = verify_dir_with_progress(&args.dir, &integrity, &mut |d, t| progress.update(d, t));
     progress.finish();
     match result {
@@ -632,6 +683,288 @@ fn config_check(file: &Path, verbose: bool) -> ExitCode {
     print!("{}", cfg.describe());
     for p in plugins {
         println!("{p}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench(args: &BenchArgs) -> ExitCode {
+    use audit_host::bench::{BenchBackend, Scenario};
+    let (dir, temporary) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("audit-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    let backend = match args.backend.as_str() {
+        "file" => BenchBackend::File,
+        other => match other.strip_prefix("plugin:") {
+            Some(path) => BenchBackend::Plugin {
+                library: PathBuf::from(path),
+                config_json: args.plugin_config.clone().unwrap_or_else(|| {
+                    serde_json::json!({ "path": dir.join("plugin-store").to_string_lossy() })
+                        .to_string()
+                }),
+            },
+            None => {
+                eprintln!("audit bench: --backend `{other}`: use `file` or `plugin:PATH`");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
+    if args.suite {
+        let code = bench_suite(args, &dir);
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return code;
+    }
+    let scenario = Scenario {
+        name: format!(
+            "{}-{}-{}p",
+            if matches!(backend, BenchBackend::File) {
+                "file"
+            } else {
+                "plugin"
+            },
+            match args.durability {
+                Durability::Batched => "batched",
+                Durability::Sync => "sync",
+            },
+            args.producers
+        ),
+        events: args.events,
+        producers: args.producers,
+        durability: args.durability,
+        backend,
+        dir: dir.clone(),
+        rate: None,
+        skip_baseline: false,
+    };
+    let progress = std::sync::Mutex::new(Progress::new("bench", false));
+    let result = audit_host::bench::run(&scenario, &|done, total| {
+        progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .update(done, total);
+    });
+    progress
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .finish();
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    match result {
+        Ok(r) => {
+            print_bench(&r, args.json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("audit bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_bench(r: &audit_host::bench::BenchResult, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+    } else {
+        println!(
+            "{}: {} events, {} producer(s), {}, {}: {:.0} events/s ({:.1} MB/s, {:.0} B/event); baseline {:.0} events/s, ratio {:.2}; log_event p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us; peak RSS {:.1} MiB",
+            r.scenario,
+            r.events,
+            r.producers,
+            r.durability,
+            r.backend,
+            r.events_per_s,
+            r.mb_per_s,
+            r.bytes_per_event,
+            r.baseline_events_per_s,
+            r.ratio_to_baseline,
+            r.p50_us,
+            r.p99_us,
+            r.p999_us,
+            r.peak_rss_bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
+}
+
+/// Runs one scenario in a child process (so peak RSS is its own) and parses its JSON line.
+fn bench_child(args: &[String]) -> Result<audit_host::bench::BenchResult, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .arg("bench")
+        .arg("--json")
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("`audit bench {}` failed", args.join(" ")));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().ok_or("no output")?;
+    serde_json::from_str(line).map_err(|e| format!("unreadable result: {e}"))
+}
+
+fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
+    let large = if args.events == 200_000 {
+        2_000_000
+    } else {
+        args.events
+    };
+    let d = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let sqlite = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+        .map(|p| {
+            let name = audit_host::plugin::library_file_name("audit_backend_sqlite");
+            let beside = p.join(&name);
+            if beside.exists() {
+                beside
+            } else {
+                p.join("deps").join(name)
+            }
+        });
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut run = |label: &str,
+                   target: &str,
+                   a: Vec<String>,
+                   judge: &dyn Fn(&audit_host::bench::BenchResult) -> String| {
+        eprintln!("suite: {label} ...");
+        match bench_child(&a) {
+            Ok(r) => {
+                if args.json {
+                    print_bench(&r, true);
+                }
+                rows.push((label.to_owned(), target.to_owned(), judge(&r)));
+                Some(r)
+            }
+            Err(e) => {
+                rows.push((label.to_owned(), target.to_owned(), format!("error: {e}")));
+                None
+            }
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let n = large.to_string();
+    let one = run(
+        &format!("file, batched, 1 producer, {large} events"),
+        ">= 0.8 x baseline",
+        s(&["--events", &n, "--producers", "1", "--dir", &d("p1")]),
+        &|r| {
+            format!(
+                "{:.0} events/s, {:.2} x baseline ({:.0}/s)",
+                r.events_per_s, r.ratio_to_baseline, r.baseline_events_per_s
+            )
+        },
+    );
+    let one_rate = one.as_ref().map_or(0.0, |r| r.events_per_s);
+    run(
+        &format!("file, batched, 4 producers, {large} events"),
+        ">= 0.9 x the 1-producer rate",
+        s(&["--events", &n, "--producers", "4", "--dir", &d("p4")]),
+        &|r| {
+            format!(
+                "{:.0} events/s, {:.2} x 1 producer",
+                r.events_per_s,
+                if one_rate > 0.0 {
+                    r.events_per_s / one_rate
+                } else {
+                    0.0
+                }
+            )
+        },
+    );
+    if let Some(lib) = sqlite.filter(|p| p.exists()) {
+        let lib_arg = format!("plugin:{}", lib.display());
+        let events = (large / 10).to_string();
+        run(
+            &format!("sqlite plugin, batched, {events} events"),
+            "report; ratio to the file backend",
+            s(&[
+                "--events",
+                &events,
+                "--backend",
+                &lib_arg,
+                "--dir",
+                &d("sqlite"),
+            ]),
+            &|r| {
+                format!(
+                    "{:.0} events/s, {:.2} x file backend",
+                    r.events_per_s,
+                    if one_rate > 0.0 {
+                        r.events_per_s / one_rate
+                    } else {
+                        0.0
+                    }
+                )
+            },
+        );
+    } else {
+        eprintln!(
+            "suite: sqlite plugin skipped: libaudit_backend_sqlite not found beside this binary"
+        );
+    }
+    run(
+        "sync, 1 producer, 5,000 events",
+        ">= 0.9 x baseline (fdatasync per event)",
+        s(&[
+            "--events",
+            "5000",
+            "--producers",
+            "1",
+            "--durability",
+            "sync",
+            "--dir",
+            &d("sync1"),
+        ]),
+        &|r| {
+            format!(
+                "{:.0} events/s, {:.2} x baseline ({:.0}/s)",
+                r.events_per_s, r.ratio_to_baseline, r.baseline_events_per_s
+            )
+        },
+    );
+    run(
+        "sync, 64 producers, 64,000 events",
+        ">= 0.8 x baseline (fdatasync per 64 events)",
+        s(&[
+            "--events",
+            "64000",
+            "--producers",
+            "64",
+            "--durability",
+            "sync",
+            "--dir",
+            &d("sync64"),
+        ]),
+        &|r| {
+            format!(
+                "{:.0} events/s, {:.2} x baseline ({:.0}/s)",
+                r.events_per_s, r.ratio_to_baseline, r.baseline_events_per_s
+            )
+        },
+    );
+    let mem = (large * 5 / 2).to_string();
+    run(
+        &format!("memory, {mem} events, batched"),
+        "peak RSS <= 64 MiB",
+        s(&["--events", &mem, "--dir", &d("mem")]),
+        &|r| {
+            format!(
+                "peak RSS {:.1} MiB",
+                r.peak_rss_bytes as f64 / (1024.0 * 1024.0)
+            )
+        },
+    );
+    println!("| scenario | target | result |");
+    println!("|---|---|---|");
+    for (label, target, result) in &rows {
+        println!("| {label} | {target} | {result} |");
     }
     ExitCode::SUCCESS
 }
