@@ -281,9 +281,9 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<
                             std::hint::spin_loop();
                         }
                     }
-                    let ev = pool[(p * per + i) % pool.len()].clone();
+                    let ev = &pool[(p * per + i) % pool.len()];
                     let t0 = Instant::now();
-                    trail.log(ev).await?;
+                    trail.log_ref(ev).await?;
                     h.record(t0.elapsed().as_nanos() as u64);
                     if i % 1024 == 0 {
                         done.fetch_add(1024.min((per - i) as u64), Ordering::Relaxed);
@@ -381,7 +381,7 @@ pub fn baseline(pool: &[AuditEvent], events: usize, sync_every: usize, dir: &Pat
     for i in 0..events {
         let ev = &pool[i % pool.len()];
         let id = uuid::Uuid::new_v4().hyphenated().to_string();
-        prepared.encode(ev, &id, &host, pid);
+        prepared.encode(ev, &id, &host, pid, ComplianceLevel::Basic);
         let (record, hex) =
             prepared.assemble(ev, i as u64 + 1, prev.as_ref(), Utc::now(), &integrity);
         prev = Some(hex);
@@ -433,6 +433,7 @@ mod test {
             "0b7c8f1e-3f57-4e8e-9d46-1c2a3b4c5d6e",
             "bench-host",
             4242,
+            ComplianceLevel::Sox,
         );
         let (r, _) = p.assemble(
             &pool[3],

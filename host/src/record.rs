@@ -190,12 +190,19 @@ impl Prepared {
     /// Serializes everything but the chain fields and the timestamp. `event_id` is the id to
     /// store (given or generated); `host` and `pid` fill `hostname` and `process_id` when the
     /// event has none.
-    pub(crate) fn encode(&mut self, ev: &AuditEvent, event_id: &str, host: &str, pid: i64) {
+    pub(crate) fn encode(
+        &mut self,
+        ev: &AuditEvent,
+        event_id: &str,
+        host: &str,
+        pid: i64,
+        level: crate::event::ComplianceLevel,
+    ) {
         let out = &mut self.buf;
         out.clear();
         opt_str(out, b"\"client_ip\":", ev.client_ip.as_deref());
         out.extend_from_slice(b",\"compliance_level\":\"");
-        out.extend_from_slice(ev.compliance_level.as_str().as_bytes());
+        out.extend_from_slice(level.as_str().as_bytes());
         out.push(b'"');
         opt_str(out, b",\"component\":", ev.component.as_deref());
         opt_str(out, b",\"container_id\":", ev.container_id.as_deref());
@@ -506,7 +513,7 @@ mod test {
     fn line_is_canonical_sorted_and_verifiable() {
         let ev = sample();
         let mut p = Prepared::default();
-        p.encode(&ev, "id-1", "host", 1);
+        p.encode(&ev, "id-1", "host", 1, ev.compliance_level);
         let ts = Utc
             .with_ymd_and_hms(2026, 5, 6, 7, 8, 9)
             .single()
@@ -545,7 +552,7 @@ mod test {
     fn tampering_and_wrong_key_are_detected() {
         let ev = sample();
         let mut p = Prepared::default();
-        p.encode(&ev, "id-1", "host", 1);
+        p.encode(&ev, "id-1", "host", 1, ev.compliance_level);
         let key = Integrity::hmac(&[7u8; 32]).expect("key");
         let (rec, _) = p.assemble(&ev, 1, None, Utc::now(), &key);
         assert!(check_line(rec.line().as_bytes(), &key).is_ok());

@@ -609,14 +609,24 @@ impl AuditTrail {
     ///
     /// # Errors
     /// As [`log`](Self::log).
-    pub async fn log_receipt(&self, mut event: AuditEvent) -> Result<Receipt> {
+    pub async fn log_receipt(&self, event: AuditEvent) -> Result<Receipt> {
+        self.log_ref(&event).await
+    }
+
+    /// Like [`log_receipt`](Self::log_receipt), borrowing the event: for callers that log
+    /// the same event value repeatedly or keep it afterwards, no clone is needed. The event
+    /// is stored with the trail's `compliance_level`, hostname and pid defaults, as
+    /// [`log`](Self::log) does.
+    ///
+    /// # Errors
+    /// As [`log`](Self::log).
+    pub async fn log_ref(&self, event: &AuditEvent) -> Result<Receipt> {
         if !self.policy.enabled {
             return Ok(Receipt {
                 sequence_number: 0,
                 event_id: String::new(),
             });
         }
-        event.compliance_level = self.policy.level;
         let event_id = match &event.event_id {
             Some(id) => id.clone(),
             None => uuid::Uuid::new_v4().hyphenated().to_string(),
@@ -633,8 +643,14 @@ impl AuditTrail {
             notified.as_mut().enable();
             let accepted = SCRATCH.with(|cell| {
                 let mut prepared = cell.borrow_mut();
-                prepared.encode(&event, &event_id, &self.hostname, self.pid);
-                self.try_accept(&prepared, &event, error_kind, security_kind)
+                prepared.encode(
+                    event,
+                    &event_id,
+                    &self.hostname,
+                    self.pid,
+                    self.policy.level,
+                );
+                self.try_accept(&prepared, event, error_kind, security_kind)
             })?;
             match accepted {
                 Some(done) => break done,
@@ -647,9 +663,12 @@ impl AuditTrail {
             }
         };
         if let Some(hook) = &self.alert_hook {
-            let reasons = self.policy.alert_reasons(&event);
+            let reasons = self.policy.alert_reasons(event);
             if !reasons.is_empty() {
                 self.shared.lock().counters.alerts += 1;
+                // The hook sees the event as stored.
+                let mut event = event.clone();
+                event.compliance_level = self.policy.level;
                 event.event_id = Some(event_id.clone());
                 event.hostname.get_or_insert_with(|| self.hostname.clone());
                 event.process_id.get_or_insert(self.pid);
