@@ -91,6 +91,14 @@ struct BenchArgs {
     /// the end).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Pace the producers to this many events per second in total (for latency at a
+    /// given load); default: as fast as possible.
+    #[arg(long, value_name = "EVENTS_PER_S")]
+    rate: Option<f64>,
+    /// Keep the trail's files and report `audit verify` throughput over them against plain
+    /// SHA-256 over the same bytes.
+    #[arg(long)]
+    verify: bool,
     /// One JSON object per line per scenario.
     #[arg(long)]
     json: bool,
@@ -738,7 +746,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         durability: args.durability,
         backend,
         dir: dir.clone(),
-        rate: None,
+        rate: args.rate,
         skip_baseline: false,
     };
     let progress = std::sync::Mutex::new(Progress::new("bench", false));
@@ -752,12 +760,30 @@ fn bench(args: &BenchArgs) -> ExitCode {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .finish();
+    let result = result.and_then(|r| {
+        let verify = if args.verify {
+            Some(audit_host::bench::verify_vs_sha256(&dir.join("trail"))?)
+        } else {
+            None
+        };
+        Ok((r, verify))
+    });
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     match result {
-        Ok(r) => {
+        Ok((r, verify)) => {
             print_bench(&r, args.json);
+            if let Some(v) = verify {
+                if args.json {
+                    println!("{}", serde_json::to_string(&v).unwrap_or_default());
+                } else {
+                    println!(
+                        "verify: {:.0} MB/s over {:.0} MB; SHA-256 alone {:.0} MB/s; ratio {:.2}",
+                        v.verify_mb_per_s, v.megabytes, v.sha256_mb_per_s, v.ratio_to_sha256
+                    );
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
