@@ -529,7 +529,12 @@ fn describe(v: &Value) -> String {
         Value::Object(_) => "an object".to_owned(),
     };
     if s.len() > 60 {
-        s.truncate(57);
+        // Cut on a character boundary: the value may be any UTF-8 text.
+        let mut end = 57;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
         s.push_str("...");
     }
     s

@@ -233,7 +233,14 @@ pub fn verify_dir_with_progress(
                 };
                 return Err(broken(expected_seq, reason));
             }
-            expected_prev = fields.checksum.map(std::borrow::Cow::into_owned);
+            // Reuse the string's buffer: no allocation per line.
+            match (&mut expected_prev, fields.checksum.as_deref()) {
+                (Some(prev), Some(sum)) => {
+                    prev.clear();
+                    prev.push_str(sum);
+                }
+                (slot, sum) => *slot = sum.map(str::to_owned),
+            }
             report.first_sequence.get_or_insert(seq);
             report.last_sequence = Some(seq);
             report.events += 1;
