@@ -154,3 +154,71 @@ impl<T: StorageBackend + ?Sized> StorageBackend for std::sync::Arc<T> {
         (**self).query_dir()
     }
 }
+
+#[cfg(test)]
+mod test {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::error::Error;
+    use crate::{AuditEventType, AuditTrail};
+
+    /// Implements only what a backend must: `name`, `write_batch`, `resume` and `query_dir`
+    /// are the trait's defaults.
+    #[derive(Debug, Default)]
+    struct Minimal {
+        stored: Mutex<Vec<AuditRecord>>,
+        fail_at: Option<u64>,
+    }
+
+    #[async_trait]
+    impl StorageBackend for Minimal {
+        async fn write(&self, record: &AuditRecord) -> Result<()> {
+            if Some(record.sequence_number()) == self.fail_at {
+                return Err(Error::backend("full"));
+            }
+            self.stored.lock().expect("lock").push(record.clone());
+            Ok(())
+        }
+        async fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn sequences(b: &Minimal) -> Vec<u64> {
+        let stored = b.stored.lock().expect("lock");
+        stored.iter().map(AuditRecord::sequence_number).collect()
+    }
+
+    #[tokio::test]
+    async fn the_defaults_store_each_record_and_stop_at_the_first_failure() -> Result<()> {
+        // Shared through `Arc`: the trail drives the defaults through the forwarding impl.
+        let shared = Arc::new(Minimal::default());
+        let trail = AuditTrail::builder()
+            .backend(Box::new(Arc::clone(&shared)))
+            .build()?;
+        for i in 0..5 {
+            trail
+                .log_event(AuditEventType::DataAccess, format!("e{i}"))
+                .await?;
+        }
+        assert_eq!(trail.statistics().backends, ["custom"]);
+        trail.close().await?;
+        assert_eq!(sequences(&shared), [1, 2, 3, 4, 5]);
+        assert_eq!(shared.resume().await?, None);
+        assert_eq!(shared.query_dir(), None);
+
+        let records = shared.stored.lock().expect("lock").clone();
+        let failing = Minimal {
+            fail_at: Some(3),
+            ..Minimal::default()
+        };
+        let result = failing.write_batch(&Batch::new(records).skip(1)).await;
+        assert!(matches!(result, Err(Error::Backend { message }) if message == "full"));
+        assert_eq!(sequences(&failing), [2], "nothing after the failed record");
+        Ok(())
+    }
+}

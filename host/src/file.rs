@@ -2,7 +2,7 @@
 //! for a number of days, locked against a second writer, recovered after a crash.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -573,11 +573,13 @@ fn truncate_to(path: &Path, len: u64) -> io::Result<()> {
 }
 
 fn first_line_anchor(path: &Path) -> Option<String> {
-    let mut f = File::open(path).ok()?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let n = f.read(&mut buf).ok()?;
-    let end = buf[..n].iter().position(|&b| b == b'\n')?;
-    let fields: crate::record::ChainFields<'_> = serde_json::from_slice(&buf[..end]).ok()?;
+    // The whole first line, however long.
+    let mut buf = Vec::new();
+    io::BufReader::new(File::open(path).ok()?)
+        .read_until(b'\n', &mut buf)
+        .ok()?;
+    let line = buf.strip_suffix(b"\n")?;
+    let fields: crate::record::ChainFields<'_> = serde_json::from_slice(line).ok()?;
     let prev = match fields.previous_hash.as_deref() {
         Some(h) => serde_json::Value::String(h.to_owned()),
         None => serde_json::Value::Null,
@@ -591,12 +593,21 @@ fn first_line_anchor(path: &Path) -> Option<String> {
 fn last_line_anchor(path: &Path) -> Option<String> {
     let mut f = File::open(path).ok()?;
     let len = f.metadata().ok()?.len();
-    let start = len.saturating_sub(TAIL_CHUNK);
-    f.seek(SeekFrom::Start(start)).ok()?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).ok()?;
-    let body = buf.strip_suffix(b"\n")?;
-    let line = &body[body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)..];
+    // Read further back (4x) until the chunk holds the start of the last line.
+    let mut chunk = TAIL_CHUNK.min(len);
+    let (buf, line_start) = loop {
+        let start = len - chunk;
+        let mut buf = vec![0u8; chunk as usize];
+        f.seek(SeekFrom::Start(start)).ok()?;
+        f.read_exact(&mut buf).ok()?;
+        let body = buf.strip_suffix(b"\n")?;
+        match body.iter().rposition(|&b| b == b'\n') {
+            Some(i) => break (buf, i + 1),
+            None if start == 0 => break (buf, 0),
+            None => chunk = (chunk * 4).min(len),
+        }
+    };
+    let line = &buf[line_start..buf.len() - 1];
     let fields: crate::record::ChainFields<'_> = serde_json::from_slice(line).ok()?;
     let checksum = fields.checksum.as_deref()?;
     Some(serde_json::json!({"sequence_number": fields.sequence_number + 1, "previous_hash": checksum}).to_string())
@@ -632,42 +643,43 @@ fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
             continue;
         }
         let mut chunk = TAIL_CHUNK.min(len);
-        let (start, buf) = loop {
+        // Reads the last `chunk` bytes; whenever the torn tail or a line being judged may
+        // begin before them, reads further back (4x) and starts over.
+        let (start, buf, keep, last_line) = 'read: loop {
             let start = len - chunk;
             let mut buf = vec![0u8; chunk as usize];
             file.seek(SeekFrom::Start(start))
                 .and_then(|_| file.read_exact(&mut buf))
                 .map_err(Error::io("cannot read", path))?;
-            // Need at least one full line in the buffer, unless it is the whole file.
-            let newlines = buf.iter().filter(|&&b| b == b'\n').count();
-            if start == 0 || newlines >= 2 || (newlines == 1 && buf.last() != Some(&b'\n')) {
-                break (start, buf);
+            // `keep` = length of buf that holds complete, parseable lines.
+            let mut keep = match buf.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if start > 0 => {
+                    chunk = (chunk * 4).min(len);
+                    continue 'read;
+                }
+                None => 0,
+            };
+            let mut last_line: Option<(usize, usize)> = None;
+            while keep > 0 {
+                let line_start = buf[..keep - 1]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                if line_start == 0 && start > 0 {
+                    // The line begins before our chunk: read it whole.
+                    chunk = (chunk * 4).min(len);
+                    continue 'read;
+                }
+                let line = &buf[line_start..keep - 1];
+                if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
+                    last_line = Some((line_start, keep - 1));
+                    break;
+                }
+                keep = line_start;
             }
-            chunk = (chunk * 4).min(len);
+            break (start, buf, keep, last_line);
         };
-        // `keep` = length of buf that holds complete, parseable lines.
-        let mut keep = match buf.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            None => 0,
-        };
-        let mut last_line: Option<(usize, usize)> = None;
-        while keep > 0 {
-            let line_start = buf[..keep - 1]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            if line_start == 0 && start > 0 {
-                // The line begins before our chunk; it is long but it terminates, so trust it
-                // to be complete and read it whole below.
-                break;
-            }
-            let line = &buf[line_start..keep - 1];
-            if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
-                last_line = Some((line_start, keep - 1));
-                break;
-            }
-            keep = line_start;
-        }
         let cut = start + keep as u64;
         if cut < len {
             let torn = &buf[keep..];
@@ -689,13 +701,7 @@ fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
             );
         }
         let Some((a, b)) = last_line else {
-            if cut == 0 {
-                continue; // the whole file was torn; look at the previous one
-            }
-            return Err(Error::Integrity(format!(
-                "{}: the last line is too long to recover safely; move the file aside or repair it",
-                path.display()
-            )));
+            continue; // the whole file was torn (cut to 0 above); look at the previous one
         };
         let line = &buf[a..b];
         let fields: crate::record::ChainFields<'_> = serde_json::from_slice(line).map_err(|e| {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
@@ -599,7 +599,8 @@ impl AuditTrail {
     /// [`Error::Closed`] after [`close`](Self::close); [`Error::QueueFull`] with
     /// `on_full = fail`; [`Error::Storage`] while a backend is failing (in batched mode a
     /// failure after an earlier call returned is reported here); in sync mode also when
-    /// this event could not be made durable (it stays queued and is retried).
+    /// this event could not be made durable (it stays queued and is retried);
+    /// [`Error::InvalidEvent`] for a `timestamp` outside the years 0000-9999.
     pub async fn log(&self, event: AuditEvent) -> Result<String> {
         self.log_receipt(event).await.map(|r| r.event_id)
     }
@@ -626,6 +627,16 @@ impl AuditTrail {
                 sequence_number: 0,
                 event_id: String::new(),
             });
+        }
+        // Such a date has no RFC 3339 form and no `audit_YYYY-MM-DD.jsonl` file name: the
+        // event would land in a file that verify, query and recovery never see.
+        if let Some(ts) = event.timestamp
+            && !(0..=9999).contains(&ts.year())
+        {
+            return Err(Error::invalid(
+                "timestamp",
+                format!("{ts} is outside the years 0000-9999 that RFC 3339 can express"),
+            ));
         }
         let event_id = match &event.event_id {
             Some(id) => id.clone(),

@@ -529,7 +529,8 @@ async fn a_long_last_line_followed_by_a_torn_tail_is_recovered() -> TestResult {
     trail.close().await?;
     let file = log_files(dir.path()).pop().ok_or("a file")?;
     let good = std::fs::read(&file)?;
-    for tail in [&b"{\"checksum\":\"ab"[..], b"not json\n"] {
+    let long_torn = vec![b'q'; 70 * 1024];
+    for tail in [&b"{\"checksum\":\"ab"[..], b"not json\n", &long_torn] {
         let mut damaged = good.clone();
         damaged.extend_from_slice(tail);
         std::fs::write(&file, &damaged)?;
@@ -544,6 +545,7 @@ async fn a_long_last_line_followed_by_a_torn_tail_is_recovered() -> TestResult {
     log_n(&trail, 1).await?;
     trail.close().await?;
     assert_eq!(sequences(dir.path()), vec![1, 2, 3, 4, 5]);
+    assert_eq!(verify(dir.path()).events, 5);
     Ok(())
 }
 
@@ -661,6 +663,129 @@ async fn retention_after_a_long_pause_anchors_the_chain_at_the_deleted_files_end
         "{:?}",
         report.warnings
     );
+    Ok(())
+}
+
+/// Retention reads where the kept chain starts from a file's first or last line; a line
+/// longer than the 64 KiB read at once must not stop it.
+#[tokio::test]
+async fn retention_is_not_stopped_by_a_long_line_at_the_chain_boundary() -> TestResult {
+    let big = "z".repeat(100 * 1024);
+    let policy = CompliancePolicy {
+        retention_days: 2,
+        ..Default::default()
+    };
+    // The oldest kept file starts with a long line.
+    let dir = tempfile::tempdir()?;
+    let now = Arc::new(Mutex::new(at(2026, 3, 1)));
+    let clock = {
+        let now = Arc::clone(&now);
+        move || *now.lock().expect("lock")
+    };
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .policy(policy.clone())
+        .clock(clock)
+        .build()?;
+    log_n(&trail, 3).await?;
+    *now.lock().expect("lock") = at(2026, 3, 3);
+    trail
+        .log_event(AuditEventType::DataExport, "big")
+        .meta("blob", big.as_str())
+        .await?;
+    *now.lock().expect("lock") = at(2026, 3, 4);
+    log_n(&trail, 1).await?;
+    trail.close().await?;
+    assert_eq!(
+        log_files(dir.path()),
+        [
+            dir.path().join("audit_2026-03-03.jsonl"),
+            dir.path().join("audit_2026-03-04.jsonl")
+        ]
+    );
+    let report = verify(dir.path());
+    assert_eq!((report.events, report.first_sequence), (2, Some(4)));
+
+    // Every file expires and the newest expired one ends with a long line.
+    let dir = tempfile::tempdir()?;
+    *now.lock().expect("lock") = at(2026, 3, 1);
+    let clock = {
+        let now = Arc::clone(&now);
+        move || *now.lock().expect("lock")
+    };
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .policy(policy)
+        .clock(clock)
+        .build()?;
+    log_n(&trail, 2).await?;
+    trail
+        .log_event(AuditEventType::DataExport, "big")
+        .meta("blob", big.as_str())
+        .await?;
+    *now.lock().expect("lock") = at(2026, 3, 20);
+    log_n(&trail, 1).await?;
+    trail.close().await?;
+    assert_eq!(
+        log_files(dir.path()),
+        [dir.path().join("audit_2026-03-20.jsonl")]
+    );
+    let report = verify(dir.path());
+    assert_eq!((report.events, report.first_sequence), (1, Some(4)));
+    Ok(())
+}
+
+/// A year outside 0000-9999 has no RFC 3339 form and no daily file name: such an event
+/// would be stored where verify, query and recovery never look (and its date would expire
+/// every real file). It is refused; the stored chain is untouched.
+#[tokio::test]
+async fn an_event_dated_outside_years_0000_to_9999_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .clock(|| at(2026, 3, 1))
+        .build()?;
+    log_n(&trail, 2).await?;
+    let far = Utc
+        .with_ymd_and_hms(10_000, 1, 1, 0, 0, 0)
+        .single()
+        .ok_or("time")?;
+    let before = Utc
+        .with_ymd_and_hms(-1, 12, 31, 0, 0, 0)
+        .single()
+        .ok_or("time")?;
+    for ts in [far, before] {
+        match trail
+            .log_event(AuditEventType::DataAccess, "when?")
+            .timestamp(ts)
+            .await
+        {
+            Err(Error::InvalidEvent { key, message }) => {
+                assert_eq!(key, "timestamp");
+                assert!(message.contains("outside the years 0000-9999"), "{message}");
+            }
+            other => panic!("expected {ts} to be refused, got {other:?}"),
+        }
+    }
+    // Year 0 is representable (and, older than the newest file, goes into it).
+    let edge = Utc
+        .with_ymd_and_hms(0, 1, 1, 0, 0, 0)
+        .single()
+        .ok_or("time")?;
+    trail
+        .log_event(AuditEventType::DataAccess, "first representable year")
+        .timestamp(edge)
+        .await?;
+    log_n(&trail, 1).await?;
+    let events = trail.get_events(&EventQuery::default()).await?;
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[1].timestamp, Some(edge));
+    trail.close().await?;
+    assert_eq!(
+        log_files(dir.path()),
+        [dir.path().join("audit_2026-03-01.jsonl")]
+    );
+    assert_eq!(verify(dir.path()).events, 4);
     Ok(())
 }
 
@@ -782,7 +907,7 @@ async fn statistics_and_accessors_describe_the_running_trail() -> TestResult {
         .alert_hook(move |_, _| *seen.lock().expect("lock") += 1)
         .build()?;
     assert_eq!(trail.policy(), &policy);
-    assert_eq!(trail.file_dirs(), [logs.clone()]);
+    assert_eq!(trail.file_dirs(), std::slice::from_ref(&logs));
     let shown = format!("{trail:?}");
     assert!(
         shown.starts_with("AuditTrail") && shown.contains("\"primary\""),
@@ -1224,6 +1349,20 @@ fn usage_errors_exit_2_and_say_what_is_wrong() -> TestResult {
 }
 
 #[test]
+fn emit_reports_a_long_non_ascii_value_of_the_wrong_type_as_bad_input() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let line = json!({"event_type": "data_access", "message": "m", "process_id": "é".repeat(80)});
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), &format!("{line}\n"));
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("stdin line 1: key `process_id`: expected an integer, found string"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
 fn config_check_on_a_missing_file_exits_1_naming_it() -> TestResult {
     let dir = tempfile::tempdir()?;
     let out = audit(&["config", "check", "nope.toml"], dir.path(), "");
@@ -1278,5 +1417,524 @@ fn query_time_bounds_cover_whole_days() -> TestResult {
         })
         .collect();
     assert_eq!(messages, ["c", "b"]);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// More failure paths: atomic batches, conservative retention, locks, policy, the global trail
+
+/// A batch spanning two days is all or nothing: when the second day's write fails, the file
+/// the batch created for the first day is removed again.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_batch_failing_on_its_second_day_removes_the_file_it_created() -> TestResult {
+    let records = rt().block_on(records_at(&[at(2026, 3, 1), at(2026, 3, 2)]))?;
+    let dir = tempfile::tempdir()?;
+    let day1 = dir.path().join("audit_2026-03-01.jsonl");
+    let day2 = dir.path().join("audit_2026-03-02.jsonl");
+    std::os::unix::fs::symlink("/dev/full", &day2)?;
+    let be = FileStorageBackend::open(dir.path())?;
+    match be.write_batch_blocking(&records) {
+        Err(Error::Io { context, path, .. }) => {
+            assert_eq!(context, "cannot write audit file");
+            assert_eq!(path, day2);
+        }
+        other => panic!("expected the second day's write to fail, got {other:?}"),
+    }
+    assert!(!day1.exists(), "the first day's new file was removed");
+    // The full "disk" cannot be truncated back: nothing is written until it can be.
+    assert!(matches!(
+        be.write_batch_blocking(&records),
+        Err(Error::Io {
+            context: "cannot roll back failed write in",
+            ..
+        })
+    ));
+    assert!(!day1.exists());
+    std::fs::remove_file(&day2)?;
+    std::fs::write(&day2, "")?;
+    be.write_batch_blocking(&records)?;
+    be.flush_blocking()?;
+    assert_eq!(verify(dir.path()).events, 2);
+    Ok(())
+}
+
+/// Retention deletes nothing when it cannot record where the kept chain starts.
+#[tokio::test]
+async fn retention_deletes_nothing_when_it_cannot_anchor_the_kept_chain() -> TestResult {
+    let policy = CompliancePolicy {
+        retention_days: 2,
+        ..Default::default()
+    };
+    for damage in ["unreadable first line", "anchor cannot be written"] {
+        let dir = tempfile::tempdir()?;
+        let now = Arc::new(Mutex::new(at(2026, 3, 1)));
+        let clock = {
+            let now = Arc::clone(&now);
+            move || *now.lock().expect("lock")
+        };
+        let trail = AuditTrail::builder()
+            .storage_path(dir.path())
+            .policy(policy.clone())
+            .clock(clock)
+            .build()?;
+        log_n(&trail, 2).await?;
+        *now.lock().expect("lock") = at(2026, 3, 3);
+        log_n(&trail, 2).await?;
+        trail.flush().await?;
+        let day3 = dir.path().join("audit_2026-03-03.jsonl");
+        if damage == "unreadable first line" {
+            let text = std::fs::read_to_string(&day3)?;
+            std::fs::write(&day3, format!("#{text}"))?;
+        } else {
+            std::fs::create_dir(dir.path().join(".audit-anchor.tmp"))?;
+        }
+        // Starting 2026-03-04 expires 2026-03-01.
+        *now.lock().expect("lock") = at(2026, 3, 4);
+        log_n(&trail, 1).await?;
+        trail.close().await?;
+        assert_eq!(log_files(dir.path()).len(), 3, "{damage}: nothing deleted");
+        assert!(
+            dir.path().join("audit_2026-03-01.jsonl").exists(),
+            "{damage}"
+        );
+        assert!(!dir.path().join(".audit-anchor.json").exists(), "{damage}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retention_longer_than_the_calendar_deletes_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let now = Arc::new(Mutex::new(at(2026, 3, 1)));
+    let clock = {
+        let now = Arc::clone(&now);
+        move || *now.lock().expect("lock")
+    };
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .policy(CompliancePolicy {
+            retention_days: u32::MAX,
+            ..Default::default()
+        })
+        .clock(clock)
+        .build()?;
+    log_n(&trail, 1).await?;
+    *now.lock().expect("lock") = at(2030, 1, 1);
+    log_n(&trail, 1).await?;
+    trail.close().await?;
+    assert_eq!(log_files(dir.path()).len(), 2);
+    assert_eq!(verify(dir.path()).events, 2);
+    Ok(())
+}
+
+#[test]
+fn a_lock_held_without_a_pid_is_still_reported() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let lock = std::fs::File::create(dir.path().join(".audit.lock"))?;
+    lock.try_lock()?;
+    match FileStorageBackend::open(dir.path()) {
+        Err(e @ Error::DirectoryLocked { pid: None, .. }) => {
+            assert!(e.to_string().contains("another process holds it"), "{e}");
+        }
+        other => panic!("expected the directory to be locked, got {other:?}"),
+    }
+    lock.unlock()?;
+    FileStorageBackend::open(dir.path())?;
+    Ok(())
+}
+
+#[test]
+fn policy_settings_that_are_not_implemented_are_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    let refused: [(CompliancePolicy, &str); 3] = [
+        (
+            CompliancePolicy {
+                gdpr_data_subject_rights: true,
+                ..Default::default()
+            },
+            "gdpr_data_subject_rights",
+        ),
+        (
+            CompliancePolicy {
+                hipaa_minimum_necessary: true,
+                ..Default::default()
+            },
+            "hipaa_minimum_necessary",
+        ),
+        (
+            CompliancePolicy {
+                retention_days: 0,
+                ..Default::default()
+            },
+            "retention_days",
+        ),
+    ];
+    for (policy, field) in refused {
+        match AuditTrail::builder()
+            .storage_path(&logs)
+            .policy(policy)
+            .build()
+        {
+            Err(Error::Unsupported { setting, .. }) => assert_eq!(setting, field),
+            other => panic!("expected {field} to be refused, got {other:?}"),
+        }
+    }
+    assert!(!logs.exists());
+    Ok(())
+}
+
+/// The only test in this file that touches the process-wide trail.
+#[tokio::test]
+async fn an_installed_trail_is_the_process_wide_trail() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path().join("global"))
+        .build()?;
+    let installed = audit_host::set_audit_trail(trail)
+        .map_err(|_| "a process-wide trail was already installed")?;
+    assert!(std::ptr::eq(installed, audit_host::get_audit_trail()?));
+    let second = AuditTrail::builder()
+        .storage_path(dir.path().join("second"))
+        .build()?;
+    match audit_host::set_audit_trail(second) {
+        Err(back) => back.close().await?,
+        Ok(_) => panic!("a second trail replaced the installed one"),
+    }
+    audit_host::audit_data_access("ledger", "delete", Some("dana")).await?;
+    let events = installed.get_events(&EventQuery::default()).await?;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, AuditEventType::DataDeletion);
+    installed.close().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Trail failure reporting
+
+/// Refuses every write.
+#[derive(Debug)]
+struct Broken;
+
+#[async_trait]
+impl StorageBackend for Broken {
+    fn name(&self) -> &str {
+        "broken"
+    }
+    async fn write(&self, _record: &AuditRecord) -> audit_host::Result<()> {
+        Err(Error::backend("disk on fire"))
+    }
+    async fn flush(&self) -> audit_host::Result<()> {
+        Ok(())
+    }
+    async fn close(&self) -> audit_host::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn flush_and_close_report_a_backend_that_never_recovers() -> TestResult {
+    let trail = AuditTrail::builder()
+        .backend(Box::new(Broken))
+        .shutdown_timeout(Duration::from_millis(50))
+        .build()?;
+    let pending = trail
+        .log_event(AuditEventType::DataAccess, "never stored")
+        .user_id("erin");
+    assert_eq!(pending.event().user_id.as_deref(), Some("erin"));
+    pending.await?;
+    // Wait for the worker to meet the failure.
+    for _ in 0..2000 {
+        if trail.statistics().last_error.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        trail.statistics().last_error.as_deref(),
+        Some("broken: disk on fire")
+    );
+    match trail.flush().await {
+        Err(Error::Storage {
+            backend, queued, ..
+        }) => assert_eq!((backend.as_str(), queued), ("broken", 1)),
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    match trail.close().await {
+        Err(Error::Shutdown {
+            backend,
+            unwritten,
+            not_durable,
+            ..
+        }) => assert_eq!((backend.as_str(), unwritten, not_durable), ("broken", 1, 1)),
+        other => panic!("expected a shutdown error, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_chain_reports_a_tampered_line_as_an_integrity_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .clock(|| at(2026, 3, 1))
+        .build()?;
+    log_n(&trail, 3).await?;
+    trail.flush().await?;
+    let file = dir.path().join("audit_2026-03-01.jsonl");
+    let text = std::fs::read_to_string(&file)?;
+    std::fs::write(&file, text.replacen("\"e1\"", "\"E1\"", 1))?;
+    match trail.verify_chain().await {
+        Err(Error::Integrity(message)) => assert!(
+            message.starts_with(&format!("sequence 2 at {}:2:", file.display())),
+            "{message}"
+        ),
+        other => panic!("expected an integrity error, got {other:?}"),
+    }
+    trail.close().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_leap_second_timestamp_is_stored_and_read_back() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let leap = DateTime::parse_from_rfc3339("2016-12-31T23:59:60.5Z")?.with_timezone(&Utc);
+    let trail = AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
+    trail
+        .log_event(AuditEventType::SystemStartup, "at a leap second")
+        .timestamp(leap)
+        .await?;
+    let events = trail.get_events(&EventQuery::default()).await?;
+    assert_eq!(events[0].timestamp, Some(leap));
+    trail.close().await?;
+    assert!(
+        all_lines(dir.path())[0].contains("\"timestamp\":\"2016-12-31T23:59:60.500000Z\""),
+        "{:?}",
+        all_lines(dir.path())
+    );
+    assert_eq!(verify(dir.path()).events, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_time_filtered_query_skips_lines_it_cannot_read() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .clock(|| at(2026, 3, 1))
+        .build()?;
+    log_n(&trail, 2).await?;
+    trail.close().await?;
+    let file = dir.path().join("audit_2026-03-01.jsonl");
+    let mut text = std::fs::read_to_string(&file)?;
+    text.push_str("{\"event_type\":\"data_access\",\"timestamp\":\"soon\"}\n{\"torn");
+    std::fs::write(&file, text)?;
+    let query = EventQuery {
+        start_time: Some(at(2026, 2, 1)),
+        ..Default::default()
+    };
+    let lines = audit_host::query_dir(dir.path(), &query)?;
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l.contains("\"sequence_number\":")));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// More of the `audit` command
+
+fn audit_bytes(args: &[&str], cwd: &Path, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(audit_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn audit");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn emit_skips_blank_lines_and_stops_at_unreadable_input() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let good = "{\"event_type\":\"data_access\",\"message\":\"a\"}\n";
+    let mut input = format!("\n{good}   \n{good}").into_bytes();
+    input.extend_from_slice(b"\xff\xfe not utf-8\n");
+    input.extend_from_slice(good.as_bytes());
+    let out = audit_bytes(&["emit", "--dir", "logs"], dir.path(), &input);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("stdin line 5: cannot read"), "{err}");
+    assert!(err.contains("emitted 2 events before the error"), "{err}");
+    assert_eq!(verify(&dir.path().join("logs")).events, 2);
+    Ok(())
+}
+
+#[test]
+fn emit_sync_acknowledges_each_event_once_durable() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = "{\"event_type\":\"data_access\",\"message\":\"a\",\"event_id\":\"id-a\"}\n\
+                 {\"event_type\":\"data_access\",\"message\":\"b\",\"event_id\":\"id-b\"}\n";
+    let out = audit(
+        &["emit", "--dir", "logs", "--durability", "sync", "--ack"],
+        dir.path(),
+        input,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1 id-a\n2 id-b\n");
+    Ok(())
+}
+
+#[test]
+fn emit_exits_1_when_a_backend_never_takes_the_events() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 100\n[[backends]]\ntype = \"file\"\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ fail_writes = 1000000000 }}\n",
+            toml_str(&plugin_lib("audit_backend_faulty"))
+        ),
+    )?;
+    let out = audit(
+        &["emit", "--config", "audit.toml", "--durability", "sync"],
+        dir.path(),
+        "{\"event_type\":\"data_access\",\"message\":\"a\"}\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("event not recorded") && err.contains("closing the trail failed"),
+        "{err}"
+    );
+    assert!(err.contains("fixture failure"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_prints_warnings_and_exits_2_on_a_corrupt_anchor() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    let trail = AuditTrail::new(None, Some(logs.clone()), None)?;
+    log_n(&trail, 2).await?;
+    trail.close().await?;
+    let file = log_files(&logs).pop().ok_or("a file")?;
+    let mut bytes = std::fs::read(&file)?;
+    bytes.extend_from_slice(b"{\"torn");
+    std::fs::write(&file, bytes)?;
+    let out = audit(&["verify", "logs"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "ok: 2 events in 1 files\n");
+    assert!(
+        text(&out.stderr).starts_with("warning: ")
+            && text(&out.stderr).contains("unterminated final line"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(logs.join(".audit-anchor.json"), "[]")?;
+    let out = audit(&["verify", "logs"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unreadable retention anchor"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+/// `audit query | head` and the like: a reader that went away is not an error.
+#[cfg(unix)]
+#[test]
+fn output_into_a_closed_pipe_is_not_an_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = "{\"event_type\":\"data_access\",\"message\":\"a\"}\n".repeat(50);
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), &input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lib = plugin_lib("audit_backend_example");
+    for args in [
+        vec!["query", "logs"],
+        vec!["plugin", "inspect", lib.to_str().ok_or("path")?],
+    ] {
+        let (reader, writer) = std::io::pipe()?;
+        drop(reader);
+        let out = Command::new(audit_bin())
+            .args(&args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()?;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out.stderr));
+    }
+    Ok(())
+}
+
+#[test]
+fn bench_prints_a_summary_and_reports_a_bad_backend() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let scratch = dir.path().join("scratch");
+    let out = audit(
+        &[
+            "bench",
+            "--events",
+            "500",
+            "--verify",
+            "--dir",
+            scratch.to_str().ok_or("path")?,
+        ],
+        dir.path(),
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("file-batched-1p: 500 events, 1 producer(s)"),
+        "{stdout}"
+    );
+    assert!(lines[1].starts_with("verify: "), "{stdout}");
+
+    let out = audit(&["bench", "--backend", "tape"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--backend `tape`: use `file` or `plugin:PATH`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let missing = dir.path().join("libmissing.so");
+    let out = audit(
+        &[
+            "bench",
+            "--events",
+            "10",
+            "--backend",
+            &format!("plugin:{}", missing.display()),
+        ],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "audit bench: plugin {}: file not found",
+            missing.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
     Ok(())
 }
