@@ -894,8 +894,20 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
     run(
         &format!("latency at half the 1-producer rate ({half:.0}/s), batched"),
         "p99 <= 50 us",
-        s(&["--events", &latency_events, "--rate", &half_rate, "--dir", &d("latency")]),
-        &|r| format!("p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us", r.p50_us, r.p99_us, r.p999_us),
+        s(&[
+            "--events",
+            &latency_events,
+            "--rate",
+            &half_rate,
+            "--dir",
+            &d("latency"),
+        ]),
+        &|r| {
+            format!(
+                "p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
+                r.p50_us, r.p99_us, r.p999_us
+            )
+        },
     );
     run(
         &format!("file, batched, 4 producers, {large} events"),
@@ -1001,9 +1013,16 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
         Ok(v) => rows.push((
             format!("`audit verify` over the {large}-event directory"),
             ">= 0.8 x SHA-256 over the same bytes".into(),
-            format!("{:.0} MB/s vs {:.0} MB/s, {:.2} x", v.verify_mb_per_s, v.sha256_mb_per_s, v.ratio_to_sha256),
+            format!(
+                "{:.0} MB/s vs {:.0} MB/s, {:.2} x",
+                v.verify_mb_per_s, v.sha256_mb_per_s, v.ratio_to_sha256
+            ),
         )),
-        Err(e) => rows.push(("verify".into(), ">= 0.8 x SHA-256".into(), format!("error: {e}"))),
+        Err(e) => rows.push((
+            "verify".into(),
+            ">= 0.8 x SHA-256".into(),
+            format!("error: {e}"),
+        )),
     }
     println!("| scenario | target | result |");
     println!("|---|---|---|");
