@@ -432,7 +432,10 @@ impl State {
             }
             None => {
                 self.switch_to(dir, date, 0, true, touched)?;
-                self.apply_retention(dir, date, &files);
+                // Retention counts back from the new day, but never from a day later than the
+                // wall clock's: an imported event dated in the future must not expire the
+                // files of the present.
+                self.apply_retention(dir, date.min(Utc::now().date_naive()), &files);
                 Ok(())
             }
         }

@@ -270,3 +270,38 @@ async fn a_different_key_cannot_continue_a_chain() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_future_dated_import_does_not_expire_present_files() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let policy = CompliancePolicy {
+        retention_days: 30,
+        ..Default::default()
+    };
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .policy(policy.clone())
+        .build()?;
+    trail.log_event(AuditEventType::DataAccess, "today").await?;
+    let far = Utc
+        .with_ymd_and_hms(2099, 1, 1, 0, 0, 0)
+        .single()
+        .expect("time");
+    trail
+        .log(
+            audit_host::AuditEvent::new(AuditEventType::DataExport, "imported from the future")
+                .timestamp(far),
+        )
+        .await?;
+    trail.close().await?;
+    let names: Vec<String> = log_files(dir.path()).iter().map(|p| name_of(p)).collect();
+    assert_eq!(
+        names,
+        [
+            audit_host::todays_file_name(),
+            "audit_2099-01-01.jsonl".to_owned()
+        ]
+    );
+    assert_eq!(verify(dir.path()).events, 2);
+    Ok(())
+}
