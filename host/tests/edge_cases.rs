@@ -91,41 +91,6 @@ fn write_key(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// A plugin library built by this test run (the plugin crates are dev-dependencies).
-fn plugin_lib(name: &str) -> PathBuf {
-    let deps = audit_bin().parent().expect("target dir").join("deps");
-    let path = deps.join(audit_host::plugin::library_file_name(name));
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        path.display()
-    );
-    path
-}
-
-fn audit(args: &[&str], cwd: &Path, stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(audit_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn audit");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("stdin");
-    child.wait_with_output().expect("wait")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn toml_str(p: &Path) -> String {
     format!("{:?}", p.to_str().expect("utf-8 path"))
 }
@@ -1352,7 +1317,7 @@ fn usage_errors_exit_2_and_say_what_is_wrong() -> TestResult {
 fn emit_reports_a_long_non_ascii_value_of_the_wrong_type_as_bad_input() -> TestResult {
     let dir = tempfile::tempdir()?;
     let line = json!({"event_type": "data_access", "message": "m", "process_id": "é".repeat(80)});
-    let out = audit(&["emit", "--dir", "logs"], dir.path(), &format!("{line}\n"));
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), format!("{line}\n"));
     assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(

@@ -4,45 +4,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use audit_host::{AuditEventType, AuditTrail, Error};
 use common::*;
-
-/// A plugin library built by this test run (the plugin crates are dev-dependencies).
-fn plugin_lib(name: &str) -> PathBuf {
-    let deps = audit_bin().parent().expect("target dir").join("deps");
-    let path = deps.join(audit_host::plugin::library_file_name(name));
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        path.display()
-    );
-    path
-}
-
-fn audit(args: &[&str], cwd: &Path, stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(audit_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn audit");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("stdin");
-    child.wait_with_output().expect("wait")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn events(n: usize) -> String {
     (1..=n)
@@ -84,11 +48,7 @@ fn sqlite_plugin_from_toml_receives_every_event() -> TestResult {
             toml_str(&lib_dir)
         ),
     )?;
-    let out = audit(
-        &["emit", "--config", "audit.toml"],
-        dir.path(),
-        &events(500),
-    );
+    let out = audit(&["emit", "--config", "audit.toml"], dir.path(), events(500));
     assert!(out.status.success(), "{}", text(&out.stderr));
     // config paths inside the plugin's own table are the plugin's business: relative to the cwd.
     let rows = sqlite_rows(&dir.path().join("audit.db"));
@@ -187,7 +147,7 @@ fn no_backends_configured_means_the_file_backend() -> TestResult {
         dir.path().join("audit.toml"),
         "[trail]\nstorage_path = \"logs\"\n",
     )?;
-    let out = audit(&["emit", "--config", "audit.toml"], dir.path(), &events(3));
+    let out = audit(&["emit", "--config", "audit.toml"], dir.path(), events(3));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(verify(&dir.path().join("logs")).events, 3);
     Ok(())
@@ -404,7 +364,7 @@ fn a_plugin_rejecting_its_config_names_the_key() -> TestResult {
         }
         other => panic!("expected a plugin error, got {other:?}"),
     }
-    let out = audit(&["emit", "--config", "audit.toml"], dir.path(), &events(1));
+    let out = audit(&["emit", "--config", "audit.toml"], dir.path(), events(1));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown field `journal`"));
     // Nothing was written before the configuration was refused.
@@ -577,7 +537,7 @@ fn a_plugin_only_trail_continues_its_chain_after_a_restart() -> TestResult {
         ),
     )?;
     for _ in 0..3 {
-        let out = audit(&["emit", "--config", "audit.toml"], dir.path(), &events(10));
+        let out = audit(&["emit", "--config", "audit.toml"], dir.path(), events(10));
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     let rows = sqlite_rows(&dir.path().join("only.db"));

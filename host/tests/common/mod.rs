@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use audit_host::{Integrity, VerifyReport};
 
@@ -69,4 +70,38 @@ pub fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// Runs the `audit` binary in `cwd` with `stdin` as its input.
+pub fn audit(args: &[&str], cwd: &Path, stdin: impl AsRef<[u8]>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(audit_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn audit");
+    // The child may exit before reading everything (a bad line): ignore a broken pipe.
+    let _ = child.stdin.take().expect("stdin").write_all(stdin.as_ref());
+    child.wait_with_output().expect("wait")
+}
+
+/// Output bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A plugin library built by this test run (the plugin crates are dev-dependencies of
+/// audit-host, so `cargo test` builds them into target/<profile>/deps/).
+pub fn plugin_lib(name: &str) -> PathBuf {
+    let deps = audit_bin().parent().expect("target dir").join("deps");
+    let path = deps.join(audit_host::plugin::library_file_name(name));
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
 }
