@@ -1,9 +1,11 @@
 //! `audit verify`: re-checks a directory's chain from the stored bytes alone.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde::Deserialize;
 
@@ -137,117 +139,290 @@ pub fn verify_dir_with_progress(
             a.sequence_number
         ));
     }
-    let mut expected_seq = anchor.as_ref().map_or(1, |a| a.sequence_number);
-    let mut expected_prev: Option<String> = anchor.and_then(|a| a.previous_hash);
-    let mut first = true;
+    let mut chain = Chain {
+        expected_seq: anchor.as_ref().map_or(1, |a| a.sequence_number),
+        expected_prev: anchor.and_then(|a| a.previous_hash),
+        first: true,
+        report,
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
     let mut done = 0u64;
-    let mut buf = Vec::with_capacity(4096);
-    for (fi, f) in files.iter().enumerate() {
-        let newest = fi + 1 == files.len();
-        let file = File::open(&f.path).map_err(io("cannot open", &f.path))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut line_no = 0u64;
-        let mut since_progress = 0u64;
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(io("cannot read", &f.path))?;
-            if n == 0 {
-                break;
+    std::thread::scope(|scope| {
+        // Workers check lines (hash + chain fields) in parallel; this thread reads the files
+        // and applies the sequential chain rules to the results, in order.
+        let mut jobs = Vec::with_capacity(workers);
+        let mut results = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (job_tx, job_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+            let (res_tx, res_rx) = mpsc::sync_channel::<Vec<Result<Checked, String>>>(2);
+            scope.spawn(move || {
+                while let Ok(chunk) = job_rx.recv() {
+                    // Every job ends with a newline: one item per line, empty lines included.
+                    let mut start = 0;
+                    let out = memchr::memchr_iter(b'\n', &chunk)
+                        .map(|end| {
+                            let line = &chunk[start..end];
+                            start = end + 1;
+                            check_line(line, integrity)
+                                .map(Checked::from)
+                                .map_err(|p| p.to_string())
+                        })
+                        .collect();
+                    if res_tx.send(out).is_err() {
+                        return;
+                    }
+                }
+            });
+            jobs.push(job_tx);
+            results.push(res_rx);
+        }
+        let mut in_flight: VecDeque<Item> = VecDeque::new();
+        let mut next_worker = 0;
+        let process = |item: Item, chain: &mut Chain| -> Result<(), VerifyError> {
+            match item {
+                Item::Lines {
+                    file,
+                    first_line,
+                    worker,
+                    count,
+                } => {
+                    let out = results[worker].recv().map_err(|_| {
+                        VerifyError::Io(Error::backend(
+                            "a verification thread stopped; this is a bug in audit-host",
+                        ))
+                    })?;
+                    debug_assert_eq!(out.len(), count);
+                    for (i, checked) in out.into_iter().enumerate() {
+                        chain.accept(checked, &files[file].path, first_line + i as u64)?;
+                    }
+                    Ok(())
+                }
+                Item::Tail { file, line, bytes } => {
+                    let path = &files[file].path;
+                    if file + 1 == files.len() {
+                        chain.report.warnings.push(format!(
+                            "{}:{line}: unterminated final line ({bytes} bytes) not verified: a write in progress or a crash; the next open of the directory moves it aside",
+                            path.display()
+                        ));
+                        Ok(())
+                    } else {
+                        Err(chain.broken(
+                            path,
+                            line,
+                            "unterminated line in a file that is not the newest".into(),
+                        ))
+                    }
+                }
             }
-            line_no += 1;
-            done += n as u64;
-            since_progress += n as u64;
-            if since_progress >= 4 << 20 {
-                progress(done, total);
-                since_progress = 0;
-            }
-            let broken = |sequence: u64, reason: String| VerifyError::Broken {
-                sequence,
-                file: f.path.clone(),
-                line: line_no,
-                reason,
-            };
-            if buf.last() != Some(&b'\n') {
-                if newest {
-                    report.warnings.push(format!(
-                        "{}:{line_no}: unterminated final line ({n} bytes) not verified: a write in progress or a crash; the next open of the directory moves it aside",
-                        f.path.display()
-                    ));
+        };
+        for (fi, f) in files.iter().enumerate() {
+            let mut file = File::open(&f.path).map_err(io("cannot open", &f.path))?;
+            let mut carry: Vec<u8> = Vec::new();
+            let mut line_no = 1u64;
+            loop {
+                let mut chunk = std::mem::take(&mut carry);
+                let had = chunk.len();
+                chunk.resize(had + CHUNK, 0);
+                let n =
+                    read_full(&mut file, &mut chunk[had..]).map_err(io("cannot read", &f.path))?;
+                chunk.truncate(had + n);
+                done += n as u64;
+                let eof = n == 0;
+                let cut = match memchr::memrchr(b'\n', &chunk) {
+                    Some(i) => i + 1,
+                    None if eof => 0,
+                    None => {
+                        carry = chunk; // a line longer than the chunk: read on
+                        continue;
+                    }
+                };
+                carry = chunk.split_off(cut);
+                if !chunk.is_empty() {
+                    let count = memchr::memchr_iter(b'\n', &chunk).count();
+                    // A full pipeline: settle the oldest result first.
+                    if in_flight.len() >= 2 * workers
+                        && let Some(item) = in_flight.pop_front()
+                    {
+                        process(item, &mut chain)?;
+                    }
+                    jobs[next_worker].send(chunk).map_err(|_| {
+                        VerifyError::Io(Error::backend(
+                            "a verification thread stopped; this is a bug in audit-host",
+                        ))
+                    })?;
+                    in_flight.push_back(Item::Lines {
+                        file: fi,
+                        first_line: line_no,
+                        worker: next_worker,
+                        count,
+                    });
+                    next_worker = (next_worker + 1) % workers;
+                    line_no += count as u64;
+                    progress(done, total);
+                }
+                if eof {
+                    if !carry.is_empty() {
+                        in_flight.push_back(Item::Tail {
+                            file: fi,
+                            line: line_no,
+                            bytes: carry.len(),
+                        });
+                    }
                     break;
                 }
-                return Err(broken(
-                    expected_seq,
-                    "unterminated line in a file that is not the newest".into(),
-                ));
             }
-            let line = &buf[..buf.len() - 1];
-            let fields =
-                check_line(line, integrity).map_err(|p| broken(expected_seq, p.to_string()))?;
-            let seq = fields.sequence_number;
-            if fields.legacy && !first && seq == 1 && is_genesis(fields.previous_hash.as_deref()) {
-                // The Python trail started a new chain at 1 after every process restart.
-                report.warnings.push(format!(
-                    "{}:{line_no}: a new chain starts at sequence 1 (the Python trail restarted its sequence after each process restart); verification continues with it",
-                    f.path.display()
-                ));
-                expected_seq = 1;
-                expected_prev = None;
-                first = true;
-            }
-            if seq != expected_seq {
-                let reason = if first && expected_seq == 1 && seq > 1 {
-                    format!(
-                        "the chain starts at sequence {seq}: events 1..{} are missing",
-                        seq - 1
-                    )
-                } else if seq > expected_seq {
-                    format!(
-                        "sequence {expected_seq} is missing (found {seq}): lines were deleted or reordered"
-                    )
-                } else {
-                    format!(
-                        "found sequence {seq} where {expected_seq} was expected: lines were duplicated or reordered"
-                    )
-                };
-                return Err(broken(expected_seq, reason));
-            }
-            let prev = fields.previous_hash.as_deref();
-            let linked = match (&expected_prev, first) {
-                (None, true) => is_genesis(prev),
-                (Some(want), _) => prev == Some(want.as_str()),
-                (None, false) => false,
-            };
-            if !linked {
-                let reason = match &expected_prev {
-                    Some(want) => format!(
-                        "previous_hash {} does not match the checksum of sequence {} ({want})",
-                        prev.unwrap_or("null"),
-                        seq.saturating_sub(1)
-                    ),
-                    None => format!(
-                        "the first event's previous_hash must be null, found {}",
-                        prev.unwrap_or("null")
-                    ),
-                };
-                return Err(broken(expected_seq, reason));
-            }
-            // Reuse the string's buffer: no allocation per line.
-            match (&mut expected_prev, fields.checksum.as_deref()) {
-                (Some(prev), Some(sum)) => {
-                    prev.clear();
-                    prev.push_str(sum);
-                }
-                (slot, sum) => *slot = sum.map(str::to_owned),
-            }
-            report.first_sequence.get_or_insert(seq);
-            report.last_sequence = Some(seq);
-            report.events += 1;
-            expected_seq = seq + 1;
-            first = false;
         }
-    }
+        while let Some(item) = in_flight.pop_front() {
+            process(item, &mut chain)?;
+        }
+        Ok::<_, VerifyError>(())
+    })?;
+    let report = chain.report;
     progress(total, total);
     Ok(report)
+}
+
+/// How much of a file one verification job covers.
+const CHUNK: usize = 1 << 20;
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// What is in flight, in file order.
+enum Item {
+    /// `count` complete lines of file `file` starting at `first_line`, checked by `worker`.
+    Lines {
+        file: usize,
+        first_line: u64,
+        worker: usize,
+        count: usize,
+    },
+    /// Bytes after the last newline of file `file`.
+    Tail {
+        file: usize,
+        line: u64,
+        bytes: usize,
+    },
+}
+
+/// A line's chain fields, checked and owned (they cross threads).
+struct Checked {
+    sequence_number: u64,
+    previous_hash: Option<Box<str>>,
+    checksum: Option<Box<str>>,
+    legacy: bool,
+}
+
+impl From<crate::record::ChainFields<'_>> for Checked {
+    fn from(f: crate::record::ChainFields<'_>) -> Self {
+        Self {
+            sequence_number: f.sequence_number,
+            previous_hash: f.previous_hash.map(|p| p.into()),
+            checksum: f.checksum.map(|c| c.into()),
+            legacy: f.legacy,
+        }
+    }
+}
+
+/// The sequential rules: contiguous sequence numbers and `previous_hash` links.
+struct Chain {
+    expected_seq: u64,
+    expected_prev: Option<String>,
+    first: bool,
+    report: VerifyReport,
+}
+
+impl Chain {
+    fn broken(&self, file: &Path, line: u64, reason: String) -> VerifyError {
+        VerifyError::Broken {
+            sequence: self.expected_seq,
+            file: file.to_path_buf(),
+            line,
+            reason,
+        }
+    }
+
+    fn accept(
+        &mut self,
+        checked: Result<Checked, String>,
+        file: &Path,
+        line_no: u64,
+    ) -> Result<(), VerifyError> {
+        let fields = checked.map_err(|reason| self.broken(file, line_no, reason))?;
+        let seq = fields.sequence_number;
+        if fields.legacy && !self.first && seq == 1 && is_genesis(fields.previous_hash.as_deref()) {
+            // The Python trail started a new chain at 1 after every process restart.
+            self.report.warnings.push(format!(
+                "{}:{line_no}: a new chain starts at sequence 1 (the Python trail restarted its sequence after each process restart); verification continues with it",
+                file.display()
+            ));
+            self.expected_seq = 1;
+            self.expected_prev = None;
+            self.first = true;
+        }
+        let expected_seq = self.expected_seq;
+        if seq != expected_seq {
+            let reason = if self.first && expected_seq == 1 && seq > 1 {
+                format!(
+                    "the chain starts at sequence {seq}: events 1..{} are missing",
+                    seq - 1
+                )
+            } else if seq > expected_seq {
+                format!(
+                    "sequence {expected_seq} is missing (found {seq}): lines were deleted or reordered"
+                )
+            } else {
+                format!(
+                    "found sequence {seq} where {expected_seq} was expected: lines were duplicated or reordered"
+                )
+            };
+            return Err(self.broken(file, line_no, reason));
+        }
+        let prev = fields.previous_hash.as_deref();
+        let linked = match (&self.expected_prev, self.first) {
+            (None, true) => is_genesis(prev),
+            (Some(want), _) => prev == Some(want.as_str()),
+            (None, false) => false,
+        };
+        if !linked {
+            let reason = match &self.expected_prev {
+                Some(want) => format!(
+                    "previous_hash {} does not match the checksum of sequence {} ({want})",
+                    prev.unwrap_or("null"),
+                    seq.saturating_sub(1)
+                ),
+                None => format!(
+                    "the first event's previous_hash must be null, found {}",
+                    prev.unwrap_or("null")
+                ),
+            };
+            return Err(self.broken(file, line_no, reason));
+        }
+        match (&mut self.expected_prev, fields.checksum.as_deref()) {
+            (Some(prev), Some(sum)) => {
+                prev.clear();
+                prev.push_str(sum);
+            }
+            (slot, sum) => *slot = sum.map(str::to_owned),
+        }
+        self.report.first_sequence.get_or_insert(seq);
+        self.report.last_sequence = Some(seq);
+        self.report.events += 1;
+        self.expected_seq = seq + 1;
+        self.first = false;
+        Ok(())
+    }
 }
