@@ -71,7 +71,7 @@ pub use policy::{AlertReason, CompliancePolicy};
 pub use query::{EventQuery, query_dir};
 pub use record::{AuditRecord, Integrity};
 pub use trail::{
-    AlertHook, AuditTrail, AuditTrailBuilder, Clock, DEFAULT_FLUSH_INTERVAL_MS,
+    AlertHook, AuditTrail, AuditTrailBuilder, BackendStatistics, Clock, DEFAULT_FLUSH_INTERVAL_MS,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull, PendingEvent,
     PolicySummary, Receipt, Statistics,
 };

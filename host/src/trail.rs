@@ -397,9 +397,31 @@ struct Shared {
     wake: Condvar,
     space: Notify,
     progress: watch::Sender<Progress>,
+    /// Per backend, in configuration order; updated by the writer after each call.
+    backend_stats: Mutex<Vec<BackendStatistics>>,
 }
 
 impl Shared {
+    /// Counts one backend call: `stored` events on success, the error otherwise.
+    fn record_call(&self, backend: usize, error: Option<&Error>, stored: u64) {
+        let mut stats = self
+            .backend_stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(s) = stats.get_mut(backend) else {
+            return;
+        };
+        match error {
+            None => s.delivered += stored,
+            Some(e) => {
+                s.failed_calls += 1;
+                s.last_error = Some(e.to_string());
+                s.last_error_at =
+                    Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+            }
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code path panics while holding this lock except through a bug; keep going with
         // the state as it is rather than poisoning every caller.
@@ -514,6 +536,15 @@ impl AuditTrail {
             wake: Condvar::new(),
             space: Notify::new(),
             progress,
+            backend_stats: Mutex::new(
+                backends
+                    .iter()
+                    .map(|b| BackendStatistics {
+                        name: b.name().to_owned(),
+                        ..BackendStatistics::default()
+                    })
+                    .collect(),
+            ),
         });
         let backend_names: Vec<String> = backends.iter().map(|b| b.name().to_owned()).collect();
         let (head_tx, head_rx) = std::sync::mpsc::channel();
@@ -924,6 +955,12 @@ impl AuditTrail {
             durable_sequence: p.durable,
             last_error: st.error.as_ref().map(|(b, e)| format!("{b}: {e}")),
             backends: self.backend_names.clone(),
+            per_backend: self
+                .shared
+                .backend_stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
             policy: PolicySummary {
                 compliance_level: self.policy.level,
                 enabled: self.policy.enabled,
@@ -1031,8 +1068,26 @@ pub struct Statistics {
     pub last_error: Option<String>,
     /// The backends' names.
     pub backends: Vec<String>,
+    /// Per backend, in configuration order: what it stored and how it failed.
+    pub per_backend: Vec<BackendStatistics>,
     /// The policy, as the Python trail reports it.
     pub policy: PolicySummary,
+}
+
+/// One backend's part of [`Statistics`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BackendStatistics {
+    /// The backend's name.
+    pub name: String,
+    /// Events it stored (a re-delivery after a failure counts again).
+    pub delivered: u64,
+    /// Calls (write or flush) that failed; each was retried.
+    pub failed_calls: u64,
+    /// The last error it returned (it may have recovered since).
+    pub last_error: Option<String>,
+    /// When that was: RFC 3339, UTC.
+    pub last_error_at: Option<String>,
 }
 
 /// The policy part of [`Statistics`].
@@ -1365,14 +1420,17 @@ impl Worker {
         batch: &Batch,
     ) -> Result<(), (String, Error)> {
         let mut first_error = None;
-        for slot in &mut self.backends {
+        for (i, slot) in self.backends.iter_mut().enumerate() {
             // A backend that already stored part of this batch (another backend failed
             // after it) gets only what it has not seen.
             let from = batch.partition_point(|r| r.sequence_number() <= slot.written);
             if from == batch.len() {
                 continue;
             }
-            match contained(rt, slot.backend.write_batch(&batch.skip(from))) {
+            let result = contained(rt, slot.backend.write_batch(&batch.skip(from)));
+            self.shared
+                .record_call(i, result.as_ref().err(), (batch.len() - from) as u64);
+            match result {
                 Ok(()) => slot.written = batch[batch.len() - 1].sequence_number(),
                 Err(e) => {
                     if first_error.is_none() {
@@ -1385,8 +1443,10 @@ impl Worker {
     }
 
     fn flush_all(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), (String, Error)> {
-        for slot in &self.backends {
-            contained(rt, slot.backend.flush()).map_err(|e| (slot.backend.name().to_owned(), e))?;
+        for (i, slot) in self.backends.iter().enumerate() {
+            let result = contained(rt, slot.backend.flush());
+            self.shared.record_call(i, result.as_ref().err(), 0);
+            result.map_err(|e| (slot.backend.name().to_owned(), e))?;
         }
         Ok(())
     }

@@ -551,3 +551,46 @@ fn a_plugin_only_trail_continues_its_chain_after_a_restart() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn emit_stats_reports_each_backend() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let record = dir.path().join("received.txt");
+    plugin_config(
+        dir.path(),
+        &plugin_lib("audit_backend_faulty"),
+        &format!("{{ fail_writes = 2, record = {} }}", toml_str(&record)),
+    );
+    let out = audit(
+        &["emit", "--config", "audit.toml", "--stats"],
+        dir.path(),
+        events(5),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let json =
+        &err[err.find('{').ok_or("no statistics")?..err.rfind('}').ok_or("no statistics")? + 1];
+    let stats: serde_json::Value = serde_json::from_str(json)?;
+    assert_eq!(stats["total_events"], 5);
+    assert_eq!(stats["durable_sequence"], 5);
+    let per = stats["per_backend"].as_array().ok_or("per_backend")?;
+    assert_eq!(per.len(), 2);
+    assert_eq!(per[0]["name"], "file");
+    assert_eq!(per[0]["delivered"], 5);
+    assert_eq!(per[0]["failed_calls"], 0);
+    assert_eq!(per[1]["name"], "faulty");
+    assert_eq!(per[1]["failed_calls"], 2);
+    assert!(
+        per[1]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fixture failure 2 of 2")),
+        "{per:?}"
+    );
+    assert!(
+        per[1]["last_error_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert!(per[1]["delivered"].as_u64().is_some_and(|d| d >= 5));
+    Ok(())
+}

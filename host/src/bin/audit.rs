@@ -140,6 +140,10 @@ struct EmitArgs {
     /// to the durability mode (with sync: after its fdatasync).
     #[arg(long)]
     ack: bool,
+    /// At the end, print the trail's statistics (per backend: delivered events, failed
+    /// calls, last error and when; queue depth) as JSON on stderr.
+    #[arg(long)]
+    stats: bool,
 }
 
 fn parse_durability(s: &str) -> Result<Durability, String> {
@@ -433,6 +437,12 @@ fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         }
         if let Err(e) = &closed {
             eprintln!("audit emit: closing the trail failed: {e}");
+        }
+        if args.stats {
+            match serde_json::to_string_pretty(&trail.statistics()) {
+                Ok(json) => eprintln!("{json}"),
+                Err(e) => eprintln!("audit emit: cannot print statistics: {e}"),
+            }
         }
         match failure {
             Some((code, msg)) => {
