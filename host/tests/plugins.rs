@@ -594,3 +594,29 @@ fn emit_stats_reports_each_backend() -> TestResult {
     assert!(per[1]["delivered"].as_u64().is_some_and(|d| d >= 5));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_fatal_plugin_error_reaches_the_caller_with_its_kind() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cfg = plugin_config(
+        dir.path(),
+        &plugin_lib("audit_backend_faulty"),
+        "{ fatal = true }",
+    );
+    let trail = AuditTrail::from_config_file(&cfg)?;
+    trail.log_event(AuditEventType::DataAccess, "x").await?;
+    match trail.flush().await {
+        Err(Error::Storage { source, .. }) => assert!(
+            matches!(&*source, Error::PluginCall { kind: audit_plugin_api::ErrorKind::Fatal, message, .. } if message.contains("broken")),
+            "{source:?}"
+        ),
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    // The file backend beside it has the event; closing reports the plugin's loss.
+    assert_eq!(verify(&dir.path().join("logs")).events, 1);
+    assert!(matches!(
+        trail.close().await,
+        Err(Error::Shutdown { unwritten: 1, .. })
+    ));
+    Ok(())
+}

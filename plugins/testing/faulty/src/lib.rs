@@ -2,8 +2,10 @@
 //! which records what it received so tests can check for loss and duplicates.
 //!
 //! Keys: `panic_in` (`"open"`, `"write_batch"`, `"flush"`, `"close"`), `fail_writes` (the
-//! first N `write_batch` calls return a retryable error), `record` (a file that receives
-//! one `sequence_number` per line for every record accepted).
+//! first N `write_batch` calls return a retryable error), `fatal` (every `write_batch`
+//! returns a fatal error), `sleep_ms` (each `write_batch` first sleeps this long),
+//! `hang_on_write` (the Nth `write_batch` call, 1-based, never returns), `record` (a file that
+//! receives one `sequence_number` per line for every record accepted).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -20,6 +22,14 @@ pub struct Config {
     /// How many `write_batch` calls fail (retryable) before they succeed.
     #[serde(default)]
     pub fail_writes: u64,
+    /// Every `write_batch` fails fatally.
+    #[serde(default)]
+    pub fatal: bool,
+    /// Sleep this many milliseconds in each `write_batch`.
+    #[serde(default)]
+    pub sleep_ms: u64,
+    /// The Nth `write_batch` call (1-based) hangs forever.
+    pub hang_on_write: Option<u64>,
     /// Where to record received sequence numbers.
     pub record: Option<String>,
 }
@@ -71,6 +81,17 @@ impl Backend for Faulty {
     fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
         self.maybe_panic("write_batch");
         self.writes += 1;
+        if self.config.hang_on_write == Some(self.writes) {
+            loop {
+                std::thread::park();
+            }
+        }
+        if self.config.sleep_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.config.sleep_ms));
+        }
+        if self.config.fatal {
+            return Err(PluginError::fatal("fixture: this backend is broken"));
+        }
         if self.writes <= self.config.fail_writes {
             return Err(PluginError::retryable(format!(
                 "fixture failure {} of {}",
@@ -102,6 +123,6 @@ impl Backend for Faulty {
 export_backend! {
     name: "faulty",
     description: "Test fixture: fails, panics or records on command",
-    config_help: "panic_in, fail_writes, record",
+    config_help: "panic_in, fail_writes, fatal, sleep_ms, hang_on_write, record",
     open: open,
 }
