@@ -154,6 +154,29 @@ pub struct TrailConfig {
     pub backends: Vec<BackendConfig>,
 }
 
+/// The keys of one `[[backends]]` entry of type `kind`, with errors naming the entry.
+fn backend_entry<T: serde::de::DeserializeOwned>(
+    table: toml::Table,
+    kind: &str,
+    file: &Path,
+    line: Option<usize>,
+) -> Result<T> {
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            ConfigError {
+                file: file.to_path_buf(),
+                line,
+                key: "backends".to_owned(),
+                message: format!(
+                    "{} (in the [[backends]] entry with type = \"{kind}\")",
+                    e.message().trim()
+                ),
+            }
+            .into()
+        })
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())]
         .bytes()
@@ -371,19 +394,7 @@ impl TrailConfig {
             };
             match kind.as_str() {
                 "file" => {
-                    let fb: RawFileBackend =
-                        toml::Value::Table(table)
-                            .try_into()
-                            .map_err(|e: toml::de::Error| {
-                                err(
-                                    line,
-                                    "backends",
-                                    format!(
-                                        "{} (in the [[backends]] entry with type = \"file\")",
-                                        e.message().trim()
-                                    ),
-                                )
-                            })?;
+                    let fb: RawFileBackend = backend_entry(table, "file", path, line)?;
                     backends.push(BackendConfig::File {
                         name: fb.name.unwrap_or_else(|| "file".to_owned()),
                         path: fb
@@ -394,19 +405,7 @@ impl TrailConfig {
                     });
                 }
                 "plugin" => {
-                    let pb: RawPluginBackend =
-                        toml::Value::Table(table)
-                            .try_into()
-                            .map_err(|e: toml::de::Error| {
-                                err(
-                                    line,
-                                    "backends",
-                                    format!(
-                                        "{} (in the [[backends]] entry with type = \"plugin\")",
-                                        e.message().trim()
-                                    ),
-                                )
-                            })?;
+                    let pb: RawPluginBackend = backend_entry(table, "plugin", path, line)?;
                     if pb.required == Some(false) {
                         return Err(err(
                             line,

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -1708,25 +1708,6 @@ async fn a_time_filtered_query_skips_lines_it_cannot_read() -> TestResult {
 // ---------------------------------------------------------------------------------------
 // More of the `audit` command
 
-fn audit_bytes(args: &[&str], cwd: &Path, stdin: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(audit_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn audit");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("stdin");
-    child.wait_with_output().expect("wait")
-}
-
 #[test]
 fn emit_skips_blank_lines_and_stops_at_unreadable_input() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -1734,7 +1715,7 @@ fn emit_skips_blank_lines_and_stops_at_unreadable_input() -> TestResult {
     let mut input = format!("\n{good}   \n{good}").into_bytes();
     input.extend_from_slice(b"\xff\xfe not utf-8\n");
     input.extend_from_slice(good.as_bytes());
-    let out = audit_bytes(&["emit", "--dir", "logs"], dir.path(), &input);
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), &input);
     assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("stdin line 5: cannot read"), "{err}");
