@@ -75,6 +75,7 @@ struct RawPluginBackend {
     sha256: Option<String>,
     required: Option<bool>,
     allow_insecure_permissions: Option<bool>,
+    call_timeout_ms: Option<u64>,
     config: Option<toml::Table>,
 }
 
@@ -123,6 +124,8 @@ pub enum BackendConfig {
         allow_insecure_permissions: bool,
         /// The `config` table, as the JSON handed to the plugin's `open`.
         config_json: String,
+        /// How long one call may take before it counts as a retryable failure.
+        call_timeout_ms: u64,
         /// The line of the `[[backends]]` entry, for messages.
         line: Option<usize>,
     },
@@ -454,6 +457,9 @@ impl TrailConfig {
                         sha256: pb.sha256,
                         allow_insecure_permissions: pb.allow_insecure_permissions.unwrap_or(false),
                         config_json,
+                        call_timeout_ms: pb
+                            .call_timeout_ms
+                            .unwrap_or(crate::plugin::DEFAULT_CALL_TIMEOUT.as_millis() as u64),
                         line,
                     });
                 }
@@ -528,11 +534,17 @@ impl TrailConfig {
                     max_file_bytes,
                 } => b = b.named_file_backend(name.clone(), path.clone(), *max_file_bytes),
                 BackendConfig::Plugin {
-                    name, config_json, ..
+                    name,
+                    config_json,
+                    call_timeout_ms,
+                    ..
                 } => {
                     let loaded = self.load_plugin(backend)?;
                     let name = name.clone().unwrap_or_else(|| loaded.info().name.clone());
-                    b = b.backend(Box::new(loaded.open(&name, config_json)?));
+                    let opened = loaded
+                        .open(&name, config_json)?
+                        .with_call_timeout(Duration::from_millis(*call_timeout_ms));
+                    b = b.backend(Box::new(opened));
                 }
             }
         }
@@ -610,11 +622,12 @@ impl TrailConfig {
                     library,
                     sha256,
                     allow_insecure_permissions,
+                    call_timeout_ms,
                     ..
                 } => {
                     let _ = writeln!(
                         s,
-                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions}",
+                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions} call_timeout_ms={call_timeout_ms}",
                         i + 1,
                         name.as_deref().unwrap_or("(the plugin's name)"),
                         library.display(),

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use abi_stable::library::{LibraryError, lib_header_from_path};
 use abi_stable::std_types::{RResult, RSlice, RStr, RString};
@@ -203,6 +204,7 @@ impl LoadedPlugin {
                 name: name.to_owned(),
                 tx: Mutex::new(tx),
                 thread: Mutex::new(Some(thread)),
+                call_timeout: DEFAULT_CALL_TIMEOUT,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -382,9 +384,24 @@ pub struct PluginBackend {
     name: String,
     tx: Mutex<mpsc::Sender<Command>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    call_timeout: Duration,
 }
 
+/// How long the host waits for one plugin call by default (`call_timeout_ms`).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl PluginBackend {
+    /// Sets how long one call may take before it counts as a retryable failure (default
+    /// [`DEFAULT_CALL_TIMEOUT`]). A call that times out keeps running in the plugin's thread
+    /// (a thread cannot be stopped from outside); later calls queue behind it.
+    #[must_use]
+    pub fn with_call_timeout(self, timeout: Duration) -> Self {
+        Self {
+            call_timeout: timeout,
+            ..self
+        }
+    }
+
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let sent = self
@@ -398,7 +415,17 @@ impl PluginBackend {
                 self.name
             )));
         }
-        match reply_rx.await {
+        let Ok(reply) = tokio::time::timeout(self.call_timeout, reply_rx).await else {
+            return Err(Error::PluginCall {
+                backend: self.name.clone(),
+                kind: ErrorKind::Retryable,
+                message: format!(
+                    "no answer within call_timeout_ms ({} ms); the call goes on in the plugin's thread, which cannot be stopped, and later calls wait behind it",
+                    self.call_timeout.as_millis()
+                ),
+            });
+        };
+        match reply {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Error::PluginCall {
                 backend: self.name.clone(),
@@ -451,13 +478,16 @@ impl StorageBackend for PluginBackend {
 
     async fn close(&self) -> Result<()> {
         let result = self.call(Command::Close).await;
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(h) = handle {
-            let _ = h.join();
+        // Join only a thread that answered: one stuck inside the plugin is left behind.
+        if result.is_ok() {
+            let handle = self
+                .thread
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
         }
         result
     }

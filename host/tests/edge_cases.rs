@@ -1035,6 +1035,7 @@ fn a_valid_plugin_entry_resolves_its_library_and_config() -> TestResult {
                 sha256: Some(pin.clone()),
                 allow_insecure_permissions: false,
                 config_json: r#"{"path":"a.db","retries":3}"#.into(),
+                call_timeout_ms: 30_000,
                 line: Some(3),
             },
             BackendConfig::Plugin {
@@ -1043,6 +1044,7 @@ fn a_valid_plugin_entry_resolves_its_library_and_config() -> TestResult {
                 sha256: None,
                 allow_insecure_permissions: true,
                 config_json: "{}".into(),
+                call_timeout_ms: 30_000,
                 line: Some(10),
             },
         ]
@@ -1141,8 +1143,8 @@ fn describe_lists_every_setting_and_backend() -> TestResult {
          policy: level=gdpr enabled=true retention_days=7\n\
          integrity: hmac-sha256 key_file={}\n\
          backend 1: type=file name=file path=/var/audit max_file_bytes=1024\n\
-         backend 2: type=plugin name=copy library=/opt/libcopy.so sha256={pin} allow_insecure_permissions=false\n\
-         backend 3: type=plugin name=(the plugin's name) library=/opt/liby.so sha256=(not pinned) allow_insecure_permissions=true\n",
+         backend 2: type=plugin name=copy library=/opt/libcopy.so sha256={pin} allow_insecure_permissions=false call_timeout_ms=30000\n\
+         backend 3: type=plugin name=(the plugin's name) library=/opt/liby.so sha256=(not pinned) allow_insecure_permissions=true call_timeout_ms=30000\n",
         dir.path().join("k.key").display()
     );
     assert_eq!(c.describe(), want);

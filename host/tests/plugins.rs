@@ -620,3 +620,38 @@ async fn a_fatal_plugin_error_reaches_the_caller_with_its_kind() -> TestResult {
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_hanging_plugin_times_out_and_the_trail_stays_responsive() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 300\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\ncall_timeout_ms = 200\nconfig = {{ hang_on_write = 1 }}\n",
+            toml_str(&plugin_lib("audit_backend_faulty"))
+        ),
+    )?;
+    let trail = AuditTrail::from_config_file(dir.path().join("audit.toml"))?;
+    trail
+        .log_event(AuditEventType::DataAccess, "the plugin hangs on this one")
+        .await?;
+    let started = std::time::Instant::now();
+    match trail.flush().await {
+        Err(Error::Storage { source, .. }) => {
+            assert!(
+                source
+                    .to_string()
+                    .contains("no answer within call_timeout_ms (200 ms)"),
+                "{source}"
+            )
+        }
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The file backend has the event; the trail reports the failure; close gives up in time.
+    assert_eq!(verify(&dir.path().join("logs")).events, 1);
+    assert!(trail.statistics().per_backend[1].failed_calls >= 1);
+    assert!(matches!(trail.close().await, Err(Error::Shutdown { .. })));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    Ok(())
+}
