@@ -77,6 +77,22 @@ pub enum Error {
         source: Arc<Error>,
     },
 
+    /// Sync durability: the event was accepted (it has its sequence number and stays queued
+    /// for retries) but could not be confirmed durable before `log_event` returned.
+    #[error(
+        "event {event_id} was accepted as sequence {sequence} but is not confirmed durable: \
+         {source}"
+    )]
+    NotDurable {
+        /// The sequence number it got.
+        sequence: u64,
+        /// Its id.
+        event_id: String,
+        /// Why it is not durable (usually [`Error::Storage`]).
+        #[source]
+        source: Arc<Error>,
+    },
+
     /// `close` gave up on a failing backend after the shutdown timeout.
     #[error(
         "closing: backend `{backend}` still failed when the shutdown timeout ran out, or failed \

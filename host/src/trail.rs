@@ -374,6 +374,8 @@ struct State {
     /// Accepted events not yet written by every backend (pending + in the worker's hands).
     queued: usize,
     closing: bool,
+    /// When `close` (or drop) asked the writer to stop: the shutdown timeout counts from here.
+    closing_since: Option<Instant>,
     flush_target: u64,
     error: Option<(String, Arc<Error>)>,
     worker_idle: bool,
@@ -528,6 +530,7 @@ impl AuditTrail {
                 pending: Vec::new(),
                 queued: 0,
                 closing: false,
+                closing_since: None,
                 flush_target: 0,
                 error: None,
                 worker_idle: false,
@@ -720,7 +723,13 @@ impl AuditTrail {
             }
         }
         if self.durability == Durability::Sync {
-            self.wait_durable(seq).await?;
+            self.wait_durable(seq)
+                .await
+                .map_err(|e| Error::NotDurable {
+                    sequence: seq,
+                    event_id: event_id.clone(),
+                    source: Arc::new(e),
+                })?;
         }
         Ok(Receipt {
             sequence_number: seq,
@@ -896,6 +905,7 @@ impl AuditTrail {
         {
             let mut st = self.shared.lock();
             st.closing = true;
+            st.closing_since.get_or_insert_with(Instant::now);
             self.shared.wake.notify_one();
         }
         self.shared.space.notify_waiters();
@@ -936,6 +946,7 @@ impl AuditTrail {
         {
             let mut st = self.shared.lock();
             st.closing = true;
+            st.closing_since.get_or_insert_with(Instant::now);
             self.shared.wake.notify_one();
         }
         self.join_worker();
@@ -1308,6 +1319,12 @@ impl Worker {
                 let mut st = self.shared.lock();
                 loop {
                     let now = Instant::now();
+                    if let Some(since) = st.closing_since {
+                        // Shutting down: a back-off never runs past the shutdown deadline.
+                        let deadline = since + self.shutdown_timeout;
+                        shutdown_deadline = Some(deadline);
+                        retry_at = retry_at.map(|t| t.min(deadline));
+                    }
                     let retry_ok = retry_at.is_none_or(|t| now >= t);
                     let unsynced = written > durable;
                     let flush_due = unsynced && now >= last_sync + self.interval;
@@ -1350,9 +1367,6 @@ impl Worker {
                 }
                 (st.closing, st.flush_target)
             };
-            if closing && shutdown_deadline.is_none() {
-                shutdown_deadline = Some(Instant::now() + self.shutdown_timeout);
-            }
             // After a failure: when to try again, or `None` when shutting down has run out of time.
             let next_try = |backoff: &mut Duration| {
                 let now = Instant::now();

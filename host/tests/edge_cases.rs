@@ -1759,7 +1759,9 @@ fn emit_exits_1_when_a_backend_never_takes_the_events() -> TestResult {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(
-        err.contains("event not recorded") && err.contains("closing the trail failed"),
+        err.contains("was accepted as sequence 1 but is not confirmed durable")
+            && err.contains("closing the trail failed")
+            && err.contains("1 accepted event(s) were NOT written to it"),
         "{err}"
     );
     assert!(err.contains("fixture failure"), "{err}");

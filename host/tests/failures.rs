@@ -141,10 +141,19 @@ async fn a_panicking_backend_is_an_error_not_a_dead_writer() -> TestResult {
         .durability(Durability::Sync)
         .build()?;
     let err = trail.log_event(AuditEventType::DataAccess, "first").await;
-    match err {
-        Err(Error::Storage {
+    // Sync mode: accepted as sequence 1, but not confirmed durable, because the backend panicked.
+    let Err(Error::NotDurable {
+        sequence: 1,
+        source,
+        ..
+    }) = err
+    else {
+        panic!("expected NotDurable, got {err:?}");
+    };
+    match &*source {
+        Error::Storage {
             backend, source, ..
-        }) => {
+        } => {
             assert_eq!(backend, "panicky");
             assert!(
                 source
@@ -373,7 +382,10 @@ async fn a_sync_caller_is_told_when_its_event_is_not_durable() -> TestResult {
         .build()?;
     be.fail_writes.store(2, Ordering::SeqCst);
     let r = trail.log_event(AuditEventType::DataAccess, "x").await;
-    assert!(matches!(r, Err(Error::Storage { .. })), "{r:?}");
+    assert!(
+        matches!(&r, Err(Error::NotDurable { sequence: 1, source, .. }) if matches!(**source, Error::Storage { .. })),
+        "{r:?}"
+    );
     // It stays queued and is retried: once the backend recovers it is stored, once.
     wait_until("retry", || be.stored.lock().expect("lock").len() == 1).await;
     trail.close().await?;
@@ -486,5 +498,31 @@ fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult
     let seqs = sequences(&logs);
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     assert_eq!(verify(&logs).events, report.events + 10);
+    Ok(())
+}
+
+#[tokio::test]
+async fn close_keeps_to_the_shutdown_timeout_even_during_a_long_back_off() -> TestResult {
+    let be = Arc::new(Flaky::default());
+    be.fail_writes.store(usize::MAX, Ordering::SeqCst);
+    let trail = AuditTrail::builder()
+        .backend(Box::new(Arc::clone(&be)))
+        .shutdown_timeout(Duration::from_millis(300))
+        .build()?;
+    trail
+        .log_event(AuditEventType::DataAccess, "never stored")
+        .await?;
+    // Let the back-off grow past a second (10 ms doubling).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        trail.close().await,
+        Err(Error::Shutdown { unwritten: 1, .. })
+    ));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "close took {took:?} with a 300 ms shutdown timeout"
+    );
     Ok(())
 }

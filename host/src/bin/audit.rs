@@ -369,6 +369,21 @@ fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         acks.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     };
+    // In batched mode events become durable after `log` returned: acknowledge them as the
+    // trail syncs, also while stdin is quiet.
+    let ack_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ack_thread = args.ack.then(|| {
+        let (trail, acks, stop) = (trail.clone(), acks.clone(), ack_stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(20));
+                let durable = trail.durable_sequence();
+                acks.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .print_durable(durable);
+            }
+        })
+    });
     rt.block_on(async {
         let mut count = 0u64;
         let mut failure: Option<(u8, String)> = None;
@@ -419,6 +434,12 @@ fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
                         acks.print_durable(trail.durable_sequence());
                     }
                 }
+                Err(e @ Error::NotDurable { .. }) => {
+                    // Accepted and queued: close below still tries to store it.
+                    failure = Some((1, format!("stdin line {line_no}: {e}")));
+                    count += 1;
+                    break;
+                }
                 Err(e) => {
                     failure = Some((1, format!("stdin line {line_no}: event not recorded: {e}")));
                     break;
@@ -431,6 +452,10 @@ fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
             std::future::pending::<()>().await;
         }
         let closed = trail.close().await;
+        ack_stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = ack_thread {
+            let _ = t.join();
+        }
         if args.ack {
             let durable = if closed.is_ok() { u64::MAX } else { trail.durable_sequence() };
             lock_acks().print_durable(durable);
