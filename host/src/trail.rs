@@ -893,7 +893,7 @@ impl AuditTrail {
     }
 
     /// Drains the queue, flushes and closes every backend. Afterwards `log_event` returns
-    /// [`Error::Closed`]. Calling it again returns `Ok(())`.
+    /// [`Error::Closed`]. Calling it again returns the first call's result.
     ///
     /// A backend that fails meanwhile is retried for up to the shutdown timeout (default 5 s).
     ///
