@@ -188,19 +188,26 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The table a `[table]` or `[[table]]` header line names.
+fn table_header(line: &str) -> Option<String> {
+    let h = line.strip_prefix('[')?;
+    Some(
+        h.trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned(),
+    )
+}
+
 /// The line on which `key = ...` appears inside `[table]` (best effort).
 fn line_of_key(text: &str, table: &str, key: &str) -> Option<usize> {
     let mut current = String::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
-        if let Some(h) = line.strip_prefix('[') {
-            current = h
-                .trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned();
+        if let Some(name) = table_header(line) {
+            current = name;
             continue;
         }
         if current == table
@@ -218,14 +225,8 @@ fn key_at_line(text: &str, line: usize) -> String {
     let mut table = String::new();
     for raw in text.lines().take(line.saturating_sub(1)) {
         let l = raw.trim();
-        if let Some(h) = l.strip_prefix('[') {
-            table = h
-                .trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned();
+        if let Some(name) = table_header(l) {
+            table = name;
         }
     }
     let here = text
