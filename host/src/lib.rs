@@ -68,7 +68,7 @@ pub use global::{
     set_audit_trail,
 };
 pub use policy::{AlertReason, CompliancePolicy};
-pub use query::{EventQuery, query_dir};
+pub use query::{EventQuery, query_dir, query_dir_counting};
 pub use record::{AuditRecord, Integrity};
 pub use trail::{
     AlertHook, AuditTrail, AuditTrailBuilder, BackendStatistics, Clock, DEFAULT_FLUSH_INTERVAL_MS,

@@ -64,10 +64,13 @@ struct Filterable<'a> {
 }
 
 impl EventQuery {
-    fn matches(&self, line: &str) -> bool {
-        let Ok(f) = serde_json::from_str::<Filterable<'_>>(line) else {
-            return false;
-        };
+    /// Whether the line matches; `None` when it cannot be read as an event.
+    fn matches(&self, line: &str) -> Option<bool> {
+        let f = serde_json::from_str::<Filterable<'_>>(line).ok()?;
+        Some(self.matches_fields(&f))
+    }
+
+    fn matches_fields(&self, f: &Filterable<'_>) -> bool {
         if self.start_time.is_some() || self.end_time.is_some() {
             let Some(ts) = f
                 .timestamp
@@ -100,11 +103,21 @@ impl EventQuery {
 /// # Errors
 /// [`Error::Io`] when the directory or a file cannot be read.
 pub fn query_dir(dir: &Path, query: &EventQuery) -> Result<Vec<String>> {
+    query_dir_counting(dir, query).map(|(lines, _)| lines)
+}
+
+/// Like [`query_dir`], also counting the lines in the files searched that could not be read
+/// as events (they match no filter; `audit verify` says what is wrong with them).
+///
+/// # Errors
+/// [`Error::Io`] when the directory or a file cannot be read.
+pub fn query_dir_counting(dir: &Path, query: &EventQuery) -> Result<(Vec<String>, usize)> {
     let files = list_log_files(dir).map_err(Error::io("cannot list audit directory", dir))?;
     let mut out = Vec::new();
+    let mut unreadable = 0;
     let limit = query.limit.unwrap_or(usize::MAX);
     if limit == 0 {
-        return Ok(out);
+        return Ok((out, unreadable));
     }
     let start_date = query.start_time.map(|t| t.date_naive());
     for f in files.iter().rev() {
@@ -116,13 +129,17 @@ pub fn query_dir(dir: &Path, query: &EventQuery) -> Result<Vec<String>> {
         let text = fs::read(&f.path).map_err(Error::io("cannot read", &f.path))?;
         let text = String::from_utf8_lossy(&text);
         for line in text.lines().rev() {
-            if !line.is_empty() && query.matches(line) {
-                out.push(line.to_owned());
-                if out.len() >= limit {
-                    return Ok(out);
+            match query.matches(line) {
+                Some(true) => {
+                    out.push(line.to_owned());
+                    if out.len() >= limit {
+                        return Ok((out, unreadable));
+                    }
                 }
+                Some(false) => {}
+                None => unreadable += 1,
             }
         }
     }
-    Ok(out)
+    Ok((out, unreadable))
 }

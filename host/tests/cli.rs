@@ -459,3 +459,23 @@ fn the_shipped_sample_config_is_valid() -> TestResult {
     assert!(out.status.success(), "{}", text(&out.stderr));
     Ok(())
 }
+
+#[test]
+fn query_warns_about_lines_it_cannot_read() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let out = run(&["emit", "--dir", "logs"], events(3).as_bytes(), cwd.path());
+    assert!(out.status.success());
+    let file = log_files(&cwd.path().join("logs")).pop().ok_or("file")?;
+    let mut content = std::fs::read_to_string(&file)?;
+    content.push_str("{not an event}\n");
+    std::fs::write(&file, content)?;
+    let out = run(&["query", "logs"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout)?.lines().count(), 3);
+    assert!(
+        text(&out.stderr).contains("1 line(s) could not be read as events"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}

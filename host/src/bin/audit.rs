@@ -652,8 +652,15 @@ fn query(args: QueryArgs) -> ExitCode {
         component: args.component,
         limit: args.limit,
     };
-    let lines = match audit_host::query_dir(&args.dir, &q) {
-        Ok(l) => l,
+    let lines = match audit_host::query_dir_counting(&args.dir, &q) {
+        Ok((lines, 0)) => lines,
+        Ok((lines, unreadable)) => {
+            eprintln!(
+                "audit query: warning: {unreadable} line(s) could not be read as events and were skipped; run `audit verify {}`",
+                args.dir.display()
+            );
+            lines
+        }
         Err(e) => {
             eprintln!("audit query: {e}");
             return ExitCode::from(EXIT_USAGE);
