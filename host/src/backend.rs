@@ -46,11 +46,6 @@ impl Batch {
             start: self.start + start,
         }
     }
-
-    /// The whole batch back (copied only if a backend still holds a clone).
-    pub(crate) fn into_vec(self) -> Vec<AuditRecord> {
-        Arc::try_unwrap(self.records).unwrap_or_else(|shared| (*shared).clone())
-    }
 }
 
 impl Deref for Batch {

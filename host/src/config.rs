@@ -76,6 +76,10 @@ struct RawPluginBackend {
     required: Option<bool>,
     allow_insecure_permissions: Option<bool>,
     call_timeout_ms: Option<u64>,
+    spool_max_bytes: Option<u64>,
+    spool_dir: Option<PathBuf>,
+    retry_initial_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
     config: Option<toml::Table>,
 }
 
@@ -126,6 +130,9 @@ pub enum BackendConfig {
         config_json: String,
         /// How long one call may take before it counts as a retryable failure.
         call_timeout_ms: u64,
+        /// `required`, `spool_max_bytes`, `spool_dir` (resolved), `retry_initial_ms`,
+        /// `retry_max_ms`.
+        options: crate::BackendOptions,
         /// The line of the `[[backends]]` entry, for messages.
         line: Option<usize>,
     },
@@ -410,12 +417,47 @@ impl TrailConfig {
                 }
                 "plugin" => {
                     let pb: RawPluginBackend = backend_entry(table, "plugin", path, line)?;
-                    if pb.required == Some(false) {
+                    let defaults = crate::BackendOptions::default();
+                    let retry_initial_ms = pb
+                        .retry_initial_ms
+                        .unwrap_or(defaults.retry_initial.as_millis() as u64);
+                    let retry_max_ms = pb
+                        .retry_max_ms
+                        .unwrap_or(defaults.retry_max.as_millis() as u64);
+                    if retry_initial_ms == 0 {
                         return Err(err(
                             line,
-                            "backends.required",
-                            "`required = false` is not supported yet: without the durable spool (a later release) a backend allowed to fail would lose events. Remove the key".into(),
+                            "backends.retry_initial_ms",
+                            "must be at least 1".into(),
                         ));
+                    }
+                    if retry_max_ms < retry_initial_ms {
+                        return Err(err(
+                            line,
+                            "backends.retry_max_ms",
+                            format!(
+                                "{retry_max_ms} is less than retry_initial_ms ({retry_initial_ms}); the delay doubles from retry_initial_ms up to retry_max_ms"
+                            ),
+                        ));
+                    }
+                    if pb.call_timeout_ms == Some(0) {
+                        return Err(err(
+                            line,
+                            "backends.call_timeout_ms",
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    let mut options = defaults
+                        .required(pb.required.unwrap_or(true))
+                        .spool_max_bytes(
+                            pb.spool_max_bytes.unwrap_or(crate::DEFAULT_SPOOL_MAX_BYTES),
+                        )
+                        .retry(
+                            Duration::from_millis(retry_initial_ms),
+                            Duration::from_millis(retry_max_ms),
+                        );
+                    if let Some(dir) = &pb.spool_dir {
+                        options = options.spool_dir(resolve(dir));
                     }
                     if let Some(pin) = &pb.sha256
                         && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -461,6 +503,7 @@ impl TrailConfig {
                         call_timeout_ms: pb
                             .call_timeout_ms
                             .unwrap_or(crate::plugin::DEFAULT_CALL_TIMEOUT.as_millis() as u64),
+                        options,
                         line,
                     });
                 }
@@ -538,6 +581,7 @@ impl TrailConfig {
                     name,
                     config_json,
                     call_timeout_ms,
+                    options,
                     ..
                 } => {
                     let loaded = self.load_plugin(backend)?;
@@ -545,7 +589,7 @@ impl TrailConfig {
                     let opened = loaded
                         .open(&name, config_json)?
                         .with_call_timeout(Duration::from_millis(*call_timeout_ms));
-                    b = b.backend(Box::new(opened));
+                    b = b.backend_with(Box::new(opened), options.clone());
                 }
             }
         }
@@ -624,15 +668,24 @@ impl TrailConfig {
                     sha256,
                     allow_insecure_permissions,
                     call_timeout_ms,
+                    options,
                     ..
                 } => {
                     let _ = writeln!(
                         s,
-                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions} call_timeout_ms={call_timeout_ms}",
+                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions} call_timeout_ms={call_timeout_ms} required={} spool_max_bytes={} spool_dir={} retry_initial_ms={} retry_max_ms={}",
                         i + 1,
                         name.as_deref().unwrap_or("(the plugin's name)"),
                         library.display(),
                         sha256.as_deref().unwrap_or("(not pinned)"),
+                        options.required,
+                        options.spool_max_bytes,
+                        options.spool_dir.as_ref().map_or_else(
+                            || "(STORAGE_PATH/.spool/NAME)".to_owned(),
+                            |d| d.display().to_string()
+                        ),
+                        options.retry_initial.as_millis(),
+                        options.retry_max.as_millis(),
                     );
                 }
             }

@@ -118,6 +118,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A backend failed in a way retrying cannot fix (a custom backend can return this; a
+    /// panic inside a backend becomes this). The trail stops calling it until restart; its
+    /// events go to its spool.
+    #[error("{message}")]
+    Fatal {
+        /// What went wrong, for a person.
+        message: String,
+    },
+
     /// A plugin library could not be loaded or opened.
     #[error("plugin {}: {message}", library.display())]
     Plugin {

@@ -70,7 +70,7 @@ pub(crate) fn list_log_files(dir: &Path) -> io::Result<Vec<LogFile>> {
 }
 
 #[cfg(unix)]
-fn create_dir_private(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_dir_private(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new()
         .recursive(true)
@@ -79,11 +79,11 @@ fn create_dir_private(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn create_dir_private(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_dir_private(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 
-fn open_private(path: &Path, append: bool) -> io::Result<File> {
+pub(crate) fn open_private(path: &Path, append: bool) -> io::Result<File> {
     let mut o = OpenOptions::new();
     o.read(true).create(true);
     if append {
@@ -97,12 +97,38 @@ fn open_private(path: &Path, append: bool) -> io::Result<File> {
 }
 
 /// Makes a new directory entry durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
+}
+
+/// Takes the directory's `.audit.lock` (an exclusive `flock` held while the returned file
+/// is open) and writes this process's pid into it.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
+    let lock_path = dir.join(LOCK_FILE);
+    let mut lock =
+        open_private(&lock_path, false).map_err(Error::io("cannot open lock file", &lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = lock.read_to_string(&mut text);
+            return Err(Error::DirectoryLocked {
+                dir: dir.to_path_buf(),
+                pid: text.trim().parse().ok(),
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(Error::io("cannot lock audit directory", dir)(e));
+        }
+    }
+    lock.set_len(0)
+        .and_then(|()| lock.write_all(format!("{}\n", std::process::id()).as_bytes()))
+        .map_err(Error::io("cannot write lock file", &lock_path))?;
+    Ok(lock)
 }
 
 /// Settings for a [`FileStorageBackend`]; see [`FileStorageBackend::builder`].
@@ -149,26 +175,7 @@ impl FileBackendBuilder {
     pub fn open(self) -> Result<FileStorageBackend> {
         let dir = self.dir;
         create_dir_private(&dir).map_err(Error::io("cannot create audit directory", &dir))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let mut lock = open_private(&lock_path, false)
-            .map_err(Error::io("cannot open lock file", &lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = lock.read_to_string(&mut text);
-                return Err(Error::DirectoryLocked {
-                    dir,
-                    pid: text.trim().parse().ok(),
-                });
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(Error::io("cannot lock audit directory", &dir)(e));
-            }
-        }
-        lock.set_len(0)
-            .and_then(|()| lock.write_all(format!("{}\n", std::process::id()).as_bytes()))
-            .map_err(Error::io("cannot write lock file", &lock_path))?;
+        let lock = lock_dir(&dir)?;
         let files = list_log_files(&dir).map_err(Error::io("cannot list audit directory", &dir))?;
         let head = recover_tail(&files)?;
         let floor = files.last().map(|f| f.date);
@@ -569,7 +576,7 @@ impl State {
     }
 }
 
-fn truncate_to(path: &Path, len: u64) -> io::Result<()> {
+pub(crate) fn truncate_to(path: &Path, len: u64) -> io::Result<()> {
     let f = OpenOptions::new().write(true).open(path)?;
     f.set_len(len)?;
     f.sync_data()

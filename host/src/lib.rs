@@ -48,10 +48,12 @@ mod error;
 mod event;
 mod file;
 mod global;
+mod lane;
 pub mod plugin;
 mod policy;
 mod query;
 mod record;
+mod spool;
 mod trail;
 pub mod verify;
 
@@ -67,9 +69,11 @@ pub use global::{
     audit_data_access, audit_error, audit_security_event, get_audit_trail, get_audit_trail_with,
     set_audit_trail,
 };
+pub use lane::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 pub use policy::{AlertReason, CompliancePolicy};
 pub use query::{EventQuery, query_dir, query_dir_counting};
 pub use record::{AuditRecord, Integrity};
+pub use spool::DEFAULT_SPOOL_MAX_BYTES;
 pub use trail::{
     AlertHook, AuditTrail, AuditTrailBuilder, BackendStatistics, Clock, DEFAULT_FLUSH_INTERVAL_MS,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull, PendingEvent,

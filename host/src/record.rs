@@ -163,6 +163,42 @@ impl AuditRecord {
     pub fn to_event(&self) -> crate::Result<AuditEvent> {
         AuditEvent::from_json(&self.line)
     }
+
+    /// Rebuilds the record of a line this trail stored (a spool line): parses it, encodes it
+    /// again and checks that the result is the same bytes with the same checksum, so a line
+    /// altered on disk (or written with another integrity key) is refused, not delivered.
+    pub(crate) fn from_stored(line: &str, integrity: &Integrity) -> Result<Self, String> {
+        let ev = AuditEvent::from_json(line).map_err(|e| e.to_string())?;
+        let (Some(seq), Some(ts), Some(event_id)) =
+            (ev.sequence_number, ev.timestamp, ev.event_id.as_deref())
+        else {
+            return Err("sequence_number, timestamp or event_id is missing".to_owned());
+        };
+        let prev: Option<[u8; 64]> = match ev.previous_hash.as_deref() {
+            None => None,
+            Some(h) => Some(
+                h.as_bytes()
+                    .try_into()
+                    .map_err(|_| format!("previous_hash `{h}` is not 64 hex digits"))?,
+            ),
+        };
+        let mut prepared = Prepared::default();
+        prepared.encode(
+            &ev,
+            event_id,
+            ev.hostname.as_deref().unwrap_or_default(),
+            ev.process_id.unwrap_or_default(),
+            ev.compliance_level,
+        );
+        let (record, _) = prepared.assemble(&ev, seq, prev.as_ref(), ts, integrity);
+        if record.line != line {
+            return Err(
+                "the line does not match its checksum (it was altered, or written with another integrity key)"
+                    .to_owned(),
+            );
+        }
+        Ok(record)
+    }
 }
 
 /// Writes `,"key":"value"` or `,"key":null`.

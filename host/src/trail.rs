@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use crate::event::{
     AuditEvent, AuditEventType, AuditLogLevel, ErrorReport, data_access_event_type,
 };
 use crate::file::{DEFAULT_MAX_FILE_BYTES, FileStorageBackend};
+use crate::lane::{BackendOptions, Lane, LaneConfig, LaneEnd, Offer, spool_dir_name};
 use crate::policy::{AlertReason, CompliancePolicy};
 use crate::query::{EventQuery, query_dir};
 use crate::record::{AuditRecord, Integrity, Prepared, check_line};
@@ -143,10 +145,21 @@ impl AuditTrailBuilder {
         }
     }
 
-    /// Adds an in-process backend. With none added (and no file backend), the trail uses a
+    /// Adds an in-process backend with the default [`BackendOptions`] (required, spooled
+    /// under `STORAGE_PATH/.spool/NAME`). It gets its own worker: a slow or failing backend
+    /// does not hold up the others. With none added (and no file backend), the trail uses a
     /// [`FileStorageBackend`] at `storage_path`.
-    pub fn backend(mut self, backend: Box<dyn StorageBackend>) -> Self {
-        self.backends.push(BackendSpec::Ready(backend));
+    pub fn backend(self, backend: Box<dyn StorageBackend>) -> Self {
+        self.backend_with(backend, BackendOptions::default())
+    }
+
+    /// Adds an in-process backend with the given options.
+    pub fn backend_with(
+        mut self,
+        backend: Box<dyn StorageBackend>,
+        options: BackendOptions,
+    ) -> Self {
+        self.backends.push(BackendSpec::Ready(backend, options));
         self
     }
 
@@ -299,22 +312,59 @@ impl AuditTrailBuilder {
                 DEFAULT_MAX_FILE_BYTES,
             ));
         }
-        let mut backends: Vec<Box<dyn StorageBackend>> = Vec::with_capacity(specs.len());
+        let mut backends: Vec<(Box<dyn StorageBackend>, Option<LaneConfig>)> =
+            Vec::with_capacity(specs.len());
         let mut file_dirs = Vec::new();
+        let mut spool_dirs: Vec<PathBuf> = Vec::new();
         for spec in specs {
             match spec {
-                BackendSpec::Ready(b) => backends.push(b),
+                BackendSpec::Ready(b, opts) => {
+                    let spool = if opts.spool_max_bytes == 0 {
+                        None
+                    } else {
+                        let dir = opts.spool_dir.clone().unwrap_or_else(|| {
+                            self.storage_path
+                                .join(".spool")
+                                .join(spool_dir_name(b.name()))
+                        });
+                        if spool_dirs.contains(&dir) {
+                            return Err(crate::ConfigError {
+                                file: PathBuf::new(),
+                                line: None,
+                                key: "backends.name".into(),
+                                message: format!(
+                                    "two backends would share the spool {}: give each backend a distinct `name` (or `spool_dir`)",
+                                    dir.display()
+                                ),
+                            }
+                            .into());
+                        }
+                        spool_dirs.push(dir.clone());
+                        Some((dir, opts.spool_max_bytes))
+                    };
+                    let cfg = LaneConfig {
+                        required: opts.required,
+                        spool,
+                        retry_initial: opts.retry_initial.max(Duration::from_millis(1)),
+                        retry_max: opts.retry_max.max(opts.retry_initial),
+                        memory_limit: self.queue_capacity,
+                        on_full: self.on_full,
+                        durability: self.durability,
+                        flush_interval: self.flush_interval,
+                    };
+                    backends.push((b, Some(cfg)));
+                }
                 BackendSpec::File(name, path, max) => {
                     let fb = FileStorageBackend::builder(&path)
                         .name(name)
                         .max_file_bytes(max)
                         .retention_days(Some(self.policy.retention_days))
                         .open()?;
-                    backends.push(Box::new(fb));
+                    backends.push((Box::new(fb), None));
                 }
             }
         }
-        for b in &backends {
+        for (b, _) in &backends {
             if let Some(dir) = b.query_dir()
                 && !file_dirs.iter().any(|d| d == dir)
             {
@@ -342,7 +392,7 @@ impl AuditTrailBuilder {
 /// A backend as configured: ready, or a file backend opened by `build`.
 #[derive(Debug)]
 enum BackendSpec {
-    Ready(Box<dyn StorageBackend>),
+    Ready(Box<dyn StorageBackend>, BackendOptions),
     File(Option<String>, PathBuf, u64),
 }
 
@@ -394,18 +444,75 @@ struct Progress {
     abandoned: usize,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     space: Notify,
     progress: watch::Sender<Progress>,
-    /// Per backend, in configuration order; updated by the writer after each call.
+    /// Per backend, in configuration order; updated after each call.
     backend_stats: Mutex<Vec<BackendStatistics>>,
+    /// The backends with a worker of their own.
+    lanes: Vec<Arc<Lane>>,
+    /// Written (and, when due, fdatasync'd) by the writer's own backends and handed to
+    /// every lane up to here.
+    dispatched: AtomicU64,
 }
 
 impl Shared {
+    /// Updates one backend's statistics.
+    pub(crate) fn update_stats(&self, backend: usize, f: impl FnOnce(&mut BackendStatistics)) {
+        let mut stats = self
+            .backend_stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = stats.get_mut(backend) {
+            f(s);
+        }
+    }
+
+    /// New events are refused (fail closed) while this lasts.
+    pub(crate) fn set_error(&self, backend: &str, e: Arc<Error>) {
+        let err = (backend.to_owned(), e);
+        self.lock().error = Some(err.clone());
+        self.progress.send_modify(|p| p.error = Some(err));
+    }
+
+    /// Clears the failure if `backend` reported it.
+    pub(crate) fn clear_error_of(&self, backend: &str) {
+        let mut st = self.lock();
+        if st.error.as_ref().is_some_and(|(b, _)| b == backend) {
+            st.error = None;
+            drop(st);
+            self.progress.send_modify(|p| p.error = None);
+        }
+    }
+
+    /// Accepted events the lanes hold in memory (not stored by their backend, not spooled).
+    pub(crate) fn lane_memory(&self) -> usize {
+        self.lanes.iter().map(|l| l.memory_events()).sum()
+    }
+
+    /// Publishes the durable sequence: what the writer's backends made durable, bounded by
+    /// every required lane.
+    pub(crate) fn publish_durable(&self) {
+        let mut durable = self.dispatched.load(Ordering::Acquire);
+        for lane in &self.lanes {
+            if lane.cfg.required {
+                durable = durable.min(lane.durable());
+            }
+        }
+        self.progress.send_if_modified(|p| {
+            if durable > p.durable {
+                p.durable = durable;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
     /// Counts one backend call: `stored` events on success, the error otherwise.
-    fn record_call(&self, backend: usize, error: Option<&Error>, stored: u64) {
+    pub(crate) fn record_call(&self, backend: usize, error: Option<&Error>, stored: u64) {
         let mut stats = self
             .backend_stats
             .lock()
@@ -521,8 +628,41 @@ impl AuditTrail {
             .build()
     }
 
-    fn start(cfg: Config, backends: Vec<Box<dyn StorageBackend>>) -> Result<Self> {
+    fn start(
+        cfg: Config,
+        backends: Vec<(Box<dyn StorageBackend>, Option<LaneConfig>)>,
+    ) -> Result<Self> {
         let (progress, _) = watch::channel(Progress::default());
+        let mut lanes = Vec::new();
+        let mut slots = Vec::new();
+        let mut lane_slots = Vec::new();
+        let mut stats = Vec::new();
+        for (index, (backend, lane_cfg)) in backends.into_iter().enumerate() {
+            let name = backend.name().to_owned();
+            stats.push(BackendStatistics {
+                name: name.clone(),
+                required: lane_cfg.as_ref().is_none_or(|c| c.required),
+                state: "ok".to_owned(),
+                ..BackendStatistics::default()
+            });
+            match lane_cfg {
+                None => slots.push(Slot {
+                    backend,
+                    written: 0,
+                    index,
+                }),
+                Some(lane_cfg) => {
+                    let lane = Arc::new(Lane::new(name, index, lane_cfg, 0)?);
+                    lanes.push(Arc::clone(&lane));
+                    lane_slots.push(LaneSlot {
+                        lane,
+                        backend: Some(backend),
+                        handed: 0,
+                        thread: None,
+                    });
+                }
+            }
+        }
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 next_seq: 1,
@@ -539,30 +679,20 @@ impl AuditTrail {
             wake: Condvar::new(),
             space: Notify::new(),
             progress,
-            backend_stats: Mutex::new(
-                backends
-                    .iter()
-                    .map(|b| BackendStatistics {
-                        name: b.name().to_owned(),
-                        ..BackendStatistics::default()
-                    })
-                    .collect(),
-            ),
+            backend_stats: Mutex::new(stats.clone()),
+            lanes,
+            dispatched: AtomicU64::new(0),
         });
-        let backend_names: Vec<String> = backends.iter().map(|b| b.name().to_owned()).collect();
+        let backend_names: Vec<String> = stats.into_iter().map(|s| s.name).collect();
         let (head_tx, head_rx) = std::sync::mpsc::channel();
         let worker = Worker {
             shared: Arc::clone(&shared),
-            backends: backends
-                .into_iter()
-                .map(|backend| Slot {
-                    backend,
-                    written: 0,
-                })
-                .collect(),
+            backends: slots,
+            lanes: lane_slots,
             durability: cfg.durability,
             interval: cfg.flush_interval,
             shutdown_timeout: cfg.shutdown_timeout,
+            integrity: cfg.integrity.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -614,8 +744,9 @@ impl AuditTrail {
         st.flush_target = head.sequence_number;
         drop(st);
         self.shared
-            .progress
-            .send_modify(|p| p.durable = head.sequence_number);
+            .dispatched
+            .fetch_max(head.sequence_number, Ordering::AcqRel);
+        self.shared.publish_durable();
         Ok(())
     }
 
@@ -758,7 +889,7 @@ impl AuditTrail {
         if let Some((backend, source)) = &st.error {
             return Err(Error::Storage {
                 backend: backend.clone(),
-                queued: st.queued,
+                queued: st.queued + self.shared.lane_memory(),
                 source: Arc::clone(source),
             });
         }
@@ -799,7 +930,7 @@ impl AuditTrail {
         }
         match p.error {
             Some((backend, source)) => {
-                let queued = self.shared.lock().queued;
+                let queued = self.shared.lock().queued + self.shared.lane_memory();
                 Err(Error::Storage {
                     backend,
                     queued,
@@ -878,7 +1009,7 @@ impl AuditTrail {
             if let Some((backend, source)) = &st.error {
                 return Err(Error::Storage {
                     backend: backend.clone(),
-                    queued: st.queued,
+                    queued: st.queued + self.shared.lane_memory(),
                     source: Arc::clone(source),
                 });
             }
@@ -1091,10 +1222,29 @@ pub struct Statistics {
 pub struct BackendStatistics {
     /// The backend's name.
     pub name: String,
+    /// `true` when `log_event` fails closed for it (the built-in file backend always is).
+    pub required: bool,
+    /// `ok`, `retrying` (after a retryable failure) or `fatal` (not called again until
+    /// restart; its events go to its spool).
+    pub state: String,
     /// Events it stored (a re-delivery after a failure counts again).
     pub delivered: u64,
-    /// Calls (write or flush) that failed; each was retried.
+    /// Every event up to this sequence number is stored and flushed by it.
+    pub delivered_sequence: u64,
+    /// Calls (write or flush) that failed, of any kind.
     pub failed_calls: u64,
+    /// Retryable failures (each is retried after a back-off).
+    pub retried: u64,
+    /// Fatal failures (panics included).
+    pub fatal: u64,
+    /// Events waiting in its spool on disk, and their bytes.
+    pub spooled_events: u64,
+    /// Bytes in its spool.
+    pub spooled_bytes: u64,
+    /// Events waiting in memory for its worker.
+    pub queued: u64,
+    /// Events dropped for it (`required = false` only: its spool was full or absent).
+    pub dropped: u64,
     /// The last error it returned (it may have recovered since).
     pub last_error: Option<String>,
     /// When that was: RFC 3339, UTC.
@@ -1194,14 +1344,30 @@ struct Slot {
     backend: Box<dyn StorageBackend>,
     /// Highest sequence number this backend has stored.
     written: u64,
+    /// Its place in the statistics.
+    index: usize,
+}
+
+/// A backend with a worker of its own, as the writer sees it.
+struct LaneSlot {
+    lane: Arc<Lane>,
+    /// Until the worker starts.
+    backend: Option<Box<dyn StorageBackend>>,
+    /// Highest sequence number handed to the lane.
+    handed: u64,
+    thread: Option<JoinHandle<LaneEnd>>,
 }
 
 struct Worker {
     shared: Arc<Shared>,
+    /// The built-in file backends: written by the writer thread itself.
     backends: Vec<Slot>,
+    /// Every other backend: handed each batch, delivered by its own worker.
+    lanes: Vec<LaneSlot>,
     durability: Durability,
     interval: Duration,
     shutdown_timeout: Duration,
+    integrity: Integrity,
 }
 
 /// Runs a backend call to completion on the writer's runtime; a panic inside the backend
@@ -1210,7 +1376,7 @@ fn contained<T>(rt: &tokio::runtime::Runtime, fut: impl Future<Output = Result<T
     rt.block_on(contained_async(fut))
 }
 
-async fn contained_async<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) async fn contained_async<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)))
@@ -1220,7 +1386,9 @@ async fn contained_async<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
                     .map(|s| (*s).to_owned())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a non-string panic payload".to_owned());
-                std::task::Poll::Ready(Err(Error::backend(format!("the backend panicked: {msg}"))))
+                std::task::Poll::Ready(Err(Error::Fatal {
+                    message: format!("the backend panicked: {msg}"),
+                }))
             })
     })
     .await
@@ -1268,52 +1436,123 @@ impl Worker {
                 return;
             }
         };
-        let head = rt.block_on(async {
-            let mut best: Option<ChainHead> = None;
-            for slot in &self.backends {
-                if let Some(h) = contained_async(slot.backend.resume()).await?
-                    && best
-                        .as_ref()
-                        .is_none_or(|b| h.sequence_number > b.sequence_number)
-                {
-                    best = Some(h);
-                }
-            }
-            Ok::<_, Error>(best)
-        });
-        let start = head
-            .as_ref()
-            .ok()
-            .and_then(|h| h.as_ref().map(|h| h.sequence_number))
-            .unwrap_or(0);
+        let head = rt.block_on(self.resume_all());
+        let start = match &head {
+            Ok(h) => h.as_ref().map_or(0, |h| h.sequence_number),
+            Err(_) => 0,
+        };
         for slot in &mut self.backends {
             slot.written = start;
         }
+        self.shared.dispatched.store(start, Ordering::Release);
+        if head.is_ok() {
+            for slot in &mut self.lanes {
+                slot.lane.set_start(start);
+            }
+        }
+        let head = match head {
+            Ok(h) => match self.start_lanes() {
+                Ok(()) => Ok(h),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let failed = head.is_err();
         let _ = head_tx.send(head);
+        if failed {
+            // Nothing was accepted: close what was opened and stop.
+            return self.finish(&rt, 0, start);
+        }
         self.serve(&rt, start);
     }
 
-    fn set_error(&self, backend: &str, e: Error) {
-        let err = (backend.to_owned(), Arc::new(e));
-        self.shared.lock().error = Some(err.clone());
-        self.shared.progress.send_modify(|p| p.error = Some(err));
+    /// Reads every backend's chain head (and each spool's): the trail continues after the
+    /// highest. A lane's backend that cannot answer is tolerated when the writer has a
+    /// backend of its own that knows the head; its worker then delivers from its spool.
+    async fn resume_all(&mut self) -> Result<Option<ChainHead>> {
+        let mut best: Option<ChainHead> = None;
+        let mut consider = |h: Option<ChainHead>| {
+            if let Some(h) = h
+                && best
+                    .as_ref()
+                    .is_none_or(|b| h.sequence_number > b.sequence_number)
+            {
+                best = Some(h);
+            }
+        };
+        for slot in &self.backends {
+            consider(contained_async(slot.backend.resume()).await?);
+        }
+        let has_own = !self.backends.is_empty();
+        for slot in &mut self.lanes {
+            consider(slot.lane.spool_head()?);
+            let Some(backend) = &slot.backend else {
+                continue;
+            };
+            match contained_async(backend.resume()).await {
+                Ok(h) => {
+                    slot.handed = h.as_ref().map_or(0, |h| h.sequence_number);
+                    consider(h);
+                }
+                Err(e) if has_own => {
+                    eprintln!(
+                        "audit: backend `{}` cannot say where its stored chain ends ({e}); starting anyway, it gets its spool and new events when it answers",
+                        slot.lane.name
+                    );
+                    slot.handed = 0;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(best)
     }
 
+    /// Starts every lane's worker. `handed` holds each backend's own head on entry.
+    fn start_lanes(&mut self) -> Result<()> {
+        for slot in &mut self.lanes {
+            let Some(backend) = slot.backend.take() else {
+                continue;
+            };
+            let stored = std::mem::replace(&mut slot.handed, slot.lane.durable());
+            slot.thread = Some(slot.lane.spawn(
+                backend,
+                Arc::clone(&self.shared),
+                stored,
+                self.integrity.clone(),
+            )?);
+        }
+        Ok(())
+    }
+
+    fn set_error(&self, backend: &str, e: Arc<Error>) {
+        self.shared.set_error(backend, e);
+    }
+
+    /// Clears a failure the writer reported (a lane clears its own).
     fn clear_error(&self) {
-        let had = self.shared.lock().error.take().is_some();
-        if had {
+        let mut st = self.shared.lock();
+        let ours = st.error.as_ref().is_some_and(|(b, _)| {
+            !self
+                .lanes
+                .iter()
+                .any(|l| l.lane.name == *b && l.lane.refusing())
+        });
+        if ours {
+            st.error = None;
+            drop(st);
             self.shared.progress.send_modify(|p| p.error = None);
         }
     }
 
     fn serve(mut self, rt: &tokio::runtime::Runtime, start: u64) {
-        let mut batch: Vec<AuditRecord> = Vec::new();
+        let mut inflight: Option<Batch> = None;
         let mut written = start;
         let mut durable = start;
         let mut last_sync = Instant::now();
         let mut retry_at: Option<Instant> = None;
         let mut backoff = MIN_BACKOFF;
         let mut shutdown_deadline: Option<Instant> = None;
+        let mut flushed_lanes_to = start;
         loop {
             let (closing, flush_target) = {
                 let mut st = self.shared.lock();
@@ -1328,10 +1567,11 @@ impl Worker {
                     let retry_ok = retry_at.is_none_or(|t| now >= t);
                     let unsynced = written > durable;
                     let flush_due = unsynced && now >= last_sync + self.interval;
-                    let wants_flush = st.flush_target > durable;
+                    let wants_flush =
+                        st.flush_target > durable || st.flush_target > flushed_lanes_to;
                     if retry_ok
                         && (!st.pending.is_empty()
-                            || !batch.is_empty()
+                            || inflight.is_some()
                             || st.closing
                             || flush_due
                             || wants_flush)
@@ -1360,10 +1600,12 @@ impl Worker {
                     };
                     st.worker_idle = false;
                 }
-                if batch.is_empty() {
-                    std::mem::swap(&mut batch, &mut st.pending);
-                } else {
-                    batch.append(&mut st.pending);
+                if inflight.is_none() && !st.pending.is_empty() {
+                    let cap = st.pending.len();
+                    inflight = Some(Batch::new(std::mem::replace(
+                        &mut st.pending,
+                        Vec::with_capacity(cap),
+                    )));
                 }
                 (st.closing, st.flush_target)
             };
@@ -1379,25 +1621,39 @@ impl Worker {
                 }
             };
 
-            if !batch.is_empty() {
-                let shared = Batch::new(std::mem::take(&mut batch));
-                let result = self.write_all(rt, &shared);
-                batch = shared.into_vec();
-                if let Err((name, e)) = result {
-                    self.set_error(&name, e);
+            if let Some(batch) = &inflight {
+                // Lanes first: their workers deliver while this thread writes the files.
+                let offered = self.offer_all(batch);
+                let result = self.write_all(rt, batch);
+                let failure = match (result, offered) {
+                    (Err((name, e)), _) => Some(Some((name, Arc::new(e)))),
+                    (Ok(()), Err(refused)) => Some(refused),
+                    (Ok(()), Ok(())) => None,
+                };
+                if let Some(refused) = failure {
+                    if let Some((name, e)) = refused {
+                        self.set_error(&name, e);
+                    }
                     retry_at = next_try(&mut backoff);
                     if retry_at.is_none() {
-                        return self.finish(rt, batch.len(), durable);
+                        let n = inflight.as_ref().map_or(0, |b| b.len());
+                        return self.finish(rt, n, durable);
                     }
                     continue;
                 }
                 written = batch.last().map_or(written, AuditRecord::sequence_number);
                 let n = batch.len();
-                batch.clear();
+                inflight = None;
                 self.shared.lock().queued -= n;
                 self.shared.space.notify_waiters();
             }
 
+            if flush_target > flushed_lanes_to {
+                for slot in &self.lanes {
+                    slot.lane.request_flush(flush_target);
+                }
+                flushed_lanes_to = flush_target;
+            }
             let now = Instant::now();
             let must_sync = written > durable
                 && (self.durability == Durability::Sync
@@ -1406,7 +1662,7 @@ impl Worker {
                     || now >= last_sync + self.interval);
             if must_sync {
                 if let Err((name, e)) = self.flush_all(rt) {
-                    self.set_error(&name, e);
+                    self.set_error(&name, Arc::new(e));
                     retry_at = next_try(&mut backoff);
                     if retry_at.is_none() {
                         return self.finish(rt, 0, durable);
@@ -1415,26 +1671,53 @@ impl Worker {
                 }
                 durable = written;
                 last_sync = now;
-                self.shared.progress.send_modify(|p| p.durable = durable);
+                self.shared.dispatched.store(durable, Ordering::Release);
+                self.shared.publish_durable();
             }
             retry_at = None;
             backoff = MIN_BACKOFF;
             self.clear_error();
-            if closing && written == durable {
+            if closing
+                && written == durable
+                && inflight.is_none()
+                && self.shared.lock().pending.is_empty()
+            {
                 return self.finish(rt, 0, durable);
             }
         }
     }
 
-    /// Hands the batch to every backend that has not stored it yet. A failing backend does
-    /// not keep the others from storing it; the first failure is returned.
+    /// Hands the batch to every lane that has not had it. `Err(Some(..))`: a required lane
+    /// cannot keep it and the trail must refuse events; `Err(None)`: offer it again later.
+    fn offer_all(&mut self, batch: &Batch) -> Result<(), Option<(String, Arc<Error>)>> {
+        let mut outcome = Ok(());
+        for slot in &mut self.lanes {
+            let from = batch.partition_point(|r| r.sequence_number() <= slot.handed);
+            if from == batch.len() {
+                continue;
+            }
+            match slot.lane.offer(&batch.skip(from), &self.shared) {
+                Offer::Taken => slot.handed = batch[batch.len() - 1].sequence_number(),
+                Offer::Later(e) => {
+                    if outcome.is_ok() || matches!(outcome, Err(None)) {
+                        outcome = Err(e.map(|e| (slot.lane.name.clone(), e)));
+                    }
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Hands the batch to every backend of the writer's own that has not stored it yet. A
+    /// failing backend does not keep the others from storing it; the first failure is
+    /// returned.
     fn write_all(
         &mut self,
         rt: &tokio::runtime::Runtime,
         batch: &Batch,
     ) -> Result<(), (String, Error)> {
         let mut first_error = None;
-        for (i, slot) in self.backends.iter_mut().enumerate() {
+        for slot in &mut self.backends {
             // A backend that already stored part of this batch (another backend failed
             // after it) gets only what it has not seen.
             let from = batch.partition_point(|r| r.sequence_number() <= slot.written);
@@ -1442,8 +1725,11 @@ impl Worker {
                 continue;
             }
             let result = contained(rt, slot.backend.write_batch(&batch.skip(from)));
-            self.shared
-                .record_call(i, result.as_ref().err(), (batch.len() - from) as u64);
+            self.shared.record_call(
+                slot.index,
+                result.as_ref().err(),
+                (batch.len() - from) as u64,
+            );
             match result {
                 Ok(()) => slot.written = batch[batch.len() - 1].sequence_number(),
                 Err(e) => {
@@ -1457,28 +1743,82 @@ impl Worker {
     }
 
     fn flush_all(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), (String, Error)> {
-        for (i, slot) in self.backends.iter().enumerate() {
+        for slot in &self.backends {
             let result = contained(rt, slot.backend.flush());
-            self.shared.record_call(i, result.as_ref().err(), 0);
+            self.shared
+                .record_call(slot.index, result.as_ref().err(), 0);
             result.map_err(|e| (slot.backend.name().to_owned(), e))?;
+            let written = slot.written;
+            self.shared.update_stats(slot.index, |s| {
+                s.delivered_sequence = written;
+                s.state = "ok".to_owned();
+            });
+        }
+        for slot in &self.lanes {
+            slot.lane
+                .sync_spool(&self.shared)
+                .map_err(|e| (slot.lane.name.clone(), e))?;
         }
         Ok(())
     }
 
-    /// Closes every backend and reports the end.
-    fn finish(self, rt: &tokio::runtime::Runtime, abandoned: usize, durable: u64) {
+    /// Closes every lane (each delivers until the shutdown deadline, then spools what is
+    /// left) and every backend of the writer's own, and reports the end.
+    fn finish(mut self, rt: &tokio::runtime::Runtime, abandoned: usize, durable: u64) {
+        let deadline = {
+            let st = self.shared.lock();
+            st.closing_since.unwrap_or_else(Instant::now) + self.shutdown_timeout
+        };
+        for slot in &self.lanes {
+            slot.lane.close(deadline);
+        }
+        let mut lost = 0;
+        let mut lane_error: Option<(String, Arc<Error>)> = None;
+        for slot in &mut self.lanes {
+            let Some(handle) = slot.thread.take() else {
+                continue;
+            };
+            match handle.join() {
+                Ok(end) => {
+                    if slot.lane.cfg.required && end.lost > 0 {
+                        lost += end.lost as usize;
+                        let e = end.error.unwrap_or_else(|| {
+                            Arc::new(Error::backend("events could not be delivered or spooled"))
+                        });
+                        lane_error.get_or_insert((slot.lane.name.clone(), e));
+                    }
+                }
+                Err(_) => eprintln!(
+                    "audit: the worker of backend `{}` panicked; this is a bug in audit-host",
+                    slot.lane.name
+                ),
+            }
+        }
         for slot in &self.backends {
             if let Err(e) = contained(rt, slot.backend.close()) {
                 let name = slot.backend.name().to_owned();
                 eprintln!("audit: closing backend {name} failed: {e}");
-                self.set_error(&name, e);
+                self.set_error(&name, Arc::new(e));
             }
         }
         let pending = self.shared.lock().pending.len();
+        self.shared.dispatched.fetch_max(durable, Ordering::AcqRel);
+        self.shared.publish_durable();
         self.shared.progress.send_modify(|p| {
             p.stopped = true;
-            p.durable = p.durable.max(durable);
-            p.abandoned = abandoned + pending;
+            p.abandoned = abandoned + pending + lost;
+            if p.error.is_none() {
+                p.error = lane_error;
+            }
+            if p.error.is_none() && p.abandoned > 0 {
+                // Never report success with events unwritten.
+                p.error = Some((
+                    "audit-writer".to_owned(),
+                    Arc::new(Error::backend(
+                        "the writer stopped with events still queued; this is a bug in audit-host",
+                    )),
+                ));
+            }
         });
     }
 }

@@ -13,8 +13,8 @@ use audit_host::config::{BackendConfig, IntegrityConfig, TrailConfig};
 use audit_host::plugin::{LoadOptions, LoadedPlugin};
 use audit_host::verify::VerifyError;
 use audit_host::{
-    AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, AuditTrail, ComplianceLevel,
-    CompliancePolicy, Durability, Error, ErrorReport, ErrorSeverity, EventQuery,
+    AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, AuditTrail, BackendOptions,
+    ComplianceLevel, CompliancePolicy, Durability, Error, ErrorReport, ErrorSeverity, EventQuery,
     FileStorageBackend, Integrity, OnFull, StorageBackend, async_trait,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -995,10 +995,28 @@ fn plugin_backend_entries_are_validated_key_by_key() {
             "is not a SHA-256",
         ),
         (
-            format!("{plugin}required = false\n"),
+            format!("{plugin}retry_initial_ms = 0\n"),
             Some(1),
-            "backends.required",
-            "not supported yet",
+            "backends.retry_initial_ms",
+            "must be at least 1",
+        ),
+        (
+            format!("{plugin}retry_initial_ms = 500\nretry_max_ms = 100\n"),
+            Some(1),
+            "backends.retry_max_ms",
+            "100 is less than retry_initial_ms (500)",
+        ),
+        (
+            format!("{plugin}call_timeout_ms = 0\n"),
+            Some(1),
+            "backends.call_timeout_ms",
+            "must be at least 1",
+        ),
+        (
+            format!("{plugin}spool_max_bytes = -1\n"),
+            Some(1),
+            "backends",
+            "integer `-1`, expected u64",
         ),
         (
             "[[backends]]\ntype = \"plugin\"\nlibrary = \"audit_backend_x\"\n".into(),
@@ -1036,6 +1054,7 @@ fn a_valid_plugin_entry_resolves_its_library_and_config() -> TestResult {
                 allow_insecure_permissions: false,
                 config_json: r#"{"path":"a.db","retries":3}"#.into(),
                 call_timeout_ms: 30_000,
+                options: BackendOptions::default(),
                 line: Some(3),
             },
             BackendConfig::Plugin {
@@ -1045,6 +1064,7 @@ fn a_valid_plugin_entry_resolves_its_library_and_config() -> TestResult {
                 allow_insecure_permissions: true,
                 config_json: "{}".into(),
                 call_timeout_ms: 30_000,
+                options: BackendOptions::default(),
                 line: Some(10),
             },
         ]
@@ -1132,7 +1152,7 @@ fn describe_lists_every_setting_and_backend() -> TestResult {
     let pin = "0".repeat(64);
     let c = TrailConfig::parse(
         &format!(
-            "[trail]\nstorage_path = \"/var/audit\"\ndurability = \"sync\"\non_full = \"fail\"\nqueue_capacity = 10\nflush_interval_ms = 50\nshutdown_timeout_ms = 900\n[trail.policy]\nlevel = \"gdpr\"\nretention_days = 7\n[trail.integrity]\nhmac_key_file = \"k.key\"\n[[backends]]\ntype = \"file\"\nmax_file_bytes = 1024\n[[backends]]\ntype = \"plugin\"\nname = \"copy\"\nlibrary = \"/opt/libcopy.so\"\nsha256 = \"{pin}\"\n[[backends]]\ntype = \"plugin\"\nlibrary = \"/opt/liby.so\"\nallow_insecure_permissions = true\n"
+            "[trail]\nstorage_path = \"/var/audit\"\ndurability = \"sync\"\non_full = \"fail\"\nqueue_capacity = 10\nflush_interval_ms = 50\nshutdown_timeout_ms = 900\n[trail.policy]\nlevel = \"gdpr\"\nretention_days = 7\n[trail.integrity]\nhmac_key_file = \"k.key\"\n[[backends]]\ntype = \"file\"\nmax_file_bytes = 1024\n[[backends]]\ntype = \"plugin\"\nname = \"copy\"\nlibrary = \"/opt/libcopy.so\"\nsha256 = \"{pin}\"\n[[backends]]\ntype = \"plugin\"\nlibrary = \"/opt/liby.so\"\nallow_insecure_permissions = true\nrequired = false\nspool_max_bytes = 0\nretry_initial_ms = 20\nretry_max_ms = 40\n"
         ),
         &dir.path().join("audit.toml"),
     )?;
@@ -1143,8 +1163,8 @@ fn describe_lists_every_setting_and_backend() -> TestResult {
          policy: level=gdpr enabled=true retention_days=7\n\
          integrity: hmac-sha256 key_file={}\n\
          backend 1: type=file name=file path=/var/audit max_file_bytes=1024\n\
-         backend 2: type=plugin name=copy library=/opt/libcopy.so sha256={pin} allow_insecure_permissions=false call_timeout_ms=30000\n\
-         backend 3: type=plugin name=(the plugin's name) library=/opt/liby.so sha256=(not pinned) allow_insecure_permissions=true call_timeout_ms=30000\n",
+         backend 2: type=plugin name=copy library=/opt/libcopy.so sha256={pin} allow_insecure_permissions=false call_timeout_ms=30000 required=true spool_max_bytes=1073741824 spool_dir=(STORAGE_PATH/.spool/NAME) retry_initial_ms=100 retry_max_ms=30000\n\
+         backend 3: type=plugin name=(the plugin's name) library=/opt/liby.so sha256=(not pinned) allow_insecure_permissions=true call_timeout_ms=30000 required=false spool_max_bytes=0 spool_dir=(STORAGE_PATH/.spool/NAME) retry_initial_ms=20 retry_max_ms=40\n",
         dir.path().join("k.key").display()
     );
     assert_eq!(c.describe(), want);
@@ -1602,8 +1622,14 @@ impl StorageBackend for Broken {
 
 #[tokio::test]
 async fn flush_and_close_report_a_backend_that_never_recovers() -> TestResult {
+    // Without a spool, a required backend that fails makes the trail fail closed.
+    let dir = tempfile::tempdir()?;
     let trail = AuditTrail::builder()
-        .backend(Box::new(Broken))
+        .storage_path(dir.path())
+        .backend_with(
+            Box::new(Broken),
+            BackendOptions::default().spool_max_bytes(0),
+        )
         .shutdown_timeout(Duration::from_millis(50))
         .build()?;
     let pending = trail
@@ -1742,12 +1768,12 @@ fn emit_sync_acknowledges_each_event_once_durable() -> TestResult {
 }
 
 #[test]
-fn emit_exits_1_when_a_backend_never_takes_the_events() -> TestResult {
+fn emit_exits_1_when_a_backend_without_spool_never_takes_the_events() -> TestResult {
     let dir = tempfile::tempdir()?;
     std::fs::write(
         dir.path().join("audit.toml"),
         format!(
-            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 100\n[[backends]]\ntype = \"file\"\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ fail_writes = 1000000000 }}\n",
+            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 100\n[[backends]]\ntype = \"file\"\n[[backends]]\ntype = \"plugin\"\nspool_max_bytes = 0\nlibrary = {}\nconfig = {{ fail_writes = 1000000000 }}\n",
             toml_str(&plugin_lib("audit_backend_faulty"))
         ),
     )?;

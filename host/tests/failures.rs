@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use audit_host::{
-    AuditEventType, AuditRecord, AuditTrail, Batch, Durability, Error, OnFull, Result,
-    StorageBackend, async_trait,
+    AuditEventType, AuditRecord, AuditTrail, AuditTrailBuilder, BackendOptions, Batch, Durability,
+    Error, OnFull, Result, StorageBackend, async_trait,
 };
 use common::*;
 
@@ -59,6 +59,24 @@ impl StorageBackend for Flaky {
     }
 }
 
+/// A required backend without a spool: when it fails, the trail fails closed.
+fn no_spool() -> BackendOptions {
+    BackendOptions::default()
+        .spool_max_bytes(0)
+        .retry(Duration::from_millis(10), Duration::from_secs(5))
+}
+
+/// A trail whose storage path (and so any spool) is in `dir`, with `be` as its backend.
+fn trail_in(
+    dir: &tempfile::TempDir,
+    be: Box<dyn StorageBackend>,
+    options: BackendOptions,
+) -> AuditTrailBuilder {
+    AuditTrail::builder()
+        .storage_path(dir.path())
+        .backend_with(be, options)
+}
+
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     for _ in 0..2000 {
         if cond() {
@@ -73,7 +91,8 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 async fn a_batched_failure_surfaces_on_the_next_call_and_nothing_is_dropped() -> TestResult {
     let be = Arc::new(Flaky::default());
     be.fail_writes.store(3, Ordering::SeqCst);
-    let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&be))))?;
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool()).build()?;
     // Accepted: the failure happens later, on the worker.
     trail.log_event(AuditEventType::DataAccess, "one").await?;
     wait_until("the failure to be reported", || {
@@ -134,14 +153,15 @@ impl StorageBackend for Panicky {
 }
 
 #[tokio::test]
-async fn a_panicking_backend_is_an_error_not_a_dead_writer() -> TestResult {
+async fn a_panicking_backend_without_spool_is_an_error_not_a_dead_writer() -> TestResult {
     let be = Arc::new(Panicky::default());
-    let trail = AuditTrail::builder()
-        .backend(Box::new(Arc::clone(&be)))
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .durability(Durability::Sync)
         .build()?;
     let err = trail.log_event(AuditEventType::DataAccess, "first").await;
-    // Sync mode: accepted as sequence 1, but not confirmed durable, because the backend panicked.
+    // Sync mode: accepted as sequence 1, but not confirmed durable, because the backend
+    // panicked; a panic is fatal, and without a spool a required backend fails closed.
     let Err(Error::NotDurable {
         sequence: 1,
         source,
@@ -164,21 +184,100 @@ async fn a_panicking_backend_is_an_error_not_a_dead_writer() -> TestResult {
         }
         other => panic!("expected a storage error, got {other:?}"),
     }
-    // The writer survived: it retries, the backend recovers, the event is stored.
-    wait_until("recovery", || trail.statistics().durable_sequence == 1).await;
-    trail
-        .log_event(AuditEventType::DataAccess, "second")
-        .await?;
-    trail.close().await?;
-    assert!(be.calls.load(Ordering::SeqCst) >= 4);
+    // The process and the writer survived; the backend is not called again.
+    let refused = trail.log_event(AuditEventType::DataAccess, "second").await;
+    assert!(matches!(refused, Err(Error::Storage { .. })), "{refused:?}");
+    let stats = trail.statistics();
+    assert_eq!(stats.per_backend[0].state, "fatal");
+    assert_eq!(stats.per_backend[0].fatal, 1);
+    assert_eq!(be.calls.load(Ordering::SeqCst), 1);
+    assert!(matches!(
+        trail.close().await,
+        Err(Error::Shutdown { unwritten: 1, .. })
+    ));
     Ok(())
+}
+
+#[tokio::test]
+async fn a_panicking_backend_with_a_spool_keeps_its_events_for_the_next_start() -> TestResult {
+    let be = Arc::new(Panicky::default());
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), BackendOptions::default())
+        .durability(Durability::Sync)
+        .build()?;
+    // Sync mode: each event is durable in the spool, so the callers are not failed.
+    for i in 0..5 {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("e{i}"))
+            .await?;
+    }
+    let stats = trail.statistics();
+    let b = &stats.per_backend[0];
+    assert_eq!((b.state.as_str(), b.fatal), ("fatal", 1), "{b:?}");
+    assert!(
+        b.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("panicked"))
+    );
+    assert_eq!(stats.durable_sequence, 5);
+    assert_eq!(
+        be.calls.load(Ordering::SeqCst),
+        1,
+        "not called after the panic"
+    );
+    trail.close().await?;
+    assert_eq!(trail.statistics().per_backend[0].spooled_events, 5);
+
+    // The next start, with a healthy backend of the same name: the backlog arrives first,
+    // in order, then the new events.
+    let healthy = Arc::new(Flaky::default());
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .backend(Box::new(Renamed("panicky", Arc::clone(&healthy))))
+        .build()?;
+    trail.log_event(AuditEventType::DataAccess, "after").await?;
+    trail.close().await?;
+    assert_eq!(
+        *healthy.stored.lock().expect("lock"),
+        (1..=6).collect::<Vec<_>>()
+    );
+    assert!(
+        !dir.path()
+            .join(".spool/panicky")
+            .read_dir()?
+            .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("spool-")))
+    );
+    Ok(())
+}
+
+/// Another backend under a given name (so it finds that name's spool).
+#[derive(Debug)]
+struct Renamed(&'static str, Arc<Flaky>);
+
+#[async_trait]
+impl StorageBackend for Renamed {
+    fn name(&self) -> &str {
+        self.0
+    }
+    async fn write(&self, record: &AuditRecord) -> Result<()> {
+        self.1.write(record).await
+    }
+    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+        self.1.write_batch(batch).await
+    }
+    async fn flush(&self) -> Result<()> {
+        self.1.flush().await
+    }
+    async fn close(&self) -> Result<()> {
+        self.1.close().await
+    }
 }
 
 #[tokio::test]
 async fn close_gives_up_after_the_shutdown_timeout_and_says_how_many() -> TestResult {
     let be = Arc::new(Flaky::default());
-    let trail = AuditTrail::builder()
-        .backend(Box::new(Arc::clone(&be)))
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .shutdown_timeout(Duration::from_millis(150))
         .build()?;
     // Accept three events while the backend is stalled, then make it fail for good.
@@ -221,9 +320,11 @@ async fn close_gives_up_after_the_shutdown_timeout_and_says_how_many() -> TestRe
 #[tokio::test]
 async fn close_retries_a_backend_that_recovers_within_the_timeout() -> TestResult {
     let be = Arc::new(Flaky::default());
-    let trail = AuditTrail::builder()
-        .backend(Box::new(Arc::clone(&be)))
-        .build()?;
+    let dir = tempfile::tempdir()?;
+    // Spooled on the first failure, delivered from the spool once it recovers.
+    let options =
+        BackendOptions::default().retry(Duration::from_millis(10), Duration::from_secs(1));
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), options).build()?;
     be.fail_writes.store(3, Ordering::SeqCst);
     trail.log_event(AuditEventType::DataAccess, "x").await?;
     trail.close().await?;
@@ -234,7 +335,8 @@ async fn close_retries_a_backend_that_recovers_within_the_timeout() -> TestResul
 #[tokio::test]
 async fn flush_reports_a_failing_fsync() -> TestResult {
     let be = Arc::new(Flaky::default());
-    let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&be))))?;
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool()).build()?;
     // The first fdatasync (requested by flush, or the periodic one) fails.
     be.fail_flushes.store(1, Ordering::SeqCst);
     trail.log_event(AuditEventType::DataAccess, "x").await?;
@@ -250,8 +352,8 @@ async fn flush_reports_a_failing_fsync() -> TestResult {
 async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
     let be = Arc::new(Flaky::default());
     be.stall.store(true, Ordering::SeqCst);
-    let trail = AuditTrail::builder()
-        .backend(Box::new(Arc::clone(&be)))
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .queue_capacity(8)
         .on_full(OnFull::Fail)
         .build()?;
@@ -273,7 +375,9 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
         matches!(full, Some(Error::QueueFull { capacity: 8 })),
         "{full:?}"
     );
-    assert!(accepted <= 8, "{accepted}");
+    // The trail's queue (8), the backend's memory (8) and the batch its stalled worker
+    // holds (at most 8): bounded, whatever the number of attempts.
+    assert!(accepted <= 24, "{accepted}");
     be.stall.store(false, Ordering::SeqCst);
     trail.close().await?;
     assert_eq!(
@@ -288,9 +392,9 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
 fn a_full_queue_blocks_with_on_full_block_and_loses_nothing() -> TestResult {
     let be = Arc::new(Flaky::default());
     be.stall.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir()?;
     let trail = Arc::new(
-        AuditTrail::builder()
-            .backend(Box::new(Arc::clone(&be)))
+        trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
             .queue_capacity(4)
             .build()?,
     );
@@ -325,9 +429,9 @@ fn a_full_queue_blocks_with_on_full_block_and_loses_nothing() -> TestResult {
 #[test]
 fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
     let be = Arc::new(Flaky::default());
+    let dir = tempfile::tempdir()?;
     let trail = Arc::new(
-        AuditTrail::builder()
-            .backend(Box::new(Arc::clone(&be)))
+        trail_in(&dir, Box::new(Arc::clone(&be)), BackendOptions::default())
             .durability(Durability::Sync)
             .build()?,
     );
@@ -376,8 +480,8 @@ fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
 #[tokio::test]
 async fn a_sync_caller_is_told_when_its_event_is_not_durable() -> TestResult {
     let be = Arc::new(Flaky::default());
-    let trail = AuditTrail::builder()
-        .backend(Box::new(Arc::clone(&be)))
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .durability(Durability::Sync)
         .build()?;
     be.fail_writes.store(2, Ordering::SeqCst);
@@ -505,8 +609,8 @@ fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult
 async fn close_keeps_to_the_shutdown_timeout_even_during_a_long_back_off() -> TestResult {
     let be = Arc::new(Flaky::default());
     be.fail_writes.store(usize::MAX, Ordering::SeqCst);
-    let trail = AuditTrail::builder()
-        .backend(Box::new(Arc::clone(&be)))
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .shutdown_timeout(Duration::from_millis(300))
         .build()?;
     trail

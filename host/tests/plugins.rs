@@ -336,13 +336,34 @@ fn a_group_writable_library_is_refused_unless_allowed() -> TestResult {
 }
 
 fn plugin_config(dir: &Path, lib: &Path, config: &str) -> PathBuf {
+    plugin_config_with(dir, lib, "", config)
+}
+
+/// A file backend in `logs` and the plugin with `keys` (lines of its `[[backends]]` entry).
+fn plugin_config_with(dir: &Path, lib: &Path, keys: &str, config: &str) -> PathBuf {
     let path = dir.join("audit.toml");
     std::fs::write(
         &path,
-        format!("[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 300\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {config}\n", toml_str(lib)),
+        format!("[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 300\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\n{keys}config = {config}\n", toml_str(lib)),
     )
     .expect("write config");
     path
+}
+
+/// The `spool-*.jsonl` segments in a spool directory.
+fn spool_segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("spool-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 #[test]
@@ -396,11 +417,13 @@ fn a_plugin_panicking_in_open_is_an_error_not_a_crash() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_plugin_panicking_in_write_fails_closed_and_the_host_survives() -> TestResult {
+async fn a_plugin_panicking_in_write_without_spool_fails_closed_and_the_host_survives() -> TestResult
+{
     let dir = tempfile::tempdir()?;
-    let cfg = plugin_config(
+    let cfg = plugin_config_with(
         dir.path(),
         &plugin_lib("audit_backend_faulty"),
+        "spool_max_bytes = 0\n",
         "{ panic_in = \"write_batch\" }",
     );
     let trail = AuditTrail::from_config_file(&cfg)?;
@@ -513,13 +536,14 @@ fn bare_library_names_resolve_in_plugin_dir() -> TestResult {
         text(&out.stderr)
     );
     std::fs::write(
-        dir.path().join("req.toml"),
-        "[[backends]]\ntype = \"plugin\"\nlibrary = \"x.so\"\nrequired = false\n",
+        dir.path().join("retry.toml"),
+        "[[backends]]\ntype = \"plugin\"\nlibrary = \"x.so\"\nrequired = false\nretry_initial_ms = 50\nretry_max_ms = 5\n",
     )?;
-    let out = audit(&["config", "check", "req.toml"], dir.path(), "");
+    let out = audit(&["config", "check", "retry.toml"], dir.path(), "");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("backends.required: `required = false` is not supported yet"),
+        text(&out.stderr)
+            .contains("retry.toml:1: backends.retry_max_ms: 5 is less than retry_initial_ms (50)"),
         "{}",
         text(&out.stderr)
     );
@@ -596,11 +620,12 @@ fn emit_stats_reports_each_backend() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_fatal_plugin_error_reaches_the_caller_with_its_kind() -> TestResult {
+async fn a_fatal_plugin_error_without_spool_reaches_the_caller_with_its_kind() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let cfg = plugin_config(
+    let cfg = plugin_config_with(
         dir.path(),
         &plugin_lib("audit_backend_faulty"),
+        "spool_max_bytes = 0\n",
         "{ fatal = true }",
     );
     let trail = AuditTrail::from_config_file(&cfg)?;
@@ -627,7 +652,7 @@ async fn a_hanging_plugin_times_out_and_the_trail_stays_responsive() -> TestResu
     std::fs::write(
         dir.path().join("audit.toml"),
         format!(
-            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 300\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\ncall_timeout_ms = 200\nconfig = {{ hang_on_write = 1 }}\n",
+            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 300\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\ncall_timeout_ms = 200\nretry_initial_ms = 10\nretry_max_ms = 50\nconfig = {{ hang_on_write = 1 }}\n",
             toml_str(&plugin_lib("audit_backend_faulty"))
         ),
     )?;
@@ -636,22 +661,44 @@ async fn a_hanging_plugin_times_out_and_the_trail_stays_responsive() -> TestResu
         .log_event(AuditEventType::DataAccess, "the plugin hangs on this one")
         .await?;
     let started = std::time::Instant::now();
-    match trail.flush().await {
-        Err(Error::Storage { source, .. }) => {
-            assert!(
-                source
-                    .to_string()
-                    .contains("no answer within call_timeout_ms (200 ms)"),
-                "{source}"
-            )
+    // The hung call times out (a retryable failure); the event goes to the plugin's spool.
+    for _ in 0..2000 {
+        if trail.statistics().per_backend[1].spooled_events == 1 {
+            break;
         }
-        other => panic!("expected a storage error, got {other:?}"),
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    // The file backend has the event; the trail reports the failure; close gives up in time.
-    assert_eq!(verify(&dir.path().join("logs")).events, 1);
-    assert!(trail.statistics().per_backend[1].failed_calls >= 1);
-    assert!(matches!(trail.close().await, Err(Error::Shutdown { .. })));
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let stats = trail.statistics();
+    let plugin = &stats.per_backend[1];
+    assert_eq!(plugin.spooled_events, 1, "{plugin:?}");
+    assert!(
+        plugin.failed_calls >= 1 && plugin.retried >= 1,
+        "{plugin:?}"
+    );
+    assert!(
+        plugin
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no answer within call_timeout_ms (200 ms)")),
+        "{plugin:?}"
+    );
+    assert_eq!(stats.last_error, None, "the trail itself is not failing");
+    // The trail keeps accepting events, and flush returns: they are durable in the file
+    // backend and in the plugin's spool.
+    for i in 0..100 {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("meanwhile {i}"))
+            .await?;
+    }
+    trail.flush().await?;
+    assert_eq!(verify(&dir.path().join("logs")).events, 101);
+    // Close keeps to the shutdown timeout; what the plugin never took stays in its spool.
+    let closing = std::time::Instant::now();
+    trail.close().await?;
+    assert!(closing.elapsed() < std::time::Duration::from_secs(5));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let spooled = trail.statistics().per_backend[1].spooled_events;
+    assert_eq!(spooled, 101);
+    assert!(!spool_segments(&dir.path().join("logs/.spool/faulty")).is_empty());
     Ok(())
 }

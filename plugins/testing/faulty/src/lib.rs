@@ -4,8 +4,11 @@
 //! Keys: `panic_in` (`"open"`, `"write_batch"`, `"flush"`, `"close"`), `fail_writes` (the
 //! first N `write_batch` calls return a retryable error), `fatal` (every `write_batch`
 //! returns a fatal error), `sleep_ms` (each `write_batch` first sleeps this long),
-//! `hang_on_write` (the Nth `write_batch` call, 1-based, never returns), `record` (a file that
-//! receives one `sequence_number` per line for every record accepted).
+//! `hang_on_write` (the Nth `write_batch` call, 1-based, never returns), `fail_while_exists`
+//! (every `write_batch` returns a retryable error while this file exists: a test switches an
+//! outage on and off), `record` (a file that receives one `sequence_number` per line for every
+//! record accepted; a sequence number already recorded there is skipped, as a real backend
+//! de-duplicates at-least-once delivery).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -30,6 +33,8 @@ pub struct Config {
     pub sleep_ms: u64,
     /// The Nth `write_batch` call (1-based) hangs forever.
     pub hang_on_write: Option<u64>,
+    /// Fail (retryable) while this file exists.
+    pub fail_while_exists: Option<String>,
     /// Where to record received sequence numbers.
     pub record: Option<String>,
 }
@@ -39,6 +44,8 @@ pub struct Config {
 pub struct Faulty {
     config: Config,
     record: Option<File>,
+    /// The highest sequence number recorded.
+    recorded: u64,
     writes: u64,
 }
 
@@ -60,6 +67,15 @@ pub fn open(config_json: &str) -> Result<Faulty, PluginError> {
     if config.panic_in.as_deref() == Some("open") {
         panic!("fixture panic in open");
     }
+    let recorded = match &config.record {
+        Some(path) => std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .max()
+            .unwrap_or(0),
+        None => 0,
+    };
     let record = match &config.record {
         Some(path) => Some(
             OpenOptions::new()
@@ -73,6 +89,7 @@ pub fn open(config_json: &str) -> Result<Faulty, PluginError> {
     Ok(Faulty {
         config,
         record,
+        recorded,
         writes: 0,
     })
 }
@@ -98,11 +115,21 @@ impl Backend for Faulty {
                 self.writes, self.config.fail_writes
             )));
         }
+        if let Some(flag) = &self.config.fail_while_exists
+            && std::path::Path::new(flag).exists()
+        {
+            return Err(PluginError::retryable(format!(
+                "fixture outage: {flag} exists"
+            )));
+        }
         if let Some(f) = &mut self.record {
-            let text: String = records
-                .iter()
-                .map(|r| format!("{}\n", r.sequence_number))
-                .collect();
+            let mut text = String::new();
+            for r in records {
+                if r.sequence_number > self.recorded {
+                    text.push_str(&format!("{}\n", r.sequence_number));
+                    self.recorded = r.sequence_number;
+                }
+            }
             f.write_all(text.as_bytes())
                 .map_err(|e| PluginError::fatal(e.to_string()))?;
         }
@@ -123,6 +150,6 @@ impl Backend for Faulty {
 export_backend! {
     name: "faulty",
     description: "Test fixture: fails, panics or records on command",
-    config_help: "panic_in, fail_writes, fatal, sleep_ms, hang_on_write, record",
+    config_help: "panic_in, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, record",
     open: open,
 }
