@@ -764,6 +764,10 @@ impl Worker {
     fn failed(&mut self, e: Error, spool_read: bool) {
         let lane = Arc::clone(&self.lane);
         let fatal = spool_read || is_fatal(&e);
+        if spool_read {
+            // Write and flush failures were counted by the call; this one is the spool's.
+            self.shared.record_call(lane.index, Some(&e), 0);
+        }
         let e = Arc::new(e);
         self.stored = self.flushed;
         self.dirty = false;
