@@ -366,6 +366,7 @@ impl Lane {
                     retry_at: None,
                     last_flush: Instant::now(),
                     rng: seed(),
+                    closing: false,
                 };
                 worker.run(&rt)
             })
@@ -413,6 +414,8 @@ struct Worker {
     retry_at: Option<Instant>,
     last_flush: Instant,
     rng: u64,
+    /// The close request was seen.
+    closing: bool,
 }
 
 impl Worker {
@@ -452,6 +455,11 @@ impl Worker {
             let now = Instant::now();
             if st.deadline.is_some_and(|d| now >= d) {
                 return Job::Stop;
+            }
+            if st.deadline.is_some() && !self.closing {
+                // Closing: one more attempt now, whatever the back-off said.
+                self.closing = true;
+                self.retry_at = None;
             }
             if st.fatal.is_some() {
                 let memory = !self.held.is_empty() || !st.inbox.is_empty();
