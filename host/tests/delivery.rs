@@ -317,3 +317,102 @@ async fn an_altered_spool_line_is_refused_not_delivered() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_full_spool_with_on_full_block_holds_the_callers_back() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cfg = config(
+        dir.path(),
+        "queue_capacity = 4\nshutdown_timeout_ms = 100",
+        "spool_max_bytes = 3000\n",
+        "{ fatal = true }",
+    );
+    let trail = std::sync::Arc::new(AuditTrail::from_config_file(&cfg)?);
+    let rt = rt();
+    let producer = {
+        let trail = std::sync::Arc::clone(&trail);
+        rt.spawn(async move {
+            let mut accepted = 0u64;
+            for i in 0..1000 {
+                match trail
+                    .log_event(AuditEventType::DataAccess, format!("e{i}"))
+                    .await
+                {
+                    Ok(_) => accepted += 1,
+                    Err(e) => return (accepted, Some(e)),
+                }
+            }
+            (accepted, None)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!producer.is_finished(), "the producer must be held back");
+    let stats = trail.statistics();
+    assert_eq!(
+        stats.last_error, None,
+        "block: no error, just back-pressure"
+    );
+    assert!(stats.queue_size <= 4, "{}", stats.queue_size);
+    assert!(stats.per_backend[1].spooled_bytes <= 3000 + 1024);
+    // Closing releases the producer with `Closed`; the events the spool could not take are
+    // reported, not dropped silently.
+    let closed = rt.block_on(trail.close());
+    assert!(
+        matches!(closed, Err(Error::Shutdown { unwritten, .. }) if unwritten > 0),
+        "{closed:?}"
+    );
+    let (accepted, err) = rt.block_on(producer)?;
+    assert!(matches!(err, Some(Error::Closed)), "{err:?}");
+    assert_eq!(verify(&dir.path().join("logs")).events, accepted);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_spool_that_cannot_be_created_makes_a_required_backend_fail_closed() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let flag = dir.path().join("outage");
+    std::fs::write(&flag, "down")?;
+    let cfg = config(
+        dir.path(),
+        "",
+        "retry_initial_ms = 10\nretry_max_ms = 20\n",
+        &format!("{{ fail_while_exists = {} }}", toml_str(&flag)),
+    );
+    let trail = AuditTrail::from_config_file(&cfg)?;
+    // Something that is not a directory where the spool goes.
+    std::fs::write(dir.path().join("logs/.spool"), "not a directory")?;
+    let mut refused = None;
+    for i in 0..500 {
+        if let Err(e) = trail
+            .log_event(AuditEventType::DataAccess, format!("e{i}"))
+            .await
+        {
+            refused = Some(e);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    match refused {
+        Some(Error::Storage {
+            backend, source, ..
+        }) => {
+            assert_eq!(backend, "faulty");
+            assert!(
+                source.to_string().contains("cannot create spool directory"),
+                "{source}"
+            );
+        }
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    // Once the plugin is back, the events held in memory are delivered and the error clears.
+    std::fs::remove_file(&flag)?;
+    wait_for("recovery", Duration::from_secs(10), || {
+        trail.statistics().last_error.is_none()
+    })
+    .await;
+    trail.log_event(AuditEventType::DataAccess, "after").await?;
+    trail.close().await?;
+    let last = trail.statistics().last_sequence;
+    assert_eq!(trail.statistics().per_backend[1].delivered_sequence, last);
+    Ok(())
+}
