@@ -839,8 +839,6 @@ impl Worker {
                     }
                     Err(e) => end.error = Some(Arc::new(e)),
                 }
-            } else if self.retry_at.is_none() {
-                self.held.clear();
             }
             st = lane.lock();
             st.acked = st.acked.max(self.flushed);

@@ -5,9 +5,11 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use memchr::memmem::FinderRev;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -473,8 +475,12 @@ fn canonical_fields(line: &[u8]) -> Option<ChainFields<'_>> {
     if !is_hex(checksum) {
         return None;
     }
-    let find_last = |pat: &[u8]| memchr::memmem::rfind(line, pat).map(|i| i + pat.len());
-    let seq_at = find_last(b",\"sequence_number\":")?;
+    // Searchers built once: building one per line cost as much as the search.
+    static SEQ: LazyLock<FinderRev<'static>> =
+        LazyLock::new(|| FinderRev::new(b",\"sequence_number\":"));
+    static PREV: LazyLock<FinderRev<'static>> =
+        LazyLock::new(|| FinderRev::new(b",\"previous_hash\":"));
+    let seq_at = SEQ.rfind(line)? + SEQ.needle().len();
     let digits = line[seq_at..]
         .iter()
         .take_while(|c| c.is_ascii_digit())
@@ -486,10 +492,8 @@ fn canonical_fields(line: &[u8]) -> Option<ChainFields<'_>> {
         .ok()?
         .parse()
         .ok()?;
-    let prev_at = find_last(b",\"previous_hash\":")?;
-    if prev_at > seq_at {
-        return None;
-    }
+    // `previous_hash` sorts before `sequence_number`: search only the part before it.
+    let prev_at = PREV.rfind(&line[..seq_at])? + PREV.needle().len();
     let rest = &line[prev_at..];
     let previous_hash = if rest.starts_with(b"null,") {
         None

@@ -1622,13 +1622,11 @@ impl Worker {
             };
 
             if let Some(batch) = &inflight {
-                // Lanes first: their workers deliver while this thread writes the files.
-                let offered = self.offer_all(batch);
-                let result = self.write_all(rt, batch);
-                let failure = match (result, offered) {
-                    (Err((name, e)), _) => Some(Some((name, Arc::new(e)))),
-                    (Ok(()), Err(refused)) => Some(refused),
-                    (Ok(()), Ok(())) => None,
+                // The writer's own backends first: a lane never holds an event that the
+                // local record does not (after a restart the chain continues from it).
+                let failure = match self.write_all(rt, batch) {
+                    Err((name, e)) => Some(Some((name, Arc::new(e)))),
+                    Ok(()) => self.offer_all(batch).err(),
                 };
                 if let Some(refused) = failure {
                     if let Some((name, e)) = refused {
