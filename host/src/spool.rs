@@ -366,3 +366,139 @@ pub(crate) fn read_segment(path: &Path, from: u64, len: u64) -> Result<Vec<u8>> 
         .map_err(Error::io("cannot read spool segment", path))?;
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::record::{Integrity, Prepared};
+    use crate::{AuditEvent, AuditEventType};
+    use chrono::SubsecRound;
+
+    /// `n` chained records starting at `first`.
+    fn records(first: u64, n: u64) -> Vec<AuditRecord> {
+        let mut prev: Option<[u8; 64]> = None;
+        let mut p = Prepared::default();
+        (first..first + n)
+            .map(|seq| {
+                let ev = AuditEvent::new(AuditEventType::DataAccess, format!("event {seq}"));
+                p.encode(&ev, &format!("id-{seq}"), "h", 1, ev.compliance_level);
+                let (r, hex) = p.assemble(
+                    &ev,
+                    seq,
+                    prev.as_ref(),
+                    chrono::Utc::now().trunc_subsecs(6),
+                    &Integrity::Sha256,
+                );
+                prev = Some(hex);
+                r
+            })
+            .collect()
+    }
+
+    fn segment_files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with("spool-"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn created_only_when_written_and_recovered_in_order_after_a_restart() -> Result<()> {
+        let tmp = tempfile::tempdir().map_err(Error::io("tempdir", "/tmp"))?;
+        let dir = tmp.path().join("spool/x");
+        let mut s = Spool::open(dir.clone(), 1 << 20)?;
+        assert!(!dir.exists(), "nothing to keep, nothing created");
+        assert_eq!(s.last_head()?, None);
+        let rs = records(5, 10);
+        assert!(matches!(s.append(&rs[4..])?, Put::Stored));
+        // Older records, failed in memory, go in front.
+        assert!(matches!(s.prepend(&rs[..4])?, Put::Stored));
+        assert_eq!(s.synced(), 0, "nothing fdatasync'd yet");
+        s.sync()?;
+        assert_eq!((s.events(), s.synced()), (10, 14));
+        assert_eq!(
+            segment_files(&dir),
+            [
+                "spool-00000000000000000005.jsonl",
+                "spool-00000000000000000009.jsonl"
+            ]
+        );
+        // Locked while open.
+        assert!(matches!(
+            Spool::open(dir.clone(), 1 << 20),
+            Err(Error::DirectoryLocked { .. })
+        ));
+        drop(s);
+
+        // A crash left half a line at the end of the newest segment: it is cut off.
+        let newest = dir.join("spool-00000000000000000009.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&newest)
+            .map_err(Error::io("open", &newest))?;
+        f.write_all(b"{\"checksum\":\"0123")
+            .map_err(Error::io("write", &newest))?;
+        drop(f);
+        let mut s = Spool::open(dir.clone(), 1 << 20)?;
+        assert_eq!(s.events(), 10);
+        let head = s.last_head()?.expect("a head");
+        assert_eq!(
+            (head.sequence_number, head.line.as_str()),
+            (14, rs[9].line())
+        );
+        let first = s.head().expect("segment");
+        assert_eq!((first.first, first.last), (5, 8));
+        let bytes = read_segment(&first.path, 0, first.len)?;
+        assert_eq!(
+            String::from_utf8_lossy(&bytes).lines().collect::<Vec<_>>(),
+            rs[..4].iter().map(AuditRecord::line).collect::<Vec<_>>()
+        );
+        // Delivered segments are removed whole; a length that changed keeps the segment.
+        let len = first.len;
+        assert!(!s.pop_head(len - 1)?);
+        assert!(s.pop_head(len)?);
+        let len = s.head().expect("segment").len;
+        assert!(s.pop_head(len)?);
+        assert!(s.is_empty() && segment_files(&dir).is_empty());
+        assert_eq!(s.bytes(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_full_spool_refuses_without_writing_but_an_empty_one_takes_any_batch() -> Result<()> {
+        let tmp = tempfile::tempdir().map_err(Error::io("tempdir", "/tmp"))?;
+        let rs = records(1, 6);
+        let one = rs[0].line().len() as u64 + 1;
+        let mut s = Spool::open(tmp.path().join("s"), 2 * one)?;
+        assert!(
+            matches!(s.append(&rs[..4])?, Put::Stored),
+            "empty: takes it"
+        );
+        assert!(matches!(s.append(&rs[4..5])?, Put::Full));
+        assert!(matches!(s.prepend(&rs[5..6])?, Put::Full));
+        assert_eq!(s.events(), 4);
+        let len = s.head().expect("segment").len;
+        assert!(s.pop_head(len)?);
+        assert!(matches!(s.append(&rs[4..6])?, Put::Stored));
+        Ok(())
+    }
+
+    #[test]
+    fn spooled_lines_are_rebuilt_exactly_or_refused() {
+        let rs = records(1, 2);
+        let back = AuditRecord::from_stored(rs[1].line(), &Integrity::Sha256).expect("rebuilt");
+        assert_eq!(back, rs[1]);
+        let altered = rs[1].line().replacen("event 2", "event 3", 1);
+        let err = AuditRecord::from_stored(&altered, &Integrity::Sha256).expect_err("altered");
+        assert!(err.contains("does not match its checksum"), "{err}");
+        let key = Integrity::hmac(&[7; 32]).expect("key");
+        assert!(
+            AuditRecord::from_stored(rs[1].line(), &key).is_err(),
+            "another key"
+        );
+        assert!(AuditRecord::from_stored("{}", &Integrity::Sha256).is_err());
+    }
+}

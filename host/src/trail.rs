@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
@@ -897,7 +897,11 @@ impl AuditTrail {
             return Ok(None);
         }
         let seq = st.next_seq;
-        let ts = event.timestamp.unwrap_or_else(|| self.now());
+        // The line stores microseconds: so does the record (and what the alert hook sees).
+        let ts = event
+            .timestamp
+            .unwrap_or_else(|| self.now())
+            .trunc_subsecs(6);
         let (record, checksum) =
             prepared.assemble(event, seq, st.prev.as_ref(), ts, &self.integrity);
         st.next_seq += 1;
