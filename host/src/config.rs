@@ -680,10 +680,11 @@ impl TrailConfig {
                         sha256.as_deref().unwrap_or("(not pinned)"),
                         options.required,
                         options.spool_max_bytes,
-                        options.spool_dir.as_ref().map_or_else(
-                            || "(STORAGE_PATH/.spool/NAME)".to_owned(),
-                            |d| d.display().to_string()
-                        ),
+                        match (&options.spool_dir, options.spool_max_bytes) {
+                            (_, 0) => "(none)".to_owned(),
+                            (None, _) => "(STORAGE_PATH/.spool/NAME)".to_owned(),
+                            (Some(d), _) => d.display().to_string(),
+                        },
                         options.retry_initial.as_millis(),
                         options.retry_max.as_millis(),
                     );

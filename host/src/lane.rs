@@ -215,7 +215,7 @@ impl Lane {
         if !st.dropping {
             st.dropping = true;
             eprintln!(
-                "audit: backend `{}` (required = false): {why}; its events are dropped until it recovers (see statistics `dropped`)",
+                "audit: backend `{}` (required = false): {why}; events it cannot keep are dropped and counted (statistics `dropped`)",
                 self.name
             );
         }
@@ -319,14 +319,12 @@ impl Lane {
         } else {
             "ok"
         };
-        let acked = st.acked;
         drop(st);
         shared.update_stats(self.index, |s| {
             s.spooled_events = events;
             s.spooled_bytes = bytes;
             s.queued = queued;
             s.state = state.to_owned();
-            s.delivered_sequence = acked;
         });
     }
 
@@ -337,7 +335,7 @@ impl Lane {
         shared: Arc<Shared>,
         stored: u64,
         integrity: Integrity,
-    ) -> Result<JoinHandle<LaneEnd>> {
+    ) -> Result<(JoinHandle<()>, std::sync::mpsc::Receiver<LaneEnd>)> {
         let lane = Arc::clone(self);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -348,7 +346,9 @@ impl Lane {
                     self.name
                 ))
             })?;
-        std::thread::Builder::new()
+        let (ended_tx, ended) = std::sync::mpsc::channel();
+        shared.update_stats(self.index, |s| s.delivered_sequence = stored);
+        let handle = std::thread::Builder::new()
             .name(format!("audit-lane-{}", self.index))
             .spawn(move || {
                 let worker = Worker {
@@ -368,9 +368,10 @@ impl Lane {
                     rng: seed(),
                     closing: false,
                 };
-                worker.run(&rt)
+                let _ = ended_tx.send(worker.run(&rt));
             })
-            .map_err(|e| Error::backend(format!("cannot start a backend worker thread: {e}")))
+            .map_err(|e| Error::backend(format!("cannot start a backend worker thread: {e}")))?;
+        Ok((handle, ended))
     }
 }
 
@@ -714,6 +715,9 @@ impl Worker {
             self.shared.clear_error_of(&lane.name);
         }
         lane.update_stats(&self.shared);
+        let flushed = self.flushed;
+        self.shared
+            .update_stats(lane.index, |s| s.delivered_sequence = flushed);
         self.shared.publish_durable();
     }
 
@@ -745,7 +749,7 @@ impl Worker {
         for (i, line) in text.lines().enumerate() {
             let bad = |why: String| {
                 Error::Integrity(format!(
-                    "spool segment {} (line {} of this read): {why}; move the segment aside and check it with `audit verify`",
+                    "spool segment {} (line {} of this read): {why}; nothing from it is delivered. Move the segment out of the spool directory and restart (its events are also in the file backend, if one is configured)",
                     path.display(),
                     i + 1
                 ))
@@ -836,6 +840,9 @@ impl Worker {
                         self.flushed = self.stored;
                         self.dirty = false;
                         self.held.clear();
+                        let flushed = self.flushed;
+                        self.shared
+                            .update_stats(lane.index, |s| s.delivered_sequence = flushed);
                     }
                     Err(e) => end.error = Some(Arc::new(e)),
                 }

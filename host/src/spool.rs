@@ -63,6 +63,8 @@ pub(crate) struct Spool {
     synced: u64,
     lock: Option<File>,
     buf: Vec<u8>,
+    /// A failed fdatasync: what was written since may be lost, so nothing more is trusted.
+    poisoned: Option<String>,
 }
 
 fn segment_name(first: u64) -> String {
@@ -92,6 +94,7 @@ impl Spool {
             synced: 0,
             lock: None,
             buf: Vec::new(),
+            poisoned: None,
         };
         if !spool.dir.is_dir() {
             return Ok(spool);
@@ -127,7 +130,7 @@ impl Spool {
             let last_line = last_line_of(&bytes[..whole]);
             let fields: ChainFields<'_> = serde_json::from_slice(last_line).map_err(|e| {
                 Error::Integrity(format!(
-                    "spool segment {}: its last line is not an audit event ({e}); move the file aside and check it with `audit verify`",
+                    "spool segment {}: its last line is not an audit event ({e}); move the file out of the spool directory (its events are also in the file backend, if one is configured)",
                     path.display()
                 ))
             })?;
@@ -190,7 +193,18 @@ impl Spool {
         }))
     }
 
+    fn check_usable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(why) => Err(Error::backend(format!(
+                "the spool {} is unusable since a failed fdatasync ({why}); restart the process",
+                self.dir.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn ensure_dir(&mut self) -> Result<()> {
+        self.check_usable()?;
         if self.lock.is_none() {
             create_dir_private(&self.dir)
                 .map_err(Error::io("cannot create spool directory", &self.dir))?;
@@ -300,6 +314,7 @@ impl Spool {
 
     /// fdatasyncs what was written since the last call (and the directory, for new segments).
     pub(crate) fn sync(&mut self) -> Result<()> {
+        self.check_usable()?;
         for path in std::mem::take(&mut self.dirty) {
             let same_as_tail = self.segments.back().is_some_and(|s| s.path == path);
             let result = match (&self.tail, same_as_tail) {
@@ -312,12 +327,19 @@ impl Spool {
                 },
             };
             if let Err(e) = result {
-                self.dirty.push(path.clone());
-                return Err(Error::io("cannot fdatasync spool segment", &path)(e));
+                // After a failed fsync the kernel may have dropped the pages: a later
+                // success would prove nothing.
+                let e = Error::io("cannot fdatasync spool segment", &path)(e);
+                self.poisoned = Some(e.to_string());
+                return Err(e);
             }
         }
         if self.dir_dirty {
-            sync_dir(&self.dir).map_err(Error::io("cannot fsync spool directory", &self.dir))?;
+            if let Err(e) = sync_dir(&self.dir) {
+                let e = Error::io("cannot fsync spool directory", &self.dir)(e);
+                self.poisoned = Some(e.to_string());
+                return Err(e);
+            }
             self.dir_dirty = false;
         }
         self.synced = self.segments.back().map_or(self.synced, |s| s.last);

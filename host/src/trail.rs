@@ -1359,8 +1359,11 @@ struct LaneSlot {
     backend: Option<Box<dyn StorageBackend>>,
     /// Highest sequence number handed to the lane.
     handed: u64,
-    thread: Option<JoinHandle<LaneEnd>>,
+    thread: Option<(JoinHandle<()>, std::sync::mpsc::Receiver<LaneEnd>)>,
 }
+
+/// How long `close` waits for a lane's worker past the shutdown deadline.
+const LANE_GRACE: Duration = Duration::from_secs(1);
 
 struct Worker {
     shared: Arc<Shared>,
@@ -1735,6 +1738,10 @@ impl Worker {
             match result {
                 Ok(()) => slot.written = batch[batch.len() - 1].sequence_number(),
                 Err(e) => {
+                    self.shared.update_stats(slot.index, |s| {
+                        s.state = "retrying".to_owned();
+                        s.retried += 1;
+                    });
                     if first_error.is_none() {
                         first_error = Some((slot.backend.name().to_owned(), e));
                     }
@@ -1749,6 +1756,12 @@ impl Worker {
             let result = contained(rt, slot.backend.flush());
             self.shared
                 .record_call(slot.index, result.as_ref().err(), 0);
+            if result.is_err() {
+                self.shared.update_stats(slot.index, |s| {
+                    s.state = "retrying".to_owned();
+                    s.retried += 1;
+                });
+            }
             result.map_err(|e| (slot.backend.name().to_owned(), e))?;
             let written = slot.written;
             self.shared.update_stats(slot.index, |s| {
@@ -1757,9 +1770,13 @@ impl Worker {
             });
         }
         for slot in &self.lanes {
-            slot.lane
-                .sync_spool(&self.shared)
-                .map_err(|e| (slot.lane.name.clone(), e))?;
+            if let Err(e) = slot.lane.sync_spool(&self.shared) {
+                self.shared.record_call(slot.lane.index, Some(&e), 0);
+                // Only a required backend's spool holds the trail back.
+                if slot.lane.cfg.required {
+                    return Err((slot.lane.name.clone(), e));
+                }
+            }
         }
         Ok(())
     }
@@ -1777,23 +1794,47 @@ impl Worker {
         let mut lost = 0;
         let mut lane_error: Option<(String, Arc<Error>)> = None;
         for slot in &mut self.lanes {
-            let Some(handle) = slot.thread.take() else {
+            let Some((handle, ended)) = slot.thread.take() else {
                 continue;
             };
-            match handle.join() {
+            // A worker stuck in a call that never returns (an in-process backend blocking
+            // its thread) cannot be stopped: it is left behind after a grace period.
+            let wait = deadline.saturating_duration_since(Instant::now()) + LANE_GRACE;
+            let end = match ended.recv_timeout(wait) {
                 Ok(end) => {
-                    if slot.lane.cfg.required && end.lost > 0 {
-                        lost += end.lost as usize;
-                        let e = end.error.unwrap_or_else(|| {
-                            Arc::new(Error::backend("events could not be delivered or spooled"))
-                        });
-                        lane_error.get_or_insert((slot.lane.name.clone(), e));
+                    let _ = handle.join();
+                    end
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    eprintln!(
+                        "audit: backend `{}` did not stop by the shutdown deadline (a call into it never returned); its thread is left behind",
+                        slot.lane.name
+                    );
+                    LaneEnd {
+                        lost: slot.lane.memory_events() as u64,
+                        error: Some(Arc::new(Error::backend(
+                            "a call into the backend did not return before the shutdown deadline",
+                        ))),
+                        ..LaneEnd::default()
                     }
                 }
-                Err(_) => eprintln!(
-                    "audit: the worker of backend `{}` panicked; this is a bug in audit-host",
-                    slot.lane.name
-                ),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    eprintln!(
+                        "audit: the worker of backend `{}` panicked; this is a bug in audit-host",
+                        slot.lane.name
+                    );
+                    LaneEnd {
+                        lost: slot.lane.memory_events() as u64,
+                        ..LaneEnd::default()
+                    }
+                }
+            };
+            if slot.lane.cfg.required && end.lost > 0 {
+                lost += end.lost as usize;
+                let e = end.error.unwrap_or_else(|| {
+                    Arc::new(Error::backend("events could not be delivered or spooled"))
+                });
+                lane_error.get_or_insert((slot.lane.name.clone(), e));
             }
         }
         for slot in &self.backends {

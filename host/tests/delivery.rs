@@ -222,8 +222,21 @@ async fn a_required_fatal_plugin_fails_closed_once_its_spool_is_full() -> TestRe
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    match refused {
-        Some(Error::Storage {
+    // Refused: by the full spool, or first by the full queue behind it (on a busy machine).
+    assert!(
+        matches!(
+            refused,
+            Some(Error::Storage { .. } | Error::QueueFull { .. })
+        ),
+        "expected the trail to refuse events, got {refused:?}"
+    );
+    assert!(accepted > 0 && accepted < 200, "{accepted}");
+    wait_for("the spool-full error", Duration::from_secs(10), || {
+        trail.statistics().last_error.is_some()
+    })
+    .await;
+    match trail.log_event(AuditEventType::DataAccess, "refused").await {
+        Err(Error::Storage {
             backend, source, ..
         }) => {
             assert_eq!(backend, "faulty");
@@ -232,7 +245,6 @@ async fn a_required_fatal_plugin_fails_closed_once_its_spool_is_full() -> TestRe
         }
         other => panic!("expected the trail to refuse events, got {other:?}"),
     }
-    assert!(accepted > 0 && accepted < 200, "{accepted}");
     // What was accepted is on disk in the file backend.
     trail.flush().await.ok();
     assert_eq!(verify(&dir.path().join("logs")).events, accepted);
@@ -357,13 +369,19 @@ fn a_full_spool_with_on_full_block_holds_the_callers_back() -> TestResult {
     // Closing releases the producer with `Closed`; the events the spool could not take are
     // reported, not dropped silently.
     let closed = rt.block_on(trail.close());
-    assert!(
-        matches!(closed, Err(Error::Shutdown { unwritten, .. }) if unwritten > 0),
-        "{closed:?}"
-    );
+    let Err(Error::Shutdown { unwritten, .. }) = closed else {
+        panic!("expected a shutdown error, got {closed:?}");
+    };
+    assert!(unwritten > 0);
     let (accepted, err) = rt.block_on(producer)?;
     assert!(matches!(err, Some(Error::Closed)), "{err:?}");
-    assert_eq!(verify(&dir.path().join("logs")).events, accepted);
+    // The events still queued behind the blocked batch were never written anywhere; they
+    // are counted in `unwritten`, the rest is in the file backend.
+    let stored = verify(&dir.path().join("logs")).events;
+    assert!(
+        stored <= accepted && stored + unwritten as u64 >= accepted,
+        "stored {stored}, accepted {accepted}, unwritten {unwritten}"
+    );
     Ok(())
 }
 

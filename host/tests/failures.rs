@@ -630,3 +630,31 @@ async fn close_keeps_to_the_shutdown_timeout_even_during_a_long_back_off() -> Te
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn close_does_not_wait_forever_for_a_backend_stuck_in_a_call() -> TestResult {
+    let be = Arc::new(Flaky::default());
+    let dir = tempfile::tempdir()?;
+    let trail = trail_in(&dir, Box::new(Arc::clone(&be)), BackendOptions::default())
+        .shutdown_timeout(Duration::from_millis(200))
+        .build()?;
+    // The backend blocks its thread inside write_batch and never returns.
+    be.stall.store(true, Ordering::SeqCst);
+    trail.log_event(AuditEventType::DataAccess, "stuck").await?;
+    wait_until("the call to start", || {
+        be.write_calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let closed = trail.close().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "close took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&closed, Err(Error::Shutdown { backend, unwritten: 1, .. }) if backend == "flaky"),
+        "{closed:?}"
+    );
+    Ok(())
+}
