@@ -465,6 +465,55 @@ pub fn baseline(pool: &[AuditEvent], events: usize, sync_every: usize, dir: &Pat
     Ok(started.elapsed().as_secs_f64())
 }
 
+/// The trail's per-event work, one piece at a time, for the criterion micro-benchmarks
+/// (`cargo bench -p audit-host`). Not a stable API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct LineEncoder {
+    prepared: Prepared,
+}
+
+#[doc(hidden)]
+impl LineEncoder {
+    /// A new encoder (its buffer grows on the first event and is reused).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serializes everything but the chain fields and the timestamp (outside the trail's
+    /// critical section).
+    pub fn encode(&mut self, ev: &AuditEvent, event_id: &str, host: &str, pid: i64) {
+        self.prepared
+            .encode(ev, event_id, host, pid, ComplianceLevel::Basic);
+    }
+
+    /// Assembles the final line and its checksum (inside the critical section).
+    pub fn assemble(
+        &self,
+        ev: &AuditEvent,
+        sequence_number: u64,
+        previous_hash: Option<&[u8; 64]>,
+        timestamp: chrono::DateTime<Utc>,
+        integrity: &Integrity,
+    ) -> (crate::AuditRecord, [u8; 64]) {
+        self.prepared
+            .assemble(ev, sequence_number, previous_hash, timestamp, integrity)
+    }
+}
+
+/// The chain's checksum of a line without its checksum member (`body` is the line after its
+/// opening `{`). Not a stable API.
+#[doc(hidden)]
+pub fn checksum_hex(integrity: &Integrity, body: &[u8]) -> [u8; 64] {
+    integrity.checksum_hex(body)
+}
+
+/// Wraps records in a [`Batch`](crate::Batch) to hand to a backend. Not a stable API.
+#[doc(hidden)]
+pub fn batch(records: Vec<crate::AuditRecord>) -> crate::Batch {
+    crate::Batch::new(records)
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
