@@ -230,6 +230,22 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// What a plugin stored, when its config's `path` names a file or a directory of files
+/// (both shipped plugins); 0 otherwise.
+fn plugin_store_bytes(config_json: &str) -> u64 {
+    let Some(path) = serde_json::from_str::<Value>(config_json)
+        .ok()
+        .and_then(|v| v.get("path")?.as_str().map(PathBuf::from))
+    else {
+        return 0;
+    };
+    if path.is_dir() {
+        dir_bytes(&path)
+    } else {
+        fs::metadata(&path).map_or(0, |m| m.len())
+    }
+}
+
 /// Runs `scenario`: the trail, then the baseline. `progress` receives (events done, total).
 ///
 /// # Errors
@@ -314,7 +330,7 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<
     let peak = peak_rss_bytes();
     let bytes = match &scenario.backend {
         BenchBackend::File => dir_bytes(&trail_dir) as f64,
-        BenchBackend::Plugin { .. } => 0.0,
+        BenchBackend::Plugin { config_json, .. } => plugin_store_bytes(config_json) as f64,
     };
     let baseline_eps = if scenario.skip_baseline {
         0.0
