@@ -230,6 +230,22 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// What a plugin stored, when its config's `path` names a file or a directory of files
+/// (both shipped plugins); 0 otherwise.
+fn plugin_store_bytes(config_json: &str) -> u64 {
+    let Some(path) = serde_json::from_str::<Value>(config_json)
+        .ok()
+        .and_then(|v| v.get("path")?.as_str().map(PathBuf::from))
+    else {
+        return 0;
+    };
+    if path.is_dir() {
+        dir_bytes(&path)
+    } else {
+        fs::metadata(&path).map_or(0, |m| m.len())
+    }
+}
+
 /// Runs `scenario`: the trail, then the baseline. `progress` receives (events done, total).
 ///
 /// # Errors
@@ -314,7 +330,7 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<
     let peak = peak_rss_bytes();
     let bytes = match &scenario.backend {
         BenchBackend::File => dir_bytes(&trail_dir) as f64,
-        BenchBackend::Plugin { .. } => 0.0,
+        BenchBackend::Plugin { config_json, .. } => plugin_store_bytes(config_json) as f64,
     };
     let baseline_eps = if scenario.skip_baseline {
         0.0
@@ -463,6 +479,55 @@ pub fn baseline(pool: &[AuditEvent], events: usize, sync_every: usize, dir: &Pat
     file.write_all(&buf).map_err(io)?;
     file.sync_data().map_err(io)?;
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// The trail's per-event work, one piece at a time, for the criterion micro-benchmarks
+/// (`cargo bench -p audit-host`). Not a stable API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct LineEncoder {
+    prepared: Prepared,
+}
+
+#[doc(hidden)]
+impl LineEncoder {
+    /// A new encoder (its buffer grows on the first event and is reused).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serializes everything but the chain fields and the timestamp (outside the trail's
+    /// critical section).
+    pub fn encode(&mut self, ev: &AuditEvent, event_id: &str, host: &str, pid: i64) {
+        self.prepared
+            .encode(ev, event_id, host, pid, ComplianceLevel::Basic);
+    }
+
+    /// Assembles the final line and its checksum (inside the critical section).
+    pub fn assemble(
+        &self,
+        ev: &AuditEvent,
+        sequence_number: u64,
+        previous_hash: Option<&[u8; 64]>,
+        timestamp: chrono::DateTime<Utc>,
+        integrity: &Integrity,
+    ) -> (crate::AuditRecord, [u8; 64]) {
+        self.prepared
+            .assemble(ev, sequence_number, previous_hash, timestamp, integrity)
+    }
+}
+
+/// The chain's checksum of a line without its checksum member (`body` is the line after its
+/// opening `{`). Not a stable API.
+#[doc(hidden)]
+pub fn checksum_hex(integrity: &Integrity, body: &[u8]) -> [u8; 64] {
+    integrity.checksum_hex(body)
+}
+
+/// Wraps records in a [`Batch`](crate::Batch) to hand to a backend. Not a stable API.
+#[doc(hidden)]
+pub fn batch(records: Vec<crate::AuditRecord>) -> crate::Batch {
+    crate::Batch::new(records)
 }
 
 #[cfg(test)]

@@ -106,6 +106,9 @@ struct BenchArgs {
     /// sets the size of the large runs (default there: 2,000,000).
     #[arg(long)]
     suite: bool,
+    /// Skip the hand-written baseline loop (for runs compared with another run instead).
+    #[arg(long)]
+    no_baseline: bool,
 }
 
 #[derive(Subcommand)]
@@ -789,7 +792,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         backend,
         dir: dir.clone(),
         rate: args.rate,
-        skip_baseline: false,
+        skip_baseline: args.no_baseline,
     };
     let progress = std::sync::Mutex::new(Progress::new("bench", false));
     let result = audit_host::bench::run(&scenario, &|done, total| {
@@ -877,6 +880,77 @@ fn bench_child(args: &[String]) -> Result<audit_host::bench::BenchResult, String
     serde_json::from_str(line).map_err(|e| format!("unreadable result: {e}"))
 }
 
+/// How the file backend built as a plugin compares with the built-in one.
+struct AbResult {
+    /// Median events/s of the plugin runs.
+    plugin: f64,
+    /// Median events/s of the built-in runs.
+    builtin: f64,
+    /// Each round's plugin / built-in ratio (the two runs of a round ran back to back),
+    /// sorted: the median is the figure judged against the target.
+    ratios: Vec<f64>,
+}
+
+/// The built-in file backend and the same code loaded as a plugin, `events` each, in
+/// `rounds` interleaved rounds (A B, B A, A B, ...) so the machine's drift hits both alike;
+/// each run in a fresh directory, removed afterwards.
+fn file_plugin_ab(
+    lib: &Path,
+    events: usize,
+    rounds: usize,
+    dir: &Path,
+    json: bool,
+) -> Result<AbResult, String> {
+    let n = events.to_string();
+    let lib_arg = format!("plugin:{}", lib.display());
+    let (mut plugin, mut builtin, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        eprintln!(
+            "suite: file plugin vs built-in, round {} of {rounds} ...",
+            round + 1
+        );
+        let mut order = [false, true];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut pair = [0.0; 2];
+        for is_plugin in order {
+            let run_dir = dir.join(if is_plugin { "ab-plugin" } else { "ab-builtin" });
+            let mut a: Vec<String> = vec![
+                "--events".into(),
+                n.clone(),
+                "--no-baseline".into(),
+                "--dir".into(),
+                run_dir.to_string_lossy().into_owned(),
+            ];
+            if is_plugin {
+                a.extend(["--backend".into(), lib_arg.clone()]);
+            }
+            let r = bench_child(&a);
+            let _ = std::fs::remove_dir_all(&run_dir);
+            let r = r?;
+            if json {
+                print_bench(&r, true);
+            }
+            pair[usize::from(is_plugin)] = r.events_per_s;
+        }
+        builtin.push(pair[0]);
+        plugin.push(pair[1]);
+        ratios.push(pair[1] / pair[0]);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (plugin, builtin) = (median(&mut plugin), median(&mut builtin));
+    ratios.sort_by(f64::total_cmp);
+    Ok(AbResult {
+        plugin,
+        builtin,
+        ratios,
+    })
+}
+
 fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
     let large = if args.events == 200_000 {
         2_000_000
@@ -884,18 +958,25 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
         args.events
     };
     let d = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    let sqlite = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-        .map(|p| {
-            let name = audit_host::plugin::library_file_name("audit_backend_sqlite");
-            let beside = p.join(&name);
-            if beside.exists() {
-                beside
-            } else {
-                p.join("deps").join(name)
-            }
-        });
+    // A plugin library beside this binary (`cargo build --release -p ...`), or in `deps/`
+    // (where `cargo test` and `cargo bench` put the plugins they build).
+    let beside_exe = |lib: &str| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+            .map(|p| {
+                let name = audit_host::plugin::library_file_name(lib);
+                let beside = p.join(&name);
+                if beside.exists() {
+                    beside
+                } else {
+                    p.join("deps").join(name)
+                }
+            })
+            .filter(|p| p.exists())
+    };
+    let sqlite = beside_exe("audit_backend_sqlite");
+    let file_plugin = beside_exe("audit_backend_file");
     let mut rows: Vec<(String, String, String)> = Vec::new();
     let mut run = |label: &str,
                    target: &str,
@@ -967,7 +1048,7 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
             )
         },
     );
-    if let Some(lib) = sqlite.filter(|p| p.exists()) {
+    if let Some(lib) = sqlite {
         let lib_arg = format!("plugin:{}", lib.display());
         let events = (large / 10).to_string();
         run(
@@ -1050,6 +1131,34 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
             )
         },
     );
+    if let Some(lib) = file_plugin {
+        const ROUNDS: usize = 5;
+        let label = format!(
+            "file backend built as a plugin (.so, through the ABI), batched, {} events, {ROUNDS} interleaved rounds",
+            large / 2
+        );
+        let target = ">= 0.95 x the built-in file backend".to_owned();
+        match file_plugin_ab(&lib, large / 2, ROUNDS, dir, args.json) {
+            Ok(ab) => rows.push((
+                label,
+                target,
+                format!(
+                    "{:.2} x (median of the rounds' ratios: {}); medians {:.0} vs {:.0} events/s built-in",
+                    ab.ratios[ab.ratios.len() / 2],
+                    ab.ratios
+                        .iter()
+                        .map(|r| format!("{r:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    ab.plugin,
+                    ab.builtin,
+                ),
+            )),
+            Err(e) => rows.push((label, target, format!("error: {e}"))),
+        }
+    } else {
+        eprintln!("suite: file plugin skipped: libaudit_backend_file not found beside this binary");
+    }
     eprintln!("suite: verify ...");
     match audit_host::bench::verify_vs_sha256(&dir.join("p1").join("trail")) {
         Ok(v) => rows.push((

@@ -1,0 +1,93 @@
+use super::*;
+use audit_plugin_api::ErrorKind;
+use audit_plugin_api::abi_stable::std_types::{RNone, RStr};
+
+const MICROS: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+
+fn record(seq: u64, line: &str) -> Record<'_> {
+    Record {
+        line: RStr::from_str(line),
+        sequence_number: seq,
+        timestamp: RStr::from_str("2026-01-01T00:00:00.000000Z"),
+        timestamp_micros: MICROS,
+        event_id: RStr::from_str("e"),
+        event_type: RStr::from_str("data_access"),
+        log_level: RStr::from_str("info"),
+        user_id: RNone,
+    }
+}
+
+fn config(dir: &std::path::Path) -> String {
+    serde_json::json!({ "path": dir.to_string_lossy() }).to_string()
+}
+
+#[test]
+fn parse_config() {
+    let c = Config::parse(r#"{"path":"logs"}"#).expect("valid");
+    assert_eq!(
+        (c.max_file_bytes, c.retention_days),
+        (audit_host::DEFAULT_MAX_FILE_BYTES, None)
+    );
+    let c =
+        Config::parse(r#"{"path":"logs","max_file_bytes":0,"retention_days":30}"#).expect("valid");
+    assert_eq!((c.max_file_bytes, c.retention_days), (0, Some(30)));
+    for (json, key) in [
+        (r#"{"path":"logs","colour":1}"#, "unknown field `colour`"),
+        (r#"{}"#, "missing field `path`"),
+        (r#"{"path":""}"#, "`path`: must not be empty"),
+        (r#"{"path":"x","max_file_bytes":-1}"#, "expected u64"),
+    ] {
+        let err = Config::parse(json).expect_err(json);
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert!(err.message.contains(key), "{json}: {}", err.message);
+    }
+}
+
+#[test]
+fn writes_lines_and_reports_the_last_one_after_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let mut b = open(&config(&logs)).expect("open");
+    assert_eq!(b.last_line().expect("last"), None);
+    let lines = [
+        r#"{"sequence_number":1}"#,
+        r#"{"sequence_number":2}"#,
+        r#"{"sequence_number":3}"#,
+    ];
+    let batch: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| record(i as u64 + 1, l))
+        .collect();
+    b.write_batch(&batch[..2]).expect("write");
+    // A re-delivery (after a call timeout) of records already stored adds nothing.
+    b.write_batch(&batch).expect("write again");
+    assert_eq!(b.last_line().expect("last").as_deref(), Some(lines[2]));
+    b.close().expect("close");
+    drop(b);
+    let file = logs.join("audit_2026-01-01.jsonl");
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert_eq!(text, format!("{}\n{}\n{}\n", lines[0], lines[1], lines[2]));
+    let mut again = open(&config(&logs)).expect("reopen");
+    assert_eq!(again.last_line().expect("last").as_deref(), Some(lines[2]));
+}
+
+#[test]
+fn a_locked_directory_and_a_bad_timestamp_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let mut first = open(&config(&logs)).expect("open");
+    let Err(err) = open(&config(&logs)) else {
+        panic!("a second writer opened a locked directory");
+    };
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(err.message.contains("locked"), "{}", err.message);
+    let bad = Record {
+        timestamp_micros: i64::MAX,
+        ..record(1, "{}")
+    };
+    let err = first.write_batch(&[bad]).expect_err("out of range");
+    assert_eq!(err.kind, ErrorKind::Fatal);
+    assert!(err.message.contains("out of range"), "{}", err.message);
+    assert!(first.last_line().expect("last").is_none());
+}
