@@ -51,6 +51,10 @@ pub struct Scenario {
     pub rate: Option<f64>,
     /// Skip the baseline (for scenarios compared with another scenario instead).
     pub skip_baseline: bool,
+    /// Split the events into this many rounds, each a trail run and a baseline run in
+    /// alternating order; the ratio is then the median of the rounds' ratios (1: one run
+    /// each, the plain ratio).
+    pub rounds: usize,
 }
 
 /// What one scenario measured. Field names are the `--json` contract.
@@ -76,7 +80,8 @@ pub struct BenchResult {
     pub bytes_per_event: f64,
     /// The hand-written loop's events per second (0 when skipped).
     pub baseline_events_per_s: f64,
-    /// `events_per_s / baseline_events_per_s` (0 when skipped).
+    /// `events_per_s / baseline_events_per_s`; with several rounds, the median of the
+    /// rounds' ratios (0 when skipped).
     pub ratio_to_baseline: f64,
     /// Median `log_event` latency as the caller sees it, in microseconds.
     pub p50_us: f64,
@@ -252,6 +257,111 @@ fn plugin_store_bytes(config_json: &str) -> u64 {
 /// Anything the trail or the file system reports.
 pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<BenchResult> {
     let pool = Arc::new(sample_events(1024));
+    let producers = scenario.producers.max(1);
+    let rounds = scenario.rounds.max(1);
+    // Every round logs the same number of events, a multiple of the producers.
+    let per_round = (scenario.events / rounds / producers).max(1) * producers;
+    let events = per_round * rounds;
+    let mut histogram = Histogram::new();
+    let (mut seconds, mut base_seconds, mut bytes) = (0.0, 0.0, 0.0);
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut backend_name = String::new();
+    for round in 0..rounds {
+        // Alternate which goes first, so a noisy neighbour hits both alike.
+        let baseline_first = round % 2 == 1;
+        let mut base = None;
+        if baseline_first && !scenario.skip_baseline {
+            base = Some(run_baseline(scenario, &pool, per_round, producers)?);
+        }
+        let done_before = (round * per_round) as u64;
+        let shown = |done: u64, _: u64| progress(done_before + done, events as u64);
+        let r = run_trail(scenario, &pool, per_round, producers, &shown)?;
+        if !baseline_first && !scenario.skip_baseline {
+            base = Some(run_baseline(scenario, &pool, per_round, producers)?);
+        }
+        if let Some(b) = base {
+            base_seconds += b;
+            ratios.push(b / r.seconds);
+        }
+        seconds += r.seconds;
+        bytes += r.bytes;
+        histogram.merge(&r.histogram);
+        backend_name = r.backend_name;
+    }
+    let peak = peak_rss_bytes();
+    let eps = events as f64 / seconds;
+    let baseline_eps = if ratios.is_empty() {
+        0.0
+    } else {
+        events as f64 / base_seconds
+    };
+    // One round: the plain ratio. Several: the median of the rounds' ratios, which a burst of
+    // noise in one round does not move.
+    ratios.sort_by(f64::total_cmp);
+    let ratio = match ratios.len() {
+        0 => 0.0,
+        1 => eps / baseline_eps,
+        n if n % 2 == 1 => ratios[n / 2],
+        n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+    };
+    Ok(BenchResult {
+        scenario: scenario.name.clone(),
+        events,
+        producers,
+        durability: match scenario.durability {
+            Durability::Batched => "batched".into(),
+            Durability::Sync => "sync".into(),
+        },
+        backend: backend_name,
+        seconds,
+        events_per_s: eps,
+        mb_per_s: bytes / seconds / 1e6,
+        bytes_per_event: if events == 0 {
+            0.0
+        } else {
+            bytes / events as f64
+        },
+        baseline_events_per_s: baseline_eps,
+        ratio_to_baseline: ratio,
+        p50_us: histogram.percentile_us(0.50),
+        p99_us: histogram.percentile_us(0.99),
+        p999_us: histogram.percentile_us(0.999),
+        peak_rss_bytes: peak,
+    })
+}
+
+/// What one timed trail run measured.
+struct TrailRun {
+    seconds: f64,
+    bytes: f64,
+    histogram: Histogram,
+    backend_name: String,
+}
+
+/// The baseline over `events` events in a fresh directory: its seconds.
+fn run_baseline(
+    scenario: &Scenario,
+    pool: &[AuditEvent],
+    events: usize,
+    producers: usize,
+) -> Result<f64> {
+    let base_dir = scenario.dir.join("baseline");
+    fresh_dir(&base_dir)?;
+    let sync_every = match scenario.durability {
+        Durability::Sync => producers.min(64),
+        Durability::Batched => 0,
+    };
+    baseline(pool, events, sync_every, &base_dir)
+}
+
+/// `events` events through a real trail in a fresh directory, from `producers` tasks.
+fn run_trail(
+    scenario: &Scenario,
+    pool: &Arc<Vec<AuditEvent>>,
+    events: usize,
+    producers: usize,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<TrailRun> {
     let trail_dir = scenario.dir.join("trail");
     fresh_dir(&trail_dir)?;
     let mut builder = AuditTrail::builder()
@@ -270,9 +380,7 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<
         }
     };
     let trail = Arc::new(builder.build()?);
-    let producers = scenario.producers.max(1);
-    let per = scenario.events / producers;
-    let events = per * producers;
+    let per = events / producers;
     let done = Arc::new(AtomicU64::new(0));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -283,7 +391,7 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<
     let histogram = rt.block_on(async {
         let mut tasks = Vec::new();
         for p in 0..producers {
-            let (trail, pool, done) = (Arc::clone(&trail), Arc::clone(&pool), Arc::clone(&done));
+            let (trail, pool, done) = (Arc::clone(&trail), Arc::clone(pool), Arc::clone(&done));
             let interval = scenario
                 .rate
                 .map(|r| Duration::from_secs_f64(producers as f64 / r));
@@ -327,51 +435,15 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<
         Ok::<_, Error>(all)
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    let peak = peak_rss_bytes();
     let bytes = match &scenario.backend {
         BenchBackend::File => dir_bytes(&trail_dir) as f64,
         BenchBackend::Plugin { config_json, .. } => plugin_store_bytes(config_json) as f64,
     };
-    let baseline_eps = if scenario.skip_baseline {
-        0.0
-    } else {
-        let base_dir = scenario.dir.join("baseline");
-        fresh_dir(&base_dir)?;
-        let sync_every = match scenario.durability {
-            Durability::Sync => producers.min(64),
-            Durability::Batched => 0,
-        };
-        let secs = baseline(&pool, events, sync_every, &base_dir)?;
-        events as f64 / secs
-    };
-    let eps = events as f64 / seconds;
-    Ok(BenchResult {
-        scenario: scenario.name.clone(),
-        events,
-        producers,
-        durability: match scenario.durability {
-            Durability::Batched => "batched".into(),
-            Durability::Sync => "sync".into(),
-        },
-        backend: backend_name,
+    Ok(TrailRun {
         seconds,
-        events_per_s: eps,
-        mb_per_s: bytes / seconds / 1e6,
-        bytes_per_event: if events == 0 {
-            0.0
-        } else {
-            bytes / events as f64
-        },
-        baseline_events_per_s: baseline_eps,
-        ratio_to_baseline: if baseline_eps > 0.0 {
-            eps / baseline_eps
-        } else {
-            0.0
-        },
-        p50_us: histogram.percentile_us(0.50),
-        p99_us: histogram.percentile_us(0.99),
-        p999_us: histogram.percentile_us(0.999),
-        peak_rss_bytes: peak,
+        bytes,
+        histogram,
+        backend_name,
     })
 }
 

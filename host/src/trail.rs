@@ -429,6 +429,9 @@ struct State {
     flush_target: u64,
     error: Option<(String, Arc<Error>)>,
     worker_idle: bool,
+    /// The idle writer is lingering for more events to fill its batch (batched mode):
+    /// producers wake it only once `wake_batch` events wait.
+    lingering: bool,
     counters: Counters,
 }
 
@@ -674,6 +677,7 @@ impl AuditTrail {
                 flush_target: 0,
                 error: None,
                 worker_idle: false,
+                lingering: false,
                 counters: Counters::default(),
             }),
             wake: Condvar::new(),
@@ -693,6 +697,7 @@ impl AuditTrail {
             interval: cfg.flush_interval,
             shutdown_timeout: cfg.shutdown_timeout,
             integrity: cfg.integrity.clone(),
+            queue_capacity: cfg.queue_capacity,
         };
         let handle = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -914,7 +919,13 @@ impl AuditTrail {
         if self.durability == Durability::Sync {
             st.flush_target = seq;
         }
-        if st.worker_idle {
+        // A lingering writer is woken once a batch's worth waits (or by its short timer): one
+        // futex wake per batch, not per event.
+        if st.worker_idle
+            && (!st.lingering
+                || st.pending.len() >= wake_batch(self.queue_capacity)
+                || self.durability == Durability::Sync)
+        {
             st.worker_idle = false;
             self.shared.wake.notify_one();
         }
@@ -1362,6 +1373,14 @@ struct LaneSlot {
     thread: Option<(JoinHandle<()>, std::sync::mpsc::Receiver<LaneEnd>)>,
 }
 
+/// How long the writer waits for a batch to fill in batched mode.
+const LINGER: Duration = Duration::from_millis(1);
+
+/// How many waiting events make producers wake a lingering writer.
+fn wake_batch(queue_capacity: usize) -> usize {
+    (queue_capacity / 2).clamp(1, 512)
+}
+
 /// How long `close` waits for a lane's worker past the shutdown deadline.
 const LANE_GRACE: Duration = Duration::from_secs(1);
 
@@ -1375,6 +1394,7 @@ struct Worker {
     interval: Duration,
     shutdown_timeout: Duration,
     integrity: Integrity,
+    queue_capacity: usize,
 }
 
 /// Runs a backend call to completion on the writer's runtime; a panic inside the backend
@@ -1560,7 +1580,9 @@ impl Worker {
         let mut backoff = MIN_BACKOFF;
         let mut shutdown_deadline: Option<Instant> = None;
         let mut flushed_lanes_to = start;
+        let wake_batch = wake_batch(self.queue_capacity);
         loop {
+            let mut lingered = false;
             let (closing, flush_target) = {
                 let mut st = self.shared.lock();
                 loop {
@@ -1576,13 +1598,31 @@ impl Worker {
                     let flush_due = unsynced && now >= last_sync + self.interval;
                     let wants_flush =
                         st.flush_target > durable || st.flush_target > flushed_lanes_to;
+                    let urgent = inflight.is_some() || st.closing || flush_due || wants_flush;
+                    // Batched mode, a few events waiting and nothing urgent: give the
+                    // producers LINGER to fill the batch (once), instead of taking them one
+                    // wake-up at a time.
                     if retry_ok
-                        && (!st.pending.is_empty()
-                            || inflight.is_some()
-                            || st.closing
-                            || flush_due
-                            || wants_flush)
+                        && !urgent
+                        && !lingered
+                        && self.durability == Durability::Batched
+                        && !st.pending.is_empty()
+                        && st.pending.len() < wake_batch
                     {
+                        lingered = true;
+                        st.worker_idle = true;
+                        st.lingering = true;
+                        st = self
+                            .shared
+                            .wake
+                            .wait_timeout(st, LINGER)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .0;
+                        st.worker_idle = false;
+                        st.lingering = false;
+                        continue;
+                    }
+                    if retry_ok && (!st.pending.is_empty() || urgent) {
                         break;
                     }
                     let mut deadline: Option<Instant> = retry_at;

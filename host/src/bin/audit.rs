@@ -109,6 +109,12 @@ struct BenchArgs {
     /// Skip the hand-written baseline loop (for runs compared with another run instead).
     #[arg(long)]
     no_baseline: bool,
+    /// Split the run into R rounds, each timing the trail and the baseline back to back
+    /// (in alternating order); `ratio_to_baseline` is then the median of the rounds' ratios,
+    /// which one noisy moment does not move. With --verify, only the last round's files are
+    /// verified.
+    #[arg(long, value_name = "R", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    rounds: u64,
 }
 
 #[derive(Subcommand)]
@@ -793,6 +799,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         dir: dir.clone(),
         rate: args.rate,
         skip_baseline: args.no_baseline,
+        rounds: args.rounds as usize,
     };
     let progress = std::sync::Mutex::new(Progress::new("bench", false));
     let result = audit_host::bench::run(&scenario, &|done, total| {
@@ -1002,7 +1009,16 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
     let one = run(
         &format!("file, batched, 1 producer, {large} events"),
         ">= 0.8 x baseline",
-        s(&["--events", &n, "--producers", "1", "--dir", &d("p1")]),
+        s(&[
+            "--events",
+            &n,
+            "--producers",
+            "1",
+            "--rounds",
+            "5",
+            "--dir",
+            &d("p1"),
+        ]),
         &|r| {
             format!(
                 "{:.0} events/s, {:.2} x baseline ({:.0}/s)",
@@ -1089,6 +1105,8 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
             "1",
             "--durability",
             "sync",
+            "--rounds",
+            "5",
             "--dir",
             &d("sync1"),
         ]),
@@ -1109,6 +1127,8 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
             "64",
             "--durability",
             "sync",
+            "--rounds",
+            "5",
             "--dir",
             &d("sync64"),
         ]),
