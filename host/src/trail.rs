@@ -432,6 +432,8 @@ struct State {
     /// The idle writer is lingering for more events to fill its batch (batched mode):
     /// producers wake it only once `wake_batch` events wait.
     lingering: bool,
+    /// Waiting events at which producers wake a lingering writer.
+    linger_target: usize,
     counters: Counters,
 }
 
@@ -678,6 +680,7 @@ impl AuditTrail {
                 error: None,
                 worker_idle: false,
                 lingering: false,
+                linger_target: 1,
                 counters: Counters::default(),
             }),
             wake: Condvar::new(),
@@ -921,11 +924,7 @@ impl AuditTrail {
         }
         // A lingering writer is woken once a batch's worth waits (or by its short timer): one
         // futex wake per batch, not per event.
-        if st.worker_idle
-            && (!st.lingering
-                || st.pending.len() >= wake_batch(self.queue_capacity)
-                || self.durability == Durability::Sync)
-        {
+        if st.worker_idle && (!st.lingering || st.pending.len() >= st.linger_target) {
             st.worker_idle = false;
             self.shared.wake.notify_one();
         }
@@ -1376,6 +1375,9 @@ struct LaneSlot {
 /// How long the writer waits for a batch to fill in batched mode.
 const LINGER: Duration = Duration::from_millis(1);
 
+/// How long the writer waits in sync mode for the callers of its last batch to join the next.
+const SYNC_LINGER: Duration = Duration::from_micros(100);
+
 /// How many waiting events make producers wake a lingering writer.
 fn wake_batch(queue_capacity: usize) -> usize {
     (queue_capacity / 2).clamp(1, 512)
@@ -1581,6 +1583,7 @@ impl Worker {
         let mut shutdown_deadline: Option<Instant> = None;
         let mut flushed_lanes_to = start;
         let wake_batch = wake_batch(self.queue_capacity);
+        let mut last_batch = 1;
         loop {
             let mut lingered = false;
             let (closing, flush_target) = {
@@ -1612,10 +1615,37 @@ impl Worker {
                         lingered = true;
                         st.worker_idle = true;
                         st.lingering = true;
+                        st.linger_target = wake_batch;
                         st = self
                             .shared
                             .wake
                             .wait_timeout(st, LINGER)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .0;
+                        st.worker_idle = false;
+                        st.lingering = false;
+                        continue;
+                    }
+                    // Sync mode, group commit: the callers woken by the last fdatasync are
+                    // logging again. When fewer are back than the last batch held, give the
+                    // rest SYNC_LINGER to join this batch rather than pay for the next
+                    // fdatasync (a lone caller never waits: its last batch was 1).
+                    if retry_ok
+                        && !lingered
+                        && self.durability == Durability::Sync
+                        && inflight.is_none()
+                        && !st.closing
+                        && !st.pending.is_empty()
+                        && st.pending.len() < last_batch
+                    {
+                        lingered = true;
+                        st.worker_idle = true;
+                        st.lingering = true;
+                        st.linger_target = last_batch;
+                        st = self
+                            .shared
+                            .wake
+                            .wait_timeout(st, SYNC_LINGER)
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .0;
                         st.worker_idle = false;
@@ -1649,6 +1679,7 @@ impl Worker {
                 }
                 if inflight.is_none() && !st.pending.is_empty() {
                     let cap = st.pending.len();
+                    last_batch = cap;
                     inflight = Some(Batch::new(std::mem::replace(
                         &mut st.pending,
                         Vec::with_capacity(cap),
