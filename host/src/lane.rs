@@ -642,10 +642,18 @@ impl Worker {
             } else {
                 let taken = std::mem::take(&mut st.inbox);
                 st.inbox_events = 0;
-                self.held.extend(taken.iter().cloned());
+                // Batches that piled up while the backend was busy go in one call (one
+                // transaction for a database): a copy of their records, paid only by a
+                // backend that is behind.
+                let batches: Vec<Batch> = if taken.len() > 1 {
+                    vec![Batch::new(flatten(&taken))]
+                } else {
+                    taken.into_iter().collect()
+                };
+                self.held.extend(batches.iter().cloned());
                 st.holding = !self.held.is_empty();
                 st.held_events = events(&self.held);
-                taken.into_iter().collect()
+                batches
             }
         };
         for batch in &batches {
@@ -755,10 +763,9 @@ impl Worker {
                 ))
             };
             let record = AuditRecord::from_stored(line, &self.integrity).map_err(bad)?;
-            let prev = record.to_event().ok().and_then(|e| e.previous_hash);
             if let Some((seq, checksum)) = &self.chain
                 && record.sequence_number() == seq + 1
-                && prev.as_deref() != Some(checksum.as_str())
+                && record.previous_hash() != Some(checksum.as_str())
             {
                 return Err(bad(format!(
                     "previous_hash does not link to sequence {seq} (a line was removed or altered)"

@@ -161,6 +161,87 @@ impl AuditRecord {
         &self.line[HEX_AT..HEX_AT + 64]
     }
 
+    /// The common case of [`from_stored`](Self::from_stored) without building the event: the
+    /// checksum is verified over the stored bytes of a canonical line, and the typed fields
+    /// are read in place. `Ok(None)`: a field needs unescaping; take the full path.
+    fn from_stored_fast(line: &str, integrity: &Integrity) -> Result<Option<Self>, String> {
+        #[derive(Deserialize)]
+        struct Stored<'a> {
+            sequence_number: u64,
+            #[serde(borrow)]
+            timestamp: Cow<'a, str>,
+            #[serde(borrow)]
+            event_type: Cow<'a, str>,
+            #[serde(borrow)]
+            log_level: Cow<'a, str>,
+            #[serde(borrow)]
+            event_id: Cow<'a, str>,
+            #[serde(borrow)]
+            user_id: Option<Cow<'a, str>>,
+        }
+        let fields = check_line(line.as_bytes(), integrity).map_err(|p| match p {
+            LineProblem::ChecksumMismatch { .. } => {
+                "the line does not match its checksum (it was altered, or written with another integrity key)"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        })?;
+        if fields.legacy {
+            return Ok(None);
+        }
+        let s: Stored<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        // Where a borrowed value sits in the line (with its quotes when `quoted`).
+        let at = |v: &Cow<'_, str>, quoted: bool| -> Option<Range<u32>> {
+            let Cow::Borrowed(b) = v else { return None };
+            let start = (b.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+            let q = usize::from(quoted);
+            Some((start - q) as u32..(start + b.len() + q) as u32)
+        };
+        let (Some(event_id), Some(timestamp_text)) =
+            (at(&s.event_id, true), at(&s.timestamp, false))
+        else {
+            return Ok(None);
+        };
+        let user_id = match &s.user_id {
+            None => None,
+            Some(u) => match at(u, true) {
+                Some(r) => Some(r),
+                None => return Ok(None),
+            },
+        };
+        if fields.sequence_number != s.sequence_number {
+            return Err("sequence_number is ambiguous".to_owned());
+        }
+        let timestamp = DateTime::parse_from_rfc3339(&s.timestamp)
+            .map_err(|e| format!("timestamp: {e}"))?
+            .with_timezone(&Utc);
+        Ok(Some(Self {
+            line: line.to_owned(),
+            sequence_number: s.sequence_number,
+            timestamp,
+            event_type: s
+                .event_type
+                .parse()
+                .map_err(|e| format!("event_type: {e}"))?,
+            log_level: s.log_level.parse().map_err(|e| format!("log_level: {e}"))?,
+            event_id,
+            user_id,
+            timestamp_text,
+        }))
+    }
+
+    /// The `previous_hash` stored in the line (`None` for the first event), read in place.
+    pub(crate) fn previous_hash(&self) -> Option<&str> {
+        let fields = canonical_fields(self.line.as_bytes())?;
+        match fields.previous_hash? {
+            Cow::Borrowed(h) => {
+                let start = h.as_ptr() as usize - self.line.as_ptr() as usize;
+                Some(&self.line[start..start + h.len()])
+            }
+            Cow::Owned(_) => None,
+        }
+    }
+
     /// Parses the line back into a full event.
     pub fn to_event(&self) -> crate::Result<AuditEvent> {
         AuditEvent::from_json(&self.line)
@@ -170,6 +251,9 @@ impl AuditRecord {
     /// again and checks that the result is the same bytes with the same checksum, so a line
     /// altered on disk (or written with another integrity key) is refused, not delivered.
     pub(crate) fn from_stored(line: &str, integrity: &Integrity) -> Result<Self, String> {
+        if let Some(record) = Self::from_stored_fast(line, integrity)? {
+            return Ok(record);
+        }
         let ev = AuditEvent::from_json(line).map_err(|e| e.to_string())?;
         let (Some(seq), Some(ts), Some(event_id)) =
             (ev.sequence_number, ev.timestamp, ev.event_id.as_deref())
