@@ -35,7 +35,9 @@ pub(crate) struct LaneConfig {
     pub(crate) spool: Option<(PathBuf, u64)>,
     pub(crate) retry_initial: Duration,
     pub(crate) retry_max: Duration,
-    /// Events held in memory before the writer spools (or, without a spool, waits).
+    /// Events held in memory before the writer spools (or, without a spool, waits): twice
+    /// the trail's queue capacity. Written but unflushed events count too (a flush is then
+    /// due).
     pub(crate) memory_limit: usize,
     pub(crate) on_full: OnFull,
     pub(crate) durability: Durability,
@@ -247,10 +249,12 @@ impl Lane {
         let mut st = self.lock();
         let n = batch.len();
         let over = st.inbox_events + n > self.cfg.memory_limit;
-        let spooling = st.spool.as_ref().is_some_and(|s| !s.is_empty())
-            || st.fatal.is_some()
-            || st.failing.is_some()
-            || over;
+        // A backlog already in the spool does not keep new batches out of memory: the
+        // worker delivers the spool first, and whenever the writer spools again it moves the
+        // inbox into the spool first, so order holds. (Sending everything to the spool until
+        // it is empty would let one slow call push a backend onto the slower spool path for
+        // good.)
+        let spooling = st.fatal.is_some() || st.failing.is_some() || over;
         let outcome = if st.spool.is_some() && spooling {
             match Self::spool_tail(&mut st, Some(batch)) {
                 Ok(Put::Stored) => {
@@ -440,9 +444,15 @@ impl Worker {
     }
 
     fn spool_unread(&self, st: &LaneState) -> bool {
-        let Some(head) = st.spool.as_ref().and_then(Spool::head) else {
+        let Some(spool) = st.spool.as_ref() else {
             return false;
         };
+        let Some(head) = spool.head() else {
+            return false;
+        };
+        if spool.segment_count() > 1 {
+            return true;
+        }
         match &self.cursor {
             Some(c) if c.path == head.path => c.offset < head.len,
             _ => true,
@@ -642,14 +652,7 @@ impl Worker {
             } else {
                 let taken = std::mem::take(&mut st.inbox);
                 st.inbox_events = 0;
-                // Batches that piled up while the backend was busy go in one call (one
-                // transaction for a database): a copy of their records, paid only by a
-                // backend that is behind.
-                let batches: Vec<Batch> = if taken.len() > 1 {
-                    vec![Batch::new(flatten(&taken))]
-                } else {
-                    taken.into_iter().collect()
-                };
+                let batches: Vec<Batch> = taken.into_iter().collect();
                 self.held.extend(batches.iter().cloned());
                 st.holding = !self.held.is_empty();
                 st.held_events = events(&self.held);
@@ -685,6 +688,8 @@ impl Worker {
                 || st.deadline.is_some()
                 || segment_done
                 || now >= self.last_flush + lane.cfg.flush_interval
+                // What is written but not flushed stays in memory: keep that bounded too.
+                || st.held_events >= lane.cfg.memory_limit
         };
         if !(segment_done || self.dirty && sync_due) {
             return;

@@ -150,6 +150,11 @@ impl Spool {
         &self.dir
     }
 
+    pub(crate) fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.segments.is_empty()
     }

@@ -347,7 +347,8 @@ impl AuditTrailBuilder {
                         spool,
                         retry_initial: opts.retry_initial.max(Duration::from_millis(1)),
                         retry_max: opts.retry_max.max(opts.retry_initial),
-                        memory_limit: self.queue_capacity,
+                        // One trail batch can hold the whole queue: room for two.
+                        memory_limit: self.queue_capacity.saturating_mul(2),
                         on_full: self.on_full,
                         durability: self.durability,
                         flush_interval: self.flush_interval,
