@@ -99,12 +99,12 @@ pub enum ErrorKind {
     /// Try again later: a network blip, a locked database, a full remote queue. The host
     /// keeps the batch and retries it with back-off.
     Retryable = 0,
-    /// This backend instance is broken. The host reports it; in this version it retries the
-    /// batch like a retryable error (a later version stops calling a fatal instance and keeps
-    /// its events in a local spool).
+    /// This backend instance is broken. The host reports it once, does not call the instance
+    /// again until the process restarts, and keeps its events in the backend's local spool
+    /// (delivered when a later process opens a working instance).
     Fatal = 1,
-    /// The configuration is wrong (only meaningful from `open`): the host refuses to start
-    /// and shows the message, which should name the key.
+    /// The configuration is wrong. From `open`: the host refuses to start and shows the
+    /// message, which should name the key. From any other call: treated like `Fatal`.
     Config = 2,
 }
 
