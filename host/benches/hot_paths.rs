@@ -12,16 +12,15 @@
 //!
 //! Figures and how to read them: docs/benchmarks.md.
 
-use std::borrow::Cow;
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use abi_stable::library::lib_header_from_path;
-use abi_stable::std_types::{RResult, RSlice, RStr};
+use abi_stable::std_types::{RResult, RStr};
 use audit_host::bench::{LineEncoder, batch, checksum_hex, sample_events};
 use audit_host::plugin::{LoadOptions, LoadedPlugin, library_file_name};
 use audit_host::{AuditRecord, Integrity, StorageBackend};
-use audit_plugin_api::{BackendBox, PluginModule_Ref, Record};
+use audit_plugin_api::{BackendBox, PluginModule_Ref};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -107,29 +106,9 @@ fn plugin_lib(name: &str) -> PathBuf {
     path
 }
 
-/// Hands `batch` to `instance` the way the host does for every call: ids decoded (borrowed
-/// when they need no unescaping), one `Record` view per line, one `write_batch` call.
+/// Hands `batch` to `instance` the way the host does for every call.
 fn sabi_write_batch(instance: &mut BackendBox, batch: &[AuditRecord]) {
-    let decoded: Vec<(Cow<'_, str>, Option<Cow<'_, str>>)> =
-        batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
-    let view: Vec<Record<'_>> = batch
-        .iter()
-        .zip(decoded.iter())
-        .map(|(r, (event_id, user_id))| Record {
-            line: RStr::from_str(r.line()),
-            sequence_number: r.sequence_number(),
-            timestamp: RStr::from_str(r.timestamp_str()),
-            timestamp_micros: r.timestamp().timestamp_micros(),
-            event_id: RStr::from_str(event_id),
-            event_type: RStr::from_str(r.event_type().as_str()),
-            log_level: RStr::from_str(r.log_level().as_str()),
-            user_id: user_id.as_deref().map(RStr::from_str).into(),
-        })
-        .collect();
-    instance
-        .write_batch(RSlice::from_slice(black_box(&view)))
-        .into_result()
-        .expect("write_batch");
+    audit_host::plugin::write_records(instance, black_box(batch)).expect("write_batch");
 }
 
 fn plugin_abi(c: &mut Criterion) {

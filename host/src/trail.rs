@@ -493,6 +493,27 @@ impl Shared {
         }
     }
 
+    /// The writer waits up to `timeout` for `target` events to be pending; producers wake it
+    /// once that many wait.
+    fn linger<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        target: usize,
+        timeout: Duration,
+    ) -> MutexGuard<'a, State> {
+        st.worker_idle = true;
+        st.lingering = true;
+        st.linger_target = target;
+        let mut st = self
+            .wake
+            .wait_timeout(st, timeout)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
+        st.worker_idle = false;
+        st.lingering = false;
+        st
+    }
+
     /// Accepted events the lanes hold in memory (not stored by their backend, not spooled).
     pub(crate) fn lane_memory(&self) -> usize {
         self.lanes.iter().map(|l| l.memory_events()).sum()
@@ -1614,17 +1635,7 @@ impl Worker {
                         && st.pending.len() < wake_batch
                     {
                         lingered = true;
-                        st.worker_idle = true;
-                        st.lingering = true;
-                        st.linger_target = wake_batch;
-                        st = self
-                            .shared
-                            .wake
-                            .wait_timeout(st, LINGER)
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .0;
-                        st.worker_idle = false;
-                        st.lingering = false;
+                        st = self.shared.linger(st, wake_batch, LINGER);
                         continue;
                     }
                     // Sync mode, group commit: the callers woken by the last fdatasync are
@@ -1640,17 +1651,7 @@ impl Worker {
                         && st.pending.len() < last_batch
                     {
                         lingered = true;
-                        st.worker_idle = true;
-                        st.lingering = true;
-                        st.linger_target = last_batch;
-                        st = self
-                            .shared
-                            .wake
-                            .wait_timeout(st, SYNC_LINGER)
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .0;
-                        st.worker_idle = false;
-                        st.lingering = false;
+                        st = self.shared.linger(st, last_batch, SYNC_LINGER);
                         continue;
                     }
                     if retry_ok && (!st.pending.is_empty() || urgent) {

@@ -27,6 +27,29 @@ fn config(dir: &Path, trail_keys: &str, keys: &str, config: &str) -> PathBuf {
     path
 }
 
+/// The fixture set up for outages: down while `flag` exists, recording into `record`.
+struct Outage {
+    flag: PathBuf,
+    record: PathBuf,
+    cfg: PathBuf,
+}
+
+fn outage(dir: &Path, trail_keys: &str, retry_max_ms: u64) -> Outage {
+    let flag = dir.join("outage");
+    let record = dir.join("received.txt");
+    let cfg = config(
+        dir,
+        trail_keys,
+        &format!("retry_initial_ms = 10\nretry_max_ms = {retry_max_ms}\n"),
+        &format!(
+            "{{ fail_while_exists = {}, record = {} }}",
+            toml_str(&flag),
+            toml_str(&record)
+        ),
+    );
+    Outage { flag, record, cfg }
+}
+
 /// The sequence numbers the fixture recorded, in the order it received them.
 fn received(path: &Path) -> Vec<u64> {
     std::fs::read_to_string(path)
@@ -56,18 +79,7 @@ async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
 async fn a_plugin_down_for_the_middle_third_gets_every_event_in_order() -> TestResult {
     const N: u64 = 200_000;
     let dir = tempfile::tempdir()?;
-    let flag = dir.path().join("outage");
-    let record = dir.path().join("received.txt");
-    let cfg = config(
-        dir.path(),
-        "",
-        "retry_initial_ms = 10\nretry_max_ms = 200\n",
-        &format!(
-            "{{ fail_while_exists = {}, record = {} }}",
-            toml_str(&flag),
-            toml_str(&record)
-        ),
-    );
+    let Outage { flag, record, cfg } = outage(dir.path(), "", 200);
     let trail = AuditTrail::from_config_file(&cfg)?;
     let mut slowest_while_down = Duration::ZERO;
     let mut spooled_while_down = 0;
@@ -118,19 +130,7 @@ async fn a_plugin_down_for_the_middle_third_gets_every_event_in_order() -> TestR
 #[tokio::test]
 async fn a_backlog_spooled_at_close_is_delivered_by_the_next_process() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let flag = dir.path().join("outage");
-    let record = dir.path().join("received.txt");
-    let plugin_cfg = format!(
-        "{{ fail_while_exists = {}, record = {} }}",
-        toml_str(&flag),
-        toml_str(&record)
-    );
-    let cfg = config(
-        dir.path(),
-        "shutdown_timeout_ms = 200",
-        "retry_initial_ms = 10\nretry_max_ms = 50\n",
-        &plugin_cfg,
-    );
+    let Outage { flag, record, cfg } = outage(dir.path(), "shutdown_timeout_ms = 200", 50);
     std::fs::write(&flag, "down")?;
     let trail = AuditTrail::from_config_file(&cfg)?;
     for i in 0..5_000 {
@@ -281,19 +281,7 @@ async fn a_plugin_that_is_not_required_only_degrades_itself() -> TestResult {
 #[tokio::test]
 async fn an_altered_spool_line_is_refused_not_delivered() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let flag = dir.path().join("outage");
-    let record = dir.path().join("received.txt");
-    let plugin_cfg = format!(
-        "{{ fail_while_exists = {}, record = {} }}",
-        toml_str(&flag),
-        toml_str(&record)
-    );
-    let cfg = config(
-        dir.path(),
-        "shutdown_timeout_ms = 200",
-        "retry_initial_ms = 10\nretry_max_ms = 50\n",
-        &plugin_cfg,
-    );
+    let Outage { flag, record, cfg } = outage(dir.path(), "shutdown_timeout_ms = 200", 50);
     std::fs::write(&flag, "down")?;
     let trail = AuditTrail::from_config_file(&cfg)?;
     for i in 0..10 {
