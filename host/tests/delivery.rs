@@ -353,7 +353,10 @@ fn a_full_spool_with_on_full_block_holds_the_callers_back() -> TestResult {
         "block: no error, just back-pressure"
     );
     assert!(stats.queue_size <= 4, "{}", stats.queue_size);
-    assert!(stats.per_backend[1].spooled_bytes <= 3000 + 1024);
+    // The bound, plus at most one batch taken by an empty spool (up to twice the queue
+    // capacity of ~700-byte lines).
+    let spooled = stats.per_backend[1].spooled_bytes;
+    assert!(spooled <= 3000 + 8 * 1024, "{spooled}");
     // Closing releases the producer with `Closed`; the events the spool could not take are
     // reported, not dropped silently.
     let closed = rt.block_on(trail.close());
