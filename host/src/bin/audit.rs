@@ -149,8 +149,9 @@ struct EmitArgs {
     /// to the durability mode (with sync: after its fdatasync).
     #[arg(long)]
     ack: bool,
-    /// At the end, print the trail's statistics (per backend: delivered events, failed
-    /// calls, last error and when; queue depth) as JSON on stderr.
+    /// At the end, print the trail's statistics as JSON on stderr: queue depth, and per
+    /// backend its state, delivered events and sequence, retries, fatal errors, spooled
+    /// events and bytes, dropped events, last error and when (docs/operations.md).
     #[arg(long)]
     stats: bool,
 }
