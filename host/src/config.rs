@@ -383,6 +383,9 @@ impl TrailConfig {
             }
         };
         let mut backends = Vec::new();
+        // Plugin backends' explicit names, and where they appeared: a name names the
+        // backend's statistics and its spool directory.
+        let mut plugin_names: Vec<(String, Option<usize>)> = Vec::new();
         for b in raw.backends {
             let line = Some(line_of(text, b.span().start));
             let table = b.into_inner();
@@ -417,6 +420,19 @@ impl TrailConfig {
                 }
                 "plugin" => {
                     let pb: RawPluginBackend = backend_entry(table, "plugin", path, line)?;
+                    if let Some(name) = &pb.name {
+                        if let Some((_, first)) = plugin_names.iter().find(|(n, _)| n == name) {
+                            return Err(err(
+                                line,
+                                "backends.name",
+                                format!(
+                                    "`{name}` is already the name of the backend at line {}; give each plugin backend its own name (it names its statistics and its spool directory)",
+                                    first.map_or_else(|| "?".to_owned(), |l| l.to_string())
+                                ),
+                            ));
+                        }
+                        plugin_names.push((name.clone(), line));
+                    }
                     let defaults = crate::BackendOptions::default();
                     let retry_initial_ms = pb
                         .retry_initial_ms

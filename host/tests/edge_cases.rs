@@ -995,6 +995,12 @@ fn plugin_backend_entries_are_validated_key_by_key() {
             "is not a SHA-256",
         ),
         (
+            format!("{plugin}name = \"copy\"\n\n{plugin}name = \"copy\"\n"),
+            Some(6),
+            "backends.name",
+            "`copy` is already the name of the backend at line 1",
+        ),
+        (
             format!("{plugin}retry_initial_ms = 0\n"),
             Some(1),
             "backends.retry_initial_ms",
