@@ -22,8 +22,22 @@ fn spawn_emit(
     std::process::Child,
     std::thread::JoinHandle<Vec<(u64, String)>>,
 ) {
+    spawn_emit_with(cwd, &["--dir", "logs"], extra)
+}
+
+/// As [`spawn_emit`], with `target` choosing the storage (`--dir DIR` or `--config FILE`).
+fn spawn_emit_with(
+    cwd: &Path,
+    target: &[&str],
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::thread::JoinHandle<Vec<(u64, String)>>,
+) {
     let mut child = Command::new(audit_bin())
-        .args(["emit", "--dir", "logs", "--ack"])
+        .arg("emit")
+        .args(target)
+        .arg("--ack")
         .args(extra)
         .current_dir(cwd)
         .stdin(Stdio::piped())
@@ -134,6 +148,72 @@ fn sigkill_at_random_moments_loses_no_acknowledged_event() -> TestResult {
         acked_total.len()
     );
     assert_eq!(verify(&logs).events, last_max);
+    Ok(())
+}
+
+#[test]
+fn sigkill_with_a_plugin_that_comes_and_goes_loses_no_acknowledged_event() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let flag = cwd.path().join("outage");
+    let record = cwd.path().join("received.txt");
+    let quoted = |p: &Path| format!("{:?}", p.display().to_string());
+    std::fs::write(
+        cwd.path().join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nretry_initial_ms = 5\nretry_max_ms = 20\nconfig = {{ fail_while_exists = {}, record = {} }}\n",
+            quoted(&plugin_lib("audit_backend_faulty")),
+            quoted(&flag),
+            quoted(&record)
+        ),
+    )?;
+    let mut acked_total = BTreeSet::new();
+    for round in 0..8u64 {
+        // Every other round the plugin is down: its events go to its spool.
+        if round % 2 == 1 {
+            std::fs::write(&flag, "down")?;
+        } else if flag.exists() {
+            std::fs::remove_file(&flag)?;
+        }
+        let (mut child, reader) = spawn_emit_with(
+            cwd.path(),
+            &["--config", "audit.toml"],
+            &["--durability", "sync"],
+        );
+        std::thread::sleep(Duration::from_millis(150 + round * 37 % 200));
+        child.kill()?; // SIGKILL
+        child.wait()?;
+        acked_total.extend(reader.join().expect("reader").into_iter().map(|(s, _)| s));
+    }
+    // The next start with the plugin healthy delivers its spool: every event acknowledged in
+    // sync mode, in any round, reaches the plugin.
+    if flag.exists() {
+        std::fs::remove_file(&flag)?;
+    }
+    let out = Command::new(audit_bin())
+        .args(["emit", "--config", "audit.toml"])
+        .current_dir(cwd.path())
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received: BTreeSet<u64> = std::fs::read_to_string(&record)?
+        .lines()
+        .map(|l| l.parse().expect("sequence"))
+        .collect();
+    let missing: Vec<&u64> = acked_total.difference(&received).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but never delivered: {missing:?}"
+    );
+    assert!(acked_total.len() > 8, "the rounds acknowledged events");
+    assert!(
+        cwd.path().join("logs/.spool/faulty").is_dir(),
+        "the down rounds went through the spool"
+    );
+    verify(&cwd.path().join("logs"));
     Ok(())
 }
 
