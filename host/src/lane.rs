@@ -149,6 +149,14 @@ impl Lane {
         }
     }
 
+    /// Whether the spool holds every sequence number from `from` to `to`.
+    pub(crate) fn spool_covers(&self, from: u64, to: u64) -> bool {
+        self.lock()
+            .spool
+            .as_ref()
+            .is_some_and(|s| s.covers(from, to))
+    }
+
     /// Sets where the chain starts (after the trail read every backend's head).
     pub(crate) fn set_start(&self, start: u64) {
         let mut st = self.lock();

@@ -150,6 +150,18 @@ impl Spool {
         &self.dir
     }
 
+    /// Whether the segments hold every sequence number from `from` to `to`.
+    pub(crate) fn covers(&self, from: u64, to: u64) -> bool {
+        let mut next = from;
+        for seg in &self.segments {
+            if seg.first > next {
+                break;
+            }
+            next = next.max(seg.last + 1);
+        }
+        next > to
+    }
+
     pub(crate) fn segment_count(&self) -> usize {
         self.segments.len()
     }
@@ -510,6 +522,8 @@ mod test {
         let len = s.head().expect("segment").len;
         assert!(s.pop_head(len)?);
         assert!(matches!(s.append(&rs[4..6])?, Put::Stored));
+        // Coverage: segments 1..=4 was popped; 5..=6 remain.
+        assert!(s.covers(5, 6) && !s.covers(4, 6) && !s.covers(5, 7));
         Ok(())
     }
 

@@ -1564,7 +1564,22 @@ impl Worker {
             let Some(backend) = slot.backend.take() else {
                 continue;
             };
-            let stored = std::mem::replace(&mut slot.handed, slot.lane.durable());
+            let start = slot.lane.durable();
+            let stored = std::mem::replace(&mut slot.handed, start);
+            // A backend that stored part of the chain but is behind it, with no spool to catch
+            // up from, has a gap: say so rather than let it pass unnoticed.
+            if stored > 0 && stored < start && !slot.lane.spool_covers(stored + 1, start) {
+                let message = format!(
+                    "this backend's store ends at sequence {stored} but the trail is at {start}: sequences {}..={start} are neither in its store nor in its spool and will not reach it (the file backend has them; see docs/operations.md, known limits)",
+                    stored + 1
+                );
+                eprintln!("audit: backend `{}`: {message}", slot.lane.name);
+                self.shared.update_stats(slot.lane.index, |s| {
+                    s.last_error = Some(message);
+                    s.last_error_at =
+                        Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                });
+            }
             slot.thread = Some(slot.lane.spawn(
                 backend,
                 Arc::clone(&self.shared),

@@ -711,3 +711,33 @@ async fn a_hanging_plugin_times_out_and_the_trail_stays_responsive() -> TestResu
     assert!(!spool_segments(&dir.path().join("logs/.spool/faulty")).is_empty());
     Ok(())
 }
+
+#[test]
+fn a_plugin_that_missed_events_is_reported_at_start_not_silently_skipped() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let sqlite = plugin_lib("audit_backend_sqlite");
+    let both = format!(
+        "[trail]\nstorage_path = \"logs\"\n[[backends]]\ntype = \"file\"\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"a.db\" }}\n",
+        toml_str(&sqlite)
+    );
+    std::fs::write(dir.path().join("both.toml"), &both)?;
+    let events = |n: usize| "{\"event_type\":\"data_access\",\"message\":\"m\"}\n".repeat(n);
+    let out = audit(&["emit", "--config", "both.toml"], dir.path(), events(10));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Five events written without the plugin configured.
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), events(5));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = audit(
+        &["emit", "--config", "both.toml", "--stats"],
+        dir.path(),
+        events(1),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("audit: backend `sqlite`: this backend's store ends at sequence 10 but the trail is at 15: sequences 11..=15 are neither in its store nor in its spool"),
+        "{err}"
+    );
+    assert_eq!(verify(&dir.path().join("logs")).events, 16);
+    Ok(())
+}
