@@ -72,6 +72,12 @@ struct LaneState {
     holding: bool,
     /// How many events those are.
     held_events: usize,
+    /// The worker's memory batches up to this sequence number were also copied to the spool
+    /// (sync mode, a call that took long): 0 when none.
+    held_spooled_upto: u64,
+    /// Sync mode: a call has been taking longer than the flush interval; new batches go to
+    /// the spool (and are fdatasync'd with it) until it returns.
+    stalled: bool,
     /// Everything up to here is stored and flushed by the backend (or was before this start).
     acked: u64,
     flush_target: u64,
@@ -121,6 +127,8 @@ impl Lane {
                 spool,
                 holding: false,
                 held_events: 0,
+                held_spooled_upto: 0,
+                stalled: false,
                 acked: start,
                 flush_target: 0,
                 deadline: None,
@@ -262,7 +270,7 @@ impl Lane {
         // inbox into the spool first, so order holds. (Sending everything to the spool until
         // it is empty would let one slow call push a backend onto the slower spool path for
         // good.)
-        let spooling = st.fatal.is_some() || st.failing.is_some() || over;
+        let spooling = st.fatal.is_some() || st.failing.is_some() || st.stalled || over;
         let outcome = if st.spool.is_some() && spooling {
             match Self::spool_tail(&mut st, Some(batch)) {
                 Ok(Put::Stored) => {
@@ -328,6 +336,8 @@ impl Lane {
             "fatal"
         } else if st.failing.is_some() {
             "retrying"
+        } else if st.stalled {
+            "stalled"
         } else {
             "ok"
         };
@@ -562,8 +572,20 @@ impl Worker {
             return;
         };
         let mut result = Ok(Put::Stored);
-        if !self.held.is_empty() {
-            // Only what the backend has not flushed.
+        let held_last = self
+            .held
+            .back()
+            .and_then(|b| b.last())
+            .map_or(0, AuditRecord::sequence_number);
+        if !self.held.is_empty() && st.held_spooled_upto >= held_last {
+            // Already copied there while the call was taking long.
+            self.held.clear();
+            st.holding = false;
+            st.held_events = 0;
+            st.held_spooled_upto = 0;
+        } else if !self.held.is_empty() {
+            // Only what the backend has not flushed (a part copied earlier is delivered once:
+            // the worker skips what the backend already stored).
             let flushed = self.flushed;
             let records: Vec<AuditRecord> = flatten(&self.held)
                 .into_iter()
@@ -605,8 +627,24 @@ impl Worker {
         fut: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let deadline = self.lane.lock().deadline;
+        // Sync mode: callers wait for this backend. A call that takes longer than the flush
+        // interval gets what the worker holds copied to the spool, so they wait for the
+        // spool's fdatasync instead of the call (or its call timeout).
+        let soft = (self.lane.cfg.durability == Durability::Sync
+            && self.lane.cfg.spool.is_some()
+            && deadline.is_none())
+        .then_some(self.lane.cfg.flush_interval);
         rt.block_on(async {
-            let fut = crate::trail::contained_async(fut);
+            let mut fut = std::pin::pin!(crate::trail::contained_async(fut));
+            if let Some(soft) = soft {
+                match tokio::time::timeout(soft, fut.as_mut()).await {
+                    Ok(result) => return result,
+                    Err(_) => self.spool_held_copy(),
+                }
+                let result = fut.await;
+                self.lane.lock().stalled = false;
+                return result;
+            }
             match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
@@ -619,6 +657,42 @@ impl Worker {
                 None => fut.await,
             }
         })
+    }
+
+    /// Copies the memory batches of a call in progress, and the inbox, to the spool and
+    /// fdatasyncs it: they are durable there whatever the call does.
+    fn spool_held_copy(&self) {
+        let lane = &self.lane;
+        let mut st = lane.lock();
+        let from = self.flushed.max(st.held_spooled_upto);
+        let records: Vec<AuditRecord> = flatten(&self.held)
+            .into_iter()
+            .filter(|r| r.sequence_number() > from)
+            .collect();
+        let Some(spool) = st.spool.as_mut() else {
+            return;
+        };
+        if let Some(last) = records.last().map(AuditRecord::sequence_number) {
+            match spool.prepend(&records) {
+                Ok(Put::Stored) => st.held_spooled_upto = last,
+                Ok(Put::Full) | Err(_) => return,
+            }
+        }
+        if !matches!(Lane::spool_tail(&mut st, None), Ok(Put::Stored)) {
+            return;
+        }
+        if let Some(spool) = st.spool.as_mut()
+            && spool.sync().is_err()
+        {
+            return;
+        }
+        st.holding = false;
+        st.held_events = 0;
+        st.stalled = true;
+        lane.refresh(&st);
+        drop(st);
+        lane.update_stats(&self.shared);
+        self.shared.publish_durable();
     }
 
     fn deliver(&mut self, rt: &tokio::runtime::Runtime) {
@@ -716,6 +790,7 @@ impl Worker {
         let mut st = lane.lock();
         st.acked = st.acked.max(self.flushed);
         self.held.clear();
+        st.held_spooled_upto = 0;
         st.holding = false;
         st.held_events = 0;
         if segment_done && let Some((len, _)) = from_spool {

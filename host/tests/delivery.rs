@@ -565,3 +565,41 @@ fn chaos_run(seed: u64) -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn sync_callers_are_not_held_by_a_hanging_plugin_with_a_spool() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // The default call timeout (30 s): without the spool copy, each caller would wait that long.
+    let cfg = config(
+        dir.path(),
+        "durability = \"sync\"\nshutdown_timeout_ms = 200",
+        "",
+        "{ hang_on_write = 2 }",
+    );
+    let trail = AuditTrail::from_config_file(&cfg)?;
+    trail
+        .log_event(AuditEventType::DataAccess, "delivered")
+        .await?;
+    let started = Instant::now();
+    for i in 0..5 {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("while it hangs {i}"))
+            .await?;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "sync callers waited {:?} for a hanging plugin",
+        started.elapsed()
+    );
+    let stats = trail.statistics();
+    assert_eq!(stats.durable_sequence, 6);
+    assert!(
+        stats.per_backend[1].spooled_events >= 5,
+        "{:?}",
+        stats.per_backend[1]
+    );
+    // Close leaves the stuck call behind; the events wait in the spool for the next start.
+    trail.close().await?;
+    assert_eq!(verify(&dir.path().join("logs")).events, 6);
+    Ok(())
+}
