@@ -1260,8 +1260,9 @@ pub struct BackendStatistics {
     pub name: String,
     /// `true` when `log_event` fails closed for it (the built-in file backend always is).
     pub required: bool,
-    /// `ok`, `retrying` (after a retryable failure) or `fatal` (not called again until
-    /// restart; its events go to its spool).
+    /// `ok`, `retrying` (after a retryable failure), `stalled` (sync mode: a call has taken
+    /// longer than the flush interval, its events are spooled meanwhile) or `fatal` (not
+    /// called again until restart; its events go to its spool).
     pub state: String,
     /// Events it stored (a re-delivery after a failure counts again).
     pub delivered: u64,
