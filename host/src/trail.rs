@@ -1236,11 +1236,13 @@ pub struct Statistics {
     pub security_events: u64,
     /// Events passed to the alert hook.
     pub alerts: u64,
-    /// Accepted events not yet written by every backend.
+    /// Accepted events the writer has not yet written to every file backend and handed to
+    /// every lane (what waits in a lane is in [`per_backend`](Self::per_backend)).
     pub queue_size: usize,
     /// The last sequence number assigned.
     pub last_sequence: u64,
-    /// Every event up to this sequence number is durable in every backend.
+    /// Every event up to this sequence number is durable in every file backend and in every
+    /// required lane (flushed by its backend, or fdatasync'd in its spool).
     pub durable_sequence: u64,
     /// The current storage failure (`backend: error`), if any.
     pub last_error: Option<String>,
@@ -1274,7 +1276,7 @@ pub struct BackendStatistics {
     pub retried: u64,
     /// Fatal failures (panics included).
     pub fatal: u64,
-    /// Events waiting in its spool on disk, and their bytes.
+    /// Events waiting in its spool on disk.
     pub spooled_events: u64,
     /// Bytes in its spool.
     pub spooled_bytes: u64,
