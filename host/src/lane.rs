@@ -56,8 +56,6 @@ pub(crate) enum Offer {
 /// How a lane ended.
 #[derive(Debug, Default)]
 pub(crate) struct LaneEnd {
-    /// Events left in the spool for the next start.
-    pub(crate) spooled: u64,
     /// Accepted events this backend will never get (no spool, or it failed).
     pub(crate) lost: u64,
     pub(crate) error: Option<Arc<Error>>,
@@ -955,14 +953,14 @@ impl Worker {
                 lane.drop_events(&mut st, &self.shared, memory as usize, "the trail closed");
             }
         }
-        end.spooled = st.spool.as_ref().map_or(0, Spool::events);
-        if end.spooled > 0
+        let spooled = st.spool.as_ref().map_or(0, Spool::events);
+        if spooled > 0
             && let Some(s) = &st.spool
         {
             eprintln!(
                 "audit: backend `{}`: {} undelivered event(s) stay in its spool {} and are delivered at the next start",
                 lane.name,
-                end.spooled,
+                spooled,
                 s.dir().display()
             );
         }

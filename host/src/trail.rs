@@ -1906,7 +1906,6 @@ impl Worker {
                         error: Some(Arc::new(Error::backend(
                             "a call into the backend did not return before the shutdown deadline",
                         ))),
-                        ..LaneEnd::default()
                     }
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
