@@ -1704,6 +1704,17 @@ impl Worker {
                         &mut st.pending,
                         Vec::with_capacity(cap),
                     )));
+                } else if let Some(batch) = inflight.as_ref().filter(|_| retry_at.is_some())
+                    && !st.pending.is_empty()
+                {
+                    // Retrying after a failure (a backend or a lane refused the batch): what
+                    // was accepted meanwhile joins the batch, so the backends that work (the
+                    // local files when a lane is refusing) store it now rather than only
+                    // after the failing one recovers, or never when the trail is closed
+                    // first. Each backend skips what it already has.
+                    let mut records = batch.to_vec();
+                    records.append(&mut st.pending);
+                    inflight = Some(Batch::new(records));
                 }
                 (st.closing, st.flush_target)
             };
