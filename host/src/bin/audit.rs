@@ -1199,13 +1199,34 @@ fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
         eprintln!("suite: file plugin skipped: libaudit_backend_file not found beside this binary");
     }
     eprintln!("suite: verify ...");
-    match audit_host::bench::verify_vs_sha256(&dir.join("p1").join("trail")) {
+    // The 1-producer run's directory holds only its last round: write the whole size once
+    // (no baseline), then time verify against SHA-256 three times and keep the median.
+    let verify = bench_child(&s(&[
+        "--events",
+        &n,
+        "--no-baseline",
+        "--dir",
+        &d("verify"),
+    ]))
+    .map_err(audit_host::Error::backend)
+    .and_then(|_| {
+        let trail_dir = dir.join("verify").join("trail");
+        let mut runs = (0..3)
+            .map(|_| audit_host::bench::verify_vs_sha256(&trail_dir))
+            .collect::<audit_host::Result<Vec<_>>>()?;
+        runs.sort_by(|a, b| a.ratio_to_sha256.total_cmp(&b.ratio_to_sha256));
+        Ok(runs.swap_remove(1))
+    });
+    if let (Ok(v), true) = (&verify, args.json) {
+        println!("{}", serde_json::to_string(v).unwrap_or_default());
+    }
+    match verify {
         Ok(v) => rows.push((
             format!("`audit verify` over the {large}-event directory"),
             ">= 0.8 x SHA-256 over the same bytes".into(),
             format!(
-                "{:.0} MB/s vs {:.0} MB/s, {:.2} x",
-                v.verify_mb_per_s, v.sha256_mb_per_s, v.ratio_to_sha256
+                "{:.0} MB/s vs {:.0} MB/s, {:.2} x ({} events, median of 3)",
+                v.verify_mb_per_s, v.sha256_mb_per_s, v.ratio_to_sha256, v.events
             ),
         )),
         Err(e) => rows.push((
