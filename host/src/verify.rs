@@ -1,5 +1,6 @@
 //! `audit verify`: re-checks a directory's chain from the stored bytes alone.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
@@ -141,9 +142,11 @@ pub fn verify_dir_with_progress(
     }
     let mut chain = Chain {
         expected_seq: anchor.as_ref().map_or(1, |a| a.sequence_number),
-        expected_prev: anchor.and_then(|a| a.previous_hash),
+        expected_prev: anchor.and_then(|a| a.previous_hash).map(|h| Hash::new(&h)),
         first: true,
         report,
+        file: usize::MAX,
+        next_line: 1,
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -182,24 +185,23 @@ pub fn verify_dir_with_progress(
         let mut next_worker = 0;
         let process = |item: Item, chain: &mut Chain| -> Result<(), VerifyError> {
             match item {
-                Item::Lines {
-                    file,
-                    first_line,
-                    worker,
-                    count,
-                } => {
+                Item::Lines { file, worker } => {
                     let out = results[worker].recv().map_err(|_| {
                         VerifyError::Io(Error::backend(
                             "a verification thread stopped; this is a bug in audit-host",
                         ))
                     })?;
-                    debug_assert_eq!(out.len(), count);
-                    for (i, checked) in out.into_iter().enumerate() {
-                        chain.accept(checked, &files[file].path, first_line + i as u64)?;
+                    chain.enter(file);
+                    for checked in out {
+                        let line = chain.next_line;
+                        chain.next_line += 1;
+                        chain.accept(checked, &files[file].path, line)?;
                     }
                     Ok(())
                 }
-                Item::Tail { file, line, bytes } => {
+                Item::Tail { file, bytes } => {
+                    chain.enter(file);
+                    let line = chain.next_line;
                     let path = &files[file].path;
                     if file + 1 == files.len() {
                         chain.report.warnings.push(format!(
@@ -220,14 +222,17 @@ pub fn verify_dir_with_progress(
         for (fi, f) in files.iter().enumerate() {
             let mut file = File::open(&f.path).map_err(io("cannot open", &f.path))?;
             let mut carry: Vec<u8> = Vec::new();
-            let mut line_no = 1u64;
             loop {
                 let mut chunk = std::mem::take(&mut carry);
                 let had = chunk.len();
-                chunk.resize(had + CHUNK, 0);
-                let n =
-                    read_full(&mut file, &mut chunk[had..]).map_err(io("cannot read", &f.path))?;
-                chunk.truncate(had + n);
+                chunk.reserve_exact(CHUNK);
+                // Appends into the spare capacity: no zeroing of a buffer about to be
+                // overwritten.
+                let n = (&mut file)
+                    .take(CHUNK as u64)
+                    .read_to_end(&mut chunk)
+                    .map_err(io("cannot read", &f.path))?;
+                debug_assert_eq!(chunk.len(), had + n);
                 done += n as u64;
                 let eof = n == 0;
                 let cut = match memchr::memrchr(b'\n', &chunk) {
@@ -240,7 +245,6 @@ pub fn verify_dir_with_progress(
                 };
                 carry = chunk.split_off(cut);
                 if !chunk.is_empty() {
-                    let count = memchr::memchr_iter(b'\n', &chunk).count();
                     // A full pipeline: settle the oldest result first.
                     if in_flight.len() >= 2 * workers
                         && let Some(item) = in_flight.pop_front()
@@ -254,19 +258,15 @@ pub fn verify_dir_with_progress(
                     })?;
                     in_flight.push_back(Item::Lines {
                         file: fi,
-                        first_line: line_no,
                         worker: next_worker,
-                        count,
                     });
                     next_worker = (next_worker + 1) % workers;
-                    line_no += count as u64;
                     progress(done, total);
                 }
                 if eof {
                     if !carry.is_empty() {
                         in_flight.push_back(Item::Tail {
                             file: fi,
-                            line: line_no,
                             bytes: carry.len(),
                         });
                     }
@@ -287,51 +287,58 @@ pub fn verify_dir_with_progress(
 /// How much of a file one verification job covers.
 const CHUNK: usize = 1 << 20;
 
-/// Reads until `buf` is full or the file ends.
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 /// What is in flight, in file order.
 enum Item {
-    /// `count` complete lines of file `file` starting at `first_line`, checked by `worker`.
-    Lines {
-        file: usize,
-        first_line: u64,
-        worker: usize,
-        count: usize,
-    },
+    /// The complete lines of the next part of file `file`, checked by `worker` (their line
+    /// numbers follow from the parts before).
+    Lines { file: usize, worker: usize },
     /// Bytes after the last newline of file `file`.
-    Tail {
-        file: usize,
-        line: u64,
-        bytes: usize,
-    },
+    Tail { file: usize, bytes: usize },
 }
 
 /// A line's chain fields, checked and owned (they cross threads).
 struct Checked {
     sequence_number: u64,
-    previous_hash: Option<Box<str>>,
-    checksum: Option<Box<str>>,
+    previous_hash: Option<Hash>,
+    checksum: Option<Hash>,
     legacy: bool,
+}
+
+/// A chain hash crossing threads: the usual 64 hex digits inline, anything else boxed, so
+/// the common line costs no allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Hash {
+    Hex64([u8; 64]),
+    Other(Box<str>),
+}
+
+impl Hash {
+    fn new(s: &str) -> Self {
+        match <[u8; 64]>::try_from(s.as_bytes()) {
+            Ok(a) => Self::Hex64(a),
+            Err(_) => Self::Other(s.into()),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Hex64(a) => a,
+            Self::Other(s) => s.as_bytes(),
+        }
+    }
+
+    /// For messages and the genesis test (it came from a `&str`, so nothing is replaced).
+    fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.bytes())
+    }
 }
 
 impl From<crate::record::ChainFields<'_>> for Checked {
     fn from(f: crate::record::ChainFields<'_>) -> Self {
         Self {
             sequence_number: f.sequence_number,
-            previous_hash: f.previous_hash.map(|p| p.into()),
-            checksum: f.checksum.map(|c| c.into()),
+            previous_hash: f.previous_hash.as_deref().map(Hash::new),
+            checksum: f.checksum.as_deref().map(Hash::new),
             legacy: f.legacy,
         }
     }
@@ -340,12 +347,23 @@ impl From<crate::record::ChainFields<'_>> for Checked {
 /// The sequential rules: contiguous sequence numbers and `previous_hash` links.
 struct Chain {
     expected_seq: u64,
-    expected_prev: Option<String>,
+    expected_prev: Option<Hash>,
     first: bool,
     report: VerifyReport,
+    /// The file being checked, and the line number of its next line.
+    file: usize,
+    next_line: u64,
 }
 
 impl Chain {
+    /// Results from file `file` follow: line numbers start at 1 in a new file.
+    fn enter(&mut self, file: usize) {
+        if self.file != file {
+            self.file = file;
+            self.next_line = 1;
+        }
+    }
+
     fn broken(&self, file: &Path, line: u64, reason: String) -> VerifyError {
         VerifyError::Broken {
             sequence: self.expected_seq,
@@ -363,7 +381,11 @@ impl Chain {
     ) -> Result<(), VerifyError> {
         let fields = checked.map_err(|reason| self.broken(file, line_no, reason))?;
         let seq = fields.sequence_number;
-        if fields.legacy && !self.first && seq == 1 && is_genesis(fields.previous_hash.as_deref()) {
+        if fields.legacy
+            && !self.first
+            && seq == 1
+            && is_genesis(fields.previous_hash.as_ref().map(Hash::text).as_deref())
+        {
             // The Python trail started a new chain at 1 after every process restart.
             self.report.warnings.push(format!(
                 "{}:{line_no}: a new chain starts at sequence 1 (the Python trail restarted its sequence after each process restart); verification continues with it",
@@ -391,33 +413,25 @@ impl Chain {
             };
             return Err(self.broken(file, line_no, reason));
         }
-        let prev = fields.previous_hash.as_deref();
+        let prev = fields.previous_hash.as_ref();
         let linked = match (&self.expected_prev, self.first) {
-            (None, true) => is_genesis(prev),
-            (Some(want), _) => prev == Some(want.as_str()),
+            (None, true) => is_genesis(prev.map(Hash::text).as_deref()),
+            (Some(want), _) => prev == Some(want),
             (None, false) => false,
         };
         if !linked {
+            let prev = prev.map_or(Cow::Borrowed("null"), Hash::text);
             let reason = match &self.expected_prev {
                 Some(want) => format!(
-                    "previous_hash {} does not match the checksum of sequence {} ({want})",
-                    prev.unwrap_or("null"),
-                    seq.saturating_sub(1)
+                    "previous_hash {prev} does not match the checksum of sequence {} ({})",
+                    seq.saturating_sub(1),
+                    want.text()
                 ),
-                None => format!(
-                    "the first event's previous_hash must be null, found {}",
-                    prev.unwrap_or("null")
-                ),
+                None => format!("the first event's previous_hash must be null, found {prev}"),
             };
             return Err(self.broken(file, line_no, reason));
         }
-        match (&mut self.expected_prev, fields.checksum.as_deref()) {
-            (Some(prev), Some(sum)) => {
-                prev.clear();
-                prev.push_str(sum);
-            }
-            (slot, sum) => *slot = sum.map(str::to_owned),
-        }
+        self.expected_prev = fields.checksum;
         self.report.first_sequence.get_or_insert(seq);
         self.report.last_sequence = Some(seq);
         self.report.events += 1;

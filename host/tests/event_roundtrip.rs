@@ -143,6 +143,56 @@ fn broken(dir: &std::path::Path) -> (u64, String, u64, String) {
 }
 
 #[tokio::test]
+async fn verify_numbers_lines_right_deep_into_a_file_of_several_read_chunks() -> TestResult {
+    // Verify reads 1 MiB at a time and checks the parts on several threads: the line
+    // numbers in its reports must still count from the start of the file.
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
+    let padding = "x".repeat(600);
+    for i in 0..6_000 {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("e{i} {padding}"))
+            .await?;
+    }
+    trail.close().await?;
+    let lines = all_lines(dir.path());
+    assert!(lines.iter().map(|l| l.len() + 1).sum::<usize>() > 4 << 20);
+    for f in log_files(dir.path()) {
+        std::fs::remove_file(f)?;
+    }
+    write_lines(dir.path(), "audit_2026-01-01.jsonl", &lines);
+    assert_eq!(verify(dir.path()).events, 6_000);
+
+    // Line 5,001 (sequence 5,001) deleted: the break shows at line 5,001, several chunks in.
+    let mut cut = lines.clone();
+    cut.remove(5_000);
+    write_lines(dir.path(), "audit_2026-01-01.jsonl", &cut);
+    let (seq, file, line, reason) = broken(dir.path());
+    assert_eq!(
+        (seq, file.as_str(), line),
+        (5_001, "audit_2026-01-01.jsonl", 5_001)
+    );
+    assert!(reason.contains("sequence 5001 is missing"), "{reason}");
+
+    // An unterminated last line is a warning naming its line number.
+    let mut torn = lines[..5_500].join("\n");
+    torn.push('\n');
+    torn.push_str(&lines[5_500][..50]);
+    std::fs::write(dir.path().join("audit_2026-01-01.jsonl"), torn)?;
+    let report = verify(dir.path());
+    assert_eq!(report.events, 5_500);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("audit_2026-01-01.jsonl:5501: unterminated final line")),
+        "{:?}",
+        report.warnings
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn verify_follows_the_chain_across_files_and_reports_where_it_breaks() -> TestResult {
     let (dir, lines) = two_files().await?;
     assert_eq!(verify(dir.path()).events, 10);
