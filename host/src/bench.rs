@@ -235,13 +235,44 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The `path` in a plugin's config (both shipped plugins have one).
+fn plugin_store_path(config_json: &str) -> Option<PathBuf> {
+    serde_json::from_str::<Value>(config_json)
+        .ok()
+        .and_then(|v| v.get("path")?.as_str().map(PathBuf::from))
+}
+
+/// Empties a plugin store that lies inside the bench directory (the default one does) before
+/// a run: each run's chain starts at sequence 1, which a store holding an earlier run's
+/// events refuses (or continues from). A store elsewhere is the user's and is left alone.
+fn clear_bench_store(config_json: &str, bench_dir: &Path) -> Result<()> {
+    let Some(path) = plugin_store_path(config_json).filter(|p| p.starts_with(bench_dir)) else {
+        return Ok(());
+    };
+    let cleared = if path.is_dir() {
+        fs::remove_dir_all(&path)
+    } else {
+        // SQLite's write-ahead log and shared-memory files go with the database.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            let _ = fs::remove_file(side);
+        }
+        fs::remove_file(&path)
+    };
+    match cleared {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
+            "cannot clear the plugin store in the bench directory",
+            &path,
+        )(e)),
+        _ => Ok(()),
+    }
+}
+
 /// What a plugin stored, when its config's `path` names a file or a directory of files
 /// (both shipped plugins); 0 otherwise.
 fn plugin_store_bytes(config_json: &str) -> u64 {
-    let Some(path) = serde_json::from_str::<Value>(config_json)
-        .ok()
-        .and_then(|v| v.get("path")?.as_str().map(PathBuf::from))
-    else {
+    let Some(path) = plugin_store_path(config_json) else {
         return 0;
     };
     if path.is_dir() {
@@ -386,6 +417,7 @@ fn run_trail(
             library,
             config_json,
         } => {
+            clear_bench_store(config_json, &scenario.dir)?;
             let loaded =
                 crate::plugin::LoadedPlugin::load(library, &crate::plugin::LoadOptions::default())?;
             builder = builder.backend(Box::new(loaded.open("bench", config_json)?));

@@ -80,3 +80,32 @@ fn bench_rejects_an_unknown_backend() -> TestResult {
     assert!(String::from_utf8_lossy(&out.stderr).contains("use `file` or `plugin:PATH`"));
     Ok(())
 }
+
+#[test]
+fn bench_rounds_through_a_plugin_start_each_round_with_an_empty_store() -> TestResult {
+    // Each round's chain starts at sequence 1: the SQLite plugin refuses a second chain in
+    // the database the first round filled, so the default store must start empty each round,
+    // also when the bench directory is reused.
+    let dir = tempfile::tempdir()?;
+    let backend = format!("plugin:{}", plugin_lib("audit_backend_sqlite").display());
+    for run in 0..2 {
+        let out = Command::new(audit_bin())
+            .args(["bench", "--events", "600", "--rounds", "3", "--backend"])
+            .arg(&backend)
+            .args(["--no-baseline", "--json", "--dir"])
+            .arg(dir.path())
+            .output()?;
+        assert!(
+            out.status.success(),
+            "run {run}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(v["events"], 600);
+        // Each round's store is measured after its round: per event, one line's worth and
+        // its indexes, not an accumulation over rounds and runs.
+        let per_event = v["bytes_per_event"].as_f64().unwrap_or_default();
+        assert!((500.0..5000.0).contains(&per_event), "{v}");
+    }
+    Ok(())
+}
