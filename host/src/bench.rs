@@ -408,9 +408,13 @@ fn run_trail(
 ) -> Result<TrailRun> {
     let trail_dir = scenario.dir.join("trail");
     fresh_dir(&trail_dir)?;
+    // `close` must deliver everything, however far a slow plugin is behind: the run is timed
+    // until every event is stored, not until the default 5 s shutdown timeout leaves the rest
+    // in a spool. A backend that is down fails the run after 10 minutes.
     let mut builder = AuditTrail::builder()
         .durability(scenario.durability)
-        .storage_path(&trail_dir);
+        .storage_path(&trail_dir)
+        .shutdown_timeout(Duration::from_secs(600));
     let backend_name = match &scenario.backend {
         BenchBackend::File => "file".to_owned(),
         BenchBackend::Plugin {
@@ -483,6 +487,15 @@ fn run_trail(
             all.merge(&h);
         }
         trail.close().await?;
+        let last = trail.statistics().last_sequence;
+        for b in trail.statistics().per_backend {
+            if b.delivered_sequence < last {
+                return Err(Error::backend(format!(
+                    "backend `{}` stored events up to sequence {} of {last} by close ({} spooled, {} dropped); the run does not count",
+                    b.name, b.delivered_sequence, b.spooled_events, b.dropped
+                )));
+            }
+        }
         progress(events as u64, events as u64);
         Ok::<_, Error>(all)
     })?;
