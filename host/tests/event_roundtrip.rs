@@ -103,14 +103,17 @@ fn write_lines(dir: &std::path::Path, name: &str, lines: &[String]) {
     .expect("write");
 }
 
-/// Ten real lines, split over two files.
-async fn two_files()
--> std::result::Result<(tempfile::TempDir, Vec<String>), Box<dyn std::error::Error>> {
+/// `n` real lines (messages from `message`), in a directory whose audit files are removed:
+/// the test writes them back as it needs them.
+async fn real_lines(
+    n: usize,
+    message: impl Fn(usize) -> String,
+) -> std::result::Result<(tempfile::TempDir, Vec<String>), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let trail = AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
-    for i in 0..10 {
+    for i in 0..n {
         trail
-            .log_event(AuditEventType::DataAccess, format!("e{i}"))
+            .log_event(AuditEventType::DataAccess, message(i))
             .await?;
     }
     trail.close().await?;
@@ -118,6 +121,13 @@ async fn two_files()
     for f in log_files(dir.path()) {
         std::fs::remove_file(f)?;
     }
+    Ok((dir, lines))
+}
+
+/// Ten real lines, split over two files.
+async fn two_files()
+-> std::result::Result<(tempfile::TempDir, Vec<String>), Box<dyn std::error::Error>> {
+    let (dir, lines) = real_lines(10, |i| format!("e{i}")).await?;
     write_lines(dir.path(), "audit_2026-01-01.jsonl", &lines[..5]);
     write_lines(dir.path(), "audit_2026-01-02.jsonl", &lines[5..]);
     Ok((dir, lines))
@@ -146,20 +156,9 @@ fn broken(dir: &std::path::Path) -> (u64, String, u64, String) {
 async fn verify_numbers_lines_right_deep_into_a_file_of_several_read_chunks() -> TestResult {
     // Verify reads 1 MiB at a time and checks the parts on several threads: the line
     // numbers in its reports must still count from the start of the file.
-    let dir = tempfile::tempdir()?;
-    let trail = AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
     let padding = "x".repeat(600);
-    for i in 0..6_000 {
-        trail
-            .log_event(AuditEventType::DataAccess, format!("e{i} {padding}"))
-            .await?;
-    }
-    trail.close().await?;
-    let lines = all_lines(dir.path());
+    let (dir, lines) = real_lines(6_000, |i| format!("e{i} {padding}")).await?;
     assert!(lines.iter().map(|l| l.len() + 1).sum::<usize>() > 4 << 20);
-    for f in log_files(dir.path()) {
-        std::fs::remove_file(f)?;
-    }
     write_lines(dir.path(), "audit_2026-01-01.jsonl", &lines);
     assert_eq!(verify(dir.path()).events, 6_000);
 
