@@ -84,7 +84,7 @@ struct BenchArgs {
     /// `file`, or `plugin:PATH` for a plugin library.
     #[arg(long, value_name = "BACKEND", default_value = "file")]
     backend: String,
-    /// The plugin's `config`, as JSON (default: `{"path": "DIR/plugin-store"}`).
+    /// The plugin's `config`, as JSON (default: `{"path": "DIR/plugin-store"}`). A store inside DIR is emptied before each run and round; one elsewhere must be empty, since each run's chain starts at sequence 1.
     #[arg(long, value_name = "JSON")]
     plugin_config: Option<String>,
     /// Scratch directory (default: a new directory under the system's temp dir, removed at
