@@ -207,21 +207,7 @@ async fn a_required_fatal_plugin_fails_closed_once_its_spool_is_full() -> TestRe
         "{ fatal = true }",
     );
     let trail = AuditTrail::from_config_file(&cfg)?;
-    let mut refused = None;
-    let mut accepted = 0u64;
-    for i in 0..200 {
-        match trail
-            .log_event(AuditEventType::DataAccess, format!("e{i}"))
-            .await
-        {
-            Ok(_) => accepted += 1,
-            Err(e) => {
-                refused = Some(e);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let (accepted, refused) = log_until_refused(&trail, 200, Some(Duration::from_millis(2))).await;
     // Refused: by the full spool, or first by the full queue behind it (on a busy machine).
     assert!(
         matches!(
@@ -265,18 +251,15 @@ async fn events_accepted_while_a_lane_refuses_still_reach_the_local_files() -> T
         "{ fatal = true }",
     );
     let trail = AuditTrail::from_config_file(&cfg)?;
-    let mut accepted = 0u64;
-    for i in 0..5_000 {
-        match trail
-            .log_event(AuditEventType::DataAccess, format!("e{i}"))
-            .await
-        {
-            Ok(_) => accepted += 1,
-            Err(Error::Storage { .. } | Error::QueueFull { .. }) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    assert!(accepted > 0 && accepted < 5_000, "{accepted}");
+    let (accepted, refused) = log_until_refused(&trail, 5_000, None).await;
+    assert!(
+        matches!(
+            refused,
+            Some(Error::Storage { .. } | Error::QueueFull { .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(accepted > 0, "{accepted}");
     // Whatever close says of the plugin, every accepted event is in the local files, in one
     // verifiable chain.
     let _ = trail.close().await;

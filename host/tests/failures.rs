@@ -357,20 +357,7 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
         .queue_capacity(8)
         .on_full(OnFull::Fail)
         .build()?;
-    let mut accepted = 0;
-    let mut full = None;
-    for i in 0..100 {
-        match trail
-            .log_event(AuditEventType::DataAccess, format!("e{i}"))
-            .await
-        {
-            Ok(_) => accepted += 1,
-            Err(e) => {
-                full = Some(e);
-                break;
-            }
-        }
-    }
+    let (accepted, full) = log_until_refused(&trail, 100, None).await;
     assert!(
         matches!(full, Some(Error::QueueFull { capacity: 8 })),
         "{full:?}"
@@ -381,7 +368,7 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
     be.stall.store(false, Ordering::SeqCst);
     trail.close().await?;
     assert_eq!(
-        be.stored.lock().expect("lock").len(),
+        be.stored.lock().expect("lock").len() as u64,
         accepted,
         "every accepted event stored"
     );

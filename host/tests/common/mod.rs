@@ -105,3 +105,26 @@ pub fn plugin_lib(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Logs events `e0`, `e1`, ... (up to `n`, waiting `pause` after each) until the trail
+/// refuses one: how many it accepted, and the refusal.
+pub async fn log_until_refused(
+    trail: &audit_host::AuditTrail,
+    n: usize,
+    pause: Option<std::time::Duration>,
+) -> (u64, Option<audit_host::Error>) {
+    let mut accepted = 0;
+    for i in 0..n {
+        match trail
+            .log_event(audit_host::AuditEventType::DataAccess, format!("e{i}"))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => return (accepted, Some(e)),
+        }
+        if let Some(p) = pause {
+            tokio::time::sleep(p).await;
+        }
+    }
+    (accepted, None)
+}
