@@ -557,21 +557,7 @@ fn chaos_run(seed: u64) -> TestResult {
     );
     let rt = rt();
     rt.block_on(async {
-        let mut tasks = Vec::new();
-        for t in 0..4 {
-            let trail = std::sync::Arc::clone(&trail);
-            tasks.push(tokio::spawn(async move {
-                for i in 0..N / 4 {
-                    trail
-                        .log_event(AuditEventType::DataAccess, format!("t{t} e{i}"))
-                        .await?;
-                }
-                Ok::<_, Error>(())
-            }));
-        }
-        for t in tasks {
-            t.await.expect("task")?;
-        }
+        log_concurrently(&trail, 4, N / 4).await?;
         wait_for("delivery", Duration::from_secs(60), || {
             trail.statistics().per_backend[0].delivered_sequence == N
         })

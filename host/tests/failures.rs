@@ -436,24 +436,7 @@ fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
     })?;
     // 64 concurrent callers share fdatasyncs (group commit).
     let before = be.flushes.load(Ordering::SeqCst);
-    rt.block_on(async {
-        let mut tasks = Vec::new();
-        for t in 0..64 {
-            let trail = Arc::clone(&trail);
-            tasks.push(tokio::spawn(async move {
-                for i in 0..50 {
-                    trail
-                        .log_event(AuditEventType::DataAccess, format!("t{t} e{i}"))
-                        .await?;
-                }
-                Ok::<_, Error>(())
-            }));
-        }
-        for t in tasks {
-            t.await.expect("task")?;
-        }
-        Ok::<_, Error>(())
-    })?;
+    rt.block_on(log_concurrently(&trail, 64, 50))?;
     let flushes = be.flushes.load(Ordering::SeqCst) - before;
     assert!(
         flushes < 3200,

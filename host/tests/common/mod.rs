@@ -128,3 +128,28 @@ pub async fn log_until_refused(
     }
     (accepted, None)
 }
+
+/// `tasks` concurrent tasks each log `per` events (`t{task} e{i}`); the first error, if any.
+pub async fn log_concurrently(
+    trail: &std::sync::Arc<audit_host::AuditTrail>,
+    tasks: usize,
+    per: u64,
+) -> Result<(), audit_host::Error> {
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let trail = std::sync::Arc::clone(trail);
+            tokio::spawn(async move {
+                for i in 0..per {
+                    trail
+                        .log_event(audit_host::AuditEventType::DataAccess, format!("t{t} e{i}"))
+                        .await?;
+                }
+                Ok::<_, audit_host::Error>(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("task")?;
+    }
+    Ok(())
+}
