@@ -196,6 +196,27 @@ async fn a_panicking_plugin_beside_the_file_backend_is_contained_and_spooled() -
     Ok(())
 }
 
+/// Logs one event and waits until the `fatal` fixture's lane has failed on it. Until then the
+/// lane takes batches into memory (up to twice the queue), and on a busy machine a burst
+/// could fill the queue before any offer meets the refusing spool: with no offer after it,
+/// the trail would not refuse anything yet.
+async fn log_until_fatal(trail: &AuditTrail) -> audit_host::Result<()> {
+    trail.log_event(AuditEventType::DataAccess, "first").await?;
+    wait_for(
+        "the plugin's fatal failure",
+        Duration::from_secs(10),
+        || {
+            trail
+                .statistics()
+                .per_backend
+                .iter()
+                .any(|b| b.state == "fatal")
+        },
+    )
+    .await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_required_fatal_plugin_fails_closed_once_its_spool_is_full() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -207,7 +228,9 @@ async fn a_required_fatal_plugin_fails_closed_once_its_spool_is_full() -> TestRe
         "{ fatal = true }",
     );
     let trail = AuditTrail::from_config_file(&cfg)?;
-    let (accepted, refused) = log_until_refused(&trail, 200, Some(Duration::from_millis(2))).await;
+    log_until_fatal(&trail).await?;
+    let (burst, refused) = log_until_refused(&trail, 200, Some(Duration::from_millis(2))).await;
+    let accepted = burst + 1;
     // Refused: by the full spool, or first by the full queue behind it (on a busy machine).
     assert!(
         matches!(
@@ -251,21 +274,7 @@ async fn events_accepted_while_a_lane_refuses_still_reach_the_local_files() -> T
         "{ fatal = true }",
     );
     let trail = AuditTrail::from_config_file(&cfg)?;
-    // Until the lane's first call has failed, the lane takes batches into memory (up to twice
-    // the queue): let it find out first, so that the burst meets the refusing spool.
-    trail.log_event(AuditEventType::DataAccess, "first").await?;
-    wait_for(
-        "the plugin's fatal failure",
-        Duration::from_secs(10),
-        || {
-            trail
-                .statistics()
-                .per_backend
-                .iter()
-                .any(|b| b.state == "fatal")
-        },
-    )
-    .await;
+    log_until_fatal(&trail).await?;
     let (burst, refused) = log_until_refused(&trail, 5_000, None).await;
     assert!(
         matches!(
