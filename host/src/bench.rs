@@ -221,7 +221,15 @@ fn fresh_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         fs::remove_dir_all(dir).map_err(Error::io("cannot clear bench directory", dir))?;
     }
-    fs::create_dir_all(dir).map_err(Error::io("cannot create bench directory", dir))
+    fs::create_dir_all(dir).map_err(Error::io("cannot create bench directory", dir))?;
+    // Commit the removal before the clock starts: otherwise the next journal commit, the
+    // first fdatasync of the run, frees the old files' blocks (and, on a `discard` mount,
+    // trims them): in three 6,400-event sync runs the trail's fdatasyncs took 5-36% longer
+    // without this.
+    let parent = dir.parent().unwrap_or(dir);
+    fs::File::open(parent)
+        .and_then(|f| f.sync_all())
+        .map_err(Error::io("cannot fsync bench directory", parent))
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
