@@ -593,13 +593,16 @@ pub fn baseline(pool: &[AuditEvent], events: usize, sync_every: usize, dir: &Pat
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let pid = i64::from(std::process::id());
     let mut prepared = Prepared::default();
+    let mut ids = crate::ids::IdPool::default();
     let mut prev: Option<[u8; 64]> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024 + 4096);
     let started = Instant::now();
     let mut last_sync = started;
     for i in 0..events {
         let ev = &pool[i % pool.len()];
-        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        let id = ids
+            .next_id()
+            .map_err(Error::io("cannot draw random bytes from", "getrandom"))?;
         prepared.encode(ev, &id, &host, pid, ComplianceLevel::Basic);
         let (record, hex) =
             prepared.assemble(ev, i as u64 + 1, prev.as_ref(), Utc::now(), &integrity);

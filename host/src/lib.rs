@@ -48,6 +48,7 @@ mod error;
 mod event;
 mod file;
 mod global;
+mod ids;
 mod lane;
 pub mod plugin;
 mod policy;

@@ -472,6 +472,8 @@ pub(crate) struct Shared {
     sync_nanos: AtomicU64,
     /// The writer is inside its backends' `flush` (their `fdatasync`).
     syncing: AtomicBool,
+    /// Random bytes for generated `event_id`s.
+    ids: Mutex<crate::ids::IdPool>,
     /// When polling (sync mode) is off: a poller lost its CPU, or polls ran out of budget.
     spin_pause: SpinPause,
 }
@@ -729,6 +731,7 @@ impl AuditTrail {
             sync_waiters: AtomicUsize::new(0),
             sync_nanos: AtomicU64::new(0),
             syncing: AtomicBool::new(false),
+            ids: Mutex::default(),
             spin_pause: SpinPause::new(),
         });
         let backend_names: Vec<String> = stats.into_iter().map(|s| s.name).collect();
@@ -854,7 +857,16 @@ impl AuditTrail {
         }
         let event_id = match &event.event_id {
             Some(id) => id.clone(),
-            None => uuid::Uuid::new_v4().hyphenated().to_string(),
+            None => self
+                .shared
+                .ids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .next_id()
+                .map_err(Error::io(
+                    "cannot draw random bytes for an event_id from",
+                    "getrandom",
+                ))?,
         };
         let error_kind = event.event_type == AuditEventType::ErrorOccurred
             || matches!(
