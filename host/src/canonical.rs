@@ -16,8 +16,18 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none needs escaping (most of every line).
+        if let Some(chunk) = bytes[i..].first_chunk::<8>()
+            && !needs_escape(u64::from_le_bytes(*chunk))
+        {
+            i += 8;
+            continue;
+        }
+        let b = bytes[i];
         if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            i += 1;
             continue;
         }
         if b >= 0x80 {
@@ -29,10 +39,26 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
         }
         out.extend_from_slice(&bytes[start..i]);
         write_escape(out, u32::from(b));
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `w` must be escaped: below 0x20, `"`, `\`, or 0x7f and
+/// above (the classic word-at-a-time tests for a zero byte and for a byte below a bound,
+/// exact as to whether one exists).
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+    below_space
+        || w & HIGH != 0
+        || has_zero(w ^ (ONES * u64::from(b'"')))
+        || has_zero(w ^ (ONES * u64::from(b'\\')))
+        || has_zero(w ^ (ONES * 0x7f))
 }
 
 fn write_non_ascii_tail(out: &mut Vec<u8>, s: &str) {
@@ -233,6 +259,70 @@ pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
 mod test {
     use super::*;
     use chrono::TimeZone;
+
+    fn byte_needs_escape(b: u8) -> bool {
+        !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\'
+    }
+
+    #[test]
+    fn the_word_test_agrees_with_the_byte_rule() {
+        // Every byte value at every position, among harmless bytes...
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut word = [b'a'; 8];
+                word[pos] = b;
+                assert_eq!(
+                    needs_escape(u64::from_le_bytes(word)),
+                    byte_needs_escape(b),
+                    "byte {b:#04x} at {pos}"
+                );
+            }
+        }
+        // ...and pseudo-random words, where one byte's borrow could hide or fake another.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            // Mostly printable bytes, so that words without a special byte occur too.
+            let word = x
+                .to_le_bytes()
+                .map(|b| if b & 0x60 == 0 { b } else { 0x20 + b % 0x60 });
+            assert_eq!(
+                needs_escape(u64::from_le_bytes(word)),
+                word.iter().any(|&b| byte_needs_escape(b)),
+                "{word:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn strings_escape_the_same_with_or_without_the_word_test() {
+        let specials = [
+            '"', '\\', '\n', '\u{1}', '\u{1f}', '\u{7f}', 'é', '€', '😀', ' ', '~',
+        ];
+        for len in 0..20 {
+            for pos in 0..len.max(1) {
+                for &c in &specials {
+                    let text: String = (0..len)
+                        .map(|i| {
+                            if i == pos {
+                                c
+                            } else {
+                                (b'a' + (i % 26) as u8) as char
+                            }
+                        })
+                        .collect();
+                    let mut fast = Vec::new();
+                    write_str(&mut fast, &text);
+                    let mut slow = vec![b'"'];
+                    write_non_ascii_tail(&mut slow, &text);
+                    slow.push(b'"');
+                    assert_eq!(fast, slow, "{text:?}");
+                }
+            }
+        }
+    }
 
     fn s(v: &str) -> String {
         let mut out = Vec::new();
