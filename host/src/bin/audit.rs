@@ -88,7 +88,7 @@ struct BenchArgs {
     #[arg(long, value_name = "JSON")]
     plugin_config: Option<String>,
     /// Scratch directory (default: a new directory under the system's temp dir, removed at
-    /// the end).
+    /// the end). With --suite, each scenario's subdirectory is removed when the scenario ends.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Pace the producers to this many events per second in total (for latency at a
