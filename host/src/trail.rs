@@ -1478,8 +1478,9 @@ const SPIN_GAP: Duration = Duration::from_micros(200);
 /// How long nobody polls after a poller lost its CPU, or after polls in a row ran out of
 /// budget (the first time; see [`SPIN_PAUSE_DOUBLINGS`]). On a busy machine a polling
 /// thread is runnable, so it takes CPU the writer needs to finish the commit, and the
-/// scheduler may give its core away just when the commit lands, where a sleeping thread would be woken at once: measured with two busy loops on
-/// the two cores, 95% of polls ran out of budget and sync throughput halved.
+/// scheduler may give its core away just when the commit lands, where a sleeping thread
+/// would be woken at once: measured with two busy loops on the two cores, 95% of polls ran
+/// out of budget and sync throughput halved.
 const SPIN_PAUSE: Duration = Duration::from_millis(10);
 
 /// Each pause that follows another without a successful poll in between is twice as long,
