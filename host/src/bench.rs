@@ -227,9 +227,7 @@ fn fresh_dir(dir: &Path) -> Result<()> {
     // trims them): in three 6,400-event sync runs the trail's fdatasyncs took 5-36% longer
     // without this.
     let parent = dir.parent().unwrap_or(dir);
-    fs::File::open(parent)
-        .and_then(|f| f.sync_all())
-        .map_err(Error::io("cannot fsync bench directory", parent))
+    crate::file::sync_dir(parent).map_err(Error::io("cannot fsync bench directory", parent))
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -600,9 +598,7 @@ pub fn baseline(pool: &[AuditEvent], events: usize, sync_every: usize, dir: &Pat
     let mut last_sync = started;
     for i in 0..events {
         let ev = &pool[i % pool.len()];
-        let id = ids
-            .next_id()
-            .map_err(Error::io("cannot draw random bytes from", "getrandom"))?;
+        let id = ids.next_id()?;
         prepared.encode(ev, &id, &host, pid, ComplianceLevel::Basic);
         let (record, hex) =
             prepared.assemble(ev, i as u64 + 1, prev.as_ref(), Utc::now(), &integrity);

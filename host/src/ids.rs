@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::error::{Error, Result};
+
 /// Random UUIDs drawn from the operating system's generator 32 at a time.
 ///
 /// `uuid::Uuid::new_v4` makes one `getrandom` system call per id: 223 ns here, against
@@ -31,10 +33,14 @@ impl IdPool {
     /// The next id, hyphenated (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`).
     ///
     /// # Errors
-    /// The operating system's generator failed (`getrandom`).
-    pub(crate) fn next_id(&mut self) -> io::Result<String> {
+    /// [`Error::Io`] when the operating system's generator failed (`getrandom`).
+    pub(crate) fn next_id(&mut self) -> Result<String> {
         if self.used == self.bytes.len() {
-            getrandom::fill(&mut self.bytes).map_err(io::Error::from)?;
+            getrandom::fill(&mut self.bytes).map_err(|e| {
+                Error::io("cannot draw random bytes for an event_id from", "getrandom")(
+                    io::Error::from(e),
+                )
+            })?;
             self.used = 0;
         }
         let mut random = [0u8; 16];
@@ -52,13 +58,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_are_version_4_and_distinct_across_refills() -> io::Result<()> {
+    fn ids_are_version_4_and_distinct_across_refills() -> Result<()> {
         let mut pool = IdPool::default();
         let mut seen = std::collections::HashSet::new();
         // Three refills and a bit.
         for _ in 0..100 {
             let id = pool.next_id()?;
-            let parsed = uuid::Uuid::parse_str(&id).map_err(io::Error::other)?;
+            let parsed = uuid::Uuid::parse_str(&id).map_err(|e| Error::backend(e.to_string()))?;
             assert_eq!(parsed.get_version_num(), 4, "{id}");
             assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
             assert_eq!(id.len(), 36);

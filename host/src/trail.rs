@@ -862,11 +862,7 @@ impl AuditTrail {
                 .ids
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .next_id()
-                .map_err(Error::io(
-                    "cannot draw random bytes for an event_id from",
-                    "getrandom",
-                ))?,
+                .next_id()?,
         };
         let error_kind = event.event_type == AuditEventType::ErrorOccurred
             || matches!(
@@ -993,8 +989,8 @@ impl AuditTrail {
         // parking its thread: waking a parked thread costs 30-100 us on virtual machines,
         // which is a third of a fast disk's `fdatasync`. Concurrent callers share a group
         // commit and park.
-        if waiters.alone && !self.shared.spin_pause.active() {
-            let budget = caller_spin(self.shared.sync_nanos.load(Ordering::Relaxed));
+        let budget = caller_spin(self.shared.sync_nanos.load(Ordering::Relaxed));
+        if waiters.alone && !budget.is_zero() && !self.shared.spin_pause.active() {
             let mut last = Instant::now();
             let until = last + budget;
             loop {
