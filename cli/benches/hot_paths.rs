@@ -1,4 +1,4 @@
-//! Criterion micro-benchmarks of the trail's hot paths: `cargo bench -p audit-host`.
+//! Criterion micro-benchmarks of the trail's hot paths: `cargo bench -p audit-cli`.
 //!
 //! - `canonical_line/*`: serializing one realistic event (all 30 fields, ~950-byte line), the
 //!   part done outside the chain's critical section (`encode`) and the whole per-event work
@@ -17,12 +17,17 @@ use std::path::PathBuf;
 
 use abi_stable::library::lib_header_from_path;
 use abi_stable::std_types::{RResult, RStr};
-use audit_host::bench::{LineEncoder, batch, checksum_hex, sample_events};
+use audit_host::__bench::{LineEncoder, batch, checksum_hex, write_records};
 use audit_host::plugin::{LoadOptions, LoadedPlugin, library_file_name};
 use audit_host::{AuditRecord, Integrity, StorageBackend};
 use audit_plugin_api::{BackendBox, PluginModule_Ref};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sample::sample_events;
+
+/// The events `audit bench` logs.
+#[path = "../src/bench/sample.rs"]
+mod sample;
 
 const EVENT_ID: &str = "0b7c8f1e-3f57-4e8e-9d46-1c2a3b4c5d6e";
 const BATCH: usize = 256;
@@ -90,7 +95,7 @@ fn chain(c: &mut Criterion) {
     g.finish();
 }
 
-/// A plugin library built beside this benchmark (plugins are dev-dependencies of audit-host,
+/// A plugin library built beside this benchmark (plugins are dev-dependencies of audit-cli,
 /// so `cargo bench` builds them into the same `deps/` directory).
 fn plugin_lib(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
@@ -100,7 +105,7 @@ fn plugin_lib(name: &str) -> PathBuf {
         .join(library_file_name(name));
     assert!(
         path.exists(),
-        "{} is missing: run `cargo bench -p audit-host`",
+        "{} is missing: run `cargo bench -p audit-cli`",
         path.display()
     );
     path
@@ -108,7 +113,7 @@ fn plugin_lib(name: &str) -> PathBuf {
 
 /// Hands `batch` to `instance` the way the host does for every call.
 fn sabi_write_batch(instance: &mut BackendBox, batch: &[AuditRecord]) {
-    audit_host::plugin::write_records(instance, black_box(batch)).expect("write_batch");
+    write_records(instance, black_box(batch)).expect("write_batch");
 }
 
 fn plugin_abi(c: &mut Criterion) {

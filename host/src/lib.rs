@@ -40,8 +40,9 @@
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+#[doc(hidden)]
+pub mod __bench;
 mod backend;
-pub mod bench;
 mod canonical;
 pub mod config;
 mod error;

@@ -1,26 +1,23 @@
-//! `audit bench`: throughput, latency and memory of a real [`AuditTrail`], measured against
-//! the tightest hand-written loop doing the same work (same events, same canonical line, same
-//! chain, same durability) on the same machine, in the same process.
+//! One `audit bench` scenario: throughput and `log_event` latency of a real [`AuditTrail`],
+//! timed against the hand-written [baseline](super::baseline) in the same process.
 
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use audit_host::plugin::{LoadOptions, LoadedPlugin};
+use audit_host::{AuditEvent, AuditTrail, Durability, Error, Result};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
-use crate::event::{AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel};
-use crate::record::{Integrity, Prepared};
-use crate::trail::{AuditTrail, Durability};
+use super::baseline::run_baseline;
+use super::histogram::Histogram;
+use super::sample::sample_events;
+use super::store::{clear_bench_store, dir_bytes, fresh_dir, peak_rss_bytes, plugin_store_bytes};
 
 /// Where the trail under test stores events.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BenchBackend {
+pub(crate) enum BenchBackend {
     /// The built-in file backend.
     File,
     /// A plugin library, opened with this JSON configuration.
@@ -34,265 +31,73 @@ pub enum BenchBackend {
 
 /// One benchmark run.
 #[derive(Debug, Clone)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     /// A name for the report.
-    pub name: String,
+    pub(crate) name: String,
     /// How many events to log.
-    pub events: usize,
+    pub(crate) events: usize,
     /// How many concurrent producers (tasks) log them.
-    pub producers: usize,
+    pub(crate) producers: usize,
     /// Durability mode of the trail (and of the baseline).
-    pub durability: Durability,
+    pub(crate) durability: Durability,
     /// The backend.
-    pub backend: BenchBackend,
+    pub(crate) backend: BenchBackend,
     /// A scratch directory (created; its contents are replaced).
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Pace producers to this many events per second in total (`None`: as fast as possible).
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Skip the baseline (for scenarios compared with another scenario instead).
-    pub skip_baseline: bool,
+    pub(crate) skip_baseline: bool,
     /// Split the events into this many rounds, each a trail run and a baseline run in
     /// alternating order; the ratio is then the median of the rounds' ratios (1: one run
     /// each, the plain ratio).
-    pub rounds: usize,
+    pub(crate) rounds: usize,
 }
 
 /// What one scenario measured. Field names are the `--json` contract.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct BenchResult {
+pub(crate) struct BenchResult {
     /// Scenario name.
-    pub scenario: String,
+    pub(crate) scenario: String,
     /// Events logged.
-    pub events: usize,
+    pub(crate) events: usize,
     /// Concurrent producers.
-    pub producers: usize,
+    pub(crate) producers: usize,
     /// `batched` or `sync`.
-    pub durability: String,
+    pub(crate) durability: String,
     /// `file` or `plugin:<library>`.
-    pub backend: String,
+    pub(crate) backend: String,
     /// From the first `log_event` to `close` returning (everything durable).
-    pub seconds: f64,
+    pub(crate) seconds: f64,
     /// Events per second over `seconds`.
-    pub events_per_s: f64,
+    pub(crate) events_per_s: f64,
     /// Megabytes (10^6 bytes) of stored lines per second.
-    pub mb_per_s: f64,
+    pub(crate) mb_per_s: f64,
     /// Stored bytes per event (line plus newline).
-    pub bytes_per_event: f64,
+    pub(crate) bytes_per_event: f64,
     /// The hand-written loop's events per second (0 when skipped).
-    pub baseline_events_per_s: f64,
+    pub(crate) baseline_events_per_s: f64,
     /// `events_per_s / baseline_events_per_s`; with several rounds, the median of the
     /// rounds' ratios (0 when skipped).
-    pub ratio_to_baseline: f64,
+    pub(crate) ratio_to_baseline: f64,
     /// Median `log_event` latency as the caller sees it, in microseconds.
-    pub p50_us: f64,
+    pub(crate) p50_us: f64,
     /// 99th percentile latency, microseconds.
-    pub p99_us: f64,
+    pub(crate) p99_us: f64,
     /// 99.9th percentile latency, microseconds.
-    pub p999_us: f64,
+    pub(crate) p999_us: f64,
     /// Peak resident memory of this process so far (Linux `VmHWM`; 0 elsewhere).
-    pub peak_rss_bytes: u64,
-}
-
-/// Realistic events: every field present, a ~60-character message, a 3-key metadata object;
-/// about 900 bytes per stored line. `n` distinct events, reused round-robin.
-pub fn sample_events(n: usize) -> Vec<AuditEvent> {
-    let types = [
-        AuditEventType::DataAccess,
-        AuditEventType::DataModification,
-        AuditEventType::AuthenticationFailed,
-        AuditEventType::ConfigChanged,
-    ];
-    (0..n.max(1))
-        .map(|i| {
-            let mut ctx = Map::new();
-            ctx.insert("retries".into(), Value::from(i % 4));
-            let mut ev = AuditEvent::new(
-                types[i % types.len()],
-                format!(
-                    "user u{:05} read customer record {:08} from the billing ledger",
-                    i % 10_000,
-                    i
-                ),
-            )
-            .log_level(if i % 50 == 0 {
-                AuditLogLevel::Warning
-            } else {
-                AuditLogLevel::Info
-            })
-            .component("billing-service")
-            .operation("read")
-            .user_id(format!("u{:05}", i % 10_000))
-            .session_id(format!("s-{:08x}", i as u64 * 0x9e37_79b9 % 0xffff_ffff))
-            .request_id(format!("r-{:08x}", i as u64 * 0x85eb_ca6b % 0xffff_ffff))
-            .client_ip(format!("10.{}.{}.{}", i % 200, (i / 200) % 250, i % 250))
-            .user_agent("billing-client/4.2")
-            .container_id("c0ffee")
-            .plugin_name("ledger")
-            .error_category("none")
-            .error_severity("low")
-            .data_classification("confidential")
-            .retention_category("7y")
-            .signature("sig-v1")
-            .contains_pii(i % 3 == 0)
-            .tag("sox")
-            .tag("pci")
-            .meta("resource", format!("customers/{i}"))
-            .meta("rows", (i % 100) as u64)
-            .meta("region", "eu-west-1")
-            .error_context(ctx);
-            ev.compliance_level = ComplianceLevel::Sox;
-            ev
-        })
-        .collect()
-}
-
-/// A log-linear latency histogram: 32 sub-buckets per power of two (about 3% precision).
-#[derive(Debug, Clone)]
-struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
-}
-
-impl Histogram {
-    fn new() -> Self {
-        Self {
-            counts: vec![0; 64 * 32],
-            total: 0,
-        }
-    }
-
-    fn index(nanos: u64) -> usize {
-        if nanos < 32 {
-            return nanos as usize;
-        }
-        let log = 63 - u64::from(nanos.leading_zeros());
-        let sub = (nanos >> (log - 5)) & 31;
-        ((log - 4) * 32 + sub) as usize
-    }
-
-    fn lower_bound(index: usize) -> u64 {
-        if index < 32 {
-            return index as u64;
-        }
-        let log = (index / 32) as u64 + 4;
-        let sub = (index % 32) as u64;
-        (32 + sub) << (log - 5)
-    }
-
-    fn record(&mut self, nanos: u64) {
-        let i = Self::index(nanos).min(self.counts.len() - 1);
-        self.counts[i] += 1;
-        self.total += 1;
-    }
-
-    fn merge(&mut self, other: &Self) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.total += other.total;
-    }
-
-    fn percentile_us(&self, p: f64) -> f64 {
-        let rank = ((self.total as f64) * p).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Self::lower_bound(i) as f64 / 1000.0;
-            }
-        }
-        0.0
-    }
-}
-
-/// Peak resident memory of this process (`VmHWM`), in bytes; 0 where unknown.
-pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn fresh_dir(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        fs::remove_dir_all(dir).map_err(Error::io("cannot clear bench directory", dir))?;
-    }
-    fs::create_dir_all(dir).map_err(Error::io("cannot create bench directory", dir))?;
-    // Commit the removal before the clock starts: otherwise the next journal commit, the
-    // first fdatasync of the run, frees the old files' blocks (and, on a `discard` mount,
-    // trims them): in three 6,400-event sync runs the trail's fdatasyncs took 5-36% longer
-    // without this.
-    let parent = dir.parent().unwrap_or(dir);
-    crate::file::sync_dir(parent).map_err(Error::io("cannot fsync bench directory", parent))
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-/// The `path` in a plugin's config (both shipped plugins have one).
-fn plugin_store_path(config_json: &str) -> Option<PathBuf> {
-    serde_json::from_str::<Value>(config_json)
-        .ok()
-        .and_then(|v| v.get("path")?.as_str().map(PathBuf::from))
-}
-
-/// Empties a plugin store that lies inside the bench directory (the default one does) before
-/// a run: each run's chain starts at sequence 1, which a store holding an earlier run's
-/// events refuses (or continues from). A store elsewhere is the user's and is left alone.
-fn clear_bench_store(config_json: &str, bench_dir: &Path) -> Result<()> {
-    let Some(path) = plugin_store_path(config_json).filter(|p| p.starts_with(bench_dir)) else {
-        return Ok(());
-    };
-    let cleared = if path.is_dir() {
-        fs::remove_dir_all(&path)
-    } else {
-        // SQLite's write-ahead log and shared-memory files go with the database.
-        for suffix in ["-wal", "-shm"] {
-            let mut side = path.clone().into_os_string();
-            side.push(suffix);
-            let _ = fs::remove_file(side);
-        }
-        fs::remove_file(&path)
-    };
-    match cleared {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
-            "cannot clear the plugin store in the bench directory",
-            &path,
-        )(e)),
-        _ => Ok(()),
-    }
-}
-
-/// What a plugin stored, when its config's `path` names a file or a directory of files
-/// (both shipped plugins); 0 otherwise.
-fn plugin_store_bytes(config_json: &str) -> u64 {
-    let Some(path) = plugin_store_path(config_json) else {
-        return 0;
-    };
-    if path.is_dir() {
-        dir_bytes(&path)
-    } else {
-        fs::metadata(&path).map_or(0, |m| m.len())
-    }
+    pub(crate) peak_rss_bytes: u64,
 }
 
 /// Runs `scenario`: the trail, then the baseline. `progress` receives (events done, total).
 ///
 /// # Errors
 /// Anything the trail or the file system reports.
-pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<BenchResult> {
+pub(crate) fn run(
+    scenario: &Scenario,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<BenchResult> {
     let pool = Arc::new(sample_events(1024));
     let producers = scenario.producers.max(1);
     let rounds = scenario.rounds.max(1);
@@ -388,22 +193,6 @@ struct TrailRun {
     backend_name: String,
 }
 
-/// The baseline over `events` events in a fresh directory: its seconds.
-fn run_baseline(
-    scenario: &Scenario,
-    pool: &[AuditEvent],
-    events: usize,
-    producers: usize,
-) -> Result<f64> {
-    let base_dir = scenario.dir.join("baseline");
-    fresh_dir(&base_dir)?;
-    let sync_every = match scenario.durability {
-        Durability::Sync => producers.min(64),
-        Durability::Batched => 0,
-    };
-    baseline(pool, events, sync_every, &base_dir)
-}
-
 /// `events` events through a real trail in a fresh directory, from `producers` tasks.
 fn run_trail(
     scenario: &Scenario,
@@ -428,8 +217,7 @@ fn run_trail(
             config_json,
         } => {
             clear_bench_store(config_json, &scenario.dir)?;
-            let loaded =
-                crate::plugin::LoadedPlugin::load(library, &crate::plugin::LoadOptions::default())?;
+            let loaded = LoadedPlugin::load(library, &LoadOptions::default())?;
             builder = builder.backend(Box::new(loaded.open("bench", config_json)?));
             format!("plugin:{}", library.display())
         }
@@ -516,206 +304,4 @@ fn run_trail(
         histogram,
         backend_name,
     })
-}
-
-/// `audit verify` throughput against plain SHA-256 over the same bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct VerifyResult {
-    /// Always `verify`.
-    pub scenario: String,
-    /// Megabytes (10^6 bytes) of audit files.
-    pub megabytes: f64,
-    /// Events verified.
-    pub events: u64,
-    /// `verify_dir` throughput.
-    pub verify_mb_per_s: f64,
-    /// SHA-256 over the same bytes, read the same way (one pass, 1 MiB buffer).
-    pub sha256_mb_per_s: f64,
-    /// `verify_mb_per_s / sha256_mb_per_s`.
-    pub ratio_to_sha256: f64,
-}
-
-/// Times [`verify_dir`](crate::verify_dir) over `dir` and plain SHA-256 over the same files.
-///
-/// # Errors
-/// Read errors, or a chain that does not verify.
-pub fn verify_vs_sha256(dir: &Path) -> Result<VerifyResult> {
-    use sha2::Digest;
-    use std::io::Read;
-    let bytes = dir_bytes(dir) as f64;
-    let t = Instant::now();
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    for entry in fs::read_dir(dir).map_err(Error::io("cannot list", dir))? {
-        let path = entry.map_err(Error::io("cannot list", dir))?.path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            let mut f = File::open(&path).map_err(Error::io("cannot open", &path))?;
-            loop {
-                let n = f.read(&mut buf).map_err(Error::io("cannot read", &path))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-            }
-        }
-    }
-    std::hint::black_box(hasher.finalize());
-    let sha_secs = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let report = crate::verify::verify_dir(dir, &Integrity::Sha256)
-        .map_err(|e| Error::Integrity(e.to_string()))?;
-    let verify_secs = t.elapsed().as_secs_f64();
-    let (v, s) = (bytes / verify_secs / 1e6, bytes / sha_secs / 1e6);
-    Ok(VerifyResult {
-        scenario: "verify".into(),
-        megabytes: bytes / 1e6,
-        events: report.events,
-        verify_mb_per_s: v,
-        sha256_mb_per_s: s,
-        ratio_to_sha256: v / s,
-    })
-}
-
-/// The tightest loop doing the trail's work without the trail: for each event, a UUID, the
-/// timestamp, the canonical line, the SHA-256 chain, appended through a 256 KiB buffer with
-/// one write per full buffer; fdatasync every `sync_every` events (0: at the end and every
-/// 200 ms, like batched mode). Returns the seconds it took.
-///
-/// # Errors
-/// File-system errors.
-pub fn baseline(pool: &[AuditEvent], events: usize, sync_every: usize, dir: &Path) -> Result<f64> {
-    let path = dir.join("baseline.jsonl");
-    let mut file = File::create(&path).map_err(Error::io("cannot create", &path))?;
-    let io = |e| Error::io("cannot write", &path)(e);
-    let integrity = Integrity::Sha256;
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let pid = i64::from(std::process::id());
-    let mut prepared = Prepared::default();
-    let mut ids = crate::ids::IdPool::default();
-    let mut prev: Option<[u8; 64]> = None;
-    let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024 + 4096);
-    let started = Instant::now();
-    let mut last_sync = started;
-    for i in 0..events {
-        let ev = &pool[i % pool.len()];
-        let id = ids.next_id()?;
-        prepared.encode(ev, &id, &host, pid, ComplianceLevel::Basic);
-        let (record, hex) =
-            prepared.assemble(ev, i as u64 + 1, prev.as_ref(), Utc::now(), &integrity);
-        prev = Some(hex);
-        buf.extend_from_slice(record.line().as_bytes());
-        buf.push(b'\n');
-        if sync_every > 0 {
-            if (i + 1) % sync_every == 0 {
-                file.write_all(&buf).map_err(io)?;
-                buf.clear();
-                file.sync_data().map_err(io)?;
-            }
-        } else if buf.len() >= 256 * 1024 {
-            file.write_all(&buf).map_err(io)?;
-            buf.clear();
-            if last_sync.elapsed() >= Duration::from_millis(200) {
-                file.sync_data().map_err(io)?;
-                last_sync = Instant::now();
-            }
-        }
-    }
-    file.write_all(&buf).map_err(io)?;
-    file.sync_data().map_err(io)?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
-/// The trail's per-event work, one piece at a time, for the criterion micro-benchmarks
-/// (`cargo bench -p audit-host`). Not a stable API.
-#[doc(hidden)]
-#[derive(Debug, Default)]
-pub struct LineEncoder {
-    prepared: Prepared,
-}
-
-#[doc(hidden)]
-impl LineEncoder {
-    /// A new encoder (its buffer grows on the first event and is reused).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Serializes everything but the chain fields and the timestamp (outside the trail's
-    /// critical section).
-    pub fn encode(&mut self, ev: &AuditEvent, event_id: &str, host: &str, pid: i64) {
-        self.prepared
-            .encode(ev, event_id, host, pid, ComplianceLevel::Basic);
-    }
-
-    /// Assembles the final line and its checksum (inside the critical section).
-    pub fn assemble(
-        &self,
-        ev: &AuditEvent,
-        sequence_number: u64,
-        previous_hash: Option<&[u8; 64]>,
-        timestamp: chrono::DateTime<Utc>,
-        integrity: &Integrity,
-    ) -> (crate::AuditRecord, [u8; 64]) {
-        self.prepared
-            .assemble(ev, sequence_number, previous_hash, timestamp, integrity)
-    }
-}
-
-/// The chain's checksum of a line without its checksum member (`body` is the line after its
-/// opening `{`). Not a stable API.
-#[doc(hidden)]
-pub fn checksum_hex(integrity: &Integrity, body: &[u8]) -> [u8; 64] {
-    integrity.checksum_hex(body)
-}
-
-/// Wraps records in a [`Batch`](crate::Batch) to hand to a backend. Not a stable API.
-#[doc(hidden)]
-pub fn batch(records: Vec<crate::AuditRecord>) -> crate::Batch {
-    crate::Batch::new(records)
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn histogram_percentiles_are_close() {
-        let mut h = Histogram::new();
-        for v in 1..=100_000u64 {
-            h.record(v * 1000); // 1 µs .. 100 ms
-        }
-        let p50 = h.percentile_us(0.5);
-        let p99 = h.percentile_us(0.99);
-        assert!((p50 - 50_000.0).abs() / 50_000.0 < 0.04, "{p50}");
-        assert!((p99 - 99_000.0).abs() / 99_000.0 < 0.04, "{p99}");
-        assert!(Histogram::lower_bound(Histogram::index(12_345)) <= 12_345);
-    }
-
-    #[test]
-    fn sample_lines_are_about_900_bytes() {
-        let pool = sample_events(16);
-        let mut p = Prepared::default();
-        p.encode(
-            &pool[3],
-            "0b7c8f1e-3f57-4e8e-9d46-1c2a3b4c5d6e",
-            "bench-host",
-            4242,
-            ComplianceLevel::Sox,
-        );
-        let (r, _) = p.assemble(
-            &pool[3],
-            123_456,
-            Some(&[b'a'; 64]),
-            Utc::now(),
-            &Integrity::Sha256,
-        );
-        let len = r.line().len();
-        assert!((850..1000).contains(&len), "{len}: {}", r.line());
-        let v: Map<String, Value> = serde_json::from_str(r.line()).expect("json");
-        assert!(
-            v.values().filter(|x| x.is_null()).count() == 0,
-            "all 30 fields present: {}",
-            r.line()
-        );
-    }
 }
