@@ -2,7 +2,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use audit_host::{Integrity, VerifyReport};
 
@@ -59,11 +58,6 @@ pub fn verify(dir: &Path) -> VerifyReport {
     audit_host::verify_dir(dir, &Integrity::Sha256).unwrap_or_else(|e| panic!("verify failed: {e}"))
 }
 
-/// Path to the `audit` binary built for this test run.
-pub fn audit_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_audit"))
-}
-
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -72,31 +66,16 @@ pub fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Runs the `audit` binary in `cwd` with `stdin` as its input.
-pub fn audit(args: &[&str], cwd: &Path, stdin: impl AsRef<[u8]>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(audit_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn audit");
-    // The child may exit before reading everything (a bad line): ignore a broken pipe.
-    let _ = child.stdin.take().expect("stdin").write_all(stdin.as_ref());
-    child.wait_with_output().expect("wait")
-}
-
 /// Output bytes as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// A plugin library built by this test run (the plugin crates are dev-dependencies of
-/// audit-host, so `cargo test` builds them into target/<profile>/deps/).
+/// audit-host, so `cargo test` builds them into target/<profile>/deps/, beside this test).
 pub fn plugin_lib(name: &str) -> PathBuf {
-    let deps = audit_bin().parent().expect("target dir").join("deps");
+    let exe = std::env::current_exe().expect("test executable");
+    let deps = exe.parent().expect("deps dir");
     let path = deps.join(audit_host::plugin::library_file_name(name));
     assert!(
         path.exists(),

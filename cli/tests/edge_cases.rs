@@ -1,0 +1,289 @@
+//! Edge cases of the `audit` commands: bad input, usage errors, warnings, exit codes, output
+//! into a closed pipe.
+//!
+//! Moved from host/tests/edge_cases.rs.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use audit_host::{AuditEventType, AuditTrail};
+use common::*;
+use serde_json::{Value, json};
+
+fn toml_str(p: &Path) -> String {
+    format!("{:?}", p.to_str().expect("utf-8 path"))
+}
+
+#[cfg(unix)]
+fn write_key(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+async fn log_n(trail: &AuditTrail, n: usize) -> audit_host::Result<()> {
+    for i in 0..n {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("e{i}"))
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn verify_with_a_bad_key_file_exits_2() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("logs"))?;
+    write_key(&dir.path().join("short.key"), &[1u8; 8], 0o600)?;
+    write_key(&dir.path().join("open.key"), &[1u8; 32], 0o644)?;
+    for (key, want) in [
+        ("missing.key", "cannot read key file"),
+        ("short.key", "8 bytes; at least 32"),
+        ("open.key", "readable by group or others"),
+    ] {
+        let out = audit(&["verify", "--key-file", key, "logs"], dir.path(), "");
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with("audit verify: --key-file: ") && err.contains(want),
+            "{key}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    Ok(())
+}
+
+#[test]
+fn emit_reports_a_long_non_ascii_value_of_the_wrong_type_as_bad_input() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let line = json!({"event_type": "data_access", "message": "m", "process_id": "é".repeat(80)});
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), format!("{line}\n"));
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("stdin line 1: key `process_id`: expected an integer, found string"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn config_check_on_a_missing_file_exits_1_naming_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = audit(&["config", "check", "nope.toml"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with(
+            "audit config check: nope.toml: (file): cannot read the configuration file"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    Ok(())
+}
+
+#[test]
+fn query_time_bounds_cover_whole_days() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = [
+        ("a", "2025-12-31T23:59:59.999999Z"),
+        ("b", "2026-01-01T00:00:00Z"),
+        ("c", "2026-01-01T23:59:59.999999Z"),
+        ("d", "2026-01-02T00:00:00Z"),
+    ]
+    .iter()
+    .map(|(m, t)| {
+        json!({"event_type": "data_access", "message": m, "timestamp": t}).to_string() + "\n"
+    })
+    .collect::<String>();
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), &input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = audit(
+        &[
+            "query",
+            "logs",
+            "--since",
+            "2026-01-01",
+            "--until",
+            "2026-01-01",
+        ],
+        dir.path(),
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let messages: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("json")["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(messages, ["c", "b"]);
+    Ok(())
+}
+
+#[test]
+fn emit_skips_blank_lines_and_stops_at_unreadable_input() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let good = "{\"event_type\":\"data_access\",\"message\":\"a\"}\n";
+    let mut input = format!("\n{good}   \n{good}").into_bytes();
+    input.extend_from_slice(b"\xff\xfe not utf-8\n");
+    input.extend_from_slice(good.as_bytes());
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), &input);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("stdin line 5: cannot read"), "{err}");
+    assert!(err.contains("emitted 2 events before the error"), "{err}");
+    assert_eq!(verify(&dir.path().join("logs")).events, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_prints_warnings_and_exits_2_on_a_corrupt_anchor() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    let trail = AuditTrail::new(None, Some(logs.clone()), None)?;
+    log_n(&trail, 2).await?;
+    trail.close().await?;
+    let file = log_files(&logs).pop().ok_or("a file")?;
+    let mut bytes = std::fs::read(&file)?;
+    bytes.extend_from_slice(b"{\"torn");
+    std::fs::write(&file, bytes)?;
+    let out = audit(&["verify", "logs"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "ok: 2 events in 1 files\n");
+    assert!(
+        text(&out.stderr).starts_with("warning: ")
+            && text(&out.stderr).contains("unterminated final line"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(logs.join(".audit-anchor.json"), "[]")?;
+    let out = audit(&["verify", "logs"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unreadable retention anchor"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+/// `audit query | head` and the like: a reader that went away is not an error.
+#[cfg(unix)]
+#[test]
+fn output_into_a_closed_pipe_is_not_an_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = "{\"event_type\":\"data_access\",\"message\":\"a\"}\n".repeat(50);
+    let out = audit(&["emit", "--dir", "logs"], dir.path(), &input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lib = plugin_lib("audit_backend_example");
+    for args in [
+        vec!["query", "logs"],
+        vec!["plugin", "inspect", lib.to_str().ok_or("path")?],
+    ] {
+        let (reader, writer) = std::io::pipe()?;
+        drop(reader);
+        let out = Command::new(audit_bin())
+            .args(&args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()?;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out.stderr));
+    }
+    Ok(())
+}
+
+#[test]
+fn usage_errors_exit_2_and_say_what_is_wrong() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["query", "missing"],
+            "audit query: missing is not a directory",
+        ),
+        (
+            &["emit", "--durability", "nonsense"],
+            "`nonsense` is not a durability mode: use batched or sync",
+        ),
+        (
+            &["query", ".", "--since", "yesterday"],
+            "`yesterday` is not a time",
+        ),
+        (
+            &["query", ".", "--event-type", "coffee"],
+            "unknown AuditEventType `coffee`",
+        ),
+        (
+            &["emit", "--config", "missing.toml"],
+            "audit emit: missing.toml: (file): cannot read the configuration file",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = audit(args, dir.path(), "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(
+        !dir.path().join("audit_logs").exists(),
+        "nothing was written"
+    );
+    Ok(())
+}
+
+#[test]
+fn emit_sync_acknowledges_each_event_once_durable() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = "{\"event_type\":\"data_access\",\"message\":\"a\",\"event_id\":\"id-a\"}\n\
+                 {\"event_type\":\"data_access\",\"message\":\"b\",\"event_id\":\"id-b\"}\n";
+    let out = audit(
+        &["emit", "--dir", "logs", "--durability", "sync", "--ack"],
+        dir.path(),
+        input,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1 id-a\n2 id-b\n");
+    Ok(())
+}
+
+#[test]
+fn emit_exits_1_when_a_backend_without_spool_never_takes_the_events() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 100\n[[backends]]\ntype = \"file\"\n[[backends]]\ntype = \"plugin\"\nspool_max_bytes = 0\nlibrary = {}\nconfig = {{ fail_writes = 1000000000 }}\n",
+            toml_str(&plugin_lib("audit_backend_faulty"))
+        ),
+    )?;
+    let out = audit(
+        &["emit", "--config", "audit.toml", "--durability", "sync"],
+        dir.path(),
+        "{\"event_type\":\"data_access\",\"message\":\"a\"}\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("was accepted as sequence 1 but is not confirmed durable")
+            && err.contains("closing the trail failed")
+            && err.contains("1 accepted event(s) were NOT written to it"),
+        "{err}"
+    );
+    assert!(err.contains("fixture failure"), "{err}");
+    Ok(())
+}
