@@ -1,7 +1,7 @@
 //! One `audit bench` scenario: throughput and `log_event` latency of a real [`AuditTrail`],
 //! timed against the hand-written [baseline](super::baseline) in the same process.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -104,10 +104,14 @@ pub(crate) fn run(
     // Every round logs the same number of events, a multiple of the producers.
     let per_round = (scenario.events / rounds / producers).max(1) * producers;
     let events = per_round * rounds;
-    let mut histogram = Histogram::new();
-    let (mut seconds, mut base_seconds, mut bytes) = (0.0, 0.0, 0.0);
-    let mut ratios = Vec::with_capacity(rounds);
-    let mut backend_name = String::new();
+    let mut totals = Totals {
+        histogram: Histogram::new(),
+        seconds: 0.0,
+        base_seconds: 0.0,
+        bytes: 0.0,
+        ratios: Vec::with_capacity(rounds),
+        backend_name: String::new(),
+    };
     for round in 0..rounds {
         // Alternate which goes first, so a noisy neighbour hits both alike.
         let baseline_first = round % 2 == 1;
@@ -121,55 +125,83 @@ pub(crate) fn run(
         if !baseline_first && !scenario.skip_baseline {
             base = Some(run_baseline(scenario, &pool, per_round, producers)?);
         }
-        if let Some(b) = base {
-            base_seconds += b;
-            ratios.push(b / r.seconds);
-        }
-        seconds += r.seconds;
-        bytes += r.bytes;
-        histogram.merge(&r.histogram);
-        backend_name = r.backend_name;
+        totals.add(r, base);
     }
-    let peak = peak_rss_bytes();
-    let eps = events as f64 / seconds;
-    let baseline_eps = if ratios.is_empty() {
-        0.0
-    } else {
-        events as f64 / base_seconds
-    };
-    // One round: the plain ratio. Several: the median of the rounds' ratios, which a burst of
-    // noise in one round does not move.
-    ratios.sort_by(f64::total_cmp);
-    let ratio = match ratios.len() {
-        0 => 0.0,
-        1 => eps / baseline_eps,
-        n if n % 2 == 1 => ratios[n / 2],
-        n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
-    };
-    Ok(BenchResult {
-        scenario: scenario.name.clone(),
-        events,
-        producers,
-        durability: match scenario.durability {
-            Durability::Batched => "batched".into(),
-            Durability::Sync => "sync".into(),
-        },
-        backend: backend_name,
-        seconds,
-        events_per_s: eps,
-        mb_per_s: bytes / seconds / 1e6,
-        bytes_per_event: if events == 0 {
+    Ok(totals.result(scenario, events, producers))
+}
+
+/// The rounds of one scenario, added up.
+struct Totals {
+    histogram: Histogram,
+    /// The trail runs' seconds.
+    seconds: f64,
+    /// The baseline runs' seconds.
+    base_seconds: f64,
+    /// Stored bytes.
+    bytes: f64,
+    /// Each round's baseline seconds / trail seconds.
+    ratios: Vec<f64>,
+    backend_name: String,
+}
+
+impl Totals {
+    /// Adds a round: its trail run and, unless skipped, its baseline's seconds.
+    fn add(&mut self, r: TrailRun, base: Option<f64>) {
+        if let Some(b) = base {
+            self.base_seconds += b;
+            self.ratios.push(b / r.seconds);
+        }
+        self.seconds += r.seconds;
+        self.bytes += r.bytes;
+        self.histogram.merge(&r.histogram);
+        self.backend_name = r.backend_name;
+    }
+
+    fn result(mut self, scenario: &Scenario, events: usize, producers: usize) -> BenchResult {
+        let peak = peak_rss_bytes();
+        let seconds = self.seconds;
+        let eps = events as f64 / seconds;
+        let baseline_eps = if self.ratios.is_empty() {
             0.0
         } else {
-            bytes / events as f64
-        },
-        baseline_events_per_s: baseline_eps,
-        ratio_to_baseline: ratio,
-        p50_us: histogram.percentile_us(0.50),
-        p99_us: histogram.percentile_us(0.99),
-        p999_us: histogram.percentile_us(0.999),
-        peak_rss_bytes: peak,
-    })
+            events as f64 / self.base_seconds
+        };
+        // One round: the plain ratio. Several: the median of the rounds' ratios, which a
+        // burst of noise in one round does not move.
+        let ratios = &mut self.ratios;
+        ratios.sort_by(f64::total_cmp);
+        let ratio = match ratios.len() {
+            0 => 0.0,
+            1 => eps / baseline_eps,
+            n if n % 2 == 1 => ratios[n / 2],
+            n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+        };
+        let (bytes, histogram) = (self.bytes, &self.histogram);
+        BenchResult {
+            scenario: scenario.name.clone(),
+            events,
+            producers,
+            durability: match scenario.durability {
+                Durability::Batched => "batched".into(),
+                Durability::Sync => "sync".into(),
+            },
+            backend: self.backend_name,
+            seconds,
+            events_per_s: eps,
+            mb_per_s: bytes / seconds / 1e6,
+            bytes_per_event: if events == 0 {
+                0.0
+            } else {
+                bytes / events as f64
+            },
+            baseline_events_per_s: baseline_eps,
+            ratio_to_baseline: ratio,
+            p50_us: histogram.percentile_us(0.50),
+            p99_us: histogram.percentile_us(0.99),
+            p999_us: histogram.percentile_us(0.999),
+            peak_rss_bytes: peak,
+        }
+    }
 }
 
 /// Counts a producer task out however it ends (done, error or panic); the last one wakes
@@ -203,12 +235,37 @@ fn run_trail(
 ) -> Result<TrailRun> {
     let trail_dir = scenario.dir.join("trail");
     fresh_dir(&trail_dir)?;
+    let (trail, backend_name) = build_trail(scenario, &trail_dir)?;
+    let trail = Arc::new(trail);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .map_err(|e| Error::backend(format!("cannot start a runtime: {e}")))?;
+    let started = Instant::now();
+    let histogram = rt.block_on(log_all(scenario, &trail, pool, events, producers, progress))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let bytes = match &scenario.backend {
+        BenchBackend::File => dir_bytes(&trail_dir) as f64,
+        BenchBackend::Plugin { config_json, .. } => plugin_store_bytes(config_json) as f64,
+    };
+    Ok(TrailRun {
+        seconds,
+        bytes,
+        histogram,
+        backend_name,
+    })
+}
+
+/// The trail under test, storing into `trail_dir` or the scenario's plugin, and the
+/// backend's name for the report.
+fn build_trail(scenario: &Scenario, trail_dir: &Path) -> Result<(AuditTrail, String)> {
     // `close` must deliver everything, however far a slow plugin is behind: the run is timed
     // until every event is stored, not until the default 5 s shutdown timeout leaves the rest
     // in a spool. A backend that is down fails the run after 10 minutes.
     let mut builder = AuditTrail::builder()
         .durability(scenario.durability)
-        .storage_path(&trail_dir)
+        .storage_path(trail_dir)
         .shutdown_timeout(Duration::from_secs(600));
     let backend_name = match &scenario.backend {
         BenchBackend::File => "file".to_owned(),
@@ -222,86 +279,117 @@ fn run_trail(
             format!("plugin:{}", library.display())
         }
     };
-    let trail = Arc::new(builder.build()?);
+    Ok((builder.build()?, backend_name))
+}
+
+/// Logs `events` events from `producers` tasks, showing progress, then closes the trail and
+/// checks every backend got every event: the producers' latencies.
+async fn log_all(
+    scenario: &Scenario,
+    trail: &Arc<AuditTrail>,
+    pool: &Arc<Vec<AuditEvent>>,
+    events: usize,
+    producers: usize,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Histogram> {
     let per = events / producers;
     let done = Arc::new(AtomicU64::new(0));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .map_err(|e| Error::backend(format!("cannot start a runtime: {e}")))?;
     // The last producer to finish wakes the progress loop at once: polling its 100 ms tick
     // would add up to 100 ms to every run (10% of a one-second run).
     let remaining = Arc::new(AtomicUsize::new(producers));
     let finished = Arc::new(tokio::sync::Notify::new());
-    let started = Instant::now();
-    let histogram = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for p in 0..producers {
-            let (trail, pool, done) = (Arc::clone(&trail), Arc::clone(pool), Arc::clone(&done));
-            let (remaining, finished) = (Arc::clone(&remaining), Arc::clone(&finished));
-            let interval = scenario
-                .rate
-                .map(|r| Duration::from_secs_f64(producers as f64 / r));
-            tasks.push(tokio::spawn(async move {
-                let _finished = FinishGuard(remaining, finished);
-                let mut h = Histogram::new();
-                let begin = Instant::now();
-                for i in 0..per {
-                    if let Some(iv) = interval {
-                        let due = begin + iv * i as u32;
-                        while Instant::now() < due {
-                            std::hint::spin_loop();
-                        }
-                    }
-                    let ev = &pool[(p * per + i) % pool.len()];
-                    let t0 = Instant::now();
-                    trail.log_ref(ev).await?;
-                    h.record(t0.elapsed().as_nanos() as u64);
-                    if i % 1024 == 0 {
-                        done.fetch_add(1024.min((per - i) as u64), Ordering::Relaxed);
-                    }
+    let interval = scenario
+        .rate
+        .map(|r| Duration::from_secs_f64(producers as f64 / r));
+    let mut tasks = Vec::new();
+    for p in 0..producers {
+        let guard = FinishGuard(Arc::clone(&remaining), Arc::clone(&finished));
+        let producer = Producer {
+            trail: Arc::clone(trail),
+            pool: Arc::clone(pool),
+            done: Arc::clone(&done),
+            first: p * per,
+            count: per,
+            interval,
+        };
+        tasks.push(tokio::spawn(producer.run(guard)));
+    }
+    while remaining.load(Ordering::Acquire) > 0 {
+        progress(
+            done.load(Ordering::Relaxed).min(events as u64),
+            events as u64,
+        );
+        // Times out (next progress update) or returns when the last producer is done.
+        let _ = tokio::time::timeout(Duration::from_millis(100), finished.notified()).await;
+    }
+    let mut all = Histogram::new();
+    for t in tasks {
+        let h = t
+            .await
+            .map_err(|e| Error::backend(format!("producer task failed: {e}")))??;
+        all.merge(&h);
+    }
+    trail.close().await?;
+    check_delivered(trail)?;
+    progress(events as u64, events as u64);
+    Ok(all)
+}
+
+/// One producer task: `count` events from the pool, starting at `first`, paced to one per
+/// `interval` when given.
+struct Producer {
+    trail: Arc<AuditTrail>,
+    pool: Arc<Vec<AuditEvent>>,
+    /// Events logged by all producers, updated every 1,024.
+    done: Arc<AtomicU64>,
+    first: usize,
+    count: usize,
+    interval: Option<Duration>,
+}
+
+impl Producer {
+    /// Logs the events: their `log_event` latencies.
+    async fn run(self, _finished: FinishGuard) -> Result<Histogram> {
+        let Self {
+            trail,
+            pool,
+            done,
+            first,
+            count: per,
+            interval,
+        } = self;
+        let mut h = Histogram::new();
+        let begin = Instant::now();
+        for i in 0..per {
+            if let Some(iv) = interval {
+                let due = begin + iv * i as u32;
+                while Instant::now() < due {
+                    std::hint::spin_loop();
                 }
-                Ok::<_, Error>(h)
-            }));
-        }
-        while remaining.load(Ordering::Acquire) > 0 {
-            progress(
-                done.load(Ordering::Relaxed).min(events as u64),
-                events as u64,
-            );
-            // Times out (next progress update) or returns when the last producer is done.
-            let _ = tokio::time::timeout(Duration::from_millis(100), finished.notified()).await;
-        }
-        let mut all = Histogram::new();
-        for t in tasks {
-            let h = t
-                .await
-                .map_err(|e| Error::backend(format!("producer task failed: {e}")))??;
-            all.merge(&h);
-        }
-        trail.close().await?;
-        let last = trail.statistics().last_sequence;
-        for b in trail.statistics().per_backend {
-            if b.delivered_sequence < last {
-                return Err(Error::backend(format!(
-                    "backend `{}` stored events up to sequence {} of {last} by close ({} spooled, {} dropped); the run does not count",
-                    b.name, b.delivered_sequence, b.spooled_events, b.dropped
-                )));
+            }
+            let ev = &pool[(first + i) % pool.len()];
+            let t0 = Instant::now();
+            trail.log_ref(ev).await?;
+            h.record(t0.elapsed().as_nanos() as u64);
+            if i % 1024 == 0 {
+                done.fetch_add(1024.min((per - i) as u64), Ordering::Relaxed);
             }
         }
-        progress(events as u64, events as u64);
-        Ok::<_, Error>(all)
-    })?;
-    let seconds = started.elapsed().as_secs_f64();
-    let bytes = match &scenario.backend {
-        BenchBackend::File => dir_bytes(&trail_dir) as f64,
-        BenchBackend::Plugin { config_json, .. } => plugin_store_bytes(config_json) as f64,
-    };
-    Ok(TrailRun {
-        seconds,
-        bytes,
-        histogram,
-        backend_name,
-    })
+        Ok(h)
+    }
+}
+
+/// An error unless every backend stored every event by `close`: a run whose events were
+/// left in a spool does not count.
+fn check_delivered(trail: &AuditTrail) -> Result<()> {
+    let last = trail.statistics().last_sequence;
+    for b in trail.statistics().per_backend {
+        if b.delivered_sequence < last {
+            return Err(Error::backend(format!(
+                "backend `{}` stored events up to sequence {} of {last} by close ({} spooled, {} dropped); the run does not count",
+                b.name, b.delivered_sequence, b.spooled_events, b.dropped
+            )));
+        }
+    }
+    Ok(())
 }
