@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::event::{AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel};
 use crate::record::{Integrity, Prepared};
-use crate::trail::{AuditTrail, Durability};
+use crate::settings::Durability;
+use crate::trail::AuditTrail;
 
 /// Where the trail under test stores events.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,10 +12,11 @@ use crate::event::ComplianceLevel;
 use crate::file::DEFAULT_MAX_FILE_BYTES;
 use crate::policy::CompliancePolicy;
 use crate::record::Integrity;
-use crate::trail::{
-    AuditTrailBuilder, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
+use crate::settings::{
+    DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability,
+    OnFull,
 };
+use crate::trail::AuditTrailBuilder;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

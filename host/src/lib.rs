@@ -43,6 +43,7 @@
 mod backend;
 pub mod bench;
 mod canonical;
+mod catch_panics;
 pub mod config;
 mod error;
 mod event;
@@ -54,7 +55,9 @@ pub mod plugin;
 mod policy;
 mod query;
 mod record;
+mod settings;
 mod spool;
+mod statistics;
 mod trail;
 pub mod verify;
 
@@ -74,10 +77,11 @@ pub use lane::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 pub use policy::{AlertReason, CompliancePolicy};
 pub use query::{EventQuery, query_dir, query_dir_counting};
 pub use record::{AuditRecord, Integrity};
-pub use spool::DEFAULT_SPOOL_MAX_BYTES;
-pub use trail::{
-    AlertHook, AuditTrail, AuditTrailBuilder, BackendStatistics, Clock, DEFAULT_FLUSH_INTERVAL_MS,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull, PendingEvent,
-    PolicySummary, Receipt, Statistics,
+pub use settings::{
+    AlertHook, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
+pub use spool::DEFAULT_SPOOL_MAX_BYTES;
+pub use statistics::{BackendStatistics, PolicySummary, Receipt, Statistics};
+pub use trail::{AuditTrail, AuditTrailBuilder, PendingEvent};
 pub use verify::{VerifyReport, verify_dir};

@@ -11,56 +11,26 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, SubsecRound, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 use crate::backend::{Batch, ChainHead, StorageBackend};
+use crate::catch_panics::catch_panics;
 use crate::error::{Error, Result};
 use crate::event::{
     AuditEvent, AuditEventType, AuditLogLevel, ErrorReport, data_access_event_type,
 };
 use crate::file::{DEFAULT_MAX_FILE_BYTES, FileStorageBackend};
-use crate::lane::{BackendOptions, Lane, LaneConfig, LaneEnd, Offer, spool_dir_name};
+use crate::lane::{BackendOptions, Lane, LaneConfig, LaneEnd, LaneObserver, Offer, spool_dir_name};
 use crate::policy::{AlertReason, CompliancePolicy};
 use crate::query::{EventQuery, query_dir};
 use crate::record::{AuditRecord, Integrity, Prepared, check_line};
+use crate::settings::{
+    AlertHook, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
+};
+use crate::statistics::{BackendStatistics, PolicySummary, Receipt, Statistics};
 use crate::verify::{VerifyReport, verify_dir};
 
-/// When `log_event` returns relative to the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Durability {
-    /// `log_event` returns once the event is accepted (queued in order); the worker
-    /// fdatasyncs at least every `flush_interval_ms`. The default.
-    #[default]
-    Batched,
-    /// `log_event` returns only after the event's line is fdatasync'd. Concurrent callers
-    /// share one fdatasync (group commit).
-    Sync,
-}
-
-/// What `log_event` does when the bounded queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFull {
-    /// Wait for space (back-pressure). The default.
-    #[default]
-    Block,
-    /// Return [`Error::QueueFull`]; the event is not recorded.
-    Fail,
-}
-
-/// A clock for the trail; tests inject one to cross midnight deterministically.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-/// Called for each accepted event that matches the policy's alert rules.
-pub type AlertHook = Arc<dyn Fn(&AuditEvent, &[AlertReason]) + Send + Sync>;
-
-/// Default bounded-queue capacity, in events.
-pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
-/// Default time `close` keeps retrying a failing backend.
-pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
-/// Default fdatasync interval in batched mode.
-pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 200;
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -490,23 +460,6 @@ impl Shared {
         }
     }
 
-    /// New events are refused (fail closed) while this lasts.
-    pub(crate) fn set_error(&self, backend: &str, e: Arc<Error>) {
-        let err = (backend.to_owned(), e);
-        self.lock().error = Some(err.clone());
-        self.progress.send_modify(|p| p.error = Some(err));
-    }
-
-    /// Clears the failure if `backend` reported it.
-    pub(crate) fn clear_error_of(&self, backend: &str) {
-        let mut st = self.lock();
-        if st.error.as_ref().is_some_and(|(b, _)| b == backend) {
-            st.error = None;
-            drop(st);
-            self.progress.send_modify(|p| p.error = None);
-        }
-    }
-
     /// The writer waits up to `timeout` for `target` events to be pending; producers wake it
     /// once that many wait.
     fn linger<'a>(
@@ -533,9 +486,40 @@ impl Shared {
         self.lanes.iter().map(|l| l.memory_events()).sum()
     }
 
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code path panics while holding this lock except through a bug; keep going with
+        // the state as it is rather than poisoning every caller.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl LaneObserver for Shared {
+    fn update_stats(&self, backend: usize, f: &mut dyn FnMut(&mut BackendStatistics)) {
+        Shared::update_stats(self, backend, f);
+    }
+
+    /// New events are refused (fail closed) while this lasts.
+    fn set_error(&self, backend: &str, e: Arc<Error>) {
+        let err = (backend.to_owned(), e);
+        self.lock().error = Some(err.clone());
+        self.progress.send_modify(|p| p.error = Some(err));
+    }
+
+    /// Clears the failure if `backend` reported it.
+    fn clear_error_of(&self, backend: &str) {
+        let mut st = self.lock();
+        if st.error.as_ref().is_some_and(|(b, _)| b == backend) {
+            st.error = None;
+            drop(st);
+            self.progress.send_modify(|p| p.error = None);
+        }
+    }
+
     /// Publishes the durable sequence: what the writer's backends made durable, bounded by
     /// every required lane.
-    pub(crate) fn publish_durable(&self) {
+    fn publish_durable(&self) {
         let mut durable = self.dispatched.load(Ordering::Acquire);
         for lane in &self.lanes {
             if lane.cfg.required {
@@ -554,7 +538,7 @@ impl Shared {
     }
 
     /// Counts one backend call: `stored` events on success, the error otherwise.
-    pub(crate) fn record_call(&self, backend: usize, error: Option<&Error>, stored: u64) {
+    fn record_call(&self, backend: usize, error: Option<&Error>, stored: u64) {
         let mut stats = self
             .backend_stats
             .lock()
@@ -571,14 +555,6 @@ impl Shared {
                     Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
             }
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // No code path panics while holding this lock except through a bug; keep going with
-        // the state as it is rather than poisoning every caller.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -1276,94 +1252,6 @@ impl Drop for AuditTrail {
     }
 }
 
-/// What [`AuditTrail::log_receipt`] returns for an accepted event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Receipt {
-    /// The sequence number the event got.
-    pub sequence_number: u64,
-    /// Its event id.
-    pub event_id: String,
-}
-
-/// Snapshot returned by [`AuditTrail::statistics`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Statistics {
-    /// Events accepted since the trail started.
-    pub total_events: u64,
-    /// Of those, `error_occurred` events or level error/critical.
-    pub error_events: u64,
-    /// Of those, authentication/authorization failures and security violations.
-    pub security_events: u64,
-    /// Events passed to the alert hook.
-    pub alerts: u64,
-    /// Accepted events the writer has not yet written to every file backend and handed to
-    /// every lane (what waits in a lane is in [`per_backend`](Self::per_backend)).
-    pub queue_size: usize,
-    /// The last sequence number assigned.
-    pub last_sequence: u64,
-    /// Every event up to this sequence number is durable in every file backend and in every
-    /// required lane (flushed by its backend, or fdatasync'd in its spool).
-    pub durable_sequence: u64,
-    /// The current storage failure (`backend: error`), if any.
-    pub last_error: Option<String>,
-    /// The backends' names.
-    pub backends: Vec<String>,
-    /// Per backend, in configuration order: what it stored and how it failed.
-    pub per_backend: Vec<BackendStatistics>,
-    /// The policy, as the Python trail reports it.
-    pub policy: PolicySummary,
-}
-
-/// One backend's part of [`Statistics`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct BackendStatistics {
-    /// The backend's name.
-    pub name: String,
-    /// `true` when `log_event` fails closed for it (the built-in file backend always is).
-    pub required: bool,
-    /// `ok`, `retrying` (after a retryable failure), `stalled` (sync mode: a call has taken
-    /// longer than the flush interval, its events are spooled meanwhile) or `fatal` (not
-    /// called again until restart; its events go to its spool).
-    pub state: String,
-    /// Events it stored (a re-delivery after a failure counts again).
-    pub delivered: u64,
-    /// Every event up to this sequence number is stored and flushed by it.
-    pub delivered_sequence: u64,
-    /// Calls (write or flush) that failed, of any kind.
-    pub failed_calls: u64,
-    /// Retryable failures (each is retried after a back-off).
-    pub retried: u64,
-    /// Fatal failures (panics included).
-    pub fatal: u64,
-    /// Events waiting in its spool on disk.
-    pub spooled_events: u64,
-    /// Bytes in its spool.
-    pub spooled_bytes: u64,
-    /// Events waiting in memory for its worker.
-    pub queued: u64,
-    /// Events dropped for it (`required = false` only: its spool was full or absent).
-    pub dropped: u64,
-    /// The last error it returned (it may have recovered since).
-    pub last_error: Option<String>,
-    /// When that was: RFC 3339, UTC.
-    pub last_error_at: Option<String>,
-}
-
-/// The policy part of [`Statistics`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PolicySummary {
-    /// The compliance level.
-    pub compliance_level: crate::ComplianceLevel,
-    /// Whether the trail records anything.
-    pub enabled: bool,
-    /// Retention in days.
-    pub retention_days: u32,
-    /// Always `false`: encryption at rest is refused, not faked.
-    pub encryption_enabled: bool,
-}
-
 /// An event being built by [`AuditTrail::log_event`] and friends; `.await` it to record it.
 #[must_use = "an event is recorded only when the PendingEvent is awaited"]
 #[derive(Debug)]
@@ -1599,26 +1487,11 @@ struct Worker {
 
 /// Runs a backend call to completion on the writer's runtime; a panic inside the backend
 /// becomes an error instead of killing the writer thread (which would strand every caller).
-fn contained<T>(rt: &tokio::runtime::Runtime, fut: impl Future<Output = Result<T>>) -> Result<T> {
-    rt.block_on(contained_async(fut))
-}
-
-pub(crate) async fn contained_async<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)))
-            .unwrap_or_else(|payload| {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a non-string panic payload".to_owned());
-                std::task::Poll::Ready(Err(Error::Fatal {
-                    message: format!("the backend panicked: {msg}"),
-                }))
-            })
-    })
-    .await
+fn block_on_caught<T>(
+    rt: &tokio::runtime::Runtime,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    rt.block_on(catch_panics(fut))
 }
 
 /// Marks the writer stopped however it ends, so `close` and sync callers never wait on a
@@ -1708,7 +1581,7 @@ impl Worker {
             }
         };
         for slot in &self.backends {
-            consider(contained_async(slot.backend.resume()).await?);
+            consider(catch_panics(slot.backend.resume()).await?);
         }
         let has_own = !self.backends.is_empty();
         for slot in &mut self.lanes {
@@ -1716,7 +1589,7 @@ impl Worker {
             let Some(backend) = &slot.backend else {
                 continue;
             };
-            match contained_async(backend.resume()).await {
+            match catch_panics(backend.resume()).await {
                 Ok(h) => {
                     slot.handed = h.as_ref().map_or(0, |h| h.sequence_number);
                     consider(h);
@@ -1758,7 +1631,7 @@ impl Worker {
             }
             slot.thread = Some(slot.lane.spawn(
                 backend,
-                Arc::clone(&self.shared),
+                Arc::clone(&self.shared) as Arc<dyn LaneObserver>,
                 stored,
                 self.integrity.clone(),
             )?);
@@ -2036,7 +1909,7 @@ impl Worker {
             if from == batch.len() {
                 continue;
             }
-            match slot.lane.offer(&batch.skip(from), &self.shared) {
+            match slot.lane.offer(&batch.skip(from), &*self.shared) {
                 Offer::Taken => slot.handed = batch[batch.len() - 1].sequence_number(),
                 Offer::Later(e) => {
                     if outcome.is_ok() || matches!(outcome, Err(None)) {
@@ -2064,7 +1937,7 @@ impl Worker {
             if from == batch.len() {
                 continue;
             }
-            let result = contained(rt, slot.backend.write_batch(&batch.skip(from)));
+            let result = block_on_caught(rt, slot.backend.write_batch(&batch.skip(from)));
             self.shared.record_call(
                 slot.index,
                 result.as_ref().err(),
@@ -2088,7 +1961,7 @@ impl Worker {
 
     fn flush_all(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), (String, Error)> {
         for slot in &self.backends {
-            let result = contained(rt, slot.backend.flush());
+            let result = block_on_caught(rt, slot.backend.flush());
             self.shared
                 .record_call(slot.index, result.as_ref().err(), 0);
             if result.is_err() {
@@ -2105,7 +1978,7 @@ impl Worker {
             });
         }
         for slot in &self.lanes {
-            if let Err(e) = slot.lane.sync_spool(&self.shared) {
+            if let Err(e) = slot.lane.sync_spool(&*self.shared) {
                 self.shared.record_call(slot.lane.index, Some(&e), 0);
                 // Only a required backend's spool holds the trail back.
                 if slot.lane.cfg.required {
@@ -2172,7 +2045,7 @@ impl Worker {
             }
         }
         for slot in &self.backends {
-            if let Err(e) = contained(rt, slot.backend.close()) {
+            if let Err(e) = block_on_caught(rt, slot.backend.close()) {
                 let name = slot.backend.name().to_owned();
                 eprintln!("audit: closing backend {name} failed: {e}");
                 self.set_error(&name, Arc::new(e));
