@@ -42,25 +42,30 @@
 
 mod backend;
 pub mod bench;
-mod canonical;
 pub mod config;
-mod error;
-mod event;
 mod file;
 mod global;
-mod ids;
 mod lane;
 pub mod plugin;
-mod policy;
 mod query;
-mod record;
 mod spool;
 mod trail;
 pub mod verify;
 
+// The event model, the line and the error vocabulary live in `audit-format`; these keep their
+// old paths (`crate::event::AuditEvent`, `crate::record::Integrity`, ...) valid in this crate.
+pub(crate) use audit_format::{error, event, ids, policy};
+
+/// The line (`audit_format::record`), with the encoder under its old name in this crate.
+pub(crate) mod record {
+    pub(crate) use audit_format::record::LineEncoder as Prepared;
+    pub(crate) use audit_format::record::*;
+}
+
 pub use async_trait::async_trait;
+pub use audit_format::record::{AuditRecord, Integrity};
 pub use backend::{Batch, ChainHead, StorageBackend};
-pub use error::{ConfigError, Error, Result};
+pub use error::{CallErrorKind, ConfigError, Error, Result};
 pub use event::{
     AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,
     data_access_event_type,
@@ -73,7 +78,6 @@ pub use global::{
 pub use lane::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 pub use policy::{AlertReason, CompliancePolicy};
 pub use query::{EventQuery, query_dir, query_dir_counting};
-pub use record::{AuditRecord, Integrity};
 pub use spool::DEFAULT_SPOOL_MAX_BYTES;
 pub use trail::{
     AlertHook, AuditTrail, AuditTrailBuilder, BackendStatistics, Clock, DEFAULT_FLUSH_INTERVAL_MS,

@@ -1,13 +1,14 @@
-//! Errors returned by the audit trail, its backends, its configuration and its verifier.
+//! Errors returned by the audit trail, its backends, its configuration and its verifier: the
+//! one error vocabulary the format, the file store and `audit-host` share.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Shorthand for `Result<T, audit_host::Error>`.
+/// Shorthand for `Result<T, audit_format::Error>` (re-exported as `audit_host::Result`).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in `audit-host`.
+/// Everything that can go wrong in the audit trail (`audit_host::Error` is this type).
 ///
 /// Each variant's message says what failed, where, and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -140,15 +141,15 @@ pub enum Error {
 
     /// A call into a loaded plugin failed.
     #[error("plugin backend `{backend}`: {}: {message}", match kind {
-        audit_plugin_api::ErrorKind::Retryable => "retryable error",
-        audit_plugin_api::ErrorKind::Fatal => "fatal error",
-        audit_plugin_api::ErrorKind::Config => "configuration error",
+        CallErrorKind::Retryable => "retryable error",
+        CallErrorKind::Fatal => "fatal error",
+        CallErrorKind::Config => "configuration error",
     })]
     PluginCall {
         /// The backend's name.
         backend: String,
         /// What the plugin says the host should do.
-        kind: audit_plugin_api::ErrorKind,
+        kind: CallErrorKind,
         /// The plugin's message.
         message: String,
     },
@@ -168,20 +169,16 @@ pub enum Error {
 }
 
 impl Error {
-    /// A backend error with the given message, for custom [`StorageBackend`] implementations.
-    ///
-    /// [`StorageBackend`]: crate::StorageBackend
+    /// A backend error with the given message, for custom storage backends (implementations
+    /// of `audit_host::StorageBackend`).
     pub fn backend(message: impl Into<String>) -> Self {
         Self::Backend {
             message: message.into(),
         }
     }
 
-    /// Wraps an `io::Error` with what was being done and on which path.
-    pub(crate) fn io(
-        context: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(io::Error) -> Self {
+    /// Wraps an `io::Error` with what was being done and on which path, for `map_err`.
+    pub fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io {
             context,
@@ -190,12 +187,26 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
+    /// An [`Error::InvalidEvent`] naming `key`.
+    pub fn invalid(key: &str, message: impl Into<String>) -> Self {
         Self::InvalidEvent {
             key: key.to_owned(),
             message: message.into(),
         }
     }
+}
+
+/// What a failed call into a backend plugin says the host should do: the plugin ABI's error
+/// kind (`audit_plugin_api::ErrorKind`) as [`Error::PluginCall`] carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallErrorKind {
+    /// Try again later; the host keeps the batch and retries it.
+    Retryable,
+    /// The backend instance is broken; the host stops calling it until restart.
+    Fatal,
+    /// The backend's configuration is wrong (treated like `Fatal` after `open`).
+    Config,
 }
 
 /// A configuration error: which file, which line, which key, and what is wrong.

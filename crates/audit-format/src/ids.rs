@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// writer thread, so nothing the child logs through the parent's trail is ever stored, and
 /// the copied bytes cannot put a parent's `event_id` on a second stored event.
 #[derive(Debug)]
-pub(crate) struct IdPool {
+pub struct IdPool {
     bytes: [u8; 512],
     used: usize,
 }
@@ -34,7 +34,7 @@ impl IdPool {
     ///
     /// # Errors
     /// [`Error::Io`] when the operating system's generator failed (`getrandom`).
-    pub(crate) fn next_id(&mut self) -> Result<String> {
+    pub fn next_id(&mut self) -> Result<String> {
         if self.used == self.bytes.len() {
             getrandom::fill(&mut self.bytes).map_err(|e| {
                 Error::io("cannot draw random bytes for an event_id from", "getrandom")(

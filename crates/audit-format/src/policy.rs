@@ -13,7 +13,7 @@ use crate::event::{AuditEvent, AuditLogLevel, ComplianceLevel};
 /// [`validate`](Self::validate) instead of being silently ignored.
 ///
 /// ```
-/// use audit_host::{CompliancePolicy, ComplianceLevel};
+/// use audit_format::{CompliancePolicy, ComplianceLevel};
 /// let policy = CompliancePolicy { level: ComplianceLevel::Hipaa, retention_days: 2190, ..Default::default() };
 /// assert!(policy.validate().is_ok());
 /// let bad = CompliancePolicy { encrypt_audit_logs: true, ..Default::default() };

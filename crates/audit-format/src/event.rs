@@ -181,12 +181,12 @@ impl ErrorSeverity {
 /// One audit event: who did what to which data, when, from where.
 ///
 /// Build one with [`AuditEvent::new`] and the chainable setters, then hand it to
-/// [`AuditTrail::log`](crate::AuditTrail::log). The trail fills in `sequence_number`,
+/// `AuditTrail::log` (in `audit-host`). The trail fills in `sequence_number`,
 /// `previous_hash`, `checksum`, `timestamp` (unless given), `event_id` (unless given),
 /// `hostname`, `process_id` and `compliance_level`.
 ///
 /// ```
-/// use audit_host::{AuditEvent, AuditEventType, AuditLogLevel};
+/// use audit_format::{AuditEvent, AuditEventType, AuditLogLevel};
 /// let event = AuditEvent::new(AuditEventType::DataAccess, "read patient record")
 ///     .user_id("alice")
 ///     .log_level(AuditLogLevel::Info)
@@ -569,11 +569,11 @@ fn parse_enum<T: FromStr<Err = String>>(key: &str, v: &Value) -> Result<T> {
     }
 }
 
-/// An error to record with [`AuditTrail::log_error`](crate::AuditTrail::log_error): the
+/// An error to record with `AuditTrail::log_error` (in `audit-host`): the
 /// Rust counterpart of the Python `FapilogError` and its context.
 ///
 /// ```
-/// use audit_host::{ErrorReport, ErrorSeverity};
+/// use audit_format::{ErrorReport, ErrorSeverity};
 /// let report = ErrorReport::new("database unreachable")
 ///     .category("network")
 ///     .severity(ErrorSeverity::High)
