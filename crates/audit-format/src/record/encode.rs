@@ -5,8 +5,8 @@ use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 
-use super::Integrity;
-use super::{AuditRecord, BODY_AT, CHECKSUM_PREFIX, HEX_AT};
+use super::audit_record::AuditRecord;
+use super::integrity::{BODY_AT, CHECKSUM_PREFIX, HEX_AT, Integrity};
 use crate::canonical::{write_i64, write_object, write_str, write_timestamp, write_u64};
 use crate::event::{AuditEvent, ComplianceLevel};
 
@@ -186,5 +186,46 @@ impl LineEncoder {
             timestamp_text: ts_start as u32..ts_end as u32,
         };
         (record, hex)
+    }
+}
+
+impl AuditRecord {
+    /// Rebuilds the record of a line this trail stored (a spool line): parses it, encodes it
+    /// again and checks that the result is the same bytes with the same checksum, so a line
+    /// altered on disk (or written with another integrity key) is refused, not delivered.
+    pub fn from_stored(line: &str, integrity: &Integrity) -> Result<Self, String> {
+        if let Some(record) = Self::from_stored_fast(line, integrity)? {
+            return Ok(record);
+        }
+        let ev = AuditEvent::from_json(line).map_err(|e| e.to_string())?;
+        let (Some(seq), Some(ts), Some(event_id)) =
+            (ev.sequence_number, ev.timestamp, ev.event_id.as_deref())
+        else {
+            return Err("sequence_number, timestamp or event_id is missing".to_owned());
+        };
+        let prev: Option<[u8; 64]> = match ev.previous_hash.as_deref() {
+            None => None,
+            Some(h) => Some(
+                h.as_bytes()
+                    .try_into()
+                    .map_err(|_| format!("previous_hash `{h}` is not 64 hex digits"))?,
+            ),
+        };
+        let mut prepared = LineEncoder::default();
+        prepared.encode(
+            &ev,
+            event_id,
+            ev.hostname.as_deref().unwrap_or_default(),
+            ev.process_id.unwrap_or_default(),
+            ev.compliance_level,
+        );
+        let (record, _) = prepared.assemble(&ev, seq, prev.as_ref(), ts, integrity);
+        if record.line != line {
+            return Err(
+                "the line does not match its checksum (it was altered, or written with another integrity key)"
+                    .to_owned(),
+            );
+        }
+        Ok(record)
     }
 }

@@ -11,8 +11,14 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::python::python_payloads;
-use super::{BODY_AT, CHECKSUM_PREFIX, HEX_AT};
 use crate::canonical::hex_into;
+
+/// `{"checksum":"` – every stored line starts with this.
+pub(super) const CHECKSUM_PREFIX: &[u8] = b"{\"checksum\":\"";
+/// Offset of the first hex digit of the checksum in a line.
+pub(super) const HEX_AT: usize = CHECKSUM_PREFIX.len();
+/// Offset of the body (first member after the checksum) in a line.
+pub(super) const BODY_AT: usize = HEX_AT + 64 + 2;
 
 /// How each line's `checksum` is computed.
 #[derive(Clone)]
