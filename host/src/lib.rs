@@ -47,14 +47,16 @@ mod file;
 mod global;
 mod lane;
 pub mod plugin;
-mod query;
 mod spool;
 mod trail;
-pub mod verify;
 
-// The event model, the line and the error vocabulary live in `audit-format`; these keep their
-// old paths (`crate::event::AuditEvent`, `crate::record::Integrity`, ...) valid in this crate.
-pub(crate) use audit_format::{error, event, ids, policy};
+/// `audit verify`: re-checks a directory's chain from the stored bytes alone
+/// (`audit_format::verify`).
+pub use audit_format::verify;
+// The event model, the line, the directory format and the error vocabulary live in
+// `audit-format`; these keep their old paths (`crate::event::AuditEvent`,
+// `crate::query::query_dir`, ...) valid in this crate.
+pub(crate) use audit_format::{error, event, ids, policy, query};
 
 /// The line (`audit_format::record`), with the encoder under its old name in this crate.
 pub(crate) mod record {

@@ -8,14 +8,14 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::event::{AuditEventType, AuditLogLevel};
-use crate::file::list_log_files;
+use crate::names::list_log_files;
 
-/// Filters for [`AuditTrail::get_events`](crate::AuditTrail::get_events) and `audit query`;
+/// Filters for `AuditTrail::get_events` (in `audit-host`) and `audit query`;
 /// every filter set must match. The default matches everything, with a limit of 100 (as
 /// in the Python trail).
 ///
 /// ```
-/// use audit_host::{EventQuery, AuditEventType};
+/// use audit_format::{EventQuery, AuditEventType};
 /// let q = EventQuery { event_type: Some(AuditEventType::DataAccess), user_id: Some("alice".into()), ..Default::default() };
 /// assert_eq!(q.limit, Some(100));
 /// ```

@@ -8,11 +8,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use serde::Deserialize;
-
+use crate::anchor::{ANCHOR_FILE, Anchor};
 use crate::error::Error;
-use crate::file::{ANCHOR_FILE, list_log_files};
-use crate::record::{Integrity, check_line, is_genesis};
+use crate::names::list_log_files;
+use crate::record::{ChainFields, Integrity, check_line, is_genesis};
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -73,12 +72,6 @@ impl fmt::Display for VerifyError {
 
 impl std::error::Error for VerifyError {}
 
-#[derive(Deserialize)]
-struct Anchor {
-    sequence_number: u64,
-    previous_hash: Option<String>,
-}
-
 /// Verifies every `audit_*.jsonl` file in `dir` in sequence order; see
 /// [`verify_dir_with_progress`].
 ///
@@ -119,17 +112,7 @@ pub fn verify_dir_with_progress(
         .filter_map(|f| f.path.metadata().ok())
         .map(|m| m.len())
         .sum();
-    let anchor_path = dir.join(ANCHOR_FILE);
-    let anchor: Option<Anchor> = match std::fs::read(&anchor_path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-            VerifyError::Io(Error::Integrity(format!(
-                "{}: unreadable retention anchor: {e}",
-                anchor_path.display()
-            )))
-        })?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io("cannot read", &anchor_path)(e)),
-    };
+    let anchor = Anchor::read(dir).map_err(VerifyError::Io)?;
     let mut report = VerifyReport {
         files: files.len(),
         ..Default::default()
@@ -333,8 +316,8 @@ impl Hash {
     }
 }
 
-impl From<crate::record::ChainFields<'_>> for Checked {
-    fn from(f: crate::record::ChainFields<'_>) -> Self {
+impl From<ChainFields<'_>> for Checked {
+    fn from(f: ChainFields<'_>) -> Self {
         Self {
             sequence_number: f.sequence_number,
             previous_hash: f.previous_hash.as_deref().map(Hash::new),
