@@ -145,23 +145,6 @@ impl FileStorageBackend {
         self.lock().append(records)
     }
 
-    /// Appends records as a plugin receives them (the `audit-backend-file` plugin, which
-    /// exposes this backend through `audit-plugin-api`, calls this): the same files, the
-    /// same bytes as [`write_batch_blocking`](Self::write_batch_blocking), and no copy of a
-    /// line.
-    ///
-    /// # Errors
-    /// As [`write_batch_blocking`](Self::write_batch_blocking); [`Error::Backend`] for a
-    /// record whose `timestamp_micros` is out of range (nothing of the batch is written).
-    ///
-    /// [`Error::Backend`]: crate::Error::Backend
-    pub fn write_plugin_records_blocking(
-        &self,
-        records: &[audit_plugin_api::Record<'_>],
-    ) -> Result<()> {
-        self.lock().append(records.iter().map(PluginLine))
-    }
-
     /// Where the stored chain ended when the directory was opened (what
     /// [`StorageBackend::resume`] returns), or `None` for an empty directory.
     pub fn chain_head(&self) -> Option<&ChainHead> {
@@ -175,28 +158,6 @@ impl FileStorageBackend {
     /// writes (the kernel may have dropped the unsynced data; restart to re-check the files).
     pub fn flush_blocking(&self) -> Result<()> {
         self.lock().flush()
-    }
-}
-
-/// A plugin record as the store takes it.
-struct PluginLine<'r, 'a>(&'r audit_plugin_api::Record<'a>);
-
-impl audit_format::Storable for PluginLine<'_, '_> {
-    fn line(&self) -> &str {
-        self.0.line()
-    }
-    fn sequence_number(&self) -> u64 {
-        self.0.sequence_number
-    }
-    fn date(&self) -> Result<chrono::NaiveDate> {
-        chrono::DateTime::from_timestamp_micros(self.0.timestamp_micros)
-            .map(|t| t.date_naive())
-            .ok_or_else(|| {
-                crate::Error::backend(format!(
-                    "record {}: timestamp_micros {} is out of range",
-                    self.0.sequence_number, self.0.timestamp_micros
-                ))
-            })
     }
 }
 
