@@ -179,7 +179,7 @@ impl AuditRecord {
     }
 
     /// Parses the line back into a full event.
-    pub fn to_event(&self) -> crate::Result<AuditEvent> {
+    pub fn to_event(&self) -> crate::error::Result<AuditEvent> {
         AuditEvent::from_json(&self.line)
     }
 }
