@@ -16,7 +16,7 @@ const OWN_LOCK_WAIT: Duration = Duration::from_millis(500);
 /// Takes the directory's `.audit.lock` (an exclusive `flock` held while the returned file
 /// is open) and writes this process's pid into it.
 ///
-/// When the recorded holder is this process, it keeps trying for up to [`OWN_LOCK_WAIT`]:
+/// When the recorded holder is this process, it keeps trying for up to 500 ms:
 /// a lock released by closing a trail (or backend) stays held as long as a copy of its
 /// descriptor lives, and a child process that another thread is starting holds such a copy
 /// until it `exec`s. Reopening a directory right after closing it then failed now and then
