@@ -111,3 +111,42 @@ impl Anchor {
         })
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn the_anchor_file_has_sorted_keys_and_reads_back() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(Error::io("cannot create", "tempdir"))?;
+        assert_eq!(Anchor::read(dir.path())?, None);
+        for (anchor, bytes) in [
+            (
+                Anchor {
+                    sequence_number: 5,
+                    previous_hash: None,
+                },
+                r#"{"previous_hash":null,"sequence_number":5}"#.to_owned(),
+            ),
+            (
+                Anchor {
+                    sequence_number: 7,
+                    previous_hash: Some("a".repeat(64)),
+                },
+                format!(
+                    r#"{{"previous_hash":"{}","sequence_number":7}}"#,
+                    "a".repeat(64)
+                ),
+            ),
+        ] {
+            anchor
+                .write(dir.path())
+                .map_err(Error::io("cannot write", dir.path()))?;
+            let stored = std::fs::read_to_string(dir.path().join(ANCHOR_FILE))
+                .map_err(Error::io("cannot read", dir.path()))?;
+            assert_eq!(stored, bytes);
+            assert_eq!(Anchor::read(dir.path())?, Some(anchor));
+        }
+        Ok(())
+    }
+}
