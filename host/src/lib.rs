@@ -43,29 +43,21 @@
 mod backend;
 pub mod bench;
 pub mod config;
+mod error;
+mod event;
 mod file;
 mod global;
+mod ids;
 mod lane;
 pub mod plugin;
+mod policy;
+mod query;
+mod record;
 mod spool;
 mod trail;
-
-/// `audit verify`: re-checks a directory's chain from the stored bytes alone
-/// (`audit_format::verify`).
-pub use audit_format::verify;
-// The event model, the line, the directory format and the error vocabulary live in
-// `audit-format`; these keep their old paths (`crate::event::AuditEvent`,
-// `crate::query::query_dir`, ...) valid in this crate.
-pub(crate) use audit_format::{error, event, ids, policy, query};
-
-/// The line (`audit_format::record`), with the encoder under its old name in this crate.
-pub(crate) mod record {
-    pub(crate) use audit_format::record::LineEncoder as Prepared;
-    pub(crate) use audit_format::record::*;
-}
+pub mod verify;
 
 pub use async_trait::async_trait;
-pub use audit_format::record::{AuditRecord, Integrity};
 pub use backend::{Batch, ChainHead, StorageBackend};
 pub use error::{CallErrorKind, ConfigError, Error, Result};
 pub use event::{
@@ -80,6 +72,7 @@ pub use global::{
 pub use lane::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 pub use policy::{AlertReason, CompliancePolicy};
 pub use query::{EventQuery, query_dir, query_dir_counting};
+pub use record::{AuditRecord, Integrity};
 pub use spool::DEFAULT_SPOOL_MAX_BYTES;
 pub use trail::{
     AlertHook, AuditTrail, AuditTrailBuilder, BackendStatistics, Clock, DEFAULT_FLUSH_INTERVAL_MS,
