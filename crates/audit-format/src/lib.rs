@@ -6,7 +6,7 @@
 //!   compliance policy and generated event ids;
 //! - the line: canonical JSON, hash-chained ([`AuditRecord`], [`LineEncoder`],
 //!   [`Integrity`]), and lines the Python trail stored;
-//! - the directory: file names ([`names`]), the lock, the chain [`Anchor`], private-mode
+//! - the directory: file names ([`names`]), the lock ([`lock::lock_dir`]), the chain [`Anchor`], private-mode
 //!   file helpers ([`fs`]) and the synchronous [`FileStore`] that appends, rotates, applies
 //!   retention and recovers a torn tail;
 //! - reading it back: [`verify_dir`] and [`query_dir`];
@@ -43,7 +43,6 @@ pub mod store;
 pub mod verify;
 
 pub use anchor::Anchor;
-
 pub use error::{CallErrorKind, ConfigError, Error, Result};
 pub use event::{
     AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,
