@@ -1017,7 +1017,7 @@ fn wait<'a>(
 /// Fatal: a plugin's `Fatal` or `Config` error, or a panic.
 pub(crate) fn is_fatal(e: &Error) -> bool {
     match e {
-        Error::PluginCall { kind, .. } => !matches!(kind, audit_plugin_api::ErrorKind::Retryable),
+        Error::PluginCall { kind, .. } => !matches!(kind, crate::error::CallErrorKind::Retryable),
         Error::Fatal { .. } => true,
         _ => false,
     }

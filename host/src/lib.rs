@@ -42,7 +42,6 @@
 
 mod backend;
 pub mod bench;
-mod canonical;
 mod catch_panics;
 pub mod config;
 mod error;
@@ -63,7 +62,7 @@ pub mod verify;
 
 pub use async_trait::async_trait;
 pub use backend::{Batch, ChainHead, StorageBackend};
-pub use error::{ConfigError, Error, Result};
+pub use error::{CallErrorKind, ConfigError, Error, Result};
 pub use event::{
     AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,
     data_access_event_type,

@@ -641,7 +641,7 @@ async fn a_fatal_plugin_error_without_spool_reaches_the_caller_with_its_kind() -
     trail.log_event(AuditEventType::DataAccess, "x").await?;
     match trail.flush().await {
         Err(Error::Storage { source, .. }) => assert!(
-            matches!(&*source, Error::PluginCall { kind: audit_plugin_api::ErrorKind::Fatal, message, .. } if message.contains("broken")),
+            matches!(&*source, Error::PluginCall { kind: audit_host::CallErrorKind::Fatal, message, .. } if message.contains("broken")),
             "{source:?}"
         ),
         other => panic!("expected a storage error, got {other:?}"),
