@@ -82,6 +82,6 @@ pub use settings::{
     DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
 pub use spool::DEFAULT_SPOOL_MAX_BYTES;
-pub use statistics::{BackendStatistics, PolicySummary, Receipt, Statistics};
+pub use statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, Statistics};
 pub use trail::{AuditTrail, AuditTrailBuilder, PendingEvent};
 pub use verify::{VerifyReport, verify_dir};

@@ -28,7 +28,7 @@ use crate::settings::{
     AlertHook, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
-use crate::statistics::{BackendStatistics, PolicySummary, Receipt, Statistics};
+use crate::statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, Statistics};
 use crate::verify::{VerifyReport, verify_dir};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
@@ -660,7 +660,7 @@ impl AuditTrail {
             stats.push(BackendStatistics {
                 name: name.clone(),
                 required: lane_cfg.as_ref().is_none_or(|c| c.required),
-                state: "ok".to_owned(),
+                state: BackendState::Ok,
                 ..BackendStatistics::default()
             });
             match lane_cfg {
@@ -1947,7 +1947,7 @@ impl Worker {
                 Ok(()) => slot.written = batch[batch.len() - 1].sequence_number(),
                 Err(e) => {
                     self.shared.update_stats(slot.index, |s| {
-                        s.state = "retrying".to_owned();
+                        s.state = BackendState::Retrying;
                         s.retried += 1;
                     });
                     if first_error.is_none() {
@@ -1966,7 +1966,7 @@ impl Worker {
                 .record_call(slot.index, result.as_ref().err(), 0);
             if result.is_err() {
                 self.shared.update_stats(slot.index, |s| {
-                    s.state = "retrying".to_owned();
+                    s.state = BackendState::Retrying;
                     s.retried += 1;
                 });
             }
@@ -1974,7 +1974,7 @@ impl Worker {
             let written = slot.written;
             self.shared.update_stats(slot.index, |s| {
                 s.delivered_sequence = written;
-                s.state = "ok".to_owned();
+                s.state = BackendState::Ok;
             });
         }
         for slot in &self.lanes {
