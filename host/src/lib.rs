@@ -83,5 +83,7 @@ pub use settings::{
 };
 pub use spool::DEFAULT_SPOOL_MAX_BYTES;
 pub use statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, Statistics};
-pub use trail::{AuditTrail, AuditTrailBuilder, PendingEvent};
+pub use trail::AuditTrail;
+pub use trail::builder::AuditTrailBuilder;
+pub use trail::pending::PendingEvent;
 pub use verify::{VerifyReport, verify_dir};
