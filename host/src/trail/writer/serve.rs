@@ -12,9 +12,9 @@ use crate::error::Error;
 use crate::lane::LaneObserver;
 use crate::record::AuditRecord;
 use crate::settings::Durability;
+use crate::trail::shared::State;
+use crate::trail::sync_wait::{WRITER_SPIN_MAX, writer_poll};
 
-use super::super::shared::State;
-use super::super::sync_wait::{WRITER_SPIN_MAX, writer_poll};
 use super::Writer;
 
 /// How long the writer waits for a batch to fill in batched mode.
