@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// What [`AuditTrail::log_receipt`] returns for an accepted event.
+/// What [`AuditTrail::log_receipt`](crate::AuditTrail::log_receipt) returns for an accepted event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Receipt {
     /// The sequence number the event got.
@@ -13,7 +13,7 @@ pub struct Receipt {
     pub event_id: String,
 }
 
-/// Snapshot returned by [`AuditTrail::statistics`].
+/// Snapshot returned by [`AuditTrail::statistics`](crate::AuditTrail::statistics).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Statistics {
