@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::record::{AuditRecord, Integrity};
 use crate::settings::{Durability, OnFull};
 use crate::spool::{Put, Spool, read_segment};
-use crate::statistics::BackendStatistics;
+use crate::statistics::{BackendState, BackendStatistics};
 
 /// What a lane reports to the trail that owns it: its statistics, its failures and its
 /// durability progress. The trail implements it; lanes never see the trail's state.
@@ -347,20 +347,20 @@ impl Lane {
             .map_or((0, 0), |s| (s.events(), s.bytes()));
         let queued = st.inbox_events as u64;
         let state = if st.fatal.is_some() {
-            "fatal"
+            BackendState::Fatal
         } else if st.failing.is_some() {
-            "retrying"
+            BackendState::Retrying
         } else if st.stalled {
-            "stalled"
+            BackendState::Stalled
         } else {
-            "ok"
+            BackendState::Ok
         };
         drop(st);
         shared.update_stats(self.index, &mut |s| {
             s.spooled_events = events;
             s.spooled_bytes = bytes;
             s.queued = queued;
-            s.state = state.to_owned();
+            s.state = state;
         });
     }
 

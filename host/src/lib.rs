@@ -81,6 +81,8 @@ pub use settings::{
     DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
 pub use spool::DEFAULT_SPOOL_MAX_BYTES;
-pub use statistics::{BackendStatistics, PolicySummary, Receipt, Statistics};
-pub use trail::{AuditTrail, AuditTrailBuilder, PendingEvent};
+pub use statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, Statistics};
+pub use trail::AuditTrail;
+pub use trail::builder::AuditTrailBuilder;
+pub use trail::pending::PendingEvent;
 pub use verify::{VerifyReport, verify_dir};

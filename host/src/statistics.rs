@@ -1,8 +1,10 @@
 //! What [`AuditTrail::statistics`](crate::AuditTrail::statistics) reports: the trail's counters and each backend's delivery.
 
+use std::fmt;
+
 use serde::Serialize;
 
-/// What [`AuditTrail::log_receipt`] returns for an accepted event.
+/// What [`AuditTrail::log_receipt`](crate::AuditTrail::log_receipt) returns for an accepted event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Receipt {
     /// The sequence number the event got.
@@ -11,7 +13,7 @@ pub struct Receipt {
     pub event_id: String,
 }
 
-/// Snapshot returned by [`AuditTrail::statistics`].
+/// Snapshot returned by [`AuditTrail::statistics`](crate::AuditTrail::statistics).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Statistics {
@@ -49,10 +51,8 @@ pub struct BackendStatistics {
     pub name: String,
     /// `true` when `log_event` fails closed for it (the built-in file backend always is).
     pub required: bool,
-    /// `ok`, `retrying` (after a retryable failure), `stalled` (sync mode: a call has taken
-    /// longer than the flush interval, its events are spooled meanwhile) or `fatal` (not
-    /// called again until restart; its events go to its spool).
-    pub state: String,
+    /// Whether it is delivering, and if not, why (see [`BackendState`]).
+    pub state: BackendState,
     /// Events it stored (a re-delivery after a failure counts again).
     pub delivered: u64,
     /// Every event up to this sequence number is stored and flushed by it.
@@ -77,6 +77,54 @@ pub struct BackendStatistics {
     pub last_error_at: Option<String>,
 }
 
+/// Where a backend's delivery stands; serialized and displayed as `ok`, `retrying`,
+/// `stalled` or `fatal`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BackendState {
+    /// Delivering.
+    #[default]
+    Ok,
+    /// After a retryable failure: retried after a back-off.
+    Retrying,
+    /// Sync mode: a call has taken longer than the flush interval; its events are spooled
+    /// meanwhile.
+    Stalled,
+    /// Not called again until restart; its events go to its spool.
+    Fatal,
+}
+
+impl BackendState {
+    /// The name it is serialized and displayed as.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Retrying => "retrying",
+            Self::Stalled => "stalled",
+            Self::Fatal => "fatal",
+        }
+    }
+}
+
+impl fmt::Display for BackendState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for BackendState {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for BackendState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The policy part of [`Statistics`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicySummary {
@@ -88,4 +136,27 @@ pub struct PolicySummary {
     pub retention_days: u32,
     /// Always `false`: encryption at rest is refused, not faked.
     pub encryption_enabled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_state_reads_as_before_it_was_an_enum() {
+        for (state, name) in [
+            (BackendState::Ok, "ok"),
+            (BackendState::Retrying, "retrying"),
+            (BackendState::Stalled, "stalled"),
+            (BackendState::Fatal, "fatal"),
+        ] {
+            assert_eq!(state.to_string(), name);
+            assert_eq!(state, name);
+            assert_eq!(
+                serde_json::to_string(&state).expect("serializes"),
+                format!("\"{name}\"")
+            );
+        }
+        assert_eq!(BackendState::default(), "ok");
+    }
 }
