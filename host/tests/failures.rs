@@ -628,3 +628,48 @@ async fn close_does_not_wait_forever_for_a_backend_stuck_in_a_call() -> TestResu
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn flush_and_close_report_a_backend_that_never_recovers() -> TestResult {
+    // Without a spool, a required backend that fails makes the trail fail closed.
+    let be = MemoryBackend::named("broken");
+    be.fail_writes_forever();
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .backend_with(Box::new(be), BackendOptions::default().spool_max_bytes(0))
+        .shutdown_timeout(Duration::from_millis(50))
+        .build()?;
+    let pending = trail
+        .log_event(AuditEventType::DataAccess, "never stored")
+        .user_id("erin");
+    assert_eq!(pending.event().user_id.as_deref(), Some("erin"));
+    pending.await?;
+    // Wait for the worker to meet the failure.
+    for _ in 0..2000 {
+        if trail.statistics().last_error.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        trail.statistics().last_error.as_deref(),
+        Some("broken: disk on fire")
+    );
+    match trail.flush().await {
+        Err(Error::Storage {
+            backend, queued, ..
+        }) => assert_eq!((backend.as_str(), queued), ("broken", 1)),
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    match trail.close().await {
+        Err(Error::Shutdown {
+            backend,
+            unwritten,
+            not_durable,
+            ..
+        }) => assert_eq!((backend.as_str(), unwritten, not_durable), ("broken", 1, 1)),
+        other => panic!("expected a shutdown error, got {other:?}"),
+    }
+    Ok(())
+}

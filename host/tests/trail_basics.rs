@@ -1,4 +1,5 @@
-//! Default backend, custom backends, chain order under concurrency, restart, policy, alerts.
+//! Default backend, custom backends, chain order under concurrency, restart, policy, alerts,
+//! statistics and accessors.
 
 mod common;
 
@@ -414,5 +415,124 @@ async fn imported_timestamp_and_id_are_kept() -> TestResult {
         records[0].line()
     );
     assert_eq!(records[0].event_id(), "legacy-1");
+    Ok(())
+}
+
+#[test]
+fn policy_settings_that_are_not_implemented_are_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    let refused: [(CompliancePolicy, &str); 3] = [
+        (
+            CompliancePolicy {
+                gdpr_data_subject_rights: true,
+                ..Default::default()
+            },
+            "gdpr_data_subject_rights",
+        ),
+        (
+            CompliancePolicy {
+                hipaa_minimum_necessary: true,
+                ..Default::default()
+            },
+            "hipaa_minimum_necessary",
+        ),
+        (
+            CompliancePolicy {
+                retention_days: 0,
+                ..Default::default()
+            },
+            "retention_days",
+        ),
+    ];
+    for (policy, field) in refused {
+        match AuditTrail::builder()
+            .storage_path(&logs)
+            .policy(policy)
+            .build()
+        {
+            Err(Error::Unsupported { setting, .. }) => assert_eq!(setting, field),
+            other => panic!("expected {field} to be refused, got {other:?}"),
+        }
+    }
+    assert!(!logs.exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn statistics_and_accessors_describe_the_running_trail() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    let policy = CompliancePolicy {
+        level: ComplianceLevel::Sox,
+        retention_days: 30,
+        ..Default::default()
+    };
+    let alerts = Arc::new(Mutex::new(0u32));
+    let seen = Arc::clone(&alerts);
+    let trail = AuditTrail::builder()
+        .policy(policy.clone())
+        .named_file_backend("primary", &logs, 0)
+        .alert_hook(move |_, _| *seen.lock().expect("lock") += 1)
+        .build()?;
+    assert_eq!(trail.policy(), &policy);
+    assert_eq!(trail.file_dirs(), std::slice::from_ref(&logs));
+    let shown = format!("{trail:?}");
+    assert!(
+        shown.starts_with("AuditTrail") && shown.contains("\"primary\""),
+        "{shown}"
+    );
+    trail
+        .log_error(
+            ErrorReport::new("db down")
+                .severity(ErrorSeverity::Critical)
+                .session_id("s-1")
+                .request_id("r-1"),
+        )
+        .await?;
+    trail
+        .log_security_event(AuditEventType::AuthenticationFailed, "bad password")
+        .await?;
+    trail.log_data_access("ledger", "read").await?;
+    trail.flush().await?;
+    let stats = trail.statistics();
+    assert_eq!(
+        (
+            stats.total_events,
+            stats.error_events,
+            stats.security_events,
+            stats.alerts
+        ),
+        (3, 1, 1, 2)
+    );
+    assert_eq!(
+        (
+            stats.queue_size,
+            stats.last_sequence,
+            stats.durable_sequence
+        ),
+        (0, 3, 3)
+    );
+    assert_eq!(stats.last_error, None);
+    assert_eq!(stats.backends, ["primary"]);
+    assert_eq!(stats.policy.compliance_level, ComplianceLevel::Sox);
+    assert_eq!(stats.policy.retention_days, 30);
+    assert!(stats.policy.enabled && !stats.policy.encryption_enabled);
+    assert_eq!(*alerts.lock().expect("lock"), 2);
+
+    let events = trail.get_events(&EventQuery::default()).await?;
+    assert_eq!(events.len(), 3);
+    let error = &events[2];
+    assert_eq!(error.session_id.as_deref(), Some("s-1"));
+    assert_eq!(error.request_id.as_deref(), Some("r-1"));
+    assert_eq!(error.compliance_level, ComplianceLevel::Sox);
+    let none = trail
+        .get_events(&EventQuery {
+            limit: Some(0),
+            ..Default::default()
+        })
+        .await?;
+    assert!(none.is_empty());
+    trail.close().await?;
     Ok(())
 }
