@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use audit_host::verify::VerifyError;
-use audit_host::{AuditTrail, Error, Integrity};
+use audit_host::{AuditEventType, AuditTrail, Error, Integrity};
 use common::*;
 
 #[test]
@@ -74,6 +74,27 @@ async fn hmac_key_files_are_checked_and_the_key_chains_the_events() -> TestResul
     assert_eq!(
         audit_host::verify_dir(&logs, &Integrity::hmac(&key)?)?.events,
         3
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_different_key_cannot_continue_a_chain() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = file_trail(dir.path())?;
+    trail
+        .log_event(AuditEventType::DataAccess, "sha256")
+        .await?;
+    trail.close().await?;
+    let err = AuditTrail::builder()
+        .storage_path(dir.path())
+        .hmac_key(&[9u8; 32])?
+        .build()
+        .err();
+    let msg = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        msg.contains("does not verify with this trail's integrity settings"),
+        "{msg}"
     );
     Ok(())
 }

@@ -6,6 +6,7 @@ mod common;
 use std::path::PathBuf;
 
 use audit_host::{AuditEventType, AuditTrail, CompliancePolicy};
+use chrono::{TimeDelta, TimeZone, Utc};
 use common::*;
 
 #[tokio::test]
@@ -162,6 +163,90 @@ async fn a_retention_longer_than_the_calendar_deletes_nothing() -> TestResult {
     log_n(&trail, 1).await?;
     trail.close().await?;
     assert_eq!(log_files(dir.path()).len(), 2);
+    assert_eq!(verify(dir.path()).events, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn retention_deletes_old_days_and_verify_still_passes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
+        .single()
+        .expect("time");
+    let now = ManualClock::starting_at(start);
+    let policy = CompliancePolicy {
+        retention_days: 2,
+        ..Default::default()
+    };
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .policy(policy)
+        .clock(now.clock())
+        .build()?;
+    for _day in 0..5 {
+        for i in 0..3 {
+            trail
+                .log_event(AuditEventType::DataAccess, format!("event {i}"))
+                .await?;
+        }
+        now.advance(TimeDelta::days(1));
+    }
+    trail.close().await?;
+    let names: Vec<String> = log_files(dir.path()).iter().map(|p| name_of(p)).collect();
+    // On 2026-01-05, files dated before 2026-01-03 were deleted.
+    assert_eq!(
+        names,
+        [
+            "audit_2026-01-03.jsonl",
+            "audit_2026-01-04.jsonl",
+            "audit_2026-01-05.jsonl"
+        ]
+    );
+    let report = verify(dir.path());
+    assert_eq!(
+        (report.first_sequence, report.last_sequence),
+        (Some(7), Some(15))
+    );
+    // Removing a retained file's first line is still caught.
+    let first = &log_files(dir.path())[0];
+    let text = std::fs::read_to_string(first)?;
+    std::fs::write(first, text.split_once('\n').expect("lines").1)?;
+    assert!(audit_host::verify_dir(dir.path(), &audit_host::Integrity::Sha256).is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_future_dated_import_does_not_expire_present_files() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let policy = CompliancePolicy {
+        retention_days: 30,
+        ..Default::default()
+    };
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .policy(policy.clone())
+        .build()?;
+    trail.log_event(AuditEventType::DataAccess, "today").await?;
+    let far = Utc
+        .with_ymd_and_hms(2099, 1, 1, 0, 0, 0)
+        .single()
+        .expect("time");
+    trail
+        .log(
+            audit_host::AuditEvent::new(AuditEventType::DataExport, "imported from the future")
+                .timestamp(far),
+        )
+        .await?;
+    trail.close().await?;
+    let names: Vec<String> = log_files(dir.path()).iter().map(|p| name_of(p)).collect();
+    assert_eq!(
+        names,
+        [
+            audit_host::todays_file_name(),
+            "audit_2099-01-01.jsonl".to_owned()
+        ]
+    );
     assert_eq!(verify(dir.path()).events, 2);
     Ok(())
 }

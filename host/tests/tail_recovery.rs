@@ -140,3 +140,61 @@ fn a_last_line_that_is_json_but_not_an_event_is_refused_naming_the_file() -> Tes
     assert_eq!(std::fs::read_to_string(&file)?, foreign, "left untouched");
     Ok(())
 }
+
+#[tokio::test]
+async fn torn_final_line_is_moved_aside_and_the_chain_continues() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = file_trail(dir.path())?;
+    log_n(&trail, 20).await?;
+    trail.close().await?;
+    let file = log_files(dir.path()).pop().expect("a file");
+    let good = std::fs::read(&file)?;
+    // A crash mid-write: half a line, no newline.
+    let lines: Vec<&[u8]> = good.split(|&b| b == b'\n').collect();
+    let torn = &lines[5][..100];
+    let mut damaged = good.clone();
+    damaged.extend_from_slice(torn);
+    std::fs::write(&file, &damaged)?;
+    // verify warns but passes.
+    let report = verify(dir.path());
+    assert_eq!(report.events, 20);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("unterminated final line")),
+        "{:?}",
+        report.warnings
+    );
+    // The next open moves the torn bytes aside and continues at 21.
+    let trail = file_trail(dir.path())?;
+    trail
+        .log_event(AuditEventType::DataAccess, "after crash")
+        .await?;
+    trail.close().await?;
+    let torn_file = file.with_extension("jsonl.torn");
+    assert_eq!(std::fs::read(&torn_file)?, [torn, b"\n"].concat());
+    assert_eq!(sequences(dir.path()), (1..=21).collect::<Vec<_>>());
+    let report = verify(dir.path());
+    assert_eq!(report.events, 21);
+    assert!(report.warnings.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn trailing_garbage_lines_are_recovered_too() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = file_trail(dir.path())?;
+    log_n(&trail, 3).await?;
+    trail.close().await?;
+    let file = log_files(dir.path()).pop().expect("a file");
+    let mut bytes = std::fs::read(&file)?;
+    bytes.extend_from_slice(b"\0\0\0\0\n{\"checksum\":\"ab");
+    std::fs::write(&file, &bytes)?;
+    let trail = file_trail(dir.path())?;
+    trail.log_event(AuditEventType::DataAccess, "next").await?;
+    trail.close().await?;
+    assert_eq!(sequences(dir.path()), vec![1, 2, 3, 4]);
+    assert_eq!(verify(dir.path()).events, 4);
+    Ok(())
+}
