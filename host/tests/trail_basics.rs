@@ -6,35 +6,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use audit_host::{
-    AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, AuditTrail,
-    ComplianceLevel, CompliancePolicy, Error, ErrorReport, ErrorSeverity, EventQuery, Result,
-    StorageBackend, async_trait,
+    AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditTrail, ComplianceLevel,
+    CompliancePolicy, Error, ErrorReport, ErrorSeverity, EventQuery,
 };
 use common::*;
-
-#[derive(Debug, Default)]
-struct Memory {
-    records: Mutex<Vec<AuditRecord>>,
-    flushes: Mutex<u64>,
-}
-
-#[async_trait]
-impl StorageBackend for Memory {
-    fn name(&self) -> &str {
-        "memory"
-    }
-    async fn write(&self, record: &AuditRecord) -> Result<()> {
-        self.records.lock().expect("lock").push(record.clone());
-        Ok(())
-    }
-    async fn flush(&self) -> Result<()> {
-        *self.flushes.lock().expect("lock") += 1;
-        Ok(())
-    }
-    async fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn default_trail_writes_todays_file() -> TestResult {
@@ -78,7 +53,7 @@ async fn default_trail_writes_todays_file() -> TestResult {
 
 #[tokio::test]
 async fn custom_backend_receives_every_event_in_order() -> TestResult {
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&mem))))?;
     for i in 0..1000 {
         trail
@@ -87,7 +62,7 @@ async fn custom_backend_receives_every_event_in_order() -> TestResult {
             .await?;
     }
     trail.close().await?;
-    let records = mem.records.lock().expect("lock");
+    let records = mem.records();
     assert_eq!(records.len(), 1000);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r.sequence_number(), i as u64 + 1);
@@ -317,7 +292,7 @@ async fn helpers_map_like_the_python_trail() -> TestResult {
 
 #[tokio::test]
 async fn disabled_policy_logs_nothing() -> TestResult {
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let policy = CompliancePolicy {
         enabled: false,
         ..Default::default()
@@ -328,7 +303,7 @@ async fn disabled_policy_logs_nothing() -> TestResult {
         .await?;
     assert_eq!(id, "");
     trail.close().await?;
-    assert!(mem.records.lock().expect("lock").is_empty());
+    assert!(mem.records().is_empty());
     Ok(())
 }
 
@@ -338,7 +313,7 @@ async fn unsupported_policy_fields_are_refused() {
         encrypt_audit_logs: true,
         ..Default::default()
     };
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let err = AuditTrail::new(Some(policy), None, Some(Box::new(mem))).err();
     assert!(
         matches!(
@@ -357,7 +332,7 @@ async fn alert_hook_receives_matching_events() -> TestResult {
     type Seen = Vec<(u64, Vec<AlertReason>)>;
     let seen: Arc<Mutex<Seen>> = Arc::default();
     let sink = Arc::clone(&seen);
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let trail = AuditTrail::builder()
         .policy(CompliancePolicy {
             level: ComplianceLevel::Gdpr,
@@ -397,7 +372,7 @@ async fn alert_hook_receives_matching_events() -> TestResult {
 
 #[tokio::test]
 async fn imported_timestamp_and_id_are_kept() -> TestResult {
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&mem))))?;
     let ts = chrono::DateTime::parse_from_rfc3339("2024-02-29T23:59:59.5+01:00")?
         .with_timezone(&chrono::Utc);
@@ -406,7 +381,7 @@ async fn imported_timestamp_and_id_are_kept() -> TestResult {
         .event_id("legacy-1");
     assert_eq!(trail.log(ev).await?, "legacy-1");
     trail.close().await?;
-    let records = mem.records.lock().expect("lock");
+    let records = mem.records();
     assert!(
         records[0]
             .line()
