@@ -280,7 +280,10 @@ fn a_full_queue_blocks_with_on_full_block_and_loses_nothing() -> TestResult {
             Ok::<_, Error>(())
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    // 50 events do not fit in the queue, the backend's memory and the stalled batch.
+    wait_until_blocking(Duration::from_secs(10), "the queue to fill", || {
+        trail.statistics().queue_size == 4
+    });
     assert!(
         !producer.is_finished(),
         "the producer must be blocked by the full queue"
@@ -465,8 +468,12 @@ async fn close_keeps_to_the_shutdown_timeout_even_during_a_long_back_off() -> Te
     trail
         .log_event(AuditEventType::DataAccess, "never stored")
         .await?;
-    // Let the back-off grow past a second (10 ms doubling).
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Let the back-off grow past a second (10 ms doubling): after the 10th failure it is 5 s
+    // (2.5 s to 5 s with jitter), longer than close may take below.
+    wait_until(Duration::from_secs(30), "the 10th failure", || {
+        trail.statistics().per_backend[0].retried >= 10
+    })
+    .await;
     let started = std::time::Instant::now();
     assert!(matches!(
         trail.close().await,
@@ -524,13 +531,12 @@ async fn flush_and_close_report_a_backend_that_never_recovers() -> TestResult {
         .user_id("erin");
     assert_eq!(pending.event().user_id.as_deref(), Some("erin"));
     pending.await?;
-    // Wait for the worker to meet the failure.
-    for _ in 0..2000 {
-        if trail.statistics().last_error.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "the worker to meet the failure",
+        || trail.statistics().last_error.is_some(),
+    )
+    .await;
     assert_eq!(
         trail.statistics().last_error.as_deref(),
         Some("broken: disk on fire")
