@@ -15,23 +15,27 @@ use common::*;
 fn a_lock_briefly_held_by_this_process_is_waited_for() -> TestResult {
     use std::io::Write as _;
     let dir = tempfile::tempdir()?;
-    let hold = |for_ms: u64| -> Result<std::thread::JoinHandle<()>, Box<dyn std::error::Error>> {
+    let lock_for_this_process = || -> Result<std::fs::File, Box<dyn std::error::Error>> {
         let mut lock = std::fs::File::create(dir.path().join(".audit.lock"))?;
         lock.try_lock()?;
         writeln!(lock, "{}", std::process::id())?;
-        Ok(std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(for_ms));
-            drop(lock);
-        }))
+        Ok(lock)
     };
-    let holder = hold(100)?;
+    // Released by another thread 100 ms after it was taken. The clock starts first: a pause
+    // of this thread after taking the lock cannot shorten the wait it sees.
     let started = Instant::now();
+    let lock = lock_for_this_process()?;
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        drop(lock);
+    });
     let be = FileStorageBackend::open(dir.path())?;
     assert!(started.elapsed() >= Duration::from_millis(90));
     holder.join().map_err(|_| "holder thread panicked")?;
     drop(be);
 
-    let holder = hold(1_000)?;
+    // Held until the open has given up.
+    let lock = lock_for_this_process()?;
     let started = Instant::now();
     match FileStorageBackend::open(dir.path()) {
         Err(Error::DirectoryLocked { pid: Some(p), .. }) => assert_eq!(p, std::process::id()),
@@ -39,7 +43,7 @@ fn a_lock_briefly_held_by_this_process_is_waited_for() -> TestResult {
     }
     // Not at once: the same process could be a child about to run its program.
     assert!(started.elapsed() >= Duration::from_millis(450));
-    holder.join().map_err(|_| "holder thread panicked")?;
+    drop(lock);
     Ok(())
 }
 
