@@ -107,9 +107,10 @@ pub fn text(b: &[u8]) -> String {
 }
 
 /// A plugin library built by this test run (the plugin crates are dev-dependencies of
-/// audit-host, so `cargo test` builds them into target/<profile>/deps/).
+/// audit-host, so `cargo test` builds them into target/<profile>/deps/, beside this test).
 pub fn plugin_lib(name: &str) -> PathBuf {
-    let deps = audit_bin().parent().expect("target dir").join("deps");
+    let exe = std::env::current_exe().expect("the test's path");
+    let deps = exe.parent().expect("target/<profile>/deps");
     let path = deps.join(audit_host::plugin::library_file_name(name));
     assert!(
         path.exists(),
