@@ -9,17 +9,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::record::AuditRecord;
 
-/// Where a backend's stored chain ends, so a restarted trail continues it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainHead {
-    /// The last stored sequence number.
-    pub sequence_number: u64,
-    /// That event's stored line (without newline), so the trail can check it was written
-    /// with the same integrity settings.
-    pub line: String,
-    /// Where the line is, for messages (for example `audit_2026-11-26.jsonl:1042`).
-    pub location: String,
-}
+pub use audit_format::ChainHead;
 
 /// A batch of records handed to [`StorageBackend::write_batch`], in sequence order.
 ///

@@ -12,9 +12,9 @@ use crate::event::ComplianceLevel;
 use crate::file::DEFAULT_MAX_FILE_BYTES;
 use crate::policy::CompliancePolicy;
 use crate::record::Integrity;
-use crate::trail::{
-    AuditTrailBuilder, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
+use crate::settings::{
+    DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability,
+    OnFull,
 };
 
 #[derive(Deserialize, Default)]
@@ -570,46 +570,6 @@ impl TrailConfig {
                 .into()
             }),
         }
-    }
-
-    /// A builder with everything this configuration sets.
-    ///
-    /// # Errors
-    /// As [`integrity`](Self::integrity).
-    pub fn builder(&self) -> Result<AuditTrailBuilder> {
-        let mut b = AuditTrailBuilder::default()
-            .policy(self.policy.clone())
-            .storage_path(self.storage_path.clone())
-            .durability(self.durability)
-            .flush_interval(Duration::from_millis(self.flush_interval_ms))
-            .shutdown_timeout(Duration::from_millis(self.shutdown_timeout_ms))
-            .queue_capacity(self.queue_capacity)
-            .on_full(self.on_full)
-            .integrity(self.integrity()?);
-        for backend in &self.backends {
-            match backend {
-                BackendConfig::File {
-                    name,
-                    path,
-                    max_file_bytes,
-                } => b = b.named_file_backend(name.clone(), path.clone(), *max_file_bytes),
-                BackendConfig::Plugin {
-                    name,
-                    config_json,
-                    call_timeout_ms,
-                    options,
-                    ..
-                } => {
-                    let loaded = self.load_plugin(backend)?;
-                    let name = name.clone().unwrap_or_else(|| loaded.info().name.clone());
-                    let opened = loaded
-                        .open(&name, config_json)?
-                        .with_call_timeout(Duration::from_millis(*call_timeout_ms));
-                    b = b.backend_with(Box::new(opened), options.clone());
-                }
-            }
-        }
-        Ok(b)
     }
 
     /// Loads (and checks) the library of a plugin backend without opening an instance.

@@ -17,8 +17,24 @@ use std::time::{Duration, Instant};
 use crate::backend::{Batch, StorageBackend};
 use crate::error::{Error, Result};
 use crate::record::{AuditRecord, Integrity};
+use crate::settings::{Durability, OnFull};
 use crate::spool::{Put, Spool, read_segment};
-use crate::trail::{Durability, OnFull, Shared};
+use crate::statistics::{BackendState, BackendStatistics};
+
+/// What a lane reports to the trail that owns it: its statistics, its failures and its
+/// durability progress. The trail implements it; lanes never see the trail's state.
+pub(crate) trait LaneObserver: Send + Sync {
+    /// Updates backend `backend`'s statistics.
+    fn update_stats(&self, backend: usize, f: &mut dyn FnMut(&mut BackendStatistics));
+    /// Counts one backend call: `stored` events on success, the error otherwise.
+    fn record_call(&self, backend: usize, error: Option<&Error>, stored: u64);
+    /// New events are refused (fail closed) until `clear_error_of(backend)`.
+    fn set_error(&self, backend: &str, e: Arc<Error>);
+    /// Clears the failure if `backend` reported it.
+    fn clear_error_of(&self, backend: &str);
+    /// A lane's durable sequence moved: recompute the trail's.
+    fn publish_durable(&self);
+}
 
 /// Default first retry delay (`retry_initial_ms`).
 pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_millis(100);
@@ -214,7 +230,7 @@ impl Lane {
     }
 
     /// fdatasyncs what the writer spooled.
-    pub(crate) fn sync_spool(&self, shared: &Shared) -> Result<()> {
+    pub(crate) fn sync_spool(&self, shared: &dyn LaneObserver) -> Result<()> {
         let mut st = self.lock();
         if let Some(s) = &mut st.spool {
             s.sync()?;
@@ -226,7 +242,7 @@ impl Lane {
     }
 
     /// Counts events dropped for a non-required backend; logs once per episode.
-    fn drop_events(&self, st: &mut LaneState, shared: &Shared, n: usize, why: &str) {
+    fn drop_events(&self, st: &mut LaneState, shared: &dyn LaneObserver, n: usize, why: &str) {
         st.dropped += n as u64;
         if !st.dropping {
             st.dropping = true;
@@ -235,7 +251,7 @@ impl Lane {
                 self.name
             );
         }
-        shared.update_stats(self.index, |s| s.dropped += n as u64);
+        shared.update_stats(self.index, &mut |s| s.dropped += n as u64);
     }
 
     /// Moves the inbox into the spool, then `batch` (if any). Under the lane lock.
@@ -259,7 +275,7 @@ impl Lane {
     }
 
     /// Hands a batch (records the lane has not had) to the lane. Called by the trail's writer.
-    pub(crate) fn offer(&self, batch: &Batch, shared: &Shared) -> Offer {
+    pub(crate) fn offer(&self, batch: &Batch, shared: &dyn LaneObserver) -> Offer {
         let mut st = self.lock();
         let n = batch.len();
         let over = st.inbox_events + n > self.cfg.memory_limit;
@@ -323,7 +339,7 @@ impl Lane {
         result
     }
 
-    fn update_stats(&self, shared: &Shared) {
+    fn update_stats(&self, shared: &dyn LaneObserver) {
         let st = self.lock();
         let (events, bytes) = st
             .spool
@@ -331,20 +347,20 @@ impl Lane {
             .map_or((0, 0), |s| (s.events(), s.bytes()));
         let queued = st.inbox_events as u64;
         let state = if st.fatal.is_some() {
-            "fatal"
+            BackendState::Fatal
         } else if st.failing.is_some() {
-            "retrying"
+            BackendState::Retrying
         } else if st.stalled {
-            "stalled"
+            BackendState::Stalled
         } else {
-            "ok"
+            BackendState::Ok
         };
         drop(st);
-        shared.update_stats(self.index, |s| {
+        shared.update_stats(self.index, &mut |s| {
             s.spooled_events = events;
             s.spooled_bytes = bytes;
             s.queued = queued;
-            s.state = state.to_owned();
+            s.state = state;
         });
     }
 
@@ -352,7 +368,7 @@ impl Lane {
     pub(crate) fn spawn(
         self: &Arc<Self>,
         backend: Box<dyn StorageBackend>,
-        shared: Arc<Shared>,
+        shared: Arc<dyn LaneObserver>,
         stored: u64,
         integrity: Integrity,
     ) -> Result<(JoinHandle<()>, std::sync::mpsc::Receiver<LaneEnd>)> {
@@ -367,7 +383,7 @@ impl Lane {
                 ))
             })?;
         let (ended_tx, ended) = std::sync::mpsc::channel();
-        shared.update_stats(self.index, |s| s.delivered_sequence = stored);
+        shared.update_stats(self.index, &mut |s| s.delivered_sequence = stored);
         let handle = std::thread::Builder::new()
             .name(format!("audit-lane-{}", self.index))
             .spawn(move || {
@@ -418,7 +434,7 @@ enum Job {
 struct Worker {
     lane: Arc<Lane>,
     backend: Box<dyn StorageBackend>,
-    shared: Arc<Shared>,
+    shared: Arc<dyn LaneObserver>,
     integrity: Integrity,
     /// Highest sequence number written to the backend (maybe not flushed).
     stored: u64,
@@ -548,11 +564,11 @@ impl Worker {
             st.held_events = 0;
             st.inbox.clear();
             st.inbox_events = 0;
-            lane.drop_events(&mut st, &self.shared, n, "it failed fatally");
+            lane.drop_events(&mut st, &*self.shared, n, "it failed fatally");
         }
         lane.refresh(&st);
         drop(st);
-        lane.update_stats(&self.shared);
+        lane.update_stats(&*self.shared);
         self.shared.publish_durable();
         // Wait for more (or the deadline) without spinning; retry a full spool now and then.
         let st = lane.lock();
@@ -633,7 +649,7 @@ impl Worker {
             && deadline.is_none())
         .then_some(self.lane.cfg.flush_interval);
         rt.block_on(async {
-            let mut fut = std::pin::pin!(crate::trail::contained_async(fut));
+            let mut fut = std::pin::pin!(crate::catch_panics::catch_panics(fut));
             if let Some(soft) = soft {
                 match tokio::time::timeout(soft, fut.as_mut()).await {
                     Ok(result) => return result,
@@ -689,7 +705,7 @@ impl Worker {
         st.stalled = true;
         lane.refresh(&st);
         drop(st);
-        lane.update_stats(&self.shared);
+        lane.update_stats(&*self.shared);
         self.shared.publish_durable();
     }
 
@@ -808,10 +824,10 @@ impl Worker {
         if recovered || refusing {
             self.shared.clear_error_of(&lane.name);
         }
-        lane.update_stats(&self.shared);
+        lane.update_stats(&*self.shared);
         let flushed = self.flushed;
         self.shared
-            .update_stats(lane.index, |s| s.delivered_sequence = flushed);
+            .update_stats(lane.index, &mut |s| s.delivered_sequence = flushed);
         self.shared.publish_durable();
     }
 
@@ -894,7 +910,7 @@ impl Worker {
                 );
             }
             st.fatal = Some(Arc::clone(&e));
-            self.shared.update_stats(lane.index, |s| s.fatal += 1);
+            self.shared.update_stats(lane.index, &mut |s| s.fatal += 1);
         } else {
             st.failing = Some(Arc::clone(&e));
             self.backoff = if self.backoff.is_zero() {
@@ -904,7 +920,8 @@ impl Worker {
             };
             let delay = self.jitter(self.backoff);
             self.retry_at = Some(Instant::now() + delay);
-            self.shared.update_stats(lane.index, |s| s.retried += 1);
+            self.shared
+                .update_stats(lane.index, &mut |s| s.retried += 1);
         }
         self.spool_memory(&mut st);
         let refuse = lane.cfg.required && st.spool.is_none();
@@ -913,7 +930,7 @@ impl Worker {
         }
         lane.refresh(&st);
         drop(st);
-        lane.update_stats(&self.shared);
+        lane.update_stats(&*self.shared);
         if refuse {
             self.shared.set_error(&lane.name, Arc::clone(&e));
         }
@@ -935,7 +952,7 @@ impl Worker {
                         self.held.clear();
                         let flushed = self.flushed;
                         self.shared
-                            .update_stats(lane.index, |s| s.delivered_sequence = flushed);
+                            .update_stats(lane.index, &mut |s| s.delivered_sequence = flushed);
                     }
                     Err(e) => end.error = Some(Arc::new(e)),
                 }
@@ -950,7 +967,7 @@ impl Worker {
         if memory > 0 {
             end.lost = memory;
             if !lane.cfg.required {
-                lane.drop_events(&mut st, &self.shared, memory as usize, "the trail closed");
+                lane.drop_events(&mut st, &*self.shared, memory as usize, "the trail closed");
             }
         }
         let spooled = st.spool.as_ref().map_or(0, Spool::events);
@@ -969,7 +986,7 @@ impl Worker {
         }
         lane.refresh(&st);
         drop(st);
-        lane.update_stats(&self.shared);
+        lane.update_stats(&*self.shared);
         // Release the spool (and its lock) for the next start.
         lane.lock().spool = None;
         if let Err(e) = self.call(rt, self.backend.close()) {
@@ -1000,7 +1017,7 @@ fn wait<'a>(
 /// Fatal: a plugin's `Fatal` or `Config` error, or a panic.
 pub(crate) fn is_fatal(e: &Error) -> bool {
     match e {
-        Error::PluginCall { kind, .. } => !matches!(kind, audit_plugin_api::ErrorKind::Retryable),
+        Error::PluginCall { kind, .. } => !matches!(kind, crate::error::CallErrorKind::Retryable),
         Error::Fatal { .. } => true,
         _ => false,
     }

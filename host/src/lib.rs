@@ -43,7 +43,7 @@
 #[doc(hidden)]
 pub mod __bench;
 mod backend;
-mod canonical;
+mod catch_panics;
 pub mod config;
 mod error;
 mod event;
@@ -55,13 +55,15 @@ pub mod plugin;
 mod policy;
 mod query;
 mod record;
+mod settings;
 mod spool;
+mod statistics;
 mod trail;
 pub mod verify;
 
 pub use async_trait::async_trait;
 pub use backend::{Batch, ChainHead, StorageBackend};
-pub use error::{ConfigError, Error, Result};
+pub use error::{CallErrorKind, ConfigError, Error, Result};
 pub use event::{
     AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,
     data_access_event_type,
@@ -75,10 +77,13 @@ pub use lane::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 pub use policy::{AlertReason, CompliancePolicy};
 pub use query::{EventQuery, query_dir, query_dir_counting};
 pub use record::{AuditRecord, Integrity};
-pub use spool::DEFAULT_SPOOL_MAX_BYTES;
-pub use trail::{
-    AlertHook, AuditTrail, AuditTrailBuilder, BackendStatistics, Clock, DEFAULT_FLUSH_INTERVAL_MS,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull, PendingEvent,
-    PolicySummary, Receipt, Statistics,
+pub use settings::{
+    AlertHook, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
+pub use spool::DEFAULT_SPOOL_MAX_BYTES;
+pub use statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, Statistics};
+pub use trail::AuditTrail;
+pub use trail::builder::AuditTrailBuilder;
+pub use trail::pending::PendingEvent;
 pub use verify::{VerifyReport, verify_dir};

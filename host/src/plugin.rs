@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::backend::{Batch, ChainHead, StorageBackend};
-use crate::error::{Error, Result};
+use crate::error::{CallErrorKind, Error, Result};
 
 /// What a plugin library says about itself (`audit plugin inspect`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,7 +423,7 @@ impl PluginBackend {
         let Ok(reply) = tokio::time::timeout(self.call_timeout, reply_rx).await else {
             return Err(Error::PluginCall {
                 backend: self.name.clone(),
-                kind: ErrorKind::Retryable,
+                kind: CallErrorKind::Retryable,
                 message: format!(
                     "no answer within call_timeout_ms ({} ms); the call goes on in the plugin's thread, which cannot be stopped, and later calls wait behind it",
                     self.call_timeout.as_millis()
@@ -434,7 +434,7 @@ impl PluginBackend {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Error::PluginCall {
                 backend: self.name.clone(),
-                kind: e.kind,
+                kind: call_error_kind(e.kind),
                 message: e.message.into_string(),
             }),
             Err(_) => Err(Error::backend(format!(
@@ -442,6 +442,15 @@ impl PluginBackend {
                 self.name
             ))),
         }
+    }
+}
+
+/// The plugin ABI's error kind as [`Error::PluginCall`] reports it.
+fn call_error_kind(kind: ErrorKind) -> CallErrorKind {
+    match kind {
+        ErrorKind::Retryable => CallErrorKind::Retryable,
+        ErrorKind::Fatal => CallErrorKind::Fatal,
+        ErrorKind::Config => CallErrorKind::Config,
     }
 }
 

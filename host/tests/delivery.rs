@@ -67,14 +67,6 @@ fn spool_segments(dir: &Path) -> usize {
     })
 }
 
-async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_down_for_the_middle_third_gets_every_event_in_order() -> TestResult {
     const N: u64 = 200_000;
@@ -107,7 +99,7 @@ async fn a_plugin_down_for_the_middle_third_gets_every_event_in_order() -> TestR
         "log_event took {slowest_while_down:?} while the plugin was down"
     );
     assert!(spooled_while_down > 0, "the outage filled the spool");
-    wait_for("the plugin to catch up", Duration::from_secs(120), || {
+    wait_until(Duration::from_secs(120), "the plugin to catch up", || {
         trail.statistics().per_backend[1].delivered_sequence == N
     })
     .await;
@@ -165,9 +157,9 @@ async fn a_panicking_plugin_beside_the_file_backend_is_contained_and_spooled() -
 /// the trail would not refuse anything yet.
 async fn log_until_fatal(trail: &AuditTrail) -> audit_host::Result<()> {
     trail.log_event(AuditEventType::DataAccess, "first").await?;
-    wait_for(
-        "the plugin's fatal failure",
+    wait_until(
         Duration::from_secs(10),
+        "the plugin's fatal failure",
         || {
             trail
                 .statistics()
@@ -203,7 +195,7 @@ async fn a_required_fatal_plugin_fails_closed_once_its_spool_is_full() -> TestRe
         "expected the trail to refuse events, got {refused:?}"
     );
     assert!(accepted > 0 && accepted < 200, "{accepted}");
-    wait_for("the spool-full error", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "the spool-full error", || {
         trail.statistics().last_error.is_some()
     })
     .await;
@@ -305,7 +297,7 @@ async fn an_altered_spool_line_is_refused_not_delivered() -> TestResult {
 
     std::fs::remove_file(&flag)?;
     let trail = AuditTrail::from_config_file(&cfg)?;
-    wait_for("the spool check", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "the spool check", || {
         trail.statistics().per_backend[1].state == "fatal"
     })
     .await;
@@ -348,7 +340,15 @@ fn a_full_spool_with_on_full_block_holds_the_callers_back() -> TestResult {
             (accepted, None)
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
+    // 1000 events do not fit in the queue, the lane's memory and the spool.
+    wait_until_blocking(
+        Duration::from_secs(10),
+        "the queue to fill behind the spool",
+        || {
+            let stats = trail.statistics();
+            stats.queue_size == 4 && stats.per_backend[1].spooled_bytes > 0
+        },
+    );
     assert!(!producer.is_finished(), "the producer must be held back");
     let stats = trail.statistics();
     assert_eq!(
@@ -393,17 +393,7 @@ async fn a_spool_that_cannot_be_created_makes_a_required_backend_fail_closed() -
     let trail = AuditTrail::from_config_file(&cfg)?;
     // Something that is not a directory where the spool goes.
     std::fs::write(dir.path().join("logs/.spool"), "not a directory")?;
-    let mut refused = None;
-    for i in 0..500 {
-        if let Err(e) = trail
-            .log_event(AuditEventType::DataAccess, format!("e{i}"))
-            .await
-        {
-            refused = Some(e);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let (_, refused) = log_until_refused(&trail, 500, Some(Duration::from_millis(2))).await;
     match refused {
         Some(Error::Storage {
             backend, source, ..
@@ -418,7 +408,7 @@ async fn a_spool_that_cannot_be_created_makes_a_required_backend_fail_closed() -
     }
     // Once the plugin is back, the events held in memory are delivered and the error clears.
     std::fs::remove_file(&flag)?;
-    wait_for("recovery", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "recovery", || {
         trail.statistics().last_error.is_none()
     })
     .await;
@@ -431,6 +421,8 @@ async fn a_spool_that_cannot_be_created_makes_a_required_backend_fail_closed() -
 
 /// An in-process backend that fails (retryable) at random, sometimes stalls, and checks what
 /// it receives the way a real de-duplicating store would.
+// Kept here, not in common::backends: its seeded random failures and de-duplication are this
+// test's whole point.
 #[derive(Debug)]
 struct Chaos {
     state: std::sync::Mutex<ChaosState>,
@@ -530,7 +522,7 @@ fn chaos_run(seed: u64) -> TestResult {
     let rt = rt();
     rt.block_on(async {
         log_concurrently(&trail, 4, N / 4).await?;
-        wait_for("delivery", Duration::from_secs(60), || {
+        wait_until(Duration::from_secs(60), "delivery", || {
             trail.statistics().per_backend[0].delivered_sequence == N
         })
         .await;

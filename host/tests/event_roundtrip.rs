@@ -1,36 +1,22 @@
-//! Every field survives the trip through the canonical line; edge cases of verify.
+//! Events in and out: every field survives the trip through the canonical line, input JSON
+//! is checked key by key, and timestamps keep their value (leap seconds) or are refused
+//! (years outside 0000-9999).
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use audit_host::verify::VerifyError;
 use audit_host::{
-    AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, AuditTrail, ComplianceLevel,
-    CompliancePolicy, Integrity, Result, StorageBackend, async_trait, verify_dir,
+    AuditEvent, AuditEventType, AuditLogLevel, AuditTrail, ComplianceLevel, CompliancePolicy,
+    Error, ErrorReport, ErrorSeverity, EventQuery, StorageBackend,
 };
+use chrono::{DateTime, TimeZone, Utc};
 use common::*;
-
-#[derive(Debug, Default)]
-struct Memory(Mutex<Vec<AuditRecord>>);
-
-#[async_trait]
-impl StorageBackend for Memory {
-    async fn write(&self, record: &AuditRecord) -> Result<()> {
-        self.0.lock().expect("lock").push(record.clone());
-        Ok(())
-    }
-    async fn flush(&self) -> Result<()> {
-        Ok(())
-    }
-    async fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
+use serde_json::{Map, Value, json};
 
 #[tokio::test]
 async fn every_field_round_trips() -> TestResult {
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::new());
     let policy = CompliancePolicy {
         level: ComplianceLevel::PciDss,
         ..Default::default()
@@ -82,7 +68,7 @@ async fn every_field_round_trips() -> TestResult {
     };
     assert_eq!(trail.log(event).await?, "evt-42");
     trail.close().await?;
-    let records = mem.0.lock().expect("lock");
+    let records = mem.records();
     let back = records[0].to_event()?;
     expected.compliance_level = ComplianceLevel::PciDss;
     expected.sequence_number = Some(1);
@@ -95,159 +81,291 @@ async fn every_field_round_trips() -> TestResult {
     Ok(())
 }
 
-fn write_lines(dir: &std::path::Path, name: &str, lines: &[String]) {
-    std::fs::write(
-        dir.join(name),
-        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
-    )
-    .expect("write");
-}
-
-/// `n` real lines (messages from `message`), in a directory whose audit files are removed:
-/// the test writes them back as it needs them.
-async fn real_lines(
-    n: usize,
-    message: impl Fn(usize) -> String,
-) -> std::result::Result<(tempfile::TempDir, Vec<String>), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let trail = AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
-    for i in 0..n {
-        trail
-            .log_event(AuditEventType::DataAccess, message(i))
-            .await?;
+fn map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("not an object: {other}"),
     }
-    trail.close().await?;
-    let lines = all_lines(dir.path());
-    for f in log_files(dir.path()) {
-        std::fs::remove_file(f)?;
+}
+
+fn invalid(json: &str) -> (String, String) {
+    match AuditEvent::from_json(json) {
+        Err(Error::InvalidEvent { key, message }) => (key, message),
+        other => panic!("expected InvalidEvent for {json}, got {other:?}"),
     }
-    Ok((dir, lines))
 }
 
-/// Ten real lines, split over two files.
-async fn two_files()
--> std::result::Result<(tempfile::TempDir, Vec<String>), Box<dyn std::error::Error>> {
-    let (dir, lines) = real_lines(10, |i| format!("e{i}")).await?;
-    write_lines(dir.path(), "audit_2026-01-01.jsonl", &lines[..5]);
-    write_lines(dir.path(), "audit_2026-01-02.jsonl", &lines[5..]);
-    Ok((dir, lines))
+#[test]
+fn every_optional_key_may_be_null() -> TestResult {
+    let ev = AuditEvent::from_json(
+        &json!({
+            "event_type": "data_access",
+            "message": "m",
+            "log_level": "warning",
+            "compliance_level": "hipaa",
+            "contains_pii": false,
+            "contains_phi": true,
+            "event_id": null, "timestamp": null, "component": null, "operation": null,
+            "user_id": null, "session_id": null, "request_id": null, "client_ip": null,
+            "user_agent": null, "container_id": null, "plugin_name": null, "hostname": null,
+            "process_id": null, "error_context": null, "error_category": null,
+            "error_severity": null, "data_classification": null, "regulatory_tags": null,
+            "retention_category": null, "metadata": null, "sequence_number": null,
+            "previous_hash": null, "checksum": null, "signature": null
+        })
+        .to_string(),
+    )?;
+    let mut want = AuditEvent::new(AuditEventType::DataAccess, "m")
+        .log_level(AuditLogLevel::Warning)
+        .contains_phi(true);
+    want.compliance_level = ComplianceLevel::Hipaa;
+    assert_eq!(ev, want);
+    Ok(())
 }
 
-fn broken(dir: &std::path::Path) -> (u64, String, u64, String) {
-    match verify_dir(dir, &Integrity::Sha256) {
-        Err(VerifyError::Broken {
-            sequence,
-            file,
-            line,
-            reason,
-        }) => (
-            sequence,
-            file.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            line,
-            reason,
+#[test]
+fn a_wrongly_typed_value_is_named_with_what_was_expected_and_found() {
+    let base = r#""event_type":"data_access","message":"m""#;
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"{"event_type":"data_access","message":5}"#,
+            "message",
+            "expected a string, found number 5",
         ),
-        other => panic!("expected a broken chain, got {other:?}"),
+        (
+            r#""timestamp":1700000000"#,
+            "timestamp",
+            "expected an RFC 3339 timestamp string, found number 1700000000",
+        ),
+        (
+            r#""process_id":"4242""#,
+            "process_id",
+            r#"expected an integer, found string "4242""#,
+        ),
+        (
+            r#""process_id":1.5"#,
+            "process_id",
+            "expected an integer, found number 1.5",
+        ),
+        (
+            r#""regulatory_tags":"sox""#,
+            "regulatory_tags",
+            r#"expected an array of strings, found string "sox""#,
+        ),
+        (
+            r#""regulatory_tags":["sox",7]"#,
+            "regulatory_tags",
+            "expected an array of strings, found number 7",
+        ),
+        (
+            r#""error_context":[]"#,
+            "error_context",
+            "expected an object, found an array",
+        ),
+        (
+            r#""sequence_number":-1"#,
+            "sequence_number",
+            "expected a non-negative integer, found number -1",
+        ),
+        (
+            r#""user_id":{}"#,
+            "user_id",
+            "expected a string or null, found an object",
+        ),
+        (
+            r#""hostname":true"#,
+            "hostname",
+            "expected a string or null, found true",
+        ),
+        (
+            r#""log_level":null"#,
+            "log_level",
+            "expected a string, found null",
+        ),
+        (
+            r#""contains_pii":null"#,
+            "contains_pii",
+            "expected true or false, found null",
+        ),
+    ];
+    for (fragment, key, message) in cases {
+        let json = if fragment.starts_with('{') {
+            (*fragment).to_owned()
+        } else {
+            format!("{{{base},{fragment}}}")
+        };
+        assert_eq!(
+            invalid(&json),
+            ((*key).to_owned(), (*message).to_owned()),
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn a_long_wrong_value_is_shortened_in_the_message_even_when_it_is_not_ascii() {
+    let prefix = "expected an integer, found ";
+    for filler in ["x", "é", "日本", "🦀"] {
+        let long = filler.repeat(100);
+        let (key, message) = invalid(
+            &json!({"event_type": "data_access", "message": "m", "process_id": long}).to_string(),
+        );
+        assert_eq!(key, "process_id");
+        let shown = message.strip_prefix(prefix).unwrap_or_default();
+        assert!(
+            shown.starts_with("string \"") && shown.ends_with("..."),
+            "{message}"
+        );
+        assert!(shown.len() <= 60, "shortened to 60 bytes: {shown}");
+        assert!(long.starts_with(&shown[8..shown.len() - 3]), "{shown}");
+    }
+}
+
+#[test]
+fn chain_fields_are_read_from_stored_lines_but_refused_from_input() -> TestResult {
+    let stored = map(json!({
+        "event_type": "data_access", "message": "m",
+        "sequence_number": 7, "previous_hash": "ab", "checksum": "cd"
+    }));
+    let ev = AuditEvent::from_map(stored, true)?;
+    assert_eq!(ev.sequence_number, Some(7));
+    assert_eq!(ev.previous_hash.as_deref(), Some("ab"));
+    assert_eq!(ev.checksum.as_deref(), Some("cd"));
+    for key in ["sequence_number", "previous_hash", "checksum"] {
+        let mut input = map(json!({"event_type": "data_access", "message": "m"}));
+        input.insert(key.to_owned(), Value::Null);
+        match AuditEvent::from_map(input, false) {
+            Err(Error::InvalidEvent { key: k, message }) => {
+                assert_eq!(k, key);
+                assert!(message.contains("assigned by the trail"), "{message}");
+            }
+            other => panic!("expected {key} to be refused, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn an_error_report_carries_its_ids_and_context_into_the_event() {
+    let ev = ErrorReport::new("db down")
+        .category("network")
+        .severity(ErrorSeverity::High)
+        .user_id("alice")
+        .session_id("s-1")
+        .request_id("r-9")
+        .context("retries", 3)
+        .into_event();
+    assert_eq!(ev.event_type, AuditEventType::ErrorOccurred);
+    assert_eq!(ev.message, "Error occurred: db down");
+    assert_eq!(ev.log_level, AuditLogLevel::Error);
+    assert_eq!(ev.user_id.as_deref(), Some("alice"));
+    assert_eq!(ev.session_id.as_deref(), Some("s-1"));
+    assert_eq!(ev.request_id.as_deref(), Some("r-9"));
+    assert_eq!(ev.error_category.as_deref(), Some("network"));
+    assert_eq!(ev.error_severity.as_deref(), Some("high"));
+    assert_eq!(
+        ev.error_context,
+        Some(map(json!({
+            "retries": 3, "message": "db down", "severity": "high", "category": "network"
+        })))
+    );
+
+    let plain = ErrorReport::new("odd").into_event();
+    assert_eq!(plain.log_level, AuditLogLevel::Warning, "default is medium");
+    assert_eq!(plain.error_category, None);
+    assert_eq!(
+        plain.error_context,
+        Some(map(json!({"message": "odd", "severity": "medium"})))
+    );
+    for (severity, level) in [
+        (ErrorSeverity::Critical, AuditLogLevel::Critical),
+        (ErrorSeverity::High, AuditLogLevel::Error),
+        (ErrorSeverity::Medium, AuditLogLevel::Warning),
+        (ErrorSeverity::Low, AuditLogLevel::Info),
+        (ErrorSeverity::Info, AuditLogLevel::Info),
+    ] {
+        assert_eq!(
+            ErrorReport::new("x")
+                .severity(severity)
+                .into_event()
+                .log_level,
+            level,
+            "{severity}"
+        );
     }
 }
 
 #[tokio::test]
-async fn verify_numbers_lines_right_deep_into_a_file_of_several_read_chunks() -> TestResult {
-    // Verify reads 1 MiB at a time and checks the parts on several threads: the line
-    // numbers in its reports must still count from the start of the file.
-    let padding = "x".repeat(600);
-    let (dir, lines) = real_lines(6_000, |i| format!("e{i} {padding}")).await?;
-    assert!(lines.iter().map(|l| l.len() + 1).sum::<usize>() > 4 << 20);
-    write_lines(dir.path(), "audit_2026-01-01.jsonl", &lines);
-    assert_eq!(verify(dir.path()).events, 6_000);
-
-    // Line 5,001 (sequence 5,001) deleted: the break shows at line 5,001, several chunks in.
-    let mut cut = lines.clone();
-    cut.remove(5_000);
-    write_lines(dir.path(), "audit_2026-01-01.jsonl", &cut);
-    let (seq, file, line, reason) = broken(dir.path());
-    assert_eq!(
-        (seq, file.as_str(), line),
-        (5_001, "audit_2026-01-01.jsonl", 5_001)
-    );
-    assert!(reason.contains("sequence 5001 is missing"), "{reason}");
-
-    // An unterminated last line is a warning naming its line number.
-    let mut torn = lines[..5_500].join("\n");
-    torn.push('\n');
-    torn.push_str(&lines[5_500][..50]);
-    std::fs::write(dir.path().join("audit_2026-01-01.jsonl"), torn)?;
-    let report = verify(dir.path());
-    assert_eq!(report.events, 5_500);
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("audit_2026-01-01.jsonl:5501: unterminated final line")),
-        "{:?}",
-        report.warnings
-    );
-    Ok(())
-}
-
-#[tokio::test]
-async fn verify_follows_the_chain_across_files_and_reports_where_it_breaks() -> TestResult {
-    let (dir, lines) = two_files().await?;
-    assert_eq!(verify(dir.path()).events, 10);
-    assert_eq!(verify(dir.path()).files, 2);
-
-    // A missing first line.
-    write_lines(dir.path(), "audit_2026-01-01.jsonl", &lines[1..5]);
-    let (seq, file, line, reason) = broken(dir.path());
-    assert_eq!((seq, file.as_str(), line), (1, "audit_2026-01-01.jsonl", 1));
-    assert!(reason.contains("events 1..1 are missing"), "{reason}");
-
-    // A duplicated line at a file boundary.
-    write_lines(dir.path(), "audit_2026-01-01.jsonl", &lines[..5]);
-    write_lines(dir.path(), "audit_2026-01-02.jsonl", &lines[4..]);
-    let (seq, file, line, reason) = broken(dir.path());
-    assert_eq!((seq, file.as_str(), line), (6, "audit_2026-01-02.jsonl", 1));
-    assert!(reason.contains("duplicated or reordered"), "{reason}");
-
-    // A torn line in a file that is not the newest is a failure, not a warning.
-    let mut torn = lines[..5].to_vec();
-    torn[4].truncate(40);
-    std::fs::write(dir.path().join("audit_2026-01-01.jsonl"), torn.join("\n"))?;
-    write_lines(dir.path(), "audit_2026-01-02.jsonl", &lines[5..]);
-    let (seq, _, line, reason) = broken(dir.path());
-    assert_eq!((seq, line), (5, 5));
-    assert!(reason.contains("unterminated line"), "{reason}");
-
-    // Not JSON at all.
-    let mut garbage = lines[..5].to_vec();
-    garbage[2] = "hello".into();
-    write_lines(dir.path(), "audit_2026-01-01.jsonl", &garbage);
-    let (seq, _, _, reason) = broken(dir.path());
-    assert_eq!(seq, 3);
-    assert!(reason.contains("not a valid audit event"), "{reason}");
-
-    // A JSON line without a checksum.
-    let mut bare = lines[..5].to_vec();
-    bare[0] = r#"{"sequence_number":1,"previous_hash":null}"#.into();
-    write_lines(dir.path(), "audit_2026-01-01.jsonl", &bare);
-    let (seq, _, _, reason) = broken(dir.path());
-    assert_eq!(seq, 1);
-    assert!(reason.contains("no `checksum` key"), "{reason}");
-    Ok(())
-}
-
-#[tokio::test]
-async fn an_empty_directory_verifies_as_zero_events() -> TestResult {
+async fn a_leap_second_timestamp_is_stored_and_read_back() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let report = verify(dir.path());
-    assert_eq!(
-        (report.events, report.files, report.first_sequence),
-        (0, 0, None)
+    let leap = DateTime::parse_from_rfc3339("2016-12-31T23:59:60.5Z")?.with_timezone(&Utc);
+    let trail = file_trail(dir.path())?;
+    trail
+        .log_event(AuditEventType::SystemStartup, "at a leap second")
+        .timestamp(leap)
+        .await?;
+    let events = trail.get_events(&EventQuery::default()).await?;
+    assert_eq!(events[0].timestamp, Some(leap));
+    trail.close().await?;
+    assert!(
+        all_lines(dir.path())[0].contains("\"timestamp\":\"2016-12-31T23:59:60.500000Z\""),
+        "{:?}",
+        all_lines(dir.path())
     );
-    assert!(matches!(
-        verify_dir(&dir.path().join("missing"), &Integrity::Sha256),
-        Err(VerifyError::Io(_))
-    ));
+    assert_eq!(verify(dir.path()).events, 1);
+    Ok(())
+}
+
+/// A year outside 0000-9999 has no RFC 3339 form and no daily file name: such an event
+/// would be stored where verify, query and recovery never look (and its date would expire
+/// every real file). It is refused; the stored chain is untouched.
+#[tokio::test]
+async fn an_event_dated_outside_years_0000_to_9999_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .clock(|| at(2026, 3, 1))
+        .build()?;
+    log_n(&trail, 2).await?;
+    let far = Utc
+        .with_ymd_and_hms(10_000, 1, 1, 0, 0, 0)
+        .single()
+        .ok_or("time")?;
+    let before = Utc
+        .with_ymd_and_hms(-1, 12, 31, 0, 0, 0)
+        .single()
+        .ok_or("time")?;
+    for ts in [far, before] {
+        match trail
+            .log_event(AuditEventType::DataAccess, "when?")
+            .timestamp(ts)
+            .await
+        {
+            Err(Error::InvalidEvent { key, message }) => {
+                assert_eq!(key, "timestamp");
+                assert!(message.contains("outside the years 0000-9999"), "{message}");
+            }
+            other => panic!("expected {ts} to be refused, got {other:?}"),
+        }
+    }
+    // Year 0 is representable (and, older than the newest file, goes into it).
+    let edge = Utc
+        .with_ymd_and_hms(0, 1, 1, 0, 0, 0)
+        .single()
+        .ok_or("time")?;
+    trail
+        .log_event(AuditEventType::DataAccess, "first representable year")
+        .timestamp(edge)
+        .await?;
+    log_n(&trail, 1).await?;
+    let events = trail.get_events(&EventQuery::default()).await?;
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[1].timestamp, Some(edge));
+    trail.close().await?;
+    assert_eq!(
+        log_files(dir.path()),
+        [dir.path().join("audit_2026-03-01.jsonl")]
+    );
+    assert_eq!(verify(dir.path()).events, 4);
     Ok(())
 }

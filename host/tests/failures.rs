@@ -2,62 +2,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use audit_host::{
-    AuditEventType, AuditRecord, AuditTrail, AuditTrailBuilder, BackendOptions, Batch, Durability,
-    Error, OnFull, Result, StorageBackend, async_trait,
+    AuditEventType, AuditTrail, AuditTrailBuilder, BackendOptions, Durability, Error, OnFull,
+    StorageBackend,
 };
 use common::*;
-
-/// A backend that can be told to fail or stall, and records what it stored.
-#[derive(Debug, Default)]
-struct Flaky {
-    stored: Mutex<Vec<u64>>,
-    fail_writes: AtomicUsize,
-    fail_flushes: AtomicUsize,
-    stall: AtomicBool,
-    write_calls: AtomicU64,
-    flushes: AtomicU64,
-}
-
-#[async_trait]
-impl StorageBackend for Flaky {
-    fn name(&self) -> &str {
-        "flaky"
-    }
-    async fn write(&self, _record: &AuditRecord) -> Result<()> {
-        unreachable!("write_batch is overridden")
-    }
-    async fn write_batch(&self, records: &Batch) -> Result<()> {
-        self.write_calls.fetch_add(1, Ordering::SeqCst);
-        while self.stall.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if self.fail_writes.load(Ordering::SeqCst) > 0 {
-            self.fail_writes.fetch_sub(1, Ordering::SeqCst);
-            return Err(Error::backend("disk on fire"));
-        }
-        self.stored
-            .lock()
-            .expect("lock")
-            .extend(records.iter().map(AuditRecord::sequence_number));
-        Ok(())
-    }
-    async fn flush(&self) -> Result<()> {
-        if self.fail_flushes.load(Ordering::SeqCst) > 0 {
-            self.fail_flushes.fetch_sub(1, Ordering::SeqCst);
-            return Err(Error::backend("fsync failed"));
-        }
-        self.flushes.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-    async fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
 
 /// A required backend without a spool: when it fails, the trail fails closed.
 fn no_spool() -> BackendOptions {
@@ -77,27 +29,19 @@ fn trail_in(
         .backend_with(be, options)
 }
 
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test]
 async fn a_batched_failure_surfaces_on_the_next_call_and_nothing_is_dropped() -> TestResult {
-    let be = Arc::new(Flaky::default());
-    be.fail_writes.store(3, Ordering::SeqCst);
+    let be = Arc::new(MemoryBackend::named("flaky"));
+    be.fail_next_writes(3);
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool()).build()?;
     // Accepted: the failure happens later, on the worker.
     trail.log_event(AuditEventType::DataAccess, "one").await?;
-    wait_until("the failure to be reported", || {
-        trail.statistics().last_error.is_some()
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the failure to be reported",
+        || trail.statistics().last_error.is_some(),
+    )
     .await;
     let err = trail
         .log_event(AuditEventType::DataAccess, "refused while failing")
@@ -112,7 +56,10 @@ async fn a_batched_failure_surfaces_on_the_next_call_and_nothing_is_dropped() ->
         other => panic!("expected a storage error, got {other:?}"),
     }
     // Retried with back-off until it succeeds; then new events are accepted again.
-    wait_until("recovery", || trail.statistics().last_error.is_none()).await;
+    wait_until(Duration::from_secs(10), "recovery", || {
+        trail.statistics().last_error.is_none()
+    })
+    .await;
     for i in 0..10 {
         trail
             .log_event(AuditEventType::DataAccess, format!("after {i}"))
@@ -120,41 +67,18 @@ async fn a_batched_failure_surfaces_on_the_next_call_and_nothing_is_dropped() ->
     }
     trail.close().await?;
     assert_eq!(
-        *be.stored.lock().expect("lock"),
+        be.sequences(),
         (1..=11).collect::<Vec<_>>(),
         "no gap, no duplicate"
     );
-    assert!(be.write_calls.load(Ordering::SeqCst) >= 4);
+    assert!(be.write_calls() >= 4);
     Ok(())
-}
-
-#[derive(Debug, Default)]
-struct Panicky {
-    calls: AtomicU64,
-}
-
-#[async_trait]
-impl StorageBackend for Panicky {
-    fn name(&self) -> &str {
-        "panicky"
-    }
-    async fn write(&self, _record: &AuditRecord) -> Result<()> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) < 2 {
-            panic!("index out of bounds in vendor code");
-        }
-        Ok(())
-    }
-    async fn flush(&self) -> Result<()> {
-        Ok(())
-    }
-    async fn close(&self) -> Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
 async fn a_panicking_backend_without_spool_is_an_error_not_a_dead_writer() -> TestResult {
-    let be = Arc::new(Panicky::default());
+    let be = Arc::new(MemoryBackend::named("panicky"));
+    be.panic_next_writes(2);
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .durability(Durability::Sync)
@@ -190,7 +114,7 @@ async fn a_panicking_backend_without_spool_is_an_error_not_a_dead_writer() -> Te
     let stats = trail.statistics();
     assert_eq!(stats.per_backend[0].state, "fatal");
     assert_eq!(stats.per_backend[0].fatal, 1);
-    assert_eq!(be.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(be.write_calls(), 1);
     assert!(matches!(
         trail.close().await,
         Err(Error::Shutdown { unwritten: 1, .. })
@@ -200,17 +124,14 @@ async fn a_panicking_backend_without_spool_is_an_error_not_a_dead_writer() -> Te
 
 #[tokio::test]
 async fn a_panicking_backend_with_a_spool_keeps_its_events_for_the_next_start() -> TestResult {
-    let be = Arc::new(Panicky::default());
+    let be = Arc::new(MemoryBackend::named("panicky"));
+    be.panic_next_writes(2);
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), BackendOptions::default())
         .durability(Durability::Sync)
         .build()?;
     // Sync mode: each event is durable in the spool, so the callers are not failed.
-    for i in 0..5 {
-        trail
-            .log_event(AuditEventType::DataAccess, format!("e{i}"))
-            .await?;
-    }
+    log_n(&trail, 5).await?;
     let stats = trail.statistics();
     let b = &stats.per_backend[0];
     assert_eq!((b.state.as_str(), b.fatal), ("fatal", 1), "{b:?}");
@@ -220,27 +141,20 @@ async fn a_panicking_backend_with_a_spool_keeps_its_events_for_the_next_start() 
             .is_some_and(|e| e.contains("panicked"))
     );
     assert_eq!(stats.durable_sequence, 5);
-    assert_eq!(
-        be.calls.load(Ordering::SeqCst),
-        1,
-        "not called after the panic"
-    );
+    assert_eq!(be.write_calls(), 1, "not called after the panic");
     trail.close().await?;
     assert_eq!(trail.statistics().per_backend[0].spooled_events, 5);
 
     // The next start, with a healthy backend of the same name: the backlog arrives first,
     // in order, then the new events.
-    let healthy = Arc::new(Flaky::default());
+    let healthy = Arc::new(MemoryBackend::named("panicky"));
     let trail = AuditTrail::builder()
         .storage_path(dir.path())
-        .backend(Box::new(Renamed("panicky", Arc::clone(&healthy))))
+        .backend(Box::new(Arc::clone(&healthy)))
         .build()?;
     trail.log_event(AuditEventType::DataAccess, "after").await?;
     trail.close().await?;
-    assert_eq!(
-        *healthy.stored.lock().expect("lock"),
-        (1..=6).collect::<Vec<_>>()
-    );
+    assert_eq!(healthy.sequences(), (1..=6).collect::<Vec<_>>());
     assert!(
         !dir.path()
             .join(".spool/panicky")
@@ -250,45 +164,18 @@ async fn a_panicking_backend_with_a_spool_keeps_its_events_for_the_next_start() 
     Ok(())
 }
 
-/// Another backend under a given name (so it finds that name's spool).
-#[derive(Debug)]
-struct Renamed(&'static str, Arc<Flaky>);
-
-#[async_trait]
-impl StorageBackend for Renamed {
-    fn name(&self) -> &str {
-        self.0
-    }
-    async fn write(&self, record: &AuditRecord) -> Result<()> {
-        self.1.write(record).await
-    }
-    async fn write_batch(&self, batch: &Batch) -> Result<()> {
-        self.1.write_batch(batch).await
-    }
-    async fn flush(&self) -> Result<()> {
-        self.1.flush().await
-    }
-    async fn close(&self) -> Result<()> {
-        self.1.close().await
-    }
-}
-
 #[tokio::test]
 async fn close_gives_up_after_the_shutdown_timeout_and_says_how_many() -> TestResult {
-    let be = Arc::new(Flaky::default());
+    let be = Arc::new(MemoryBackend::named("flaky"));
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .shutdown_timeout(Duration::from_millis(150))
         .build()?;
     // Accept three events while the backend is stalled, then make it fail for good.
-    be.stall.store(true, Ordering::SeqCst);
-    for i in 0..3 {
-        trail
-            .log_event(AuditEventType::DataAccess, format!("e{i}"))
-            .await?;
-    }
-    be.fail_writes.store(usize::MAX, Ordering::SeqCst);
-    be.stall.store(false, Ordering::SeqCst);
+    be.stall(true);
+    log_n(&trail, 3).await?;
+    be.fail_writes_forever();
+    be.stall(false);
     let started = std::time::Instant::now();
     match trail.close().await {
         Err(
@@ -310,38 +197,38 @@ async fn close_gives_up_after_the_shutdown_timeout_and_says_how_many() -> TestRe
         started.elapsed() < Duration::from_secs(5),
         "close gave up at the timeout"
     );
-    assert!(
-        be.write_calls.load(Ordering::SeqCst) >= 2,
-        "close retried before giving up"
-    );
+    assert!(be.write_calls() >= 2, "close retried before giving up");
     Ok(())
 }
 
 #[tokio::test]
 async fn close_retries_a_backend_that_recovers_within_the_timeout() -> TestResult {
-    let be = Arc::new(Flaky::default());
+    let be = Arc::new(MemoryBackend::named("flaky"));
     let dir = tempfile::tempdir()?;
     // Spooled on the first failure, delivered from the spool once it recovers.
     let options =
         BackendOptions::default().retry(Duration::from_millis(10), Duration::from_secs(1));
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), options).build()?;
-    be.fail_writes.store(3, Ordering::SeqCst);
+    be.fail_next_writes(3);
     trail.log_event(AuditEventType::DataAccess, "x").await?;
     trail.close().await?;
-    assert_eq!(*be.stored.lock().expect("lock"), vec![1]);
+    assert_eq!(be.sequences(), vec![1]);
     Ok(())
 }
 
 #[tokio::test]
 async fn flush_reports_a_failing_fsync() -> TestResult {
-    let be = Arc::new(Flaky::default());
+    let be = Arc::new(MemoryBackend::named("flaky"));
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool()).build()?;
     // The first fdatasync (requested by flush, or the periodic one) fails.
-    be.fail_flushes.store(1, Ordering::SeqCst);
+    be.fail_next_flushes(1);
     trail.log_event(AuditEventType::DataAccess, "x").await?;
     assert!(matches!(trail.flush().await, Err(Error::Storage { .. })));
-    wait_until("recovery", || trail.statistics().last_error.is_none()).await;
+    wait_until(Duration::from_secs(10), "recovery", || {
+        trail.statistics().last_error.is_none()
+    })
+    .await;
     trail.flush().await?;
     assert_eq!(trail.statistics().durable_sequence, 1);
     trail.close().await?;
@@ -350,8 +237,8 @@ async fn flush_reports_a_failing_fsync() -> TestResult {
 
 #[tokio::test]
 async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
-    let be = Arc::new(Flaky::default());
-    be.stall.store(true, Ordering::SeqCst);
+    let be = Arc::new(MemoryBackend::named("flaky"));
+    be.stall(true);
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .queue_capacity(8)
@@ -365,10 +252,10 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
     // The trail's queue (8), the backend's memory (8) and the batch its stalled worker
     // holds (at most 8): bounded, whatever the number of attempts.
     assert!(accepted <= 24, "{accepted}");
-    be.stall.store(false, Ordering::SeqCst);
+    be.stall(false);
     trail.close().await?;
     assert_eq!(
-        be.stored.lock().expect("lock").len() as u64,
+        be.sequences().len() as u64,
         accepted,
         "every accepted event stored"
     );
@@ -377,8 +264,8 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
 
 #[test]
 fn a_full_queue_blocks_with_on_full_block_and_loses_nothing() -> TestResult {
-    let be = Arc::new(Flaky::default());
-    be.stall.store(true, Ordering::SeqCst);
+    let be = Arc::new(MemoryBackend::named("flaky"));
+    be.stall(true);
     let dir = tempfile::tempdir()?;
     let trail = Arc::new(
         trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
@@ -389,33 +276,29 @@ fn a_full_queue_blocks_with_on_full_block_and_loses_nothing() -> TestResult {
     let producer = {
         let trail = Arc::clone(&trail);
         rt.spawn(async move {
-            for i in 0..50 {
-                trail
-                    .log_event(AuditEventType::DataAccess, format!("e{i}"))
-                    .await?;
-            }
+            log_n(&trail, 50).await?;
             Ok::<_, Error>(())
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    // 50 events do not fit in the queue, the backend's memory and the stalled batch.
+    wait_until_blocking(Duration::from_secs(10), "the queue to fill", || {
+        trail.statistics().queue_size == 4
+    });
     assert!(
         !producer.is_finished(),
         "the producer must be blocked by the full queue"
     );
     assert!(trail.statistics().queue_size <= 4);
-    be.stall.store(false, Ordering::SeqCst);
+    be.stall(false);
     rt.block_on(producer)??;
     rt.block_on(trail.close())?;
-    assert_eq!(
-        *be.stored.lock().expect("lock"),
-        (1..=50).collect::<Vec<_>>()
-    );
+    assert_eq!(be.sequences(), (1..=50).collect::<Vec<_>>());
     Ok(())
 }
 
 #[test]
 fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
-    let be = Arc::new(Flaky::default());
+    let be = Arc::new(MemoryBackend::named("flaky"));
     let dir = tempfile::tempdir()?;
     let trail = Arc::new(
         trail_in(&dir, Box::new(Arc::clone(&be)), BackendOptions::default())
@@ -435,35 +318,38 @@ fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
         Ok::<_, Error>(())
     })?;
     // 64 concurrent callers share fdatasyncs (group commit).
-    let before = be.flushes.load(Ordering::SeqCst);
+    let before = be.flushes();
     rt.block_on(log_concurrently(&trail, 64, 50))?;
-    let flushes = be.flushes.load(Ordering::SeqCst) - before;
+    let flushes = be.flushes() - before;
     assert!(
         flushes < 3200,
         "3200 sync events took {flushes} flushes: no group commit"
     );
     rt.block_on(trail.close())?;
-    assert_eq!(be.stored.lock().expect("lock").len(), 3220);
+    assert_eq!(be.sequences().len(), 3220);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_sync_caller_is_told_when_its_event_is_not_durable() -> TestResult {
-    let be = Arc::new(Flaky::default());
+    let be = Arc::new(MemoryBackend::named("flaky"));
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .durability(Durability::Sync)
         .build()?;
-    be.fail_writes.store(2, Ordering::SeqCst);
+    be.fail_next_writes(2);
     let r = trail.log_event(AuditEventType::DataAccess, "x").await;
     assert!(
         matches!(&r, Err(Error::NotDurable { sequence: 1, source, .. }) if matches!(**source, Error::Storage { .. })),
         "{r:?}"
     );
     // It stays queued and is retried: once the backend recovers it is stored, once.
-    wait_until("retry", || be.stored.lock().expect("lock").len() == 1).await;
+    wait_until(Duration::from_secs(10), "retry", || {
+        be.sequences().len() == 1
+    })
+    .await;
     trail.close().await?;
-    assert_eq!(*be.stored.lock().expect("lock"), vec![1]);
+    assert_eq!(be.sequences(), vec![1]);
     Ok(())
 }
 
@@ -496,11 +382,7 @@ fn dropping_without_close_flushes() -> TestResult {
     {
         let trail = AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
         rt().block_on(async {
-            for i in 0..500 {
-                trail
-                    .log_event(AuditEventType::DataAccess, format!("e{i}"))
-                    .await?;
-            }
+            log_n(&trail, 500).await?;
             Ok::<_, Error>(())
         })?;
     }
@@ -510,8 +392,8 @@ fn dropping_without_close_flushes() -> TestResult {
 
 #[tokio::test]
 async fn close_keeps_to_the_shutdown_timeout_even_during_a_long_back_off() -> TestResult {
-    let be = Arc::new(Flaky::default());
-    be.fail_writes.store(usize::MAX, Ordering::SeqCst);
+    let be = Arc::new(MemoryBackend::named("flaky"));
+    be.fail_writes_forever();
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
         .shutdown_timeout(Duration::from_millis(300))
@@ -519,8 +401,12 @@ async fn close_keeps_to_the_shutdown_timeout_even_during_a_long_back_off() -> Te
     trail
         .log_event(AuditEventType::DataAccess, "never stored")
         .await?;
-    // Let the back-off grow past a second (10 ms doubling).
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Let the back-off grow past a second (10 ms doubling): after the 10th failure it is 5 s
+    // (2.5 s to 5 s with jitter), longer than close may take below.
+    wait_until(Duration::from_secs(30), "the 10th failure", || {
+        trail.statistics().per_backend[0].retried >= 10
+    })
+    .await;
     let started = std::time::Instant::now();
     assert!(matches!(
         trail.close().await,
@@ -536,16 +422,16 @@ async fn close_keeps_to_the_shutdown_timeout_even_during_a_long_back_off() -> Te
 
 #[tokio::test]
 async fn close_does_not_wait_forever_for_a_backend_stuck_in_a_call() -> TestResult {
-    let be = Arc::new(Flaky::default());
+    let be = Arc::new(MemoryBackend::named("flaky"));
     let dir = tempfile::tempdir()?;
     let trail = trail_in(&dir, Box::new(Arc::clone(&be)), BackendOptions::default())
         .shutdown_timeout(Duration::from_millis(200))
         .build()?;
     // The backend blocks its thread inside write_batch and never returns.
-    be.stall.store(true, Ordering::SeqCst);
+    be.stall(true);
     trail.log_event(AuditEventType::DataAccess, "stuck").await?;
-    wait_until("the call to start", || {
-        be.write_calls.load(Ordering::SeqCst) == 1
+    wait_until(Duration::from_secs(10), "the call to start", || {
+        be.write_calls() == 1
     })
     .await;
     let started = std::time::Instant::now();
@@ -559,5 +445,49 @@ async fn close_does_not_wait_forever_for_a_backend_stuck_in_a_call() -> TestResu
         matches!(&closed, Err(Error::Shutdown { backend, unwritten: 1, .. }) if backend == "flaky"),
         "{closed:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn flush_and_close_report_a_backend_that_never_recovers() -> TestResult {
+    // Without a spool, a required backend that fails makes the trail fail closed.
+    let be = MemoryBackend::named("broken");
+    be.fail_writes_forever();
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .backend_with(Box::new(be), BackendOptions::default().spool_max_bytes(0))
+        .shutdown_timeout(Duration::from_millis(50))
+        .build()?;
+    let pending = trail
+        .log_event(AuditEventType::DataAccess, "never stored")
+        .user_id("erin");
+    assert_eq!(pending.event().user_id.as_deref(), Some("erin"));
+    pending.await?;
+    wait_until(
+        Duration::from_secs(10),
+        "the worker to meet the failure",
+        || trail.statistics().last_error.is_some(),
+    )
+    .await;
+    assert_eq!(
+        trail.statistics().last_error.as_deref(),
+        Some("broken: disk on fire")
+    );
+    match trail.flush().await {
+        Err(Error::Storage {
+            backend, queued, ..
+        }) => assert_eq!((backend.as_str(), queued), ("broken", 1)),
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    match trail.close().await {
+        Err(Error::Shutdown {
+            backend,
+            unwritten,
+            not_durable,
+            ..
+        }) => assert_eq!((backend.as_str(), unwritten, not_durable), ("broken", 1, 1)),
+        other => panic!("expected a shutdown error, got {other:?}"),
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use audit_host::{AuditEventType, AuditTrail, Error};
 use common::*;
@@ -211,12 +212,12 @@ async fn retryable_plugin_failures_are_retried_until_delivered() -> TestResult {
     )?;
     let trail = AuditTrail::from_config_file(&cfg)?;
     trail.log_event(AuditEventType::DataAccess, "first").await?;
-    for _ in 0..500 {
-        if trail.statistics().per_backend[1].delivered_sequence == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "the first event's delivery",
+        || trail.statistics().per_backend[1].delivered_sequence == 1,
+    )
+    .await;
     let plugin = &trail.statistics().per_backend[1];
     assert_eq!(
         (plugin.delivered_sequence, plugin.retried),
@@ -250,7 +251,7 @@ async fn a_fatal_plugin_error_without_spool_reaches_the_caller_with_its_kind() -
     trail.log_event(AuditEventType::DataAccess, "x").await?;
     match trail.flush().await {
         Err(Error::Storage { source, .. }) => assert!(
-            matches!(&*source, Error::PluginCall { kind: audit_plugin_api::ErrorKind::Fatal, message, .. } if message.contains("broken")),
+            matches!(&*source, Error::PluginCall { kind: audit_host::CallErrorKind::Fatal, message, .. } if message.contains("broken")),
             "{source:?}"
         ),
         other => panic!("expected a storage error, got {other:?}"),
@@ -280,12 +281,10 @@ async fn a_hanging_plugin_times_out_and_the_trail_stays_responsive() -> TestResu
         .await?;
     let started = std::time::Instant::now();
     // The hung call times out (a retryable failure); the event goes to the plugin's spool.
-    for _ in 0..2000 {
-        if trail.statistics().per_backend[1].spooled_events == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    wait_until(Duration::from_secs(10), "the event to be spooled", || {
+        trail.statistics().per_backend[1].spooled_events == 1
+    })
+    .await;
     let stats = trail.statistics();
     let plugin = &stats.per_backend[1];
     assert_eq!(plugin.spooled_events, 1, "{plugin:?}");

@@ -1,39 +1,15 @@
-//! Default backend, custom backends, chain order under concurrency, restart, policy, alerts.
+//! Default backend, custom backends, chain order under concurrency, restart, policy, alerts,
+//! statistics and accessors.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 
 use audit_host::{
-    AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, AuditTrail,
-    ComplianceLevel, CompliancePolicy, Error, ErrorReport, ErrorSeverity, EventQuery, Result,
-    StorageBackend, async_trait,
+    AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditTrail, ComplianceLevel,
+    CompliancePolicy, Error, ErrorReport, ErrorSeverity, EventQuery,
 };
 use common::*;
-
-#[derive(Debug, Default)]
-struct Memory {
-    records: Mutex<Vec<AuditRecord>>,
-    flushes: Mutex<u64>,
-}
-
-#[async_trait]
-impl StorageBackend for Memory {
-    fn name(&self) -> &str {
-        "memory"
-    }
-    async fn write(&self, record: &AuditRecord) -> Result<()> {
-        self.records.lock().expect("lock").push(record.clone());
-        Ok(())
-    }
-    async fn flush(&self) -> Result<()> {
-        *self.flushes.lock().expect("lock") += 1;
-        Ok(())
-    }
-    async fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn default_trail_writes_todays_file() -> TestResult {
@@ -77,7 +53,7 @@ async fn default_trail_writes_todays_file() -> TestResult {
 
 #[tokio::test]
 async fn custom_backend_receives_every_event_in_order() -> TestResult {
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&mem))))?;
     for i in 0..1000 {
         trail
@@ -86,7 +62,7 @@ async fn custom_backend_receives_every_event_in_order() -> TestResult {
             .await?;
     }
     trail.close().await?;
-    let records = mem.records.lock().expect("lock");
+    let records = mem.records();
     assert_eq!(records.len(), 1000);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r.sequence_number(), i as u64 + 1);
@@ -286,7 +262,7 @@ async fn helpers_map_like_the_python_trail() -> TestResult {
 
 #[tokio::test]
 async fn disabled_policy_logs_nothing() -> TestResult {
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let policy = CompliancePolicy {
         enabled: false,
         ..Default::default()
@@ -297,7 +273,7 @@ async fn disabled_policy_logs_nothing() -> TestResult {
         .await?;
     assert_eq!(id, "");
     trail.close().await?;
-    assert!(mem.records.lock().expect("lock").is_empty());
+    assert!(mem.records().is_empty());
     Ok(())
 }
 
@@ -307,7 +283,7 @@ async fn unsupported_policy_fields_are_refused() {
         encrypt_audit_logs: true,
         ..Default::default()
     };
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let err = AuditTrail::new(Some(policy), None, Some(Box::new(mem))).err();
     assert!(
         matches!(
@@ -326,7 +302,7 @@ async fn alert_hook_receives_matching_events() -> TestResult {
     type Seen = Vec<(u64, Vec<AlertReason>)>;
     let seen: Arc<Mutex<Seen>> = Arc::default();
     let sink = Arc::clone(&seen);
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let trail = AuditTrail::builder()
         .policy(CompliancePolicy {
             level: ComplianceLevel::Gdpr,
@@ -366,7 +342,7 @@ async fn alert_hook_receives_matching_events() -> TestResult {
 
 #[tokio::test]
 async fn imported_timestamp_and_id_are_kept() -> TestResult {
-    let mem = Arc::new(Memory::default());
+    let mem = Arc::new(MemoryBackend::named("memory"));
     let trail = AuditTrail::new(None, None, Some(Box::new(Arc::clone(&mem))))?;
     let ts = chrono::DateTime::parse_from_rfc3339("2024-02-29T23:59:59.5+01:00")?
         .with_timezone(&chrono::Utc);
@@ -375,7 +351,7 @@ async fn imported_timestamp_and_id_are_kept() -> TestResult {
         .event_id("legacy-1");
     assert_eq!(trail.log(ev).await?, "legacy-1");
     trail.close().await?;
-    let records = mem.records.lock().expect("lock");
+    let records = mem.records();
     assert!(
         records[0]
             .line()
@@ -384,5 +360,124 @@ async fn imported_timestamp_and_id_are_kept() -> TestResult {
         records[0].line()
     );
     assert_eq!(records[0].event_id(), "legacy-1");
+    Ok(())
+}
+
+#[test]
+fn policy_settings_that_are_not_implemented_are_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    let refused: [(CompliancePolicy, &str); 3] = [
+        (
+            CompliancePolicy {
+                gdpr_data_subject_rights: true,
+                ..Default::default()
+            },
+            "gdpr_data_subject_rights",
+        ),
+        (
+            CompliancePolicy {
+                hipaa_minimum_necessary: true,
+                ..Default::default()
+            },
+            "hipaa_minimum_necessary",
+        ),
+        (
+            CompliancePolicy {
+                retention_days: 0,
+                ..Default::default()
+            },
+            "retention_days",
+        ),
+    ];
+    for (policy, field) in refused {
+        match AuditTrail::builder()
+            .storage_path(&logs)
+            .policy(policy)
+            .build()
+        {
+            Err(Error::Unsupported { setting, .. }) => assert_eq!(setting, field),
+            other => panic!("expected {field} to be refused, got {other:?}"),
+        }
+    }
+    assert!(!logs.exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn statistics_and_accessors_describe_the_running_trail() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let logs = dir.path().join("logs");
+    let policy = CompliancePolicy {
+        level: ComplianceLevel::Sox,
+        retention_days: 30,
+        ..Default::default()
+    };
+    let alerts = Arc::new(Mutex::new(0u32));
+    let seen = Arc::clone(&alerts);
+    let trail = AuditTrail::builder()
+        .policy(policy.clone())
+        .named_file_backend("primary", &logs, 0)
+        .alert_hook(move |_, _| *seen.lock().expect("lock") += 1)
+        .build()?;
+    assert_eq!(trail.policy(), &policy);
+    assert_eq!(trail.file_dirs(), std::slice::from_ref(&logs));
+    let shown = format!("{trail:?}");
+    assert!(
+        shown.starts_with("AuditTrail") && shown.contains("\"primary\""),
+        "{shown}"
+    );
+    trail
+        .log_error(
+            ErrorReport::new("db down")
+                .severity(ErrorSeverity::Critical)
+                .session_id("s-1")
+                .request_id("r-1"),
+        )
+        .await?;
+    trail
+        .log_security_event(AuditEventType::AuthenticationFailed, "bad password")
+        .await?;
+    trail.log_data_access("ledger", "read").await?;
+    trail.flush().await?;
+    let stats = trail.statistics();
+    assert_eq!(
+        (
+            stats.total_events,
+            stats.error_events,
+            stats.security_events,
+            stats.alerts
+        ),
+        (3, 1, 1, 2)
+    );
+    assert_eq!(
+        (
+            stats.queue_size,
+            stats.last_sequence,
+            stats.durable_sequence
+        ),
+        (0, 3, 3)
+    );
+    assert_eq!(stats.last_error, None);
+    assert_eq!(stats.backends, ["primary"]);
+    assert_eq!(stats.policy.compliance_level, ComplianceLevel::Sox);
+    assert_eq!(stats.policy.retention_days, 30);
+    assert!(stats.policy.enabled && !stats.policy.encryption_enabled);
+    assert_eq!(*alerts.lock().expect("lock"), 2);
+
+    let events = trail.get_events(&EventQuery::default()).await?;
+    assert_eq!(events.len(), 3);
+    let error = &events[2];
+    assert_eq!(error.session_id.as_deref(), Some("s-1"));
+    assert_eq!(error.request_id.as_deref(), Some("r-1"));
+    assert_eq!(error.compliance_level, ComplianceLevel::Sox);
+    let none = trail
+        .get_events(&EventQuery {
+            limit: Some(0),
+            ..Default::default()
+        })
+        .await?;
+    assert!(none.is_empty());
+    trail.close().await?;
     Ok(())
 }

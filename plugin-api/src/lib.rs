@@ -77,13 +77,13 @@
 )]
 
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+
+mod guard;
 
 pub use abi_stable;
 use abi_stable::library::RootModule;
-use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RBox, RErr, ROk, ROption, RResult, RSlice, RStr, RString};
+use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString};
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings, sabi_trait};
 
 /// What kind of failure a plugin reports, which decides what the host does next.
@@ -223,17 +223,21 @@ impl<'a> Record<'a> {
 /// The host calls one instance from one thread at a time.
 ///
 /// ```
-/// use audit_plugin_api::{Backend, BackendBox, Guarded, PluginError, Record, StorageBackend_TO};
-/// use audit_plugin_api::abi_stable::sabi_trait::TD_Opaque;
+/// use audit_plugin_api::{Backend, BackendBox, PluginError, Record, export_backend};
 /// struct Null;
 /// impl Backend for Null {
 ///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { Ok(()) }
 ///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
 ///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
 /// }
-/// let mut boxed: BackendBox = StorageBackend_TO::from_value(Guarded::new(Null), TD_Opaque);
+/// export_backend! { name: "null", description: "", config_help: "", open: |_: &str| Ok(Null) }
+/// # fn main() {
+/// let open = audit_backend_root_module().open();
+/// let opened = open(audit_plugin_api::abi_stable::std_types::RStr::from_str("{}"));
+/// let mut boxed: BackendBox = opened.into_result().expect("opens");
 /// assert!(boxed.write_batch(Default::default()).is_ok());
 /// assert!(boxed.close().is_ok());
+/// # }
 /// ```
 #[sabi_trait]
 pub trait StorageBackend: Send {
@@ -339,140 +343,21 @@ pub trait Backend: Send + 'static {
     fn close(&mut self) -> Result<(), PluginError>;
 }
 
-/// Wraps a [`Backend`]: every call runs inside `catch_unwind`, and after a panic the
-/// instance is never called again.
-///
-/// ```
-/// use audit_plugin_api::{Backend, ErrorKind, Guarded, PluginError, Record, StorageBackend};
-/// struct Boom;
-/// impl Backend for Boom {
-///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { panic!("kaboom") }
-///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
-///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
-/// }
-/// let mut g = Guarded::new(Boom);
-/// let err = g.write_batch(Default::default()).unwrap_err();
-/// assert_eq!(err.kind, ErrorKind::Fatal);
-/// assert!(err.message.as_str().contains("kaboom"));
-/// assert!(g.flush().is_err(), "a panicked instance is not called again");
-/// ```
-#[derive(Debug)]
-pub struct Guarded<B> {
-    inner: B,
-    panicked: Option<String>,
+/// Support for [`export_backend!`]'s expansion. Not part of the API: no stability promise.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::guard::{Guarded, open_guarded, panic_message};
 }
 
-impl<B: Backend> Guarded<B> {
-    /// Wraps `inner`.
-    pub fn new(inner: B) -> Self {
-        Self {
-            inner,
-            panicked: None,
-        }
-    }
-
-    fn call(
-        &mut self,
-        what: &str,
-        f: impl FnOnce(&mut B) -> Result<(), PluginError>,
-    ) -> RResult<(), PluginError> {
-        if let Some(p) = &self.panicked {
-            return RErr(PluginError::fatal(format!(
-                "the plugin panicked earlier ({p}); it is not called again"
-            )));
-        }
-        match catch_unwind(AssertUnwindSafe(|| f(&mut self.inner))) {
-            Ok(Ok(())) => ROk(()),
-            Ok(Err(e)) => RErr(e),
-            Err(payload) => {
-                let msg = format!("panicked in {what}: {}", panic_message(payload.as_ref()));
-                self.panicked = Some(msg.clone());
-                RErr(PluginError::fatal(msg))
-            }
-        }
-    }
-}
-
-impl<B: Backend> StorageBackend for Guarded<B> {
-    fn write_batch(&mut self, records: RSlice<'_, Record<'_>>) -> RResult<(), PluginError> {
-        self.call("write_batch", |b| b.write_batch(records.as_slice()))
-    }
-
-    fn flush(&mut self) -> RResult<(), PluginError> {
-        self.call("flush", Backend::flush)
-    }
-
-    fn last_line(&mut self) -> RResult<ROption<RString>, PluginError> {
-        let mut line = None;
-        match self.call("last_line", |b| {
-            line = b.last_line()?;
-            Ok(())
-        }) {
-            ROk(()) => ROk(line.map(RString::from).into()),
-            RErr(e) => RErr(e),
-        }
-    }
-
-    fn close(&mut self) -> RResult<(), PluginError> {
-        self.call("close", Backend::close)
-    }
-}
-
-/// The text of a panic payload.
-///
-/// ```
-/// let payload = std::panic::catch_unwind(|| panic!("disk {} gone", 3)).unwrap_err();
-/// assert_eq!(audit_plugin_api::panic_message(payload.as_ref()), "disk 3 gone");
-/// ```
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned())
-}
-
-/// Runs a plugin's `open` inside `catch_unwind` and boxes the result for the boundary. Used
-/// by [`export_backend!`].
-///
-/// ```
-/// use audit_plugin_api::{open_guarded, Backend, ErrorKind, PluginError, Record};
-/// use audit_plugin_api::abi_stable::std_types::RStr;
-/// struct Null;
-/// impl Backend for Null {
-///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { Ok(()) }
-///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
-///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
-/// }
-/// fn open(_: &str) -> Result<Null, PluginError> { panic!("no config file") }
-/// let Err(err) = open_guarded(RStr::from_str("{}"), open).into_result() else { panic!("opened") };
-/// assert_eq!(err.kind, ErrorKind::Fatal);
-/// assert!(err.message.as_str().contains("panicked in open: no config file"));
-/// ```
-///
-/// # Errors
-/// The plugin's own error, or a fatal error carrying the panic message.
-pub fn open_guarded<B: Backend>(
-    config_json: RStr<'_>,
-    open: fn(&str) -> Result<B, PluginError>,
-) -> RResult<BackendBox, PluginError> {
-    match catch_unwind(AssertUnwindSafe(|| open(config_json.as_str()))) {
-        Ok(Ok(backend)) => ROk(StorageBackend_TO::from_value(
-            Guarded::new(backend),
-            TD_Opaque,
-        )),
-        Ok(Err(e)) => RErr(e),
-        Err(payload) => RErr(PluginError::fatal(format!(
-            "panicked in open: {}",
-            panic_message(payload.as_ref())
-        ))),
-    }
-}
+// Source compatibility with 1.0.0, where these were public at the crate root.
+#[doc(hidden)]
+pub use guard::{Guarded, open_guarded, panic_message};
 
 /// Exports a [`Backend`] as a plugin library's root module.
 ///
 /// `open` is a `fn(&str) -> Result<B, PluginError>` receiving the backend's `config` table
-/// as JSON. Every call is guarded against panics (see [`Guarded`]). The plugin's version is
+/// as JSON. Every call is guarded against panics: a panic becomes a fatal error and the
+/// instance is not called again. The plugin's version is
 /// its crate's `CARGO_PKG_VERSION`.
 ///
 /// ```
@@ -524,7 +409,7 @@ macro_rules! export_backend {
         pub fn audit_backend_open(
             config_json: ::abi_stable::std_types::RStr<'_>,
         ) -> ::abi_stable::std_types::RResult<$crate::BackendBox, $crate::PluginError> {
-            $crate::open_guarded(config_json, $open)
+            $crate::__private::open_guarded(config_json, $open)
         }
     };
 }

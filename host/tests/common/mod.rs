@@ -1,12 +1,19 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
+pub mod backends;
 
-use audit_host::{Integrity, VerifyReport};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use audit_host::{AuditEventType, AuditRecord, AuditTrail, Integrity, VerifyReport};
+pub use backends::MemoryBackend;
+use chrono::{DateTime, TimeZone, Utc};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+// TODO(merge): use audit_format's parser
 /// Every `audit_*.jsonl` file in `dir`, sorted by name order the backend uses.
 pub fn log_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<(String, u32, PathBuf)> = std::fs::read_dir(dir)
@@ -27,6 +34,11 @@ pub fn log_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files.into_iter().map(|(_, _, p)| p).collect()
+}
+
+/// A file's name, as text.
+pub fn name_of(p: &Path) -> String {
+    p.file_name().expect("name").to_string_lossy().into_owned()
 }
 
 /// All stored lines in file order.
@@ -54,6 +66,7 @@ pub fn sequences(dir: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// Verifies `dir` with the default integrity (SHA-256); panics if it does not verify.
 pub fn verify(dir: &Path) -> VerifyReport {
     audit_host::verify_dir(dir, &Integrity::Sha256).unwrap_or_else(|e| panic!("verify failed: {e}"))
 }
@@ -74,8 +87,8 @@ pub fn text(b: &[u8]) -> String {
 /// A plugin library built by this test run (the plugin crates are dev-dependencies of
 /// audit-host, so `cargo test` builds them into target/<profile>/deps/, beside this test).
 pub fn plugin_lib(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let deps = exe.parent().expect("deps dir");
+    let exe = std::env::current_exe().expect("the test's path");
+    let deps = exe.parent().expect("target/<profile>/deps");
     let path = deps.join(audit_host::plugin::library_file_name(name));
     assert!(
         path.exists(),
@@ -131,4 +144,108 @@ pub async fn log_concurrently(
         h.await.expect("task")?;
     }
     Ok(())
+}
+
+/// A trail with the default settings, storing into `dir`.
+pub fn file_trail(dir: &Path) -> audit_host::Result<AuditTrail> {
+    AuditTrail::new(None, Some(dir.to_path_buf()), None)
+}
+
+/// Logs data access events `e0`, `e1`, ... (`n` of them).
+pub async fn log_n(trail: &AuditTrail, n: usize) -> audit_host::Result<()> {
+    for i in 0..n {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("e{i}"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Noon (UTC) on the given day.
+pub fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 12, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+/// A clock the test sets by hand; hand [`clock`](Self::clock) to the trail's builder.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn starting_at(start: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.0.lock().expect("lock") = now;
+    }
+
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        *self.0.lock().expect("lock") += by;
+    }
+
+    pub fn clock(&self) -> impl Fn() -> DateTime<Utc> + Send + Sync + 'static {
+        let now = Arc::clone(&self.0);
+        move || *now.lock().expect("lock")
+    }
+}
+
+/// Records chained by a real trail, one per timestamp, to hand to a backend directly.
+pub async fn records_at(
+    times: &[DateTime<Utc>],
+) -> Result<Vec<AuditRecord>, Box<dyn std::error::Error>> {
+    let capture = Arc::new(MemoryBackend::named("capture"));
+    let trail = AuditTrail::builder()
+        .backend(Box::new(Arc::clone(&capture)))
+        .build()?;
+    for (i, t) in times.iter().enumerate() {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("record {i}"))
+            .timestamp(*t)
+            .await?;
+    }
+    trail.close().await?;
+    Ok(capture.records())
+}
+
+/// `p` as a TOML string.
+pub fn toml_str(p: &Path) -> String {
+    format!("{:?}", p.to_str().expect("utf-8 path"))
+}
+
+/// Writes a key file with the given permissions.
+#[cfg(unix)]
+pub fn write_key(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// How often [`wait_until`] looks again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Waits until `cond` holds, looking every few milliseconds; panics naming `what` if it
+/// does not within `within`.
+pub async fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`wait_until`] for a test outside a runtime: sleeps the thread between looks.
+pub fn wait_until_blocking(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(POLL);
+    }
 }

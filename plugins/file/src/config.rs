@@ -1,6 +1,6 @@
 //! The plugin's `config` table.
 
-use audit_host::DEFAULT_MAX_FILE_BYTES;
+use audit_format::DEFAULT_MAX_FILE_BYTES;
 use audit_plugin_api::PluginError;
 use serde::Deserialize;
 

@@ -1,5 +1,5 @@
-//! `audit-backend-file`: the host's built-in file backend ([`audit_host::FileStorageBackend`])
-//! built as a plugin library.
+//! `audit-backend-file`: the host's built-in file backend (`audit_host::FileStorageBackend`)
+//! built as a plugin library, over the same synchronous store ([`audit_format::FileStore`]).
 //!
 //! The same code, the same files and the same bytes as `[[backends]] type = "file"`: daily
 //! `audit_YYYY-MM-DD.jsonl` files, size rotation, retention, the directory lock, torn-tail
@@ -21,15 +21,16 @@
 
 mod config;
 
-use audit_host::{Error, FileStorageBackend};
+use audit_format::{Error, FileStore, Storable};
 use audit_plugin_api::{Backend, PluginError, Record, export_backend};
+use chrono::{DateTime, NaiveDate};
 
 pub use config::Config;
 
 /// An open directory.
 #[derive(Debug)]
 pub struct FileBackend {
-    inner: FileStorageBackend,
+    inner: FileStore,
     /// The highest sequence number stored: a re-delivered record (after a call timeout) is
     /// not appended twice.
     written: u64,
@@ -51,11 +52,7 @@ fn classify(e: Error) -> PluginError {
 /// cannot be created, read or locked; a fatal error if its newest line is not an audit event.
 pub fn open(config_json: &str) -> Result<FileBackend, PluginError> {
     let config = Config::parse(config_json)?;
-    let inner = FileStorageBackend::builder(&config.path)
-        .name(Some(format!("file-plugin:{}", config.path)))
-        .max_file_bytes(config.max_file_bytes)
-        .retention_days(config.retention_days)
-        .open()
+    let inner = FileStore::open(&config.path, config.max_file_bytes, config.retention_days)
         .map_err(|e| match e {
             Error::Io { .. } | Error::DirectoryLocked { .. } => {
                 PluginError::config(format!("config `path`: {e}"))
@@ -79,7 +76,7 @@ impl Backend for FileBackend {
             return Ok(());
         };
         self.inner
-            .write_plugin_records_blocking(&records[from..])
+            .append(records[from..].iter().map(Line))
             .map_err(classify)?;
         self.written = last.sequence_number;
         let line = self.last.get_or_insert_default();
@@ -91,7 +88,7 @@ impl Backend for FileBackend {
     fn flush(&mut self) -> Result<(), PluginError> {
         // A failed fdatasync poisons the backend: the kernel may have dropped the data.
         self.inner
-            .flush_blocking()
+            .flush()
             .map_err(|e| PluginError::fatal(e.to_string()))
     }
 
@@ -101,6 +98,30 @@ impl Backend for FileBackend {
 
     fn close(&mut self) -> Result<(), PluginError> {
         self.flush()
+    }
+}
+
+/// A record as the store takes it: its line, sequence number and UTC date, no copy.
+struct Line<'r, 'a>(&'r Record<'a>);
+
+impl Storable for Line<'_, '_> {
+    fn line(&self) -> &str {
+        self.0.line()
+    }
+
+    fn sequence_number(&self) -> u64 {
+        self.0.sequence_number
+    }
+
+    fn date(&self) -> audit_format::Result<NaiveDate> {
+        DateTime::from_timestamp_micros(self.0.timestamp_micros)
+            .map(|t| t.date_naive())
+            .ok_or_else(|| {
+                Error::backend(format!(
+                    "record {}: timestamp_micros {} is out of range",
+                    self.0.sequence_number, self.0.timestamp_micros
+                ))
+            })
     }
 }
 

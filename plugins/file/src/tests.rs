@@ -26,7 +26,7 @@ fn parse_config() {
     let c = Config::parse(r#"{"path":"logs"}"#).expect("valid");
     assert_eq!(
         (c.max_file_bytes, c.retention_days),
-        (audit_host::DEFAULT_MAX_FILE_BYTES, None)
+        (audit_format::DEFAULT_MAX_FILE_BYTES, None)
     );
     let c =
         Config::parse(r#"{"path":"logs","max_file_bytes":0,"retention_days":30}"#).expect("valid");

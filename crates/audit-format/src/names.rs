@@ -1,0 +1,89 @@
+//! The directory format's file names: one `audit_YYYY-MM-DD.jsonl` per UTC day of the events,
+//! continued as `audit_YYYY-MM-DD.1.jsonl`, `.2`, ... when the day's file is rotated by size.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, Utc};
+
+/// One `audit_YYYY-MM-DD[.N].jsonl` file in a directory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogFile {
+    /// The date in its name (the UTC date of its events, or later: files never go back).
+    pub date: NaiveDate,
+    /// Its rotation index (0 for the first file of the day).
+    pub index: u32,
+    /// Its path.
+    pub path: PathBuf,
+}
+
+/// The file name for `date` and rotation `index` (0 is the first file of the day).
+pub fn log_file_name(date: NaiveDate, index: u32) -> String {
+    if index == 0 {
+        format!("audit_{date}.jsonl")
+    } else {
+        format!("audit_{date}.{index}.jsonl")
+    }
+}
+
+/// The date and rotation index of an audit file name, or `None` for any other name.
+pub fn parse_log_file_name(name: &str) -> Option<(NaiveDate, u32)> {
+    let stem = name.strip_prefix("audit_")?.strip_suffix(".jsonl")?;
+    let (date, index) = match stem.split_once('.') {
+        Some((d, i)) => (d, i.parse().ok().filter(|&i| i > 0)?),
+        None => (stem, 0),
+    };
+    if date.len() != 10 {
+        return None;
+    }
+    Some((NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?, index))
+}
+
+/// Every audit log file in `dir`, oldest first (by date, then rotation index).
+///
+/// # Errors
+/// The `io::Error` of reading the directory.
+pub fn list_log_files(dir: &Path) -> io::Result<Vec<LogFile>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some((date, index)) = name.to_str().and_then(parse_log_file_name)
+            && entry.file_type()?.is_file()
+        {
+            files.push(LogFile {
+                date,
+                index,
+                path: entry.path(),
+            });
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Today's file name, for messages and tests: `audit_YYYY-MM-DD.jsonl` in UTC.
+pub fn todays_file_name() -> String {
+    log_file_name(Utc::now().date_naive(), 0)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 26).expect("date");
+        assert_eq!(log_file_name(d, 0), "audit_2026-11-26.jsonl");
+        assert_eq!(log_file_name(d, 3), "audit_2026-11-26.3.jsonl");
+        assert_eq!(
+            parse_log_file_name("audit_2026-11-26.3.jsonl"),
+            Some((d, 3))
+        );
+        assert_eq!(parse_log_file_name("audit_2026-11-26.jsonl"), Some((d, 0)));
+        assert_eq!(parse_log_file_name("audit_2026-11-26.0.jsonl"), None);
+        assert_eq!(parse_log_file_name("audit_2026-11-26.jsonl.torn"), None);
+        assert_eq!(parse_log_file_name("audit_x.jsonl"), None);
+    }
+}

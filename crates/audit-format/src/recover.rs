@@ -1,0 +1,138 @@
+//! Crash recovery: where a directory's stored chain ends, after moving a torn final line
+//! aside.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::fs::open_private;
+use crate::names::LogFile;
+use crate::record::ChainFields;
+
+/// How much of a file's end is read first when looking for its last line.
+pub(crate) const TAIL_CHUNK: u64 = 64 * 1024;
+
+/// Where a stored chain ends, so a restarted trail continues it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The last stored sequence number.
+    pub sequence_number: u64,
+    /// That event's stored line (without newline), so the trail can check it was written
+    /// with the same integrity settings.
+    pub line: String,
+    /// Where the line is, for messages (for example `audit_2026-11-26.jsonl:1042`).
+    pub location: String,
+}
+
+/// Finds the last complete line of the newest non-empty file; moves a torn tail (bytes
+/// after the last newline, or trailing lines that are not JSON) to `<file>.torn`.
+pub(crate) fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
+    for f in files.iter().rev() {
+        let path = &f.path;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(Error::io("cannot open", path))?;
+        let len = file
+            .metadata()
+            .map_err(Error::io("cannot stat", path))?
+            .len();
+        if len == 0 {
+            continue;
+        }
+        let mut chunk = TAIL_CHUNK.min(len);
+        // Reads the last `chunk` bytes; whenever the torn tail or a line being judged may
+        // begin before them, reads further back (4x) and starts over.
+        let (start, buf, keep, last_line) = 'read: loop {
+            let start = len - chunk;
+            let mut buf = vec![0u8; chunk as usize];
+            file.seek(SeekFrom::Start(start))
+                .and_then(|_| file.read_exact(&mut buf))
+                .map_err(Error::io("cannot read", path))?;
+            // `keep` = length of buf that holds complete, parseable lines.
+            let mut keep = match buf.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if start > 0 => {
+                    chunk = (chunk * 4).min(len);
+                    continue 'read;
+                }
+                None => 0,
+            };
+            let mut last_line: Option<(usize, usize)> = None;
+            while keep > 0 {
+                let line_start = buf[..keep - 1]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                if line_start == 0 && start > 0 {
+                    // The line begins before our chunk: read it whole.
+                    chunk = (chunk * 4).min(len);
+                    continue 'read;
+                }
+                let line = &buf[line_start..keep - 1];
+                if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
+                    last_line = Some((line_start, keep - 1));
+                    break;
+                }
+                keep = line_start;
+            }
+            break (start, buf, keep, last_line);
+        };
+        let cut = start + keep as u64;
+        if cut < len {
+            let torn = &buf[keep..];
+            let torn_path = path.with_extension("jsonl.torn");
+            let mut t =
+                open_private(&torn_path, true).map_err(Error::io("cannot create", &torn_path))?;
+            t.write_all(torn)
+                .and_then(|()| t.write_all(b"\n"))
+                .and_then(|()| t.sync_all())
+                .map_err(Error::io("cannot write", &torn_path))?;
+            file.set_len(cut)
+                .and_then(|()| file.sync_all())
+                .map_err(Error::io("cannot truncate", path))?;
+            eprintln!(
+                "audit: recovered a torn final line in {}: {} byte(s) moved to {}; the chain continues from the last complete line",
+                path.display(),
+                torn.len(),
+                torn_path.display()
+            );
+        }
+        let Some((a, b)) = last_line else {
+            continue; // the whole file was torn (cut to 0 above); look at the previous one
+        };
+        let line = &buf[a..b];
+        let fields: ChainFields<'_> = serde_json::from_slice(line).map_err(|e| {
+            Error::Integrity(format!(
+                "{}: the last line is JSON but not an audit event ({e}); this directory holds \
+                 foreign data: point the trail at another directory or move the file aside",
+                path.display()
+            ))
+        })?;
+        let line_no = count_lines_before(&mut file, start + a as u64, path)? + 1;
+        return Ok(Some(ChainHead {
+            sequence_number: fields.sequence_number,
+            line: String::from_utf8_lossy(line).into_owned(),
+            location: format!("{}:{line_no}", path.display()),
+        }));
+    }
+    Ok(None)
+}
+
+fn count_lines_before(file: &mut File, offset: u64, path: &Path) -> Result<u64> {
+    file.seek(SeekFrom::Start(0))
+        .map_err(Error::io("cannot read", path))?;
+    let mut remaining = offset;
+    let mut count = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    while remaining > 0 {
+        let want = remaining.min(buf.len() as u64) as usize;
+        file.read_exact(&mut buf[..want])
+            .map_err(Error::io("cannot read", path))?;
+        count += buf[..want].iter().filter(|&&b| b == b'\n').count() as u64;
+        remaining -= want as u64;
+    }
+    Ok(count)
+}

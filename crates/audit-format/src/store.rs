@@ -1,0 +1,496 @@
+//! The synchronous file store: appends lines to the day's file, rotates by size, applies
+//! retention, rolls a failed write back, and recovers the end of the chain on open.
+//!
+//! `audit-host`'s `FileStorageBackend` and the `audit-backend-file` plugin are both thin
+//! adapters over [`FileStore`].
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, Utc};
+
+use crate::anchor::{ANCHOR_FILE, Anchor};
+use crate::error::{Error, Result};
+use crate::fs::{create_dir_private, open_private, sync_dir, truncate_to};
+use crate::lock::lock_dir;
+use crate::names::{LogFile, list_log_files, log_file_name};
+use crate::record::{AuditRecord, ChainFields};
+use crate::recover::{ChainHead, recover_tail};
+
+/// Default size at which a daily file is rotated: 100 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+
+/// What the store needs of a line: its bytes, its sequence number and its UTC date.
+pub trait Storable {
+    /// The stored bytes, without the newline.
+    fn line(&self) -> &str;
+    /// The line's `sequence_number`.
+    fn sequence_number(&self) -> u64;
+    /// The UTC date of the event, which picks its file.
+    ///
+    /// # Errors
+    /// When the date cannot be told; nothing of the batch is written then.
+    fn date(&self) -> Result<NaiveDate>;
+}
+
+impl Storable for AuditRecord {
+    fn line(&self) -> &str {
+        AuditRecord::line(self)
+    }
+    fn sequence_number(&self) -> u64 {
+        AuditRecord::sequence_number(self)
+    }
+    fn date(&self) -> Result<NaiveDate> {
+        Ok(self.timestamp().date_naive())
+    }
+}
+
+impl<T: Storable + ?Sized> Storable for &T {
+    fn line(&self) -> &str {
+        (**self).line()
+    }
+    fn sequence_number(&self) -> u64 {
+        (**self).sequence_number()
+    }
+    fn date(&self) -> Result<NaiveDate> {
+        (**self).date()
+    }
+}
+
+/// An open audit directory: canonical JSON lines appended to `audit_YYYY-MM-DD.jsonl` (the
+/// UTC date of each line's event).
+///
+/// - Size rotation continues the day as `audit_YYYY-MM-DD.1.jsonl`, `.2`, ...
+/// - Files never go back in time: a line dated earlier than the newest file's date is
+///   appended to the newest file, so file order is always sequence order.
+/// - One [`append`](Self::append) is one `write` call per file; a failed write is rolled back
+///   (truncated), so no partial line is ever left behind.
+/// - The directory is locked (`.audit.lock`, holding the pid) while the store is open.
+/// - Files are created 0600, the directory 0700, and the directory is fsynced after each new
+///   file.
+#[derive(Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+    head: Option<ChainHead>,
+    state: State,
+}
+
+impl FileStore {
+    /// Opens `dir`: creates it (mode 0700) if needed, takes its lock, and recovers the end of
+    /// the chain from the newest file. A day's file is rotated once it would grow past
+    /// `max_file_bytes` (0: never); files dated more than `retention_days` before the newest
+    /// line's date are deleted when a new day's file starts (`None`: kept).
+    ///
+    /// # Errors
+    /// [`Error::DirectoryLocked`] if another writer holds the directory; [`Error::Io`] for
+    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event.
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        max_file_bytes: u64,
+        retention_days: Option<u32>,
+    ) -> Result<Self> {
+        let dir = dir.into();
+        create_dir_private(&dir).map_err(Error::io("cannot create audit directory", &dir))?;
+        let lock = lock_dir(&dir)?;
+        let files = list_log_files(&dir).map_err(Error::io("cannot list audit directory", &dir))?;
+        let head = recover_tail(&files)?;
+        let floor = files.last().map(|f| f.date);
+        let fresh = files.is_empty() && !dir.join(ANCHOR_FILE).exists();
+        Ok(Self {
+            dir,
+            head,
+            state: State {
+                max_file_bytes,
+                retention_days,
+                floor,
+                current: None,
+                wbuf: Vec::with_capacity(256 * 1024),
+                repair: Vec::new(),
+                poisoned: None,
+                fresh,
+                _lock: lock,
+            },
+        })
+    }
+
+    /// The directory this store writes into.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the stored chain ended when the directory was opened, or `None` for an empty
+    /// directory.
+    pub fn chain_head(&self) -> Option<&ChainHead> {
+        self.head.as_ref()
+    }
+
+    /// Appends `lines`, in order.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the write fails, or the error of a line's [`Storable::date`];
+    /// nothing of the batch is left in the files then.
+    pub fn append<I>(&mut self, lines: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Storable,
+    {
+        let st = &mut self.state;
+        st.check_usable()?;
+        let mut touched = Vec::new();
+        let result = st.append(&self.dir, lines, &mut touched);
+        if result.is_err() {
+            st.rollback(touched);
+        }
+        result
+    }
+
+    /// fdatasyncs the current file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when fdatasync fails; the store then refuses further writes (the
+    /// kernel may have dropped the unsynced data; reopen to re-check the files).
+    pub fn flush(&mut self) -> Result<()> {
+        let st = &mut self.state;
+        st.check_usable()?;
+        if let Some(cur) = &mut st.current {
+            if let Err(e) = cur.file.sync_data() {
+                let path = cur.path.clone();
+                st.poisoned = Some(format!("fdatasync of {} failed: {e}", path.display()));
+                return Err(Error::io("fdatasync failed on", path)(e));
+            }
+            // Everything is on disk: no writeback to start for it.
+            cur.written_back = cur.len;
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes the current file (the directory stays locked until the store is
+    /// dropped).
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    pub fn close(&mut self) -> Result<()> {
+        self.flush()?;
+        self.state.current = None;
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    file: File,
+    path: PathBuf,
+    date: NaiveDate,
+    index: u32,
+    len: u64,
+    /// Where the last started writeback ended (see [`start_writeback`]).
+    written_back: u64,
+}
+
+#[derive(Debug)]
+struct Touched {
+    path: PathBuf,
+    len_before: u64,
+    created: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    max_file_bytes: u64,
+    retention_days: Option<u32>,
+    /// No file before this date is ever written again.
+    floor: Option<NaiveDate>,
+    current: Option<OpenFile>,
+    wbuf: Vec<u8>,
+    /// Files whose failed write could not be rolled back yet: (path, length to restore).
+    repair: Vec<(PathBuf, u64)>,
+    /// Set when an fsync failed: the kernel may have dropped dirty pages.
+    poisoned: Option<String>,
+    /// The directory held no audit files when opened: if the first record written is not
+    /// sequence 1 (a backend added to an existing trail), record where this directory's
+    /// chain starts so `audit verify` accepts it.
+    fresh: bool,
+    _lock: File,
+}
+
+impl State {
+    fn check_usable(&mut self) -> Result<()> {
+        if let Some(p) = &self.poisoned {
+            return Err(Error::backend(format!(
+                "{p}; data written since the last successful flush may be lost. Restart the \
+                 process: the files are re-checked on open and `audit verify` shows what is there"
+            )));
+        }
+        while let Some((path, len)) = self.repair.last() {
+            truncate_to(path, *len)
+                .map_err(Error::io("cannot roll back failed write in", path.clone()))?;
+            self.repair.pop();
+        }
+        Ok(())
+    }
+
+    fn append<I>(&mut self, dir: &Path, records: I, touched: &mut Vec<Touched>) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Storable,
+    {
+        self.wbuf.clear();
+        let mut records = records.into_iter().peekable();
+        if self.fresh
+            && let Some(first) = records.peek()
+        {
+            if first.sequence_number() > 1 {
+                let fields: ChainFields<'_> = serde_json::from_str(first.line())
+                    .map_err(|e| Error::backend(format!("unreadable record: {e}")))?;
+                let anchor = Anchor {
+                    sequence_number: first.sequence_number(),
+                    previous_hash: fields.previous_hash.map(|h| h.into_owned()),
+                };
+                anchor
+                    .write(dir)
+                    .map_err(Error::io("cannot write chain anchor in", dir))?;
+            }
+            self.fresh = false;
+        }
+        for rec in records {
+            let date = rec.date()?;
+            let date = match self.floor {
+                Some(floor) => date.max(floor),
+                None => date,
+            };
+            let need = rec.line().len() as u64 + 1;
+            let switch = match &self.current {
+                None => true,
+                Some(cur) => cur.date != date,
+            };
+            if switch {
+                self.write_out(touched)?;
+                self.open_for(dir, date, need, touched)?;
+            } else if let Some((len, index)) = self.current.as_ref().map(|c| (c.len, c.index)) {
+                let size = len + self.wbuf.len() as u64;
+                if self.max_file_bytes > 0 && size > 0 && size + need > self.max_file_bytes {
+                    self.write_out(touched)?;
+                    self.rotate_to(dir, date, index + 1, touched)?;
+                }
+            }
+            self.wbuf.extend_from_slice(rec.line().as_bytes());
+            self.wbuf.push(b'\n');
+        }
+        self.write_out(touched)
+    }
+
+    /// Writes the buffered lines to the current file in one call.
+    fn write_out(&mut self, touched: &mut Vec<Touched>) -> Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let Some(cur) = self.current.as_mut() else {
+            unreachable!("lines buffered with no open file; this is a bug in audit-format")
+        };
+        if !touched.iter().any(|t| t.path == cur.path) {
+            touched.push(Touched {
+                path: cur.path.clone(),
+                len_before: cur.len,
+                created: false,
+            });
+        }
+        cur.file
+            .write_all(&self.wbuf)
+            .map_err(Error::io("cannot write audit file", cur.path.clone()))?;
+        cur.len += self.wbuf.len() as u64;
+        self.wbuf.clear();
+        if cur.len - cur.written_back >= WRITEBACK_CHUNK {
+            start_writeback(&cur.file, cur.written_back, cur.len - cur.written_back);
+            cur.written_back = cur.len;
+        }
+        Ok(())
+    }
+
+    /// Opens the file for `date`: the newest rotation of that day if there is one (rotating
+    /// on if it is full), else a new day file.
+    fn open_for(
+        &mut self,
+        dir: &Path,
+        date: NaiveDate,
+        need: u64,
+        touched: &mut Vec<Touched>,
+    ) -> Result<()> {
+        let files = list_log_files(dir).map_err(Error::io("cannot list audit directory", dir))?;
+        match files.iter().rev().find(|f| f.date == date) {
+            Some(f) => {
+                let len = fs::metadata(&f.path)
+                    .map_err(Error::io("cannot stat", &f.path))?
+                    .len();
+                if self.max_file_bytes > 0 && len > 0 && len + need > self.max_file_bytes {
+                    self.rotate_to(dir, date, f.index + 1, touched)
+                } else {
+                    self.switch_to(dir, date, f.index, false, touched)
+                }
+            }
+            None => {
+                self.switch_to(dir, date, 0, true, touched)?;
+                // Retention counts back from the new day, but never from a day later than the
+                // wall clock's: an imported event dated in the future must not expire the
+                // files of the present.
+                self.apply_retention(dir, date.min(Utc::now().date_naive()), &files);
+                Ok(())
+            }
+        }
+    }
+
+    fn rotate_to(
+        &mut self,
+        dir: &Path,
+        date: NaiveDate,
+        index: u32,
+        touched: &mut Vec<Touched>,
+    ) -> Result<()> {
+        self.switch_to(dir, date, index, true, touched)
+    }
+
+    fn switch_to(
+        &mut self,
+        dir: &Path,
+        date: NaiveDate,
+        index: u32,
+        may_create: bool,
+        touched: &mut Vec<Touched>,
+    ) -> Result<()> {
+        if let Some(old) = self.current.take() {
+            // Everything in a file we leave is durable, so `flush` only syncs the current one.
+            old.file.sync_data().map_err(|e| {
+                self.poisoned = Some(format!("fdatasync of {} failed: {e}", old.path.display()));
+                Error::io("fdatasync failed on", old.path.clone())(e)
+            })?;
+        }
+        let path = dir.join(log_file_name(date, index));
+        let existed = path.exists();
+        if !existed && !may_create {
+            return Err(Error::Integrity(format!(
+                "{} disappeared while the trail was running",
+                path.display()
+            )));
+        }
+        let file = open_private(&path, true).map_err(Error::io("cannot open audit file", &path))?;
+        let len = file
+            .metadata()
+            .map_err(Error::io("cannot stat", &path))?
+            .len();
+        if !existed {
+            touched.push(Touched {
+                path: path.clone(),
+                len_before: 0,
+                created: true,
+            });
+            sync_dir(dir).map_err(Error::io("cannot fsync directory", dir))?;
+        }
+        self.floor = Some(date);
+        self.current = Some(OpenFile {
+            file,
+            path,
+            date,
+            index,
+            len,
+            written_back: len,
+        });
+        Ok(())
+    }
+
+    /// Undoes a failed batch: truncates files back, removes files it created.
+    fn rollback(&mut self, touched: Vec<Touched>) {
+        self.current = None;
+        for t in touched.into_iter().rev() {
+            let undone = if t.created {
+                fs::remove_file(&t.path).or_else(|e| {
+                    if e.kind() == io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+            } else {
+                truncate_to(&t.path, t.len_before)
+            };
+            if let Err(e) = undone {
+                eprintln!(
+                    "audit: could not roll back a failed write in {} ({e}); will retry before the next write",
+                    t.path.display()
+                );
+                self.repair
+                    .push((t.path, if t.created { 0 } else { t.len_before }));
+            }
+        }
+    }
+
+    fn apply_retention(&mut self, dir: &Path, today: NaiveDate, files: &[LogFile]) {
+        let Some(days) = self.retention_days else {
+            return;
+        };
+        let Some(cutoff) = today.checked_sub_days(chrono::Days::new(u64::from(days))) else {
+            return;
+        };
+        let expired: Vec<&LogFile> = files.iter().filter(|f| f.date < cutoff).collect();
+        if expired.is_empty() {
+            return;
+        }
+        // Record where the chain now starts, so `audit verify` accepts the shortened chain.
+        // Either the first line of the oldest kept file, or (when every older file expires)
+        // the link the next line written will carry: after the newest expired file's end.
+        let anchor = match files.iter().find(|f| f.date >= cutoff) {
+            Some(kept) => Anchor::at_first_line(&kept.path),
+            None => expired
+                .last()
+                .and_then(|f| Anchor::after_last_line(&f.path)),
+        };
+        let Some(anchor) = anchor else {
+            eprintln!(
+                "audit: retention skipped in {}: cannot read where the kept chain starts",
+                dir.display()
+            );
+            return;
+        };
+        if let Err(e) = anchor.write(dir) {
+            eprintln!(
+                "audit: retention skipped: cannot write {ANCHOR_FILE} in {}: {e}",
+                dir.display()
+            );
+            return;
+        }
+        for f in expired {
+            match fs::remove_file(&f.path) {
+                Ok(()) => eprintln!(
+                    "audit: retention: deleted {} (older than {days} days)",
+                    f.path.display()
+                ),
+                Err(e) => eprintln!("audit: retention: cannot delete {}: {e}", f.path.display()),
+            }
+        }
+        let _ = sync_dir(dir);
+    }
+}
+
+/// Bytes appended to a file before the kernel is asked to start writing them out.
+const WRITEBACK_CHUNK: u64 = 8 << 20;
+
+/// Asks the kernel to start writing `len` bytes at `offset` to disk now, without waiting
+/// for them (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that data streams to the disk
+/// as it is appended and the periodic fdatasync waits only for the last chunk instead of
+/// everything since the previous one. A hint only: an I/O error it meets is reported by
+/// the next fdatasync, which is what decides durability.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    #[expect(unsafe_code, reason = "sync_file_range has no safe std equivalent")]
+    // SAFETY: the descriptor belongs to `file`, which outlives the call; the call reads no
+    // memory of ours and only starts writeback of the file's own pages.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
