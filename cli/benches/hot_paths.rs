@@ -17,9 +17,10 @@ use std::path::PathBuf;
 
 use abi_stable::library::lib_header_from_path;
 use abi_stable::std_types::{RResult, RStr};
-use audit_host::__bench::{LineEncoder, batch, checksum_hex, write_records};
+use audit_format::LineEncoder;
+use audit_host::__bench::{batch, write_records};
 use audit_host::plugin::{LoadOptions, LoadedPlugin, library_file_name};
-use audit_host::{AuditRecord, Integrity, StorageBackend};
+use audit_host::{AuditRecord, ComplianceLevel, Integrity, StorageBackend};
 use audit_plugin_api::{BackendBox, PluginModule_Ref};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -44,7 +45,7 @@ fn records(n: usize) -> Vec<AuditRecord> {
     pool.iter()
         .enumerate()
         .map(|(i, ev)| {
-            enc.encode(ev, EVENT_ID, "bench-host", 4242);
+            enc.encode(ev, EVENT_ID, "bench-host", 4242, ComplianceLevel::Basic);
             let (rec, hex) = enc.assemble(ev, i as u64 + 1, prev.as_ref(), ts, &Integrity::Sha256);
             prev = Some(hex);
             rec
@@ -58,7 +59,7 @@ fn canonical_line(c: &mut Criterion) {
     let prev = [b'a'; 64];
     let ts = Utc::now();
     let mut enc = LineEncoder::new();
-    enc.encode(ev, EVENT_ID, "bench-host", 4242);
+    enc.encode(ev, EVENT_ID, "bench-host", 4242, ComplianceLevel::Basic);
     let len = enc
         .assemble(ev, 123_456, Some(&prev), ts, &Integrity::Sha256)
         .0
@@ -67,11 +68,25 @@ fn canonical_line(c: &mut Criterion) {
     let mut g = c.benchmark_group("canonical_line");
     g.throughput(Throughput::Bytes(len as u64));
     g.bench_function("encode", |b| {
-        b.iter(|| enc.encode(black_box(ev), EVENT_ID, "bench-host", 4242));
+        b.iter(|| {
+            enc.encode(
+                black_box(ev),
+                EVENT_ID,
+                "bench-host",
+                4242,
+                ComplianceLevel::Basic,
+            )
+        });
     });
     g.bench_function("encode_assemble_sha256", |b| {
         b.iter(|| {
-            enc.encode(black_box(ev), EVENT_ID, "bench-host", 4242);
+            enc.encode(
+                black_box(ev),
+                EVENT_ID,
+                "bench-host",
+                4242,
+                ComplianceLevel::Basic,
+            );
             enc.assemble(ev, 123_456, Some(&prev), ts, &Integrity::Sha256)
         });
     });
@@ -87,10 +102,10 @@ fn chain(c: &mut Criterion) {
     let mut g = c.benchmark_group("chain");
     g.throughput(Throughput::Bytes(body.len() as u64 + 1));
     g.bench_function("sha256", |b| {
-        b.iter(|| checksum_hex(&Integrity::Sha256, black_box(body)));
+        b.iter(|| Integrity::Sha256.checksum_hex(black_box(body)));
     });
     g.bench_function("hmac_sha256", |b| {
-        b.iter(|| checksum_hex(&hmac, black_box(body)));
+        b.iter(|| hmac.checksum_hex(black_box(body)));
     });
     g.finish();
 }

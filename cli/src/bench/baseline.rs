@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use audit_host::__bench::{IdPool, LineEncoder};
-use audit_host::{AuditEvent, Durability, Integrity, Result};
+use audit_format::{IdPool, LineEncoder};
+use audit_host::{AuditEvent, ComplianceLevel, Durability, Error, Integrity, Result};
 use chrono::Utc;
 
 use super::engine::Scenario;
-use super::store::{fresh_dir, io_error};
+use super::store::fresh_dir;
 
 /// The baseline over `events` events in a fresh directory: its seconds.
 pub(crate) fn run_baseline(
@@ -42,8 +42,8 @@ pub(crate) fn baseline(
     dir: &Path,
 ) -> Result<f64> {
     let path = dir.join("baseline.jsonl");
-    let mut file = File::create(&path).map_err(io_error("cannot create", &path))?;
-    let io = |e| io_error("cannot write", &path)(e);
+    let mut file = File::create(&path).map_err(Error::io("cannot create", &path))?;
+    let io = |e| Error::io("cannot write", &path)(e);
     let integrity = Integrity::Sha256;
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let pid = i64::from(std::process::id());
@@ -56,7 +56,7 @@ pub(crate) fn baseline(
     for i in 0..events {
         let ev = &pool[i % pool.len()];
         let id = ids.next_id()?;
-        encoder.encode(ev, &id, &host, pid);
+        encoder.encode(ev, &id, &host, pid, ComplianceLevel::Basic);
         let (record, hex) =
             encoder.assemble(ev, i as u64 + 1, prev.as_ref(), Utc::now(), &integrity);
         prev = Some(hex);
@@ -84,7 +84,7 @@ pub(crate) fn baseline(
 
 #[cfg(test)]
 mod test {
-    use audit_host::__bench::LineEncoder;
+    use audit_format::LineEncoder;
     use audit_host::{ComplianceLevel, Integrity};
     use chrono::Utc;
     use serde_json::{Map, Value};
@@ -95,7 +95,7 @@ mod test {
     fn sample_lines_are_about_900_bytes() {
         let pool = sample_events(16);
         let mut p = LineEncoder::new();
-        p.encode_as(
+        p.encode(
             &pool[3],
             "0b7c8f1e-3f57-4e8e-9d46-1c2a3b4c5d6e",
             "bench-host",

@@ -1,33 +1,10 @@
 //! The bench's scratch directories and plugin stores: clearing, sizing, syncing.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use audit_host::{Error, Result};
 use serde_json::Value;
-
-/// Wraps an `io::Error` with what was being done and on which path (as `audit_host` does).
-pub(crate) fn io_error(
-    context: &'static str,
-    path: impl Into<PathBuf>,
-) -> impl FnOnce(io::Error) -> Error {
-    let path = path.into();
-    move |source| Error::Io {
-        context,
-        path,
-        source,
-    }
-}
-
-/// Commits a directory's entries (created, renamed or removed files) to disk.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
 
 /// Peak resident memory of this process (`VmHWM`), in bytes; 0 where unknown.
 pub(crate) fn peak_rss_bytes() -> u64 {
@@ -44,15 +21,15 @@ pub(crate) fn peak_rss_bytes() -> u64 {
 /// Empties (or creates) `dir` and commits the removal to disk.
 pub(crate) fn fresh_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
-        fs::remove_dir_all(dir).map_err(io_error("cannot clear bench directory", dir))?;
+        fs::remove_dir_all(dir).map_err(Error::io("cannot clear bench directory", dir))?;
     }
-    fs::create_dir_all(dir).map_err(io_error("cannot create bench directory", dir))?;
+    fs::create_dir_all(dir).map_err(Error::io("cannot create bench directory", dir))?;
     // Commit the removal before the clock starts: otherwise the next journal commit, the
     // first fdatasync of the run, frees the old files' blocks (and, on a `discard` mount,
     // trims them): in three 6,400-event sync runs the trail's fdatasyncs took 5-36% longer
     // without this.
     let parent = dir.parent().unwrap_or(dir);
-    sync_dir(parent).map_err(io_error("cannot fsync bench directory", parent))
+    audit_format::fs::sync_dir(parent).map_err(Error::io("cannot fsync bench directory", parent))
 }
 
 /// The bytes of the files directly in `dir`.
@@ -93,7 +70,7 @@ pub(crate) fn clear_bench_store(config_json: &str, bench_dir: &Path) -> Result<(
         fs::remove_file(&path)
     };
     match cleared {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
             "cannot clear the plugin store in the bench directory",
             &path,
         )(e)),

@@ -7,7 +7,7 @@ use std::time::Instant;
 use audit_host::{Error, Integrity, Result};
 use serde::Serialize;
 
-use super::store::{dir_bytes, io_error};
+use super::store::dir_bytes;
 
 /// `audit verify` throughput against plain SHA-256 over the same bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -37,12 +37,12 @@ pub(crate) fn verify_vs_sha256(dir: &Path) -> Result<VerifyResult> {
     let t = Instant::now();
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
-    for entry in fs::read_dir(dir).map_err(io_error("cannot list", dir))? {
-        let path = entry.map_err(io_error("cannot list", dir))?.path();
+    for entry in fs::read_dir(dir).map_err(Error::io("cannot list", dir))? {
+        let path = entry.map_err(Error::io("cannot list", dir))?.path();
         if path.extension().is_some_and(|e| e == "jsonl") {
-            let mut f = File::open(&path).map_err(io_error("cannot open", &path))?;
+            let mut f = File::open(&path).map_err(Error::io("cannot open", &path))?;
             loop {
-                let n = f.read(&mut buf).map_err(io_error("cannot read", &path))?;
+                let n = f.read(&mut buf).map_err(Error::io("cannot read", &path))?;
                 if n == 0 {
                     break;
                 }
