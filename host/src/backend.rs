@@ -21,8 +21,16 @@ pub struct Batch {
     start: usize,
 }
 
+impl From<Vec<AuditRecord>> for Batch {
+    fn from(records: Vec<AuditRecord>) -> Self {
+        Self::new(records)
+    }
+}
+
 impl Batch {
-    pub(crate) fn new(records: Vec<AuditRecord>) -> Self {
+    /// A batch of `records`, which must be in sequence order (for testing a backend
+    /// directly; the trail builds its own).
+    pub fn new(records: Vec<AuditRecord>) -> Self {
         Self {
             records: Arc::new(records),
             start: 0,

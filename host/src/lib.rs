@@ -41,7 +41,6 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod backend;
-pub mod bench;
 mod catch_panics;
 pub mod config;
 mod error;

@@ -354,10 +354,8 @@ fn serve(instance: &mut BackendBox, rx: &mpsc::Receiver<Command>) {
 }
 
 /// Hands records to a plugin instance the way every host call does: ids decoded (borrowed
-/// when they need no unescaping), one `Record` view per line, one `write_batch` call. Public
-/// for the benchmarks only.
-#[doc(hidden)]
-pub fn write_records(
+/// when they need no unescaping), one `Record` view per line, one `write_batch` call.
+pub(crate) fn write_records(
     instance: &mut BackendBox,
     batch: &[crate::AuditRecord],
 ) -> Result<(), PluginError> {

@@ -120,43 +120,6 @@ async fn a_plugin_down_for_the_middle_third_gets_every_event_in_order() -> TestR
 }
 
 #[tokio::test]
-async fn a_backlog_spooled_at_close_is_delivered_by_the_next_process() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let Outage { flag, record, cfg } = outage(dir.path(), "shutdown_timeout_ms = 200", 50);
-    std::fs::write(&flag, "down")?;
-    let trail = AuditTrail::from_config_file(&cfg)?;
-    for i in 0..5_000 {
-        trail
-            .log_event(AuditEventType::DataAccess, format!("first run {i}"))
-            .await?;
-    }
-    // Closing while the plugin is down: nothing is lost, the backlog stays in its spool.
-    trail.close().await?;
-    assert_eq!(trail.statistics().per_backend[1].spooled_events, 5_000);
-    assert!(received(&record).is_empty());
-    let spool = dir.path().join("logs/.spool/faulty");
-    assert!(spool_segments(&spool) > 0);
-    drop(trail);
-
-    // The next process, with the plugin healthy.
-    std::fs::remove_file(&flag)?;
-    let out = audit(
-        &["emit", "--config", "audit.toml", "--stats"],
-        dir.path(),
-        "{\"event_type\":\"data_access\",\"message\":\"second run\"}\n",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        received(&record),
-        (1..=5_001).collect::<Vec<_>>(),
-        "the backlog first, in order, then the new event"
-    );
-    assert_eq!(spool_segments(&spool), 0, "the delivered spool is removed");
-    assert_eq!(verify(&dir.path().join("logs")).events, 5_001);
-    Ok(())
-}
-
-#[tokio::test]
 async fn a_panicking_plugin_beside_the_file_backend_is_contained_and_spooled() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cfg = config(dir.path(), "", "", "{ panic_in = \"write_batch\" }");

@@ -4,7 +4,6 @@
 pub mod backends;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -72,33 +71,12 @@ pub fn verify(dir: &Path) -> VerifyReport {
     audit_host::verify_dir(dir, &Integrity::Sha256).unwrap_or_else(|e| panic!("verify failed: {e}"))
 }
 
-/// Path to the `audit` binary built for this test run.
-pub fn audit_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_audit"))
-}
-
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-/// Runs the `audit` binary in `cwd` with `stdin` as its input.
-pub fn audit(args: &[&str], cwd: &Path, stdin: impl AsRef<[u8]>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(audit_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn audit");
-    // The child may exit before reading everything (a bad line): ignore a broken pipe.
-    let _ = child.stdin.take().expect("stdin").write_all(stdin.as_ref());
-    child.wait_with_output().expect("wait")
 }
 
 /// Output bytes as text.

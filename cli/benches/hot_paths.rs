@@ -1,4 +1,4 @@
-//! Criterion micro-benchmarks of the trail's hot paths: `cargo bench -p audit-host`.
+//! Criterion micro-benchmarks of the trail's hot paths: `cargo bench -p audit-cli`.
 //!
 //! - `canonical_line/*`: serializing one realistic event (all 30 fields, ~950-byte line), the
 //!   part done outside the chain's critical section (`encode`) and the whole per-event work
@@ -16,13 +16,18 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use abi_stable::library::lib_header_from_path;
-use abi_stable::std_types::{RResult, RStr};
-use audit_host::bench::{LineEncoder, batch, checksum_hex, sample_events};
+use abi_stable::std_types::{RResult, RSlice, RStr};
+use audit_format::{ComplianceLevel, LineEncoder};
 use audit_host::plugin::{LoadOptions, LoadedPlugin, library_file_name};
-use audit_host::{AuditRecord, Integrity, StorageBackend};
-use audit_plugin_api::{BackendBox, PluginModule_Ref};
+use audit_host::{AuditRecord, Batch, Integrity, StorageBackend};
+use audit_plugin_api::{BackendBox, PluginModule_Ref, Record};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sample::sample_events;
+
+/// The events `audit bench` logs.
+#[path = "../src/bench/sample.rs"]
+mod sample;
 
 const EVENT_ID: &str = "0b7c8f1e-3f57-4e8e-9d46-1c2a3b4c5d6e";
 const BATCH: usize = 256;
@@ -39,7 +44,7 @@ fn records(n: usize) -> Vec<AuditRecord> {
     pool.iter()
         .enumerate()
         .map(|(i, ev)| {
-            enc.encode(ev, EVENT_ID, "bench-host", 4242);
+            enc.encode(ev, EVENT_ID, "bench-host", 4242, ComplianceLevel::Basic);
             let (rec, hex) = enc.assemble(ev, i as u64 + 1, prev.as_ref(), ts, &Integrity::Sha256);
             prev = Some(hex);
             rec
@@ -53,7 +58,7 @@ fn canonical_line(c: &mut Criterion) {
     let prev = [b'a'; 64];
     let ts = Utc::now();
     let mut enc = LineEncoder::new();
-    enc.encode(ev, EVENT_ID, "bench-host", 4242);
+    enc.encode(ev, EVENT_ID, "bench-host", 4242, ComplianceLevel::Basic);
     let len = enc
         .assemble(ev, 123_456, Some(&prev), ts, &Integrity::Sha256)
         .0
@@ -62,11 +67,25 @@ fn canonical_line(c: &mut Criterion) {
     let mut g = c.benchmark_group("canonical_line");
     g.throughput(Throughput::Bytes(len as u64));
     g.bench_function("encode", |b| {
-        b.iter(|| enc.encode(black_box(ev), EVENT_ID, "bench-host", 4242));
+        b.iter(|| {
+            enc.encode(
+                black_box(ev),
+                EVENT_ID,
+                "bench-host",
+                4242,
+                ComplianceLevel::Basic,
+            )
+        });
     });
     g.bench_function("encode_assemble_sha256", |b| {
         b.iter(|| {
-            enc.encode(black_box(ev), EVENT_ID, "bench-host", 4242);
+            enc.encode(
+                black_box(ev),
+                EVENT_ID,
+                "bench-host",
+                4242,
+                ComplianceLevel::Basic,
+            );
             enc.assemble(ev, 123_456, Some(&prev), ts, &Integrity::Sha256)
         });
     });
@@ -82,15 +101,15 @@ fn chain(c: &mut Criterion) {
     let mut g = c.benchmark_group("chain");
     g.throughput(Throughput::Bytes(body.len() as u64 + 1));
     g.bench_function("sha256", |b| {
-        b.iter(|| checksum_hex(&Integrity::Sha256, black_box(body)));
+        b.iter(|| Integrity::Sha256.checksum_hex(black_box(body)));
     });
     g.bench_function("hmac_sha256", |b| {
-        b.iter(|| checksum_hex(&hmac, black_box(body)));
+        b.iter(|| hmac.checksum_hex(black_box(body)));
     });
     g.finish();
 }
 
-/// A plugin library built beside this benchmark (plugins are dev-dependencies of audit-host,
+/// A plugin library built beside this benchmark (plugins are dev-dependencies of audit-cli,
 /// so `cargo bench` builds them into the same `deps/` directory).
 fn plugin_lib(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
@@ -100,15 +119,34 @@ fn plugin_lib(name: &str) -> PathBuf {
         .join(library_file_name(name));
     assert!(
         path.exists(),
-        "{} is missing: run `cargo bench -p audit-host`",
+        "{} is missing: run `cargo bench -p audit-cli`",
         path.display()
     );
     path
 }
 
-/// Hands `batch` to `instance` the way the host does for every call.
+/// Hands `batch` to `instance` as the host does for every call: one `Record` view per line
+/// (ids borrowed from the line), one `write_batch` call.
 fn sabi_write_batch(instance: &mut BackendBox, batch: &[AuditRecord]) {
-    audit_host::plugin::write_records(instance, black_box(batch)).expect("write_batch");
+    let ids: Vec<_> = batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
+    let records: Vec<Record<'_>> = batch
+        .iter()
+        .zip(&ids)
+        .map(|(r, (event_id, user_id))| Record {
+            line: RStr::from_str(r.line()),
+            sequence_number: r.sequence_number(),
+            timestamp: RStr::from_str(r.timestamp_str()),
+            timestamp_micros: r.timestamp().timestamp_micros(),
+            event_id: RStr::from_str(event_id),
+            event_type: RStr::from_str(r.event_type().as_str()),
+            log_level: RStr::from_str(r.log_level().as_str()),
+            user_id: user_id.as_deref().map(RStr::from_str).into(),
+        })
+        .collect();
+    instance
+        .write_batch(RSlice::from_slice(black_box(&records)))
+        .into_result()
+        .expect("write_batch");
 }
 
 fn plugin_abi(c: &mut Criterion) {
@@ -132,7 +170,7 @@ fn plugin_abi(c: &mut Criterion) {
 
     let plugin = LoadedPlugin::load(&lib, &LoadOptions::default()).expect("load");
     let backend = plugin.open("bench", "{}").expect("open");
-    let shared = batch(recs);
+    let shared = Batch::from(recs);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()

@@ -1,5 +1,7 @@
-//! The `audit` command's usage errors and other edge cases of the command. (The rest of this
-//! file's former grab bag now lives in test files named by topic.)
+//! Edge cases of the `audit` commands: bad input, usage errors, warnings, exit codes, output
+//! into a closed pipe.
+//!
+//! Moved from host/tests/edge_cases.rs.
 
 mod common;
 
@@ -10,18 +12,15 @@ use audit_host::{AuditEventType, AuditTrail};
 use common::*;
 use serde_json::{Value, json};
 
-// ---------------------------------------------------------------------------------------
-// Helpers
+fn toml_str(p: &Path) -> String {
+    format!("{:?}", p.to_str().expect("utf-8 path"))
+}
 
 #[cfg(unix)]
 fn write_key(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, bytes)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-fn toml_str(p: &Path) -> String {
-    format!("{:?}", p.to_str().expect("utf-8 path"))
 }
 
 async fn log_n(trail: &AuditTrail, n: usize) -> audit_host::Result<()> {
@@ -32,9 +31,6 @@ async fn log_n(trail: &AuditTrail, n: usize) -> audit_host::Result<()> {
     }
     Ok(())
 }
-
-// ---------------------------------------------------------------------------------------
-// The `audit` command's usage errors
 
 #[cfg(unix)]
 #[test]
@@ -57,44 +53,6 @@ fn verify_with_a_bad_key_file_exits_2() -> TestResult {
         );
         assert!(out.stdout.is_empty());
     }
-    Ok(())
-}
-
-#[test]
-fn usage_errors_exit_2_and_say_what_is_wrong() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &["query", "missing"],
-            "audit query: missing is not a directory",
-        ),
-        (
-            &["emit", "--durability", "nonsense"],
-            "`nonsense` is not a durability mode: use batched or sync",
-        ),
-        (
-            &["query", ".", "--since", "yesterday"],
-            "`yesterday` is not a time",
-        ),
-        (
-            &["query", ".", "--event-type", "coffee"],
-            "unknown AuditEventType `coffee`",
-        ),
-        (
-            &["emit", "--config", "missing.toml"],
-            "audit emit: missing.toml: (file): cannot read the configuration file",
-        ),
-    ];
-    for (args, want) in cases {
-        let out = audit(args, dir.path(), "");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = text(&out.stderr);
-        assert!(err.contains(want), "{args:?}: {err}");
-    }
-    assert!(
-        !dir.path().join("audit_logs").exists(),
-        "nothing was written"
-    );
     Ok(())
 }
 
@@ -170,9 +128,6 @@ fn query_time_bounds_cover_whole_days() -> TestResult {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------
-// More of the `audit` command
-
 #[test]
 fn emit_skips_blank_lines_and_stops_at_unreadable_input() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -186,48 +141,6 @@ fn emit_skips_blank_lines_and_stops_at_unreadable_input() -> TestResult {
     assert!(err.contains("stdin line 5: cannot read"), "{err}");
     assert!(err.contains("emitted 2 events before the error"), "{err}");
     assert_eq!(verify(&dir.path().join("logs")).events, 2);
-    Ok(())
-}
-
-#[test]
-fn emit_sync_acknowledges_each_event_once_durable() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let input = "{\"event_type\":\"data_access\",\"message\":\"a\",\"event_id\":\"id-a\"}\n\
-                 {\"event_type\":\"data_access\",\"message\":\"b\",\"event_id\":\"id-b\"}\n";
-    let out = audit(
-        &["emit", "--dir", "logs", "--durability", "sync", "--ack"],
-        dir.path(),
-        input,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "1 id-a\n2 id-b\n");
-    Ok(())
-}
-
-#[test]
-fn emit_exits_1_when_a_backend_without_spool_never_takes_the_events() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    std::fs::write(
-        dir.path().join("audit.toml"),
-        format!(
-            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 100\n[[backends]]\ntype = \"file\"\n[[backends]]\ntype = \"plugin\"\nspool_max_bytes = 0\nlibrary = {}\nconfig = {{ fail_writes = 1000000000 }}\n",
-            toml_str(&plugin_lib("audit_backend_faulty"))
-        ),
-    )?;
-    let out = audit(
-        &["emit", "--config", "audit.toml", "--durability", "sync"],
-        dir.path(),
-        "{\"event_type\":\"data_access\",\"message\":\"a\"}\n",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("was accepted as sequence 1 but is not confirmed durable")
-            && err.contains("closing the trail failed")
-            && err.contains("1 accepted event(s) were NOT written to it"),
-        "{err}"
-    );
-    assert!(err.contains("fixture failure"), "{err}");
     Ok(())
 }
 
@@ -296,58 +209,81 @@ fn output_into_a_closed_pipe_is_not_an_error() -> TestResult {
 }
 
 #[test]
-fn bench_prints_a_summary_and_reports_a_bad_backend() -> TestResult {
+fn usage_errors_exit_2_and_say_what_is_wrong() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let scratch = dir.path().join("scratch");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["query", "missing"],
+            "audit query: missing is not a directory",
+        ),
+        (
+            &["emit", "--durability", "nonsense"],
+            "`nonsense` is not a durability mode: use batched or sync",
+        ),
+        (
+            &["query", ".", "--since", "yesterday"],
+            "`yesterday` is not a time",
+        ),
+        (
+            &["query", ".", "--event-type", "coffee"],
+            "unknown AuditEventType `coffee`",
+        ),
+        (
+            &["emit", "--config", "missing.toml"],
+            "audit emit: missing.toml: (file): cannot read the configuration file",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = audit(args, dir.path(), "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(
+        !dir.path().join("audit_logs").exists(),
+        "nothing was written"
+    );
+    Ok(())
+}
+
+#[test]
+fn emit_sync_acknowledges_each_event_once_durable() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = "{\"event_type\":\"data_access\",\"message\":\"a\",\"event_id\":\"id-a\"}\n\
+                 {\"event_type\":\"data_access\",\"message\":\"b\",\"event_id\":\"id-b\"}\n";
     let out = audit(
-        &[
-            "bench",
-            "--events",
-            "500",
-            "--verify",
-            "--dir",
-            scratch.to_str().ok_or("path")?,
-        ],
+        &["emit", "--dir", "logs", "--durability", "sync", "--ack"],
         dir.path(),
-        "",
+        input,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(
-        lines[0].starts_with("file-batched-1p: 500 events, 1 producer(s)"),
-        "{stdout}"
-    );
-    assert!(lines[1].starts_with("verify: "), "{stdout}");
+    assert_eq!(text(&out.stdout), "1 id-a\n2 id-b\n");
+    Ok(())
+}
 
-    let out = audit(&["bench", "--backend", "tape"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--backend `tape`: use `file` or `plugin:PATH`"),
-        "{}",
-        text(&out.stderr)
-    );
-    let missing = dir.path().join("libmissing.so");
+#[test]
+fn emit_exits_1_when_a_backend_without_spool_never_takes_the_events() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 100\n[[backends]]\ntype = \"file\"\n[[backends]]\ntype = \"plugin\"\nspool_max_bytes = 0\nlibrary = {}\nconfig = {{ fail_writes = 1000000000 }}\n",
+            toml_str(&plugin_lib("audit_backend_faulty"))
+        ),
+    )?;
     let out = audit(
-        &[
-            "bench",
-            "--events",
-            "10",
-            "--backend",
-            &format!("plugin:{}", missing.display()),
-        ],
+        &["emit", "--config", "audit.toml", "--durability", "sync"],
         dir.path(),
-        "",
+        "{\"event_type\":\"data_access\",\"message\":\"a\"}\n",
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).starts_with(&format!(
-            "audit bench: plugin {}: file not found",
-            missing.display()
-        )),
-        "{}",
-        text(&out.stderr)
+        err.contains("was accepted as sequence 1 but is not confirmed durable")
+            && err.contains("closing the trail failed")
+            && err.contains("1 accepted event(s) were NOT written to it"),
+        "{err}"
     );
+    assert!(err.contains("fixture failure"), "{err}");
     Ok(())
 }

@@ -109,3 +109,61 @@ fn bench_rounds_through_a_plugin_start_each_round_with_an_empty_store() -> TestR
     }
     Ok(())
 }
+
+// Moved from host/tests/edge_cases.rs.
+#[test]
+fn bench_prints_a_summary_and_reports_a_bad_backend() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let scratch = dir.path().join("scratch");
+    let out = audit(
+        &[
+            "bench",
+            "--events",
+            "500",
+            "--verify",
+            "--dir",
+            scratch.to_str().ok_or("path")?,
+        ],
+        dir.path(),
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("file-batched-1p: 500 events, 1 producer(s)"),
+        "{stdout}"
+    );
+    assert!(lines[1].starts_with("verify: "), "{stdout}");
+
+    let out = audit(&["bench", "--backend", "tape"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--backend `tape`: use `file` or `plugin:PATH`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let missing = dir.path().join("libmissing.so");
+    let out = audit(
+        &[
+            "bench",
+            "--events",
+            "10",
+            "--backend",
+            &format!("plugin:{}", missing.display()),
+        ],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "audit bench: plugin {}: file not found",
+            missing.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}

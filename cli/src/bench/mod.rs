@@ -1,0 +1,17 @@
+//! The bench engine behind `audit bench`: a real trail against a hand-written baseline
+//! (docs/benchmarks.md).
+//!
+//! - [`engine`]: one scenario, its rounds and its `--json` result;
+//! - [`baseline`]: the tightest loop doing the trail's work without the trail;
+//! - [`sample`], [`histogram`], [`store`]: the events logged, latencies, scratch directories;
+//! - [`verify`]: `audit verify` against plain SHA-256;
+//! - [`suite`] and [`ab`]: `--suite`, the standard scenarios in child processes.
+
+pub(crate) mod ab;
+pub(crate) mod baseline;
+pub(crate) mod engine;
+pub(crate) mod histogram;
+pub(crate) mod sample;
+pub(crate) mod store;
+pub(crate) mod suite;
+pub(crate) mod verify;

@@ -1,0 +1,202 @@
+//! `audit bench`: one scenario, or with `--suite` the standard ones (`crate::bench::suite`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
+
+use audit_host::Durability;
+use clap::Args;
+
+use super::{EXIT_USAGE, parse_durability};
+use crate::bench::engine::{self, BenchBackend, BenchResult, Scenario};
+use crate::bench::suite::bench_suite;
+use crate::bench::verify::{VerifyResult, verify_vs_sha256};
+use crate::progress::Progress;
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// Events to log.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub(crate) events: usize,
+    /// Concurrent producers.
+    #[arg(long, value_name = "P", default_value_t = 1)]
+    pub(crate) producers: usize,
+    /// `batched` or `sync`.
+    #[arg(long, value_name = "MODE", value_parser = parse_durability, default_value = "batched")]
+    pub(crate) durability: Durability,
+    /// `file`, or `plugin:PATH` for a plugin library.
+    #[arg(long, value_name = "BACKEND", default_value = "file")]
+    pub(crate) backend: String,
+    /// The plugin's `config`, as JSON (default: `{"path": "DIR/plugin-store"}`). A store inside DIR is emptied before each run and round; one elsewhere must be empty, since each run's chain starts at sequence 1.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) plugin_config: Option<String>,
+    /// Scratch directory (default: a new directory under the system's temp dir, removed at
+    /// the end). With --suite, each scenario's subdirectory is removed when the scenario ends.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Pace the producers to this many events per second in total (for latency at a
+    /// given load); default: as fast as possible.
+    #[arg(long, value_name = "EVENTS_PER_S")]
+    pub(crate) rate: Option<f64>,
+    /// Keep the trail's files and report `audit verify` throughput over them against plain
+    /// SHA-256 over the same bytes.
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// One JSON object per line per scenario.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Run the standard scenarios (docs/benchmarks.md) and print their table. `--events`
+    /// sets the size of the large runs (default there: 2,000,000).
+    #[arg(long)]
+    pub(crate) suite: bool,
+    /// Skip the hand-written baseline loop (for runs compared with another run instead).
+    #[arg(long)]
+    pub(crate) no_baseline: bool,
+    /// Split the run into R rounds, each timing the trail and the baseline back to back
+    /// (in alternating order); `ratio_to_baseline` is then the median of the rounds' ratios,
+    /// which one noisy moment does not move. With --verify, only the last round's files are
+    /// verified.
+    #[arg(long, value_name = "R", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub(crate) rounds: u64,
+}
+
+pub(crate) fn bench(args: &BenchArgs) -> ExitCode {
+    let (dir, temporary) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("audit-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    let backend = match bench_backend(args, &dir) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    if args.suite {
+        let code = bench_suite(args, &dir);
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return code;
+    }
+    let scenario = scenario(args, backend, &dir);
+    let progress = Mutex::new(Progress::new("bench", false));
+    let result = engine::run(&scenario, &|done, total| {
+        progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .update(done, total);
+    });
+    progress
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .finish();
+    let result = result.and_then(|r| {
+        let verify = if args.verify {
+            Some(verify_vs_sha256(&dir.join("trail"))?)
+        } else {
+            None
+        };
+        Ok((r, verify))
+    });
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    match result {
+        Ok((r, verify)) => {
+            print_bench(&r, args.json);
+            if let Some(v) = verify {
+                print_verify(&v, args.json);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("audit bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--backend` (and `--plugin-config`, whose default store lies in `dir`).
+fn bench_backend(args: &BenchArgs, dir: &Path) -> Result<BenchBackend, ExitCode> {
+    match args.backend.as_str() {
+        "file" => Ok(BenchBackend::File),
+        other => match other.strip_prefix("plugin:") {
+            Some(path) => Ok(BenchBackend::Plugin {
+                library: PathBuf::from(path),
+                config_json: args.plugin_config.clone().unwrap_or_else(|| {
+                    serde_json::json!({ "path": dir.join("plugin-store").to_string_lossy() })
+                        .to_string()
+                }),
+            }),
+            None => {
+                eprintln!("audit bench: --backend `{other}`: use `file` or `plugin:PATH`");
+                Err(ExitCode::from(EXIT_USAGE))
+            }
+        },
+    }
+}
+
+/// The one scenario the arguments describe.
+fn scenario(args: &BenchArgs, backend: BenchBackend, dir: &Path) -> Scenario {
+    Scenario {
+        name: format!(
+            "{}-{}-{}p",
+            if matches!(backend, BenchBackend::File) {
+                "file"
+            } else {
+                "plugin"
+            },
+            match args.durability {
+                Durability::Batched => "batched",
+                Durability::Sync => "sync",
+            },
+            args.producers
+        ),
+        events: args.events,
+        producers: args.producers,
+        durability: args.durability,
+        backend,
+        dir: dir.to_path_buf(),
+        rate: args.rate,
+        skip_baseline: args.no_baseline,
+        rounds: args.rounds as usize,
+    }
+}
+
+/// `--verify`'s result: a JSON line, or one line of text.
+pub(crate) fn print_verify(v: &VerifyResult, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(v).unwrap_or_default());
+    } else {
+        println!(
+            "verify: {:.0} MB/s over {:.0} MB; SHA-256 alone {:.0} MB/s; ratio {:.2}",
+            v.verify_mb_per_s, v.megabytes, v.sha256_mb_per_s, v.ratio_to_sha256
+        );
+    }
+}
+
+/// A scenario's result: a JSON line, or one line of text.
+pub(crate) fn print_bench(r: &BenchResult, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+    } else {
+        println!(
+            "{}: {} events, {} producer(s), {}, {}: {:.0} events/s ({:.1} MB/s, {:.0} B/event); baseline {:.0} events/s, ratio {:.2}; log_event p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us; peak RSS {:.1} MiB",
+            r.scenario,
+            r.events,
+            r.producers,
+            r.durability,
+            r.backend,
+            r.events_per_s,
+            r.mb_per_s,
+            r.bytes_per_event,
+            r.baseline_events_per_s,
+            r.ratio_to_baseline,
+            r.p50_us,
+            r.p99_us,
+            r.p999_us,
+            r.peak_rss_bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
+}

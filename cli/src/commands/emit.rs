@@ -1,0 +1,220 @@
+//! `audit emit`: read events (one JSON object per line) from stdin and record them.
+
+mod acks;
+#[cfg(unix)]
+mod signals;
+
+use std::io::{self, BufRead};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use audit_host::config::TrailConfig;
+use audit_host::{AuditEvent, AuditTrail, Durability, Error};
+use clap::Args;
+
+use super::{EXIT_DATAERR, EXIT_USAGE, parse_durability, report, runtime};
+use acks::{Acks, Shared};
+
+#[derive(Args)]
+pub(crate) struct EmitArgs {
+    /// TOML configuration file (see docs/configuration.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    config: Option<PathBuf>,
+    /// Directory for the built-in file backend when no --config is given.
+    #[arg(long, value_name = "DIR", default_value = "audit_logs")]
+    dir: PathBuf,
+    /// Override the durability mode: `batched` or `sync` (each event fdatasync'd before
+    /// `emit` reads the next line).
+    #[arg(long, value_name = "MODE", value_parser = parse_durability)]
+    durability: Option<Durability>,
+    /// Print `SEQUENCE EVENT_ID` on stdout for each event as soon as it is durable according
+    /// to the durability mode (with sync: after its fdatasync).
+    #[arg(long)]
+    ack: bool,
+    /// At the end, print the trail's statistics as JSON on stderr: queue depth, and per
+    /// backend its state, delivered events and sequence, retries, fatal errors, spooled
+    /// events and bytes, dropped events, last error and when (docs/operations.md).
+    #[arg(long)]
+    stats: bool,
+}
+
+/// Why reading stopped early: the exit code (when closing succeeds) and the message.
+type Failure = (u8, String);
+
+pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let trail = match build_trail(&args) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            report("audit emit", &e, verbose);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let acks: Shared<Acks> = Shared::default();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    #[cfg(unix)]
+    if let Err(e) = signals::on_signal_close(&trail, &acks, &interrupted, args.ack) {
+        eprintln!("audit emit: cannot install signal handlers: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    // In batched mode events become durable after `log` returned: acknowledge them as the
+    // trail syncs, also while stdin is quiet.
+    let ack_stop = Arc::new(AtomicBool::new(false));
+    let ack_thread = args
+        .ack
+        .then(|| spawn_ack_printer(&trail, &acks, &ack_stop));
+    rt.block_on(async {
+        let (count, failure) = log_stdin(&trail, args.ack.then_some(&acks)).await;
+        if interrupted.load(Ordering::SeqCst) {
+            // The signal handler closes the trail, acknowledges what is durable and exits.
+            std::future::pending::<()>().await;
+        }
+        let closed = trail.close().await;
+        ack_stop.store(true, Ordering::Release);
+        if let Some(t) = ack_thread {
+            let _ = t.join();
+        }
+        if args.ack {
+            let durable = if closed.is_ok() {
+                u64::MAX
+            } else {
+                trail.durable_sequence()
+            };
+            acks::lock(&acks).print_durable(durable);
+        }
+        if let Err(e) = &closed {
+            eprintln!("audit emit: closing the trail failed: {e}");
+        }
+        if args.stats {
+            match serde_json::to_string_pretty(&trail.statistics()) {
+                Ok(json) => eprintln!("{json}"),
+                Err(e) => eprintln!("audit emit: cannot print statistics: {e}"),
+            }
+        }
+        exit_code(failure, count, closed.is_ok())
+    })
+}
+
+/// The trail from `--config` or `--dir`, with `--durability` applied.
+fn build_trail(args: &EmitArgs) -> Result<AuditTrail, Error> {
+    let builder = match &args.config {
+        Some(path) => TrailConfig::load(path).and_then(|c| c.builder()),
+        None => Ok(AuditTrail::builder().storage_path(&args.dir)),
+    };
+    builder.and_then(|b| match args.durability {
+        Some(d) => b.durability(d).build(),
+        None => b.build(),
+    })
+}
+
+/// A thread printing the acknowledgements of events that became durable, every 20 ms,
+/// until `stop`.
+fn spawn_ack_printer(
+    trail: &Arc<AuditTrail>,
+    acks: &Shared<Acks>,
+    stop: &Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let (trail, acks, stop) = (trail.clone(), acks.clone(), stop.clone());
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(20));
+            let durable = trail.durable_sequence();
+            acks::lock(&acks).print_durable(durable);
+        }
+    })
+}
+
+/// Logs every event on stdin until its end or the first failure: how many events the trail
+/// accepted, and the failure. With `acks`, each receipt waits there for its event to be
+/// durable.
+async fn log_stdin(trail: &AuditTrail, acks: Option<&Shared<Acks>>) -> (u64, Option<Failure>) {
+    let mut count = 0u64;
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let mut line = String::new();
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        match input.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let msg = format!("stdin line {}: cannot read: {e}", line_no + 1);
+                return (count, Some((EXIT_DATAERR, msg)));
+            }
+        }
+        line_no += 1;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let event = match parse_event(text, line_no) {
+            Ok(ev) => ev,
+            Err(msg) => return (count, Some((EXIT_DATAERR, msg))),
+        };
+        match trail.log_receipt(event).await {
+            Ok(receipt) => {
+                if let Some(acks) = acks {
+                    let mut acks = acks::lock(acks);
+                    acks.pending.push_back(receipt);
+                    acks.print_durable(trail.durable_sequence());
+                }
+            }
+            Err(e @ Error::NotDurable { .. }) => {
+                // Accepted and queued: close below still tries to store it.
+                return (count + 1, Some((1, format!("stdin line {line_no}: {e}"))));
+            }
+            Err(e) => {
+                let msg = format!("stdin line {line_no}: event not recorded: {e}");
+                return (count, Some((1, msg)));
+            }
+        }
+        count += 1;
+    }
+    (count, None)
+}
+
+/// One input line as an event, or the message naming the line (and the key) at fault.
+fn parse_event(text: &str, line_no: u64) -> Result<AuditEvent, String> {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+        .map_err(|e| format!("stdin line {line_no}: not a JSON object: {e}"))
+        .and_then(|map| {
+            AuditEvent::from_map(map, false).map_err(|e| match e {
+                Error::InvalidEvent { key, message } => {
+                    format!("stdin line {line_no}: key `{key}`: {message}")
+                }
+                other => format!("stdin line {line_no}: {other}"),
+            })
+        })
+}
+
+/// Reports how the run ended, after the trail was closed (`closed_ok`: without error).
+fn exit_code(failure: Option<Failure>, count: u64, closed_ok: bool) -> ExitCode {
+    match failure {
+        Some((code, msg)) => {
+            eprintln!("audit emit: {msg}");
+            if closed_ok {
+                eprintln!(
+                    "audit emit: emitted {count} events before the error (all written and flushed)"
+                );
+            } else {
+                eprintln!(
+                    "audit emit: {count} events were accepted before the error; see above for what could not be stored"
+                );
+            }
+            ExitCode::from(if closed_ok { code } else { 1 })
+        }
+        None if !closed_ok => ExitCode::from(1),
+        None => {
+            eprintln!("emitted {count} events");
+            ExitCode::SUCCESS
+        }
+    }
+}

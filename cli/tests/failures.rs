@@ -1,0 +1,106 @@
+//! Failures seen through the `audit` command: a file-size limit in the middle of a batch, and
+//! a directory held by a running `audit emit`.
+//!
+//! Moved from host/tests/failures.rs and host/tests/trail_basics.rs.
+
+mod common;
+
+use audit_host::{AuditTrail, Error};
+use common::*;
+
+#[cfg(target_os = "linux")]
+fn emit_with_file_size_limit(
+    cwd: &std::path::Path,
+    events: std::ops::Range<u32>,
+    limit_kib: Option<u32>,
+) -> std::process::Output {
+    use std::io::Write;
+    let input: String = events
+        .map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n"))
+        .collect();
+    let limit = limit_kib.map_or_else(String::new, |k| format!("ulimit -f {k};"));
+    // SIGXFSZ is ignored so the child sees EFBIG from write() instead of dying.
+    let script = format!(
+        "trap '' XFSZ; {limit} exec {} emit --dir logs",
+        audit_bin().display()
+    );
+    let mut child = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn bash");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The child may stop reading early; a broken pipe is expected then.
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    child.wait_with_output().expect("wait")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let logs = cwd.path().join("logs");
+    let out = emit_with_file_size_limit(cwd.path(), 0..100, None);
+    assert!(out.status.success());
+    let before = std::fs::metadata(log_files(&logs).pop().ok_or("file")?)?.len();
+    assert!(before < 128 * 1024);
+    // RLIMIT_FSIZE (128 KiB) runs out in the middle of a batch.
+    let out = emit_with_file_size_limit(cwd.path(), 100..5000, Some(128));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write audit file") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    let file = log_files(&logs).pop().ok_or("file")?;
+    let bytes = std::fs::read(&file)?;
+    assert!(bytes.len() as u64 >= before && bytes.len() <= 128 * 1024);
+    assert!(bytes.ends_with(b"\n"), "partial line left behind");
+    let report = verify(&logs);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert!(report.events >= 100);
+    // Space returns: the next run continues the chain without a gap.
+    let out = emit_with_file_size_limit(cwd.path(), 0..10, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seqs = sequences(&logs);
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(verify(&logs).events, report.events + 10);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_directory_held_by_another_process_names_its_pid() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // `audit emit` opens the trail, then waits on its (empty, open) stdin.
+    let mut child = std::process::Command::new(audit_bin())
+        .args(["emit", "--dir"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let lock = dir.path().join(".audit.lock");
+    let pid = child.id().to_string();
+    for _ in 0..500 {
+        if std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let err = AuditTrail::new(None, Some(dir.path().to_path_buf()), None).err();
+    assert!(
+        matches!(&err, Some(Error::DirectoryLocked { pid: Some(p), .. }) if *p == child.id()),
+        "{err:?}"
+    );
+    let msg = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains(&format!("process {pid} holds it")), "{msg}");
+    drop(child.stdin.take());
+    assert!(child.wait()?.success());
+    Ok(())
+}
