@@ -45,21 +45,22 @@ pub mod bench;
 mod canonical;
 mod catch_panics;
 pub mod config;
+mod delivery;
 mod error;
 mod event;
 mod file;
 mod global;
 mod ids;
-mod lane;
 pub mod plugin;
 mod policy;
 mod query;
 mod record;
 mod settings;
-mod spool;
 mod statistics;
 mod trail;
 pub mod verify;
+
+pub(crate) use delivery::{lane, spool};
 
 pub use async_trait::async_trait;
 pub use backend::{Batch, ChainHead, StorageBackend};
