@@ -60,7 +60,9 @@ mod statistics;
 mod trail;
 pub mod verify;
 
-pub(crate) use delivery::{lane, spool};
+// The paths the trail uses.
+pub(crate) use delivery as lane;
+pub(crate) use delivery::spool;
 
 pub use async_trait::async_trait;
 pub use backend::{Batch, ChainHead, StorageBackend};

@@ -20,6 +20,10 @@ use crate::error::{Error, Result};
 use crate::file::{create_dir_private, lock_dir, open_private, sync_dir, truncate_to};
 use crate::record::{AuditRecord, ChainFields};
 
+mod reader;
+
+pub(crate) use reader::SpoolReader;
+
 /// The default bound on one backend's spool (`spool_max_bytes`): 1 GiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 /// A new segment starts once the newest reaches this size.
@@ -395,19 +399,9 @@ fn last_line_of(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// Reads `len - from` bytes of a segment from offset `from`.
-pub(crate) fn read_segment(path: &Path, from: u64, len: u64) -> Result<Vec<u8>> {
-    let mut f = File::open(path).map_err(Error::io("cannot open spool segment", path))?;
-    f.seek(SeekFrom::Start(from))
-        .map_err(Error::io("cannot read spool segment", path))?;
-    let mut bytes = vec![0; (len - from) as usize];
-    f.read_exact(&mut bytes)
-        .map_err(Error::io("cannot read spool segment", path))?;
-    Ok(bytes)
-}
-
 #[cfg(test)]
 mod test {
+    use super::reader::read_segment;
     use super::*;
     use crate::record::{Integrity, Prepared};
     use crate::{AuditEvent, AuditEventType};
