@@ -21,6 +21,8 @@ mod health;
 mod lane;
 mod options;
 pub(crate) mod spool;
+#[cfg(test)]
+mod test;
 mod worker;
 
 #[expect(unused_imports, reason = "the trail's writer takes it up at the merge")]

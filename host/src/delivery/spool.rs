@@ -400,7 +400,7 @@ fn last_line_of(bytes: &[u8]) -> &[u8] {
 }
 
 #[cfg(test)]
-mod test {
+pub(super) mod test {
     use super::reader::read_segment;
     use super::*;
     use crate::record::{Integrity, Prepared};
@@ -408,7 +408,7 @@ mod test {
     use chrono::SubsecRound;
 
     /// `n` chained records starting at `first`.
-    fn records(first: u64, n: u64) -> Vec<AuditRecord> {
+    pub(in crate::delivery) fn records(first: u64, n: u64) -> Vec<AuditRecord> {
         let mut prev: Option<[u8; 64]> = None;
         let mut p = Prepared::default();
         (first..first + n)
