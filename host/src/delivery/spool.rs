@@ -115,36 +115,10 @@ impl Spool {
         }
         found.sort();
         for (first, path) in found {
-            let mut bytes = Vec::new();
-            File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(Error::io("cannot read spool segment", &path))?;
-            let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            if whole < bytes.len() {
-                truncate_to(&path, whole as u64).map_err(Error::io(
-                    "cannot cut the torn tail of spool segment",
-                    &path,
-                ))?;
+            if let Some(seg) = recover_segment(path, first)? {
+                spool.bytes += seg.len;
+                spool.segments.push_back(seg);
             }
-            if whole == 0 {
-                std::fs::remove_file(&path)
-                    .map_err(Error::io("cannot remove empty spool segment", &path))?;
-                continue;
-            }
-            let last_line = last_line_of(&bytes[..whole]);
-            let fields: ChainFields<'_> = serde_json::from_slice(last_line).map_err(|e| {
-                Error::Integrity(format!(
-                    "spool segment {}: its last line is not an audit event ({e}); move the file out of the spool directory (its events are also in the file backend, if one is configured)",
-                    path.display()
-                ))
-            })?;
-            spool.bytes += whole as u64;
-            spool.segments.push_back(Segment {
-                path,
-                first,
-                last: fields.sequence_number,
-                len: whole as u64,
-            });
         }
         spool.synced = spool.segments.back().map_or(0, |s| s.last);
         Ok(spool)
@@ -389,6 +363,40 @@ impl Spool {
         ))?;
         Ok(true)
     }
+}
+
+/// Reads a segment found at start: cuts a torn last line, removes it if nothing is left,
+/// and reads its last sequence number.
+fn recover_segment(path: PathBuf, first: u64) -> Result<Option<Segment>> {
+    let mut bytes = Vec::new();
+    File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(Error::io("cannot read spool segment", &path))?;
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if whole < bytes.len() {
+        truncate_to(&path, whole as u64).map_err(Error::io(
+            "cannot cut the torn tail of spool segment",
+            &path,
+        ))?;
+    }
+    if whole == 0 {
+        std::fs::remove_file(&path)
+            .map_err(Error::io("cannot remove empty spool segment", &path))?;
+        return Ok(None);
+    }
+    let last_line = last_line_of(&bytes[..whole]);
+    let fields: ChainFields<'_> = serde_json::from_slice(last_line).map_err(|e| {
+        Error::Integrity(format!(
+            "spool segment {}: its last line is not an audit event ({e}); move the file out of the spool directory (its events are also in the file backend, if one is configured)",
+            path.display()
+        ))
+    })?;
+    Ok(Some(Segment {
+        last: fields.sequence_number,
+        path,
+        first,
+        len: whole as u64,
+    }))
 }
 
 fn last_line_of(bytes: &[u8]) -> &[u8] {
