@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::record::AuditRecord;
+use audit_format::error::Result;
+use audit_format::record::AuditRecord;
 
 pub use audit_format::ChainHead;
 
@@ -153,8 +153,8 @@ mod test {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::error::Error;
     use crate::{AuditEventType, AuditTrail};
+    use audit_format::error::Error;
 
     /// Implements only what a backend must: `name`, `write_batch`, `resume` and `query_dir`
     /// are the trait's defaults.
