@@ -16,12 +16,11 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use abi_stable::library::lib_header_from_path;
-use abi_stable::std_types::{RResult, RStr};
-use audit_format::LineEncoder;
-use audit_host::__bench::{batch, write_records};
+use abi_stable::std_types::{RResult, RSlice, RStr};
+use audit_format::{ComplianceLevel, LineEncoder};
 use audit_host::plugin::{LoadOptions, LoadedPlugin, library_file_name};
-use audit_host::{AuditRecord, ComplianceLevel, Integrity, StorageBackend};
-use audit_plugin_api::{BackendBox, PluginModule_Ref};
+use audit_host::{AuditRecord, Batch, Integrity, StorageBackend};
+use audit_plugin_api::{BackendBox, PluginModule_Ref, Record};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sample::sample_events;
@@ -126,9 +125,28 @@ fn plugin_lib(name: &str) -> PathBuf {
     path
 }
 
-/// Hands `batch` to `instance` the way the host does for every call.
+/// Hands `batch` to `instance` as the host does for every call: one `Record` view per line
+/// (ids borrowed from the line), one `write_batch` call.
 fn sabi_write_batch(instance: &mut BackendBox, batch: &[AuditRecord]) {
-    write_records(instance, black_box(batch)).expect("write_batch");
+    let ids: Vec<_> = batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
+    let records: Vec<Record<'_>> = batch
+        .iter()
+        .zip(&ids)
+        .map(|(r, (event_id, user_id))| Record {
+            line: RStr::from_str(r.line()),
+            sequence_number: r.sequence_number(),
+            timestamp: RStr::from_str(r.timestamp_str()),
+            timestamp_micros: r.timestamp().timestamp_micros(),
+            event_id: RStr::from_str(event_id),
+            event_type: RStr::from_str(r.event_type().as_str()),
+            log_level: RStr::from_str(r.log_level().as_str()),
+            user_id: user_id.as_deref().map(RStr::from_str).into(),
+        })
+        .collect();
+    instance
+        .write_batch(RSlice::from_slice(black_box(&records)))
+        .into_result()
+        .expect("write_batch");
 }
 
 fn plugin_abi(c: &mut Criterion) {
@@ -152,7 +170,7 @@ fn plugin_abi(c: &mut Criterion) {
 
     let plugin = LoadedPlugin::load(&lib, &LoadOptions::default()).expect("load");
     let backend = plugin.open("bench", "{}").expect("open");
-    let shared = batch(recs);
+    let shared = Batch::from(recs);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()

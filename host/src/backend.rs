@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::record::AuditRecord;
+use audit_format::error::Result;
+use audit_format::record::AuditRecord;
 
 pub use audit_format::ChainHead;
 
@@ -21,8 +21,16 @@ pub struct Batch {
     start: usize,
 }
 
+impl From<Vec<AuditRecord>> for Batch {
+    fn from(records: Vec<AuditRecord>) -> Self {
+        Self::new(records)
+    }
+}
+
 impl Batch {
-    pub(crate) fn new(records: Vec<AuditRecord>) -> Self {
+    /// A batch of `records`, which must be in sequence order (for testing a backend
+    /// directly; the trail builds its own).
+    pub fn new(records: Vec<AuditRecord>) -> Self {
         Self {
             records: Arc::new(records),
             start: 0,
@@ -145,8 +153,8 @@ mod test {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::error::Error;
     use crate::{AuditEventType, AuditTrail};
+    use audit_format::error::Error;
 
     /// Implements only what a backend must: `name`, `write_batch`, `resume` and `query_dir`
     /// are the trait's defaults.

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::error::{Error, Result};
+use audit_format::error::{Error, Result};
 
 /// Polls `fut` to completion, turning a panic into [`Error::Fatal`].
 pub(crate) async fn catch_panics<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {

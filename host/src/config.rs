@@ -7,15 +7,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{ConfigError, Error, Result};
-use crate::event::ComplianceLevel;
 use crate::file::DEFAULT_MAX_FILE_BYTES;
-use crate::policy::CompliancePolicy;
-use crate::record::Integrity;
 use crate::settings::{
     DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability,
     OnFull,
 };
+use audit_format::error::{ConfigError, Error, Result};
+use audit_format::event::ComplianceLevel;
+use audit_format::policy::CompliancePolicy;
+use audit_format::record::Integrity;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use audit_format::FileStore;
 
 use crate::backend::{Batch, ChainHead, StorageBackend};
-use crate::error::Result;
-use crate::record::AuditRecord;
+use audit_format::error::Result;
+use audit_format::record::AuditRecord;
 
 pub use audit_format::names::todays_file_name;
 pub use audit_format::store::DEFAULT_MAX_FILE_BYTES;

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::error::Result;
-use crate::event::{AuditEventType, ErrorReport};
-use crate::policy::CompliancePolicy;
 use crate::trail::AuditTrail;
+use audit_format::error::Result;
+use audit_format::event::{AuditEventType, ErrorReport};
+use audit_format::policy::CompliancePolicy;
 
 static GLOBAL: Mutex<Option<&'static AuditTrail>> = Mutex::new(None);
 

@@ -40,50 +40,38 @@
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-#[doc(hidden)]
-pub mod __bench;
 mod backend;
 mod catch_panics;
 pub mod config;
-mod error;
-mod event;
+mod delivery;
 mod file;
 mod global;
-mod ids;
-mod lane;
 pub mod plugin;
-mod policy;
-mod query;
-mod record;
 mod settings;
-mod spool;
 mod statistics;
 mod trail;
-pub mod verify;
 
 pub use async_trait::async_trait;
-pub use backend::{Batch, ChainHead, StorageBackend};
-pub use error::{CallErrorKind, ConfigError, Error, Result};
-pub use event::{
-    AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,
-    data_access_event_type,
+pub use audit_format::verify;
+pub use audit_format::{
+    AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, CallErrorKind,
+    ComplianceLevel, CompliancePolicy, ConfigError, Error, ErrorReport, ErrorSeverity, EventQuery,
+    Integrity, Result, VerifyReport, data_access_event_type, query_dir, query_dir_counting,
+    verify_dir,
 };
+pub use backend::{Batch, ChainHead, StorageBackend};
+pub use delivery::spool::DEFAULT_SPOOL_MAX_BYTES;
+pub use delivery::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 pub use file::{DEFAULT_MAX_FILE_BYTES, FileBackendBuilder, FileStorageBackend, todays_file_name};
 pub use global::{
     audit_data_access, audit_error, audit_security_event, get_audit_trail, get_audit_trail_with,
     set_audit_trail,
 };
-pub use lane::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
-pub use policy::{AlertReason, CompliancePolicy};
-pub use query::{EventQuery, query_dir, query_dir_counting};
-pub use record::{AuditRecord, Integrity};
 pub use settings::{
     AlertHook, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
-pub use spool::DEFAULT_SPOOL_MAX_BYTES;
 pub use statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, Statistics};
 pub use trail::AuditTrail;
 pub use trail::builder::AuditTrailBuilder;
 pub use trail::pending::PendingEvent;
-pub use verify::{VerifyReport, verify_dir};

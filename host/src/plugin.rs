@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::backend::{Batch, ChainHead, StorageBackend};
-use crate::error::{CallErrorKind, Error, Result};
+use audit_format::error::{CallErrorKind, Error, Result};
 
 /// What a plugin library says about itself (`audit plugin inspect`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -477,12 +477,13 @@ impl StorageBackend for PluginBackend {
         let Some(line) = self.call(Command::LastLine).await? else {
             return Ok(None);
         };
-        let fields: crate::record::ChainFields<'_> = serde_json::from_str(&line).map_err(|e| {
-            Error::backend(format!(
-                "plugin backend `{}`: its last stored line is not an audit event: {e}",
-                self.name
-            ))
-        })?;
+        let fields: audit_format::record::ChainFields<'_> =
+            serde_json::from_str(&line).map_err(|e| {
+                Error::backend(format!(
+                    "plugin backend `{}`: its last stored line is not an audit event: {e}",
+                    self.name
+                ))
+            })?;
         Ok(Some(ChainHead {
             sequence_number: fields.sequence_number,
             location: format!("the last line stored by plugin backend `{}`", self.name),

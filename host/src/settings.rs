@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::event::AuditEvent;
-use crate::policy::AlertReason;
+use audit_format::event::AuditEvent;
+use audit_format::policy::AlertReason;
 
 /// When `log_event` returns relative to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

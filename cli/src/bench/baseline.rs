@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use audit_format::{IdPool, LineEncoder};
-use audit_host::{AuditEvent, ComplianceLevel, Durability, Error, Integrity, Result};
+use audit_format::{ComplianceLevel, IdPool, LineEncoder};
+use audit_host::{AuditEvent, Durability, Error, Integrity, Result};
 use chrono::Utc;
 
 use super::engine::Scenario;

@@ -10,16 +10,16 @@ use chrono::{DateTime, Utc};
 
 use crate::backend::StorageBackend;
 use crate::config::{BackendConfig, TrailConfig, read_key_file};
-use crate::error::{ConfigError, Error, Result};
-use crate::event::AuditEvent;
+use crate::delivery::{BackendOptions, LaneConfig, spool_dir_name};
 use crate::file::{DEFAULT_MAX_FILE_BYTES, FileStorageBackend};
-use crate::lane::{BackendOptions, LaneConfig, spool_dir_name};
-use crate::policy::{AlertReason, CompliancePolicy};
-use crate::record::Integrity;
 use crate::settings::{
     AlertHook, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
+use audit_format::error::{ConfigError, Error, Result};
+use audit_format::event::AuditEvent;
+use audit_format::policy::{AlertReason, CompliancePolicy};
+use audit_format::record::Integrity;
 
 use super::AuditTrail;
 use super::start::{OpenedBackend, Setup};

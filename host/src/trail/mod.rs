@@ -27,21 +27,21 @@ use std::time::Instant;
 
 use chrono::{DateTime, Datelike, SubsecRound, Utc};
 
-use crate::error::{Error, Result};
-use crate::event::{AuditEvent, AuditEventType, AuditLogLevel};
-use crate::policy::CompliancePolicy;
-use crate::query::{EventQuery, query_dir};
-use crate::record::{Integrity, Prepared};
 use crate::settings::{AlertHook, Clock, Durability, OnFull};
 use crate::statistics::{PolicySummary, Receipt, Statistics};
-use crate::verify::{VerifyReport, verify_dir};
+use audit_format::error::{Error, Result};
+use audit_format::event::{AuditEvent, AuditEventType, AuditLogLevel};
+use audit_format::policy::CompliancePolicy;
+use audit_format::query::{EventQuery, query_dir};
+use audit_format::record::{Integrity, LineEncoder};
+use audit_format::verify::{VerifyReport, verify_dir};
 
 use self::shared::Shared;
 use self::sync_wait::{WaiterGuard, caller_poll, caller_spin};
 
 thread_local! {
     /// The line encoder, reused: encoding happens outside the lock, once per event.
-    static SCRATCH: std::cell::RefCell<Prepared> = std::cell::RefCell::new(Prepared::default());
+    static SCRATCH: std::cell::RefCell<LineEncoder> = std::cell::RefCell::new(LineEncoder::default());
 }
 
 /// A tamper-evident, append-only audit trail.
@@ -198,7 +198,7 @@ impl AuditTrail {
     /// `Ok(None)`: the queue is full.
     fn try_accept(
         &self,
-        prepared: &Prepared,
+        prepared: &LineEncoder,
         event: &AuditEvent,
         error_kind: bool,
         security_kind: bool,
@@ -443,7 +443,7 @@ impl AuditTrail {
     pub async fn verify_chain(&self) -> Result<VerifyReport> {
         self.flush().await?;
         verify_dir(self.query_dir()?, &self.integrity).map_err(|e| match e {
-            crate::verify::VerifyError::Io(e) => e,
+            audit_format::verify::VerifyError::Io(e) => e,
             bad => Error::Integrity(bad.to_string()),
         })
     }

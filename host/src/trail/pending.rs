@@ -6,8 +6,8 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::Result;
-use crate::event::{
+use audit_format::error::Result;
+use audit_format::event::{
     AuditEvent, AuditEventType, AuditLogLevel, ErrorReport, data_access_event_type,
 };
 

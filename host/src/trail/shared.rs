@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::{Notify, watch};
 
-use crate::error::Error;
-use crate::ids::IdPool;
-use crate::lane::{Lane, LaneObserver};
-use crate::record::AuditRecord;
+use crate::delivery::{Lane, LaneObserver};
 use crate::statistics::BackendStatistics;
+use audit_format::error::Error;
+use audit_format::ids::IdPool;
+use audit_format::record::AuditRecord;
 
 use super::sync_wait::SpinPause;
 

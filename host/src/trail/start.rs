@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::backend::{ChainHead, StorageBackend};
-use crate::error::{Error, Result};
-use crate::lane::{Lane, LaneConfig, LaneObserver};
-use crate::policy::CompliancePolicy;
-use crate::record::{Integrity, check_line};
+use crate::delivery::{Lane, LaneConfig, LaneObserver};
 use crate::settings::{AlertHook, Clock, Durability, OnFull};
 use crate::statistics::{BackendState, BackendStatistics};
+use audit_format::error::{Error, Result};
+use audit_format::policy::CompliancePolicy;
+use audit_format::record::{Integrity, check_line};
 
 use super::AuditTrail;
 use super::shared::Shared;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::backend::Batch;
-use crate::error::Error;
-use crate::lane::{LaneObserver, Offer};
+use crate::delivery::{LaneObserver, Offer};
 use crate::statistics::BackendState;
+use audit_format::error::Error;
 
 use super::{Writer, block_on_caught};
 

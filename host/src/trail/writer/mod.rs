@@ -23,10 +23,10 @@ use chrono::Utc;
 
 use crate::backend::{ChainHead, StorageBackend};
 use crate::catch_panics::catch_panics;
-use crate::error::{Error, Result};
-use crate::lane::{Lane, LaneEnd, LaneObserver};
-use crate::record::Integrity;
+use crate::delivery::{Lane, LaneEnd, LaneObserver};
 use crate::settings::Durability;
+use audit_format::error::{Error, Result};
+use audit_format::record::Integrity;
 
 use super::shared::Shared;
 

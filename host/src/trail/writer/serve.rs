@@ -8,12 +8,12 @@ use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::backend::Batch;
-use crate::error::Error;
-use crate::lane::LaneObserver;
-use crate::record::AuditRecord;
+use crate::delivery::{Backoff, Jitter, LaneObserver};
 use crate::settings::Durability;
 use crate::trail::shared::State;
 use crate::trail::sync_wait::{WRITER_SPIN_MAX, writer_poll};
+use audit_format::error::Error;
+use audit_format::record::AuditRecord;
 
 use super::Writer;
 
@@ -59,7 +59,7 @@ struct Serve {
 struct Retry {
     /// `Some`: a call failed; nothing is tried before this.
     at: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     shutdown_deadline: Option<Instant>,
 }
 
@@ -67,7 +67,7 @@ impl Retry {
     fn new() -> Self {
         Self {
             at: None,
-            backoff: MIN_BACKOFF,
+            backoff: Backoff::new(MIN_BACKOFF, MAX_BACKOFF, Jitter::None),
             shutdown_deadline: None,
         }
     }
@@ -86,8 +86,7 @@ impl Retry {
     /// time.
     fn schedule(&mut self) -> bool {
         let now = Instant::now();
-        let at = now + self.backoff;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        let at = now + self.backoff.next_delay();
         self.at = match self.shutdown_deadline {
             Some(d) if now >= d => None,
             Some(d) => Some(at.min(d)),
@@ -99,7 +98,7 @@ impl Retry {
     /// A round went through: the next failure starts the back-off over.
     fn reset(&mut self) {
         self.at = None;
-        self.backoff = MIN_BACKOFF;
+        self.backoff.reset();
     }
 }
 

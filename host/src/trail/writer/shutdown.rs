@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
-use crate::lane::{LaneEnd, LaneObserver};
+use crate::delivery::{LaneEnd, LaneObserver};
+use audit_format::error::Error;
 
 use super::{LaneSlot, Writer, block_on_caught};
 

@@ -16,9 +16,13 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::backend::ChainHead;
-use crate::error::{Error, Result};
 use crate::file::{create_dir_private, lock_dir, open_private, sync_dir, truncate_to};
-use crate::record::{AuditRecord, ChainFields};
+use audit_format::error::{Error, Result};
+use audit_format::record::{AuditRecord, ChainFields};
+
+mod reader;
+
+pub(crate) use reader::SpoolReader;
 
 /// The default bound on one backend's spool (`spool_max_bytes`): 1 GiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
@@ -111,36 +115,10 @@ impl Spool {
         }
         found.sort();
         for (first, path) in found {
-            let mut bytes = Vec::new();
-            File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(Error::io("cannot read spool segment", &path))?;
-            let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            if whole < bytes.len() {
-                truncate_to(&path, whole as u64).map_err(Error::io(
-                    "cannot cut the torn tail of spool segment",
-                    &path,
-                ))?;
+            if let Some(seg) = recover_segment(path, first)? {
+                spool.bytes += seg.len;
+                spool.segments.push_back(seg);
             }
-            if whole == 0 {
-                std::fs::remove_file(&path)
-                    .map_err(Error::io("cannot remove empty spool segment", &path))?;
-                continue;
-            }
-            let last_line = last_line_of(&bytes[..whole]);
-            let fields: ChainFields<'_> = serde_json::from_slice(last_line).map_err(|e| {
-                Error::Integrity(format!(
-                    "spool segment {}: its last line is not an audit event ({e}); move the file out of the spool directory (its events are also in the file backend, if one is configured)",
-                    path.display()
-                ))
-            })?;
-            spool.bytes += whole as u64;
-            spool.segments.push_back(Segment {
-                path,
-                first,
-                last: fields.sequence_number,
-                len: whole as u64,
-            });
         }
         spool.synced = spool.segments.back().map_or(0, |s| s.last);
         Ok(spool)
@@ -387,6 +365,40 @@ impl Spool {
     }
 }
 
+/// Reads a segment found at start: cuts a torn last line, removes it if nothing is left,
+/// and reads its last sequence number.
+fn recover_segment(path: PathBuf, first: u64) -> Result<Option<Segment>> {
+    let mut bytes = Vec::new();
+    File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(Error::io("cannot read spool segment", &path))?;
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if whole < bytes.len() {
+        truncate_to(&path, whole as u64).map_err(Error::io(
+            "cannot cut the torn tail of spool segment",
+            &path,
+        ))?;
+    }
+    if whole == 0 {
+        std::fs::remove_file(&path)
+            .map_err(Error::io("cannot remove empty spool segment", &path))?;
+        return Ok(None);
+    }
+    let last_line = last_line_of(&bytes[..whole]);
+    let fields: ChainFields<'_> = serde_json::from_slice(last_line).map_err(|e| {
+        Error::Integrity(format!(
+            "spool segment {}: its last line is not an audit event ({e}); move the file out of the spool directory (its events are also in the file backend, if one is configured)",
+            path.display()
+        ))
+    })?;
+    Ok(Some(Segment {
+        last: fields.sequence_number,
+        path,
+        first,
+        len: whole as u64,
+    }))
+}
+
 fn last_line_of(bytes: &[u8]) -> &[u8] {
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     match body.iter().rposition(|&b| b == b'\n') {
@@ -395,28 +407,18 @@ fn last_line_of(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// Reads `len - from` bytes of a segment from offset `from`.
-pub(crate) fn read_segment(path: &Path, from: u64, len: u64) -> Result<Vec<u8>> {
-    let mut f = File::open(path).map_err(Error::io("cannot open spool segment", path))?;
-    f.seek(SeekFrom::Start(from))
-        .map_err(Error::io("cannot read spool segment", path))?;
-    let mut bytes = vec![0; (len - from) as usize];
-    f.read_exact(&mut bytes)
-        .map_err(Error::io("cannot read spool segment", path))?;
-    Ok(bytes)
-}
-
 #[cfg(test)]
-mod test {
+pub(super) mod test {
+    use super::reader::read_segment;
     use super::*;
-    use crate::record::{Integrity, Prepared};
     use crate::{AuditEvent, AuditEventType};
+    use audit_format::record::{Integrity, LineEncoder};
     use chrono::SubsecRound;
 
     /// `n` chained records starting at `first`.
-    fn records(first: u64, n: u64) -> Vec<AuditRecord> {
+    pub(in crate::delivery) fn records(first: u64, n: u64) -> Vec<AuditRecord> {
         let mut prev: Option<[u8; 64]> = None;
-        let mut p = Prepared::default();
+        let mut p = LineEncoder::default();
         (first..first + n)
             .map(|seq| {
                 let ev = AuditEvent::new(AuditEventType::DataAccess, format!("event {seq}"));

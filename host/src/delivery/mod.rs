@@ -1,0 +1,31 @@
+//! Delivery to the backends that have a worker of their own. The trail's writer offers each
+//! batch to every backend's lane; the lane's worker thread delivers it, retries with back-off
+//! and keeps what it cannot deliver in a durable spool. A slow, failing, hanging or panicking
+//! backend holds up only its own lane.
+//!
+//! Order: the worker delivers, oldest first, (1) batches it holds from memory that are not
+//! yet acknowledged, (2) the spool, (3) the in-memory inbox. Whenever the writer spools, it
+//! first moves the inbox into the spool, and a worker whose memory batches fail puts them in
+//! front of the spool, so the backend always receives sequence order.
+//!
+//! - `lane`: the state the writer and the worker share, and the writer's calls.
+//! - `worker`: the worker thread.
+//! - `health`: the lane's condition as state machines.
+//! - `backoff`: the retry delays.
+//! - `options`: per-backend options and the lane's settings.
+//! - `spool`: the spool on disk, and its reader.
+
+mod backoff;
+mod clock;
+mod health;
+mod lane;
+mod options;
+pub(crate) mod spool;
+#[cfg(test)]
+mod test;
+mod worker;
+
+pub(crate) use backoff::{Backoff, Jitter};
+pub(crate) use lane::{Lane, LaneEnd, LaneObserver, Offer};
+pub use options::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
+pub(crate) use options::{LaneConfig, spool_dir_name};

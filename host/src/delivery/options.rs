@@ -1,0 +1,113 @@
+//! How a lane behaves: the public per-backend options and the lane's resolved settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::settings::{Durability, OnFull};
+
+/// Default first retry delay (`retry_initial_ms`).
+pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_millis(100);
+/// Default longest retry delay (`retry_max_ms`).
+pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// How a backend's lane behaves.
+#[derive(Debug, Clone)]
+pub(crate) struct LaneConfig {
+    pub(crate) required: bool,
+    /// The spool directory and its bound; `None`: no spool.
+    pub(crate) spool: Option<(PathBuf, u64)>,
+    pub(crate) retry_initial: Duration,
+    pub(crate) retry_max: Duration,
+    /// Events held in memory before the writer spools (or, without a spool, waits): twice
+    /// the trail's queue capacity. Written but unflushed events count too (a flush is then
+    /// due).
+    pub(crate) memory_limit: usize,
+    pub(crate) on_full: OnFull,
+    pub(crate) durability: Durability,
+    pub(crate) flush_interval: Duration,
+}
+
+/// How the trail treats one in-process or plugin backend; see
+/// [`AuditTrailBuilder::backend_with`](crate::AuditTrailBuilder::backend_with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackendOptions {
+    /// `true` (default): when the trail can no longer keep events for this backend (its
+    /// spool is full, or it failed and has no spool), `log_event` returns an error.
+    /// `false`: the backend only ever degrades itself; what it cannot keep is dropped and
+    /// counted in its statistics.
+    pub required: bool,
+    /// Bound on the backend's durable spool in bytes; 0 disables the spool.
+    pub spool_max_bytes: u64,
+    /// The spool directory; default `STORAGE_PATH/.spool/NAME`.
+    pub spool_dir: Option<PathBuf>,
+    /// First retry delay after a retryable failure; doubles (with jitter) up to `retry_max`.
+    pub retry_initial: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        Self {
+            required: true,
+            spool_max_bytes: super::spool::DEFAULT_SPOOL_MAX_BYTES,
+            spool_dir: None,
+            retry_initial: DEFAULT_RETRY_INITIAL,
+            retry_max: DEFAULT_RETRY_MAX,
+        }
+    }
+}
+
+impl BackendOptions {
+    /// Sets `required`.
+    #[must_use]
+    pub fn required(self, required: bool) -> Self {
+        Self { required, ..self }
+    }
+    /// Sets `spool_max_bytes` (0: no spool).
+    #[must_use]
+    pub fn spool_max_bytes(self, spool_max_bytes: u64) -> Self {
+        Self {
+            spool_max_bytes,
+            ..self
+        }
+    }
+    /// Sets the spool directory.
+    #[must_use]
+    pub fn spool_dir(self, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            spool_dir: Some(dir.into()),
+            ..self
+        }
+    }
+    /// Sets the retry delays.
+    #[must_use]
+    pub fn retry(self, initial: Duration, max: Duration) -> Self {
+        Self {
+            retry_initial: initial,
+            retry_max: max.max(initial),
+            ..self
+        }
+    }
+}
+
+/// The spool directory name for a backend name: letters, digits, `.`, `_` and `-` kept,
+/// anything else replaced by `_`.
+pub(crate) fn spool_dir_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
