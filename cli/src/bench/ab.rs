@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::suite::bench_child;
-use crate::commands::bench::print_bench;
+use super::child::bench_child;
+use super::report::print_bench;
 
 /// How the file backend built as a plugin compares with the built-in one.
 pub(super) struct AbResult {

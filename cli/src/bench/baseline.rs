@@ -9,7 +9,7 @@ use audit_format::{ComplianceLevel, IdPool, LineEncoder};
 use audit_host::{AuditEvent, Durability, Error, Integrity, Result};
 use chrono::Utc;
 
-use super::engine::Scenario;
+use super::scenario::Scenario;
 use super::store::fresh_dir;
 
 /// The baseline over `events` events in a fresh directory: its seconds.

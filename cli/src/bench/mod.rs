@@ -9,9 +9,12 @@
 
 pub(crate) mod ab;
 pub(crate) mod baseline;
+pub(crate) mod child;
 pub(crate) mod engine;
 pub(crate) mod histogram;
+pub(crate) mod report;
 pub(crate) mod sample;
+pub(crate) mod scenario;
 pub(crate) mod store;
 pub(crate) mod suite;
 pub(crate) mod verify;

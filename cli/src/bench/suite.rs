@@ -5,27 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::ab::file_plugin_ab;
+use super::child::bench_child;
 use super::engine::BenchResult;
+use super::report::{print_bench, print_verify};
 use super::verify::verify_vs_sha256;
-use crate::commands::bench::{BenchArgs, print_bench, print_verify};
-
-/// Runs one scenario in a child process (so peak RSS is its own) and parses its JSON line.
-pub(super) fn bench_child(args: &[String]) -> Result<BenchResult, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = std::process::Command::new(exe)
-        .arg("bench")
-        .arg("--json")
-        .args(args)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!("`audit bench {}` failed", args.join(" ")));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().ok_or("no output")?;
-    serde_json::from_str(line).map_err(|e| format!("unreadable result: {e}"))
-}
 
 /// Removes a suite scenario's `--dir` once it has run, and commits the removal: the next
 /// scenario then starts without the gigabytes of page cache and the freed blocks of this
@@ -136,17 +119,15 @@ fn against_baseline(r: &BenchResult) -> String {
     )
 }
 
-pub(crate) fn bench_suite(args: &BenchArgs, dir: &Path) -> ExitCode {
-    let large = if args.events == 200_000 {
-        2_000_000
-    } else {
-        args.events
-    };
+/// Runs the suite in `dir`; `events` is `--events` (its default 200,000 means the suite's
+/// own size, 2,000,000, for the large runs).
+pub(crate) fn bench_suite(events: usize, json: bool, dir: &Path) -> ExitCode {
+    let large = if events == 200_000 { 2_000_000 } else { events };
     let sqlite = plugin_beside_exe("audit_backend_sqlite");
     let file_plugin = plugin_beside_exe("audit_backend_file");
     let mut suite = Suite {
         dir,
-        json: args.json,
+        json,
         rows: Vec::new(),
     };
     let one = one_producer(&mut suite, large);

@@ -8,9 +8,11 @@ use audit_host::Durability;
 use clap::Args;
 
 use super::{EXIT_USAGE, parse_durability};
-use crate::bench::engine::{self, BenchBackend, BenchResult, Scenario};
+use crate::bench::engine;
+use crate::bench::report::{print_bench, print_verify};
+use crate::bench::scenario::{BenchBackend, Scenario};
 use crate::bench::suite::bench_suite;
-use crate::bench::verify::{VerifyResult, verify_vs_sha256};
+use crate::bench::verify::verify_vs_sha256;
 use crate::progress::Progress;
 
 #[derive(Args)]
@@ -73,7 +75,7 @@ pub(crate) fn bench(args: &BenchArgs) -> ExitCode {
         Err(code) => return code,
     };
     if args.suite {
-        let code = bench_suite(args, &dir);
+        let code = bench_suite(args.events, args.json, &dir);
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -161,42 +163,5 @@ fn scenario(args: &BenchArgs, backend: BenchBackend, dir: &Path) -> Scenario {
         rate: args.rate,
         skip_baseline: args.no_baseline,
         rounds: args.rounds as usize,
-    }
-}
-
-/// `--verify`'s result: a JSON line, or one line of text.
-pub(crate) fn print_verify(v: &VerifyResult, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string(v).unwrap_or_default());
-    } else {
-        println!(
-            "verify: {:.0} MB/s over {:.0} MB; SHA-256 alone {:.0} MB/s; ratio {:.2}",
-            v.verify_mb_per_s, v.megabytes, v.sha256_mb_per_s, v.ratio_to_sha256
-        );
-    }
-}
-
-/// A scenario's result: a JSON line, or one line of text.
-pub(crate) fn print_bench(r: &BenchResult, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string(r).unwrap_or_default());
-    } else {
-        println!(
-            "{}: {} events, {} producer(s), {}, {}: {:.0} events/s ({:.1} MB/s, {:.0} B/event); baseline {:.0} events/s, ratio {:.2}; log_event p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us; peak RSS {:.1} MiB",
-            r.scenario,
-            r.events,
-            r.producers,
-            r.durability,
-            r.backend,
-            r.events_per_s,
-            r.mb_per_s,
-            r.bytes_per_event,
-            r.baseline_events_per_s,
-            r.ratio_to_baseline,
-            r.p50_us,
-            r.p99_us,
-            r.p999_us,
-            r.peak_rss_bytes as f64 / (1024.0 * 1024.0)
-        );
     }
 }

@@ -13,27 +13,13 @@ use chrono::{DateTime, TimeZone, Utc};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-// TODO(merge): use audit_format's parser
-/// Every `audit_*.jsonl` file in `dir`, sorted by name order the backend uses.
+/// Every `audit_*.jsonl` file in `dir`, in the order the backend writes them.
 pub fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<(String, u32, PathBuf)> = std::fs::read_dir(dir)
+    audit_format::names::list_log_files(dir)
         .expect("read dir")
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let stem = name
-                .strip_prefix("audit_")?
-                .strip_suffix(".jsonl")?
-                .to_owned();
-            let (date, idx) = match stem.split_once('.') {
-                Some((d, i)) => (d.to_owned(), i.parse().ok()?),
-                None => (stem, 0),
-            };
-            Some((date, idx, e.path()))
-        })
-        .collect();
-    files.sort();
-    files.into_iter().map(|(_, _, p)| p).collect()
+        .into_iter()
+        .map(|f| f.path)
+        .collect()
 }
 
 /// A file's name, as text.
