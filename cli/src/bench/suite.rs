@@ -27,10 +27,8 @@ pub(super) fn bench_child(args: &[String]) -> Result<BenchResult, String> {
     serde_json::from_str(line).map_err(|e| format!("unreadable result: {e}"))
 }
 
-/// Removes a suite scenario's `--dir` once it has run, and commits the removal: the next
-/// scenario then starts without the gigabytes of page cache and the freed blocks of this
-/// one (after the 5,000,000-event memory scenario, the file backend as a plugin ran its first
-/// rounds at 0.43-0.58 x the built-in backend, its later ones at 1.1-1.3 x).
+/// Removes a suite scenario's `--dir` once it has run, and commits the removal, so the next
+/// scenario does not start with this one's page cache and freed blocks.
 fn remove_scenario_dir(args: &[String]) {
     let Some(dir) = args
         .iter()
