@@ -24,10 +24,8 @@ pub(crate) fn fresh_dir(dir: &Path) -> Result<()> {
         fs::remove_dir_all(dir).map_err(Error::io("cannot clear bench directory", dir))?;
     }
     fs::create_dir_all(dir).map_err(Error::io("cannot create bench directory", dir))?;
-    // Commit the removal before the clock starts: otherwise the next journal commit, the
-    // first fdatasync of the run, frees the old files' blocks (and, on a `discard` mount,
-    // trims them): in three 6,400-event sync runs the trail's fdatasyncs took 5-36% longer
-    // without this.
+    // Commit the removal before the clock starts, so the run's first fdatasync does not pay
+    // for freeing the old files' blocks (docs/internals.md, section 5, bench method).
     let parent = dir.parent().unwrap_or(dir);
     audit_format::fs::sync_dir(parent).map_err(Error::io("cannot fsync bench directory", parent))
 }

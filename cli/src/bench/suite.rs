@@ -10,10 +10,8 @@ use super::engine::BenchResult;
 use super::report::{print_bench, print_verify};
 use super::verify::verify_vs_sha256;
 
-/// Removes a suite scenario's `--dir` once it has run, and commits the removal: the next
-/// scenario then starts without the gigabytes of page cache and the freed blocks of this
-/// one (after the 5,000,000-event memory scenario, the file backend as a plugin ran its first
-/// rounds at 0.43-0.58 x the built-in backend, its later ones at 1.1-1.3 x).
+/// Removes a suite scenario's `--dir` once it has run, and commits the removal, so the next
+/// scenario does not start with this one's page cache and freed blocks.
 fn remove_scenario_dir(args: &[String]) {
     let Some(dir) = args
         .iter()
