@@ -270,8 +270,8 @@ impl AuditTrail {
     async fn wait_durable(&self, seq: u64) -> Result<()> {
         let waiters = WaiterGuard::new(&self.shared.sync_waiters);
         // A lone sync caller (the usual case in a request handler) polls for its commit for
-        // about one `fdatasync` instead of parking its thread: a wake-up costs a good part of
-        // a fast disk's `fdatasync`. Concurrent callers share a group commit and park.
+        // about one and a half `fdatasync`s instead of parking its thread: a wake-up costs a
+        // good part of a fast disk's `fdatasync`. Concurrent callers share a group commit and park.
         let budget = caller_spin(self.shared.sync_nanos.load(Ordering::Relaxed));
         if waiters.alone
             && !budget.is_zero()
