@@ -6,9 +6,8 @@ use crate::error::{Error, Result};
 
 /// Random UUIDs drawn from the operating system's generator 32 at a time.
 ///
-/// `uuid::Uuid::new_v4` makes one `getrandom` system call per id: 223 ns here, against
-/// 35 ns from a pool filled by one call of 512 bytes (plus 11 ns for the trail's lock around
-/// it), about a tenth of what logging one event costs. The bytes are the same kernel
+/// One `getrandom` call fills the pool for 32 ids instead of one call per id (the
+/// measurement is in docs/internals.md, "event ids"). The bytes are the same kernel
 /// randomness, each used once.
 ///
 /// The pool belongs to one trail, not to a thread: after `fork` a child has a copy, but no
