@@ -449,3 +449,46 @@ fn a_plugin_that_missed_events_is_reported_at_start_not_silently_skipped() -> Te
     assert_eq!(verify(&dir.path().join("logs")).events, 16);
     Ok(())
 }
+
+#[test]
+fn a_plugin_panic_is_reported_once_naming_plugin_and_method() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    plugin_config(
+        dir.path(),
+        &plugin_lib("audit_backend_faulty"),
+        "{ panic_in = \"write_batch\" }",
+    );
+    // Without RUST_BACKTRACE, as an operator runs it (with it, the plugin's panic hook also
+    // prints Rust's own report, for a developer).
+    let mut child = std::process::Command::new(audit_bin())
+        .args(["emit", "--config", "audit.toml"])
+        .current_dir(dir.path())
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .ok_or("stdin")?
+            .write_all(events(5).as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    let err = text(&out.stderr);
+    let about: Vec<&str> = err.lines().filter(|l| l.contains("panic")).collect();
+    assert!(!about.is_empty() && about.len() <= 2, "{err}");
+    assert!(
+        about
+            .iter()
+            .any(|l| l.contains("`faulty`") && l.contains("panicked in write_batch")),
+        "{err}"
+    );
+    assert!(!err.contains("thread '"), "no default panic message: {err}");
+    assert!(!err.contains("closing backend"), "no close error: {err}");
+    // The file backend has every event; the plugin's are in its spool.
+    assert_eq!(verify(&dir.path().join("logs")).events, 5);
+    Ok(())
+}
