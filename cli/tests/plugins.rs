@@ -259,7 +259,7 @@ fn a_group_writable_library_is_refused_unless_allowed() -> TestResult {
     };
     std::fs::write(dir.path().join("a.toml"), cfg(""))?;
     let out = audit(&["config", "check", "a.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(
         text(&out.stderr).contains("the directory") && text(&out.stderr).contains("mode 777"),
         "{}",
@@ -330,7 +330,7 @@ fn bare_library_names_resolve_in_plugin_dir() -> TestResult {
         "[[backends]]\ntype = \"plugin\"\nlibrary = \"audit_backend_example\"\n",
     )?;
     let out = audit(&["config", "check", "bad.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(
         text(&out.stderr).contains("set [trail] plugin_dir"),
         "{}",
@@ -341,7 +341,7 @@ fn bare_library_names_resolve_in_plugin_dir() -> TestResult {
         "[[backends]]\ntype = \"plugin\"\nlibrary = \"x.so\"\nrequired = false\nretry_initial_ms = 50\nretry_max_ms = 5\n",
     )?;
     let out = audit(&["config", "check", "retry.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(
         text(&out.stderr)
             .contains("retry.toml:1: backends.retry_max_ms: 5 is less than retry_initial_ms (50)"),
