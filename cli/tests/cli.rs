@@ -405,7 +405,7 @@ fn config_check_prints_backends_or_names_the_bad_key() -> TestResult {
     ];
     for (toml, want) in bad {
         let out = config_check(cwd.path(), toml);
-        assert_eq!(out.status.code(), Some(1), "{toml}");
+        assert_eq!(out.status.code(), Some(78), "{toml}");
         let err = text(&out.stderr);
         assert!(
             err.contains(want),

@@ -71,10 +71,11 @@ fn emit_reports_a_long_non_ascii_value_of_the_wrong_type_as_bad_input() -> TestR
 }
 
 #[test]
-fn config_check_on_a_missing_file_exits_1_naming_it() -> TestResult {
+fn config_check_on_a_missing_file_exits_78_naming_it() -> TestResult {
     let dir = tempfile::tempdir()?;
     let out = audit(&["config", "check", "nope.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(1));
+    // A missing configuration file is a configuration problem (EX_CONFIG).
+    assert_eq!(out.status.code(), Some(78));
     assert!(
         text(&out.stderr).starts_with(
             "audit config check: nope.toml: (file): cannot read the configuration file"

@@ -259,7 +259,7 @@ fn a_group_writable_library_is_refused_unless_allowed() -> TestResult {
     };
     std::fs::write(dir.path().join("a.toml"), cfg(""))?;
     let out = audit(&["config", "check", "a.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(
         text(&out.stderr).contains("the directory") && text(&out.stderr).contains("mode 777"),
         "{}",
@@ -330,7 +330,7 @@ fn bare_library_names_resolve_in_plugin_dir() -> TestResult {
         "[[backends]]\ntype = \"plugin\"\nlibrary = \"audit_backend_example\"\n",
     )?;
     let out = audit(&["config", "check", "bad.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(
         text(&out.stderr).contains("set [trail] plugin_dir"),
         "{}",
@@ -341,7 +341,7 @@ fn bare_library_names_resolve_in_plugin_dir() -> TestResult {
         "[[backends]]\ntype = \"plugin\"\nlibrary = \"x.so\"\nrequired = false\nretry_initial_ms = 50\nretry_max_ms = 5\n",
     )?;
     let out = audit(&["config", "check", "retry.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(
         text(&out.stderr)
             .contains("retry.toml:1: backends.retry_max_ms: 5 is less than retry_initial_ms (50)"),
@@ -447,5 +447,48 @@ fn a_plugin_that_missed_events_is_reported_at_start_not_silently_skipped() -> Te
         "{err}"
     );
     assert_eq!(verify(&dir.path().join("logs")).events, 16);
+    Ok(())
+}
+
+#[test]
+fn a_plugin_panic_is_reported_once_naming_plugin_and_method() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    plugin_config(
+        dir.path(),
+        &plugin_lib("audit_backend_faulty"),
+        "{ panic_in = \"write_batch\" }",
+    );
+    // Without RUST_BACKTRACE, as an operator runs it (with it, the plugin's panic hook also
+    // prints Rust's own report, for a developer).
+    let mut child = std::process::Command::new(audit_bin())
+        .args(["emit", "--config", "audit.toml"])
+        .current_dir(dir.path())
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .ok_or("stdin")?
+            .write_all(events(5).as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    let err = text(&out.stderr);
+    let about: Vec<&str> = err.lines().filter(|l| l.contains("panic")).collect();
+    assert!(!about.is_empty() && about.len() <= 2, "{err}");
+    assert!(
+        about
+            .iter()
+            .any(|l| l.contains("`faulty`") && l.contains("panicked in write_batch")),
+        "{err}"
+    );
+    assert!(!err.contains("thread '"), "no default panic message: {err}");
+    assert!(!err.contains("closing backend"), "no close error: {err}");
+    // The file backend has every event; the plugin's are in its spool.
+    assert_eq!(verify(&dir.path().join("logs")).events, 5);
     Ok(())
 }

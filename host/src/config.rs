@@ -76,6 +76,7 @@ struct RawPluginBackend {
     required: Option<bool>,
     allow_insecure_permissions: Option<bool>,
     call_timeout_ms: Option<u64>,
+    open_timeout_ms: Option<u64>,
     spool_max_bytes: Option<u64>,
     spool_dir: Option<PathBuf>,
     retry_initial_ms: Option<u64>,
@@ -115,6 +116,9 @@ pub enum BackendConfig {
         path: PathBuf,
         /// Size rotation threshold (0: never).
         max_file_bytes: u64,
+        /// The line of the `[[backends]]` entry (`None`: no entry, the default backend at
+        /// `trail.storage_path`).
+        line: Option<usize>,
     },
     /// A backend plugin (shared library).
     Plugin {
@@ -130,6 +134,9 @@ pub enum BackendConfig {
         config_json: String,
         /// How long one call may take before it counts as a retryable failure.
         call_timeout_ms: u64,
+        /// How long the plugin's `open` may take before start-up fails (default:
+        /// `call_timeout_ms`).
+        open_timeout_ms: u64,
         /// `required`, `spool_max_bytes`, `spool_dir` (resolved), `retry_initial_ms`,
         /// `retry_max_ms`.
         options: crate::BackendOptions,
@@ -162,6 +169,81 @@ pub struct TrailConfig {
     pub integrity: IntegrityConfig,
     /// `[[backends]]`, or one file backend at `storage_path` when there are none.
     pub backends: Vec<BackendConfig>,
+}
+
+impl BackendConfig {
+    /// The line of its `[[backends]]` entry in the configuration file, when it has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::File { line, .. } | Self::Plugin { line, .. } => *line,
+        }
+    }
+
+    /// The name it is configured with: a file backend's name; a plugin backend's `name`, or
+    /// else its library's file name (the plugin's own name is known once it is loaded).
+    pub fn configured_name(&self) -> String {
+        match self {
+            Self::File { name, .. } => name.clone(),
+            Self::Plugin { name, library, .. } => name.clone().unwrap_or_else(|| {
+                library.file_name().map_or_else(
+                    || library.display().to_string(),
+                    |f| f.to_string_lossy().into_owned(),
+                )
+            }),
+        }
+    }
+}
+
+/// Where a backend is configured, as every message about it names it:
+/// `backends[N] "NAME" (FILE:LINE)`, `N` counting the `[[backends]]` entries from 1 (as
+/// `audit config check` numbers them). The default file backend of a configuration without
+/// `[[backends]]` has no line: `backends[1] "file" (FILE, trail.storage_path)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackendEntry {
+    /// 1-based position among the backends.
+    pub index: usize,
+    /// The backend's name.
+    pub name: String,
+    /// The configuration file.
+    pub file: PathBuf,
+    /// The line of the `[[backends]]` header.
+    pub line: Option<usize>,
+}
+
+impl std::fmt::Display for BackendEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "backends[{}] {:?} ({}",
+            self.index,
+            self.name,
+            self.file.display()
+        )?;
+        match self.line {
+            Some(line) => write!(f, ":{line})"),
+            None => write!(f, ", trail.storage_path)"),
+        }
+    }
+}
+
+impl BackendEntry {
+    /// `e` naming this entry: a plugin error's message starts with it (`plugin LIBRARY:
+    /// backends[2] "sqlite" (audit.toml:14): ...`); other errors are returned as they are.
+    pub fn annotate(&self, e: Error) -> Error {
+        match e {
+            Error::Plugin {
+                library,
+                message,
+                details,
+            } => Error::Plugin {
+                library,
+                message: format!("{self}: {message}"),
+                details,
+            },
+            other => other,
+        }
+    }
 }
 
 /// The keys of one `[[backends]]` entry of type `kind`, with errors naming the entry.
@@ -416,6 +498,7 @@ impl TrailConfig {
                             .as_deref()
                             .map_or_else(|| storage_path.clone(), resolve),
                         max_file_bytes: fb.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
+                        line,
                     });
                 }
                 "plugin" => {
@@ -463,6 +546,16 @@ impl TrailConfig {
                             "must be at least 1".into(),
                         ));
                     }
+                    if pb.open_timeout_ms == Some(0) {
+                        return Err(err(
+                            line,
+                            "backends.open_timeout_ms",
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    let call_timeout_ms = pb
+                        .call_timeout_ms
+                        .unwrap_or(crate::plugin::DEFAULT_CALL_TIMEOUT.as_millis() as u64);
                     let mut options = defaults
                         .required(pb.required.unwrap_or(true))
                         .spool_max_bytes(
@@ -516,9 +609,8 @@ impl TrailConfig {
                         sha256: pb.sha256,
                         allow_insecure_permissions: pb.allow_insecure_permissions.unwrap_or(false),
                         config_json,
-                        call_timeout_ms: pb
-                            .call_timeout_ms
-                            .unwrap_or(crate::plugin::DEFAULT_CALL_TIMEOUT.as_millis() as u64),
+                        call_timeout_ms,
+                        open_timeout_ms: pb.open_timeout_ms.unwrap_or(call_timeout_ms),
                         options,
                         line,
                     });
@@ -537,6 +629,7 @@ impl TrailConfig {
                 name: "file".into(),
                 path: storage_path.clone(),
                 max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+                line: None,
             });
         }
         Ok(Self {
@@ -569,6 +662,17 @@ impl TrailConfig {
                 }
                 .into()
             }),
+        }
+    }
+
+    /// Where backend `index` (0-based, as in [`TrailConfig::backends`]) is configured, named
+    /// `name` (for a plugin without a `name`: the plugin's own, once loaded).
+    pub fn entry(&self, index: usize, name: &str) -> BackendEntry {
+        BackendEntry {
+            index: index + 1,
+            name: name.to_owned(),
+            file: self.source.clone(),
+            line: self.backends.get(index).and_then(BackendConfig::line),
         }
     }
 
@@ -630,6 +734,7 @@ impl TrailConfig {
                     name,
                     path,
                     max_file_bytes,
+                    ..
                 } => {
                     let _ = writeln!(
                         s,
@@ -644,12 +749,13 @@ impl TrailConfig {
                     sha256,
                     allow_insecure_permissions,
                     call_timeout_ms,
+                    open_timeout_ms,
                     options,
                     ..
                 } => {
                     let _ = writeln!(
                         s,
-                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions} call_timeout_ms={call_timeout_ms} required={} spool_max_bytes={} spool_dir={} retry_initial_ms={} retry_max_ms={}",
+                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions} call_timeout_ms={call_timeout_ms} required={} spool_max_bytes={} spool_dir={} retry_initial_ms={} retry_max_ms={} open_timeout_ms={open_timeout_ms}",
                         i + 1,
                         name.as_deref().unwrap_or("(the plugin's name)"),
                         library.display(),

@@ -47,6 +47,7 @@ mod delivery;
 mod file;
 mod global;
 pub mod plugin;
+pub mod preflight;
 mod settings;
 mod statistics;
 mod trail;

@@ -160,12 +160,29 @@ impl LoadedPlugin {
     }
 
     /// Opens an instance with `config_json` (the backend's `config` table as JSON) and
-    /// starts its dedicated thread. `name` is used in messages and statistics.
+    /// starts its dedicated thread. `name` is used in messages and statistics. `open` may
+    /// take up to [`DEFAULT_CALL_TIMEOUT`]; [`LoadedPlugin::open_within`] sets the limit.
     ///
     /// # Errors
-    /// [`Error::Plugin`] when the plugin rejects its configuration (its message) or fails or
-    /// panics while opening.
+    /// As [`LoadedPlugin::open_within`].
     pub fn open(&self, name: &str, config_json: &str) -> Result<PluginBackend> {
+        self.open_within(name, config_json, DEFAULT_CALL_TIMEOUT)
+    }
+
+    /// [`LoadedPlugin::open`], giving the plugin's `open` at most `timeout` (the
+    /// `open_timeout_ms` of a `[[backends]]` entry). The plugin runs `open` on the instance's
+    /// own thread; a plugin that has not answered in time is left running there (a thread
+    /// cannot be stopped from outside) and, should it ever answer, its instance is closed.
+    ///
+    /// # Errors
+    /// [`Error::Plugin`] when the plugin rejects its configuration (its message), fails or
+    /// panics while opening, or does not answer within `timeout`.
+    pub fn open_within(
+        &self,
+        name: &str,
+        config_json: &str,
+        timeout: Duration,
+    ) -> Result<PluginBackend> {
         let open = self.module.open();
         let path = self.info.path.clone();
         let (tx, rx) = mpsc::channel::<Command>();
@@ -199,7 +216,7 @@ impl LoadedPlugin {
                     format!("cannot start the plugin thread: {e}"),
                 )
             })?;
-        match ready_rx.recv() {
+        match ready_rx.recv_timeout(timeout) {
             Ok(Ok(())) => Ok(PluginBackend {
                 name: name.to_owned(),
                 tx: Mutex::new(tx),
@@ -210,7 +227,15 @@ impl LoadedPlugin {
                 let _ = thread.join();
                 Err(e)
             }
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(plugin_error(
+                &self.info.path,
+                format!(
+                    "plugin `{}` did not finish `open` within {} ms (open_timeout_ms; default call_timeout_ms); it is left running on its thread. Check that what it connects to is reachable, or raise open_timeout_ms",
+                    self.info.name,
+                    timeout.as_millis()
+                ),
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = thread.join();
                 Err(plugin_error(
                     &self.info.path,

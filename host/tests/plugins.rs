@@ -127,7 +127,8 @@ fn a_plugin_panicking_in_open_is_an_error_not_a_crash() -> TestResult {
     match AuditTrail::from_config_file(&cfg) {
         Err(e @ Error::Plugin { .. }) => assert!(
             e.to_string()
-                .contains("panicked in open: fixture panic in open"),
+                .contains("panicked in open: fixture panic in open")
+                && e.to_string().contains("backends[2] \"faulty\" ("),
             "{e}"
         ),
         other => panic!("expected a plugin error, got {other:?}"),
@@ -136,6 +137,52 @@ fn a_plugin_panicking_in_open_is_an_error_not_a_crash() -> TestResult {
     let ok = plugin_config(dir.path(), &plugin_lib("audit_backend_faulty"), "{}");
     let trail = AuditTrail::from_config_file(ok)?;
     drop(trail);
+    Ok(())
+}
+
+#[test]
+fn a_plugin_whose_open_hangs_fails_start_up_within_its_timeout_naming_plugin_and_entry()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let lib = plugin_lib("audit_backend_faulty");
+    // open sleeps 120 s; call_timeout_ms bounds it (open_timeout_ms defaults to it).
+    let cfg = plugin_config_with(
+        dir.path(),
+        &lib,
+        "call_timeout_ms = 2000\n",
+        "{ open_sleep_ms = 120000 }",
+    );
+    let started = std::time::Instant::now();
+    let result = AuditTrail::from_config_file(&cfg);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    assert!(elapsed >= Duration::from_millis(1900), "took {elapsed:?}");
+    match result {
+        Err(e @ Error::Plugin { .. }) => {
+            let msg = e.to_string();
+            let entry = format!("backends[2] \"faulty\" ({}:8)", cfg.display());
+            assert!(msg.contains(&lib.display().to_string()), "{msg}");
+            assert!(msg.contains(&entry), "{msg}");
+            assert!(
+                msg.contains("plugin `faulty` did not finish `open` within 2000 ms"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a plugin error, got {other:?}"),
+    }
+    // Its own key bounds it more tightly.
+    let cfg = plugin_config_with(
+        dir.path(),
+        &lib,
+        "open_timeout_ms = 300\n",
+        "{ open_sleep_ms = 120000 }",
+    );
+    let started = std::time::Instant::now();
+    let Err(e) = AuditTrail::from_config_file(&cfg) else {
+        panic!("a plugin whose open hangs was started");
+    };
+    assert!(started.elapsed() < Duration::from_secs(10), "{e}");
+    assert!(e.to_string().contains("within 300 ms"), "{e}");
     Ok(())
 }
 

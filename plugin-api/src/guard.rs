@@ -1,7 +1,18 @@
 //! Panic containment for the plugin side of the boundary: what `export_backend!` wraps
 //! around a [`Backend`] so that no panic reaches an `extern "C"` shim (which would abort).
+//!
+//! A panic inside a guarded call is reported once, by the host, as the call's fatal error
+//! (`panicked in METHOD: MESSAGE (at FILE:LINE:COL)`). Rust's default panic hook would print
+//! it a second time, as `thread '<unnamed>' panicked at ...`: a plugin built as a `cdylib`
+//! carries its own copy of the standard library, whose hook the host's `set_hook` cannot
+//! reach and which does not know the host's thread names. So the first guarded call installs
+//! a hook in the plugin's copy that stays quiet for panics inside guarded calls (with
+//! `RUST_BACKTRACE` set to anything but `0` it still hands them on) and hands every other
+//! panic to the hook installed before it.
 
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Once;
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString};
@@ -51,11 +62,10 @@ impl<B: Backend> Guarded<B> {
                 "the plugin panicked earlier ({p}); it is not called again"
             )));
         }
-        match catch_unwind(AssertUnwindSafe(|| f(&mut self.inner))) {
+        match quietly(what, || f(&mut self.inner)) {
             Ok(Ok(())) => ROk(()),
             Ok(Err(e)) => RErr(e),
-            Err(payload) => {
-                let msg = format!("panicked in {what}: {}", panic_message(payload.as_ref()));
+            Err(msg) => {
                 self.panicked = Some(msg.clone());
                 RErr(PluginError::fatal(msg))
             }
@@ -86,6 +96,52 @@ impl<B: Backend> StorageBackend for Guarded<B> {
     fn close(&mut self) -> RResult<(), PluginError> {
         self.call("close", Backend::close)
     }
+}
+
+thread_local! {
+    /// Inside a guarded call on this thread.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+    /// Where the last quiet panic on this thread happened.
+    static PANICKED_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static QUIET_HOOK: Once = Once::new();
+
+/// Installs, once, the hook described in the module docs, in this library's copy of the
+/// standard library.
+fn install_quiet_hook() {
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                PANICKED_AT.with(|p| *p.borrow_mut() = at);
+                let backtrace = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+                if !backtrace {
+                    return;
+                }
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Runs `f`, turning a panic into `panicked in WHAT: MESSAGE (at FILE:LINE:COL)` without
+/// printing it (the host reports the error).
+fn quietly<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    install_quiet_hook();
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.map_err(|payload| {
+        let msg = panic_message(payload.as_ref());
+        match PANICKED_AT.with(RefCell::take) {
+            Some(at) => format!("panicked in {what}: {msg} (at {at})"),
+            None => format!("panicked in {what}: {msg}"),
+        }
+    })
 }
 
 /// The text of a panic payload.
@@ -127,15 +183,12 @@ pub fn open_guarded<B: Backend>(
     config_json: RStr<'_>,
     open: fn(&str) -> Result<B, PluginError>,
 ) -> RResult<BackendBox, PluginError> {
-    match catch_unwind(AssertUnwindSafe(|| open(config_json.as_str()))) {
+    match quietly("open", || open(config_json.as_str())) {
         Ok(Ok(backend)) => ROk(StorageBackend_TO::from_value(
             Guarded::new(backend),
             TD_Opaque,
         )),
         Ok(Err(e)) => RErr(e),
-        Err(payload) => RErr(PluginError::fatal(format!(
-            "panicked in open: {}",
-            panic_message(payload.as_ref())
-        ))),
+        Err(msg) => RErr(PluginError::fatal(msg)),
     }
 }

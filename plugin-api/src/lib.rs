@@ -51,6 +51,11 @@
 //! wrapper [`export_backend!`] installs catches every panic in `open`, `write_batch`, `flush`,
 //! `last_line` and `close` and turns it into a [`ErrorKind::Fatal`] error carrying the panic message;
 //! after a panic the instance is not called again (every later call returns that error).
+//! The message names the method and where the panic happened (`panicked in write_batch: ...
+//! (at src/lib.rs:57:13)`); the host reports it once. Rust's default panic message (`thread
+//! '<unnamed>' panicked at ...`, from the plugin's own copy of the standard library) is not
+//! printed for these panics, unless `RUST_BACKTRACE` is set; panics on threads the plugin
+//! starts itself go to the hook that was installed before.
 //!
 //! # Versioning
 //!

@@ -1,18 +1,37 @@
-//! `audit config check`: validate a configuration file, load its plugins, print the result.
+//! `audit config check`: a pre-flight of a configuration file. It parses the file, loads
+//! every plugin library, checks the directories the trail would write to, and opens and
+//! closes every plugin instance (unless `--no-connect`), then prints the result.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use audit_host::StorageBackend;
 use audit_host::config::{BackendConfig, TrailConfig};
+use audit_host::preflight::{self, Problem};
 use clap::Subcommand;
 
-use super::report;
+use super::{report, runtime};
+
+/// Exit code for any problem with the configuration (sysexits EX_CONFIG).
+pub(crate) const EXIT_CONFIG: u8 = 78;
 
 #[derive(Subcommand)]
 pub(crate) enum ConfigCommand {
-    /// Validate a configuration file and print the resolved settings and backends. Plugin
-    /// libraries are loaded and inspected (nothing else is called).
+    /// Check a configuration file before using it, and print the resolved settings and
+    /// backends.
+    ///
+    /// Parses the file, loads every plugin library, checks the directories the trail writes
+    /// to (two file backends on one directory, two plugin backends sharing a spool, a
+    /// directory that cannot be created or written; probed with a file that is removed at
+    /// once), and opens and closes every plugin instance with its `config`, as the start of
+    /// a trail would (a plugin may create its store then). Exit 0 when everything passes, 78
+    /// (EX_CONFIG) on any problem, each named as `backends[N] "NAME" (FILE:LINE): KEY: ...`.
     Check {
+        /// Do not open the plugin instances (offline checks only: the file, the libraries,
+        /// the directories).
+        #[arg(long)]
+        no_connect: bool,
         /// The TOML file.
         file: PathBuf,
     },
@@ -20,23 +39,27 @@ pub(crate) enum ConfigCommand {
 
 pub(crate) fn run(command: ConfigCommand, verbose: bool) -> ExitCode {
     match command {
-        ConfigCommand::Check { file } => config_check(&file, verbose),
+        ConfigCommand::Check { file, no_connect } => config_check(&file, !no_connect, verbose),
     }
 }
 
-fn config_check(file: &Path, verbose: bool) -> ExitCode {
+fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
     let cfg = match TrailConfig::load(file) {
         Ok(cfg) => cfg,
         Err(e) => {
             report("audit config check", &e, verbose);
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let mut plugins = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
     let mut failed = false;
+    // Each backend's name (a plugin without `name` is named by the plugin) and library.
+    let mut names: Vec<Option<String>> = Vec::new();
+    let mut loaded = Vec::new();
+    let mut plugins = Vec::new();
     for (i, backend) in cfg.backends.iter().enumerate() {
-        if let BackendConfig::Plugin { .. } = backend {
-            match cfg.load_plugin(backend) {
+        match backend {
+            BackendConfig::Plugin { name, .. } => match cfg.load_plugin(backend) {
                 Ok(p) => {
                     let info = p.info();
                     plugins.push(format!(
@@ -47,25 +70,78 @@ fn config_check(file: &Path, verbose: bool) -> ExitCode {
                         info.plugin_api,
                         info.description
                     ));
+                    names.push(Some(name.clone().unwrap_or_else(|| info.name.clone())));
+                    loaded.push(Some(p));
                 }
                 Err(e) => {
-                    report(
-                        &format!("audit config check: backend {}", i + 1),
-                        &e,
-                        verbose,
-                    );
+                    let e = cfg.entry(i, &backend.configured_name()).annotate(e);
+                    report("audit config check", &e, verbose);
                     failed = true;
+                    names.push(None);
+                    loaded.push(None);
                 }
+            },
+            other => {
+                names.push(Some(other.configured_name()));
+                loaded.push(None);
             }
         }
     }
-    if failed {
-        return ExitCode::from(1);
+    problems.extend(preflight::directory_collisions(&cfg, &names));
+    problems.extend(preflight::directory_access(&cfg, &names));
+    let mut opened = Vec::new();
+    for (i, (backend, plugin)) in cfg.backends.iter().zip(&loaded).enumerate() {
+        let (
+            BackendConfig::Plugin {
+                config_json,
+                open_timeout_ms,
+                call_timeout_ms,
+                ..
+            },
+            Some(plugin),
+            Some(name),
+        ) = (backend, plugin, &names[i])
+        else {
+            continue;
+        };
+        if !connect {
+            opened.push(format!("backend {}: not opened (--no-connect)", i + 1));
+            continue;
+        }
+        let timeouts = (*open_timeout_ms, *call_timeout_ms);
+        match open_and_close(plugin, name, config_json, timeouts) {
+            Ok(()) => opened.push(format!("backend {}: opened and closed", i + 1)),
+            Err(e) => problems.push(Problem::new(cfg.entry(i, name), "config", e.to_string())),
+        }
+    }
+    for p in &problems {
+        eprintln!("audit config check: {p}");
+    }
+    if failed || !problems.is_empty() {
+        return ExitCode::from(EXIT_CONFIG);
     }
     println!("config ok: {}", file.display());
     print!("{}", cfg.describe());
     for p in plugins {
         println!("{p}");
     }
+    for line in opened {
+        println!("{line}");
+    }
     ExitCode::SUCCESS
+}
+
+/// Opens an instance of `plugin` as the trail would, then closes it: for a plugin without
+/// a way to validate its configuration, this is the check.
+fn open_and_close(
+    plugin: &audit_host::plugin::LoadedPlugin,
+    name: &str,
+    config_json: &str,
+    (open_timeout_ms, call_timeout_ms): (u64, u64),
+) -> audit_host::Result<()> {
+    let instance = plugin
+        .open_within(name, config_json, Duration::from_millis(open_timeout_ms))?
+        .with_call_timeout(Duration::from_millis(call_timeout_ms));
+    let rt = runtime().map_err(|_| audit_host::Error::backend("cannot start a runtime"))?;
+    rt.block_on(instance.close())
 }

@@ -480,7 +480,11 @@ impl<C: LaneClock> Worker<C> {
         // Release the spool (and its lock) for the next start.
         lane.lock().spool = None;
         if let Err(e) = self.call(rt, self.backend.close()) {
-            eprintln!("audit: closing backend `{}` failed: {e}", lane.name);
+            // After a fatal failure (a panic included) the backend was reported once already,
+            // and a plugin that panicked refuses `close` as well: nothing new to say.
+            if !fatal {
+                eprintln!("audit: closing backend `{}` failed: {e}", lane.name);
+            }
             end.error.get_or_insert(Arc::new(e));
         }
         end

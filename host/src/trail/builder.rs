@@ -362,31 +362,83 @@ impl AuditTrailBuilder {
             .queue_capacity(config.queue_capacity)
             .on_full(config.on_full)
             .integrity(config.integrity()?);
-        for backend in &config.backends {
-            b = b.configured_backend(config, backend)?;
+        // Every library is loaded first: a plugin without `name` is named by the plugin, and
+        // no two backends may share a directory (checked before anything is opened).
+        let mut loaded = Vec::with_capacity(config.backends.len());
+        for (index, backend) in config.backends.iter().enumerate() {
+            loaded.push(match backend {
+                BackendConfig::Plugin { .. } => Some(
+                    config
+                        .load_plugin(backend)
+                        .map_err(|e| config.entry(index, &backend.configured_name()).annotate(e))?,
+                ),
+                BackendConfig::File { .. } => None,
+            });
+        }
+        let names: Vec<Option<String>> = config
+            .backends
+            .iter()
+            .zip(&loaded)
+            .map(|(backend, plugin)| match (backend, plugin) {
+                (BackendConfig::Plugin { name: None, .. }, Some(p)) => Some(p.info().name.clone()),
+                _ => Some(backend.configured_name()),
+            })
+            .collect();
+        if let Some(p) = crate::preflight::directory_collisions(config, &names)
+            .into_iter()
+            .next()
+        {
+            // Shown as `backends[N] "NAME" (FILE:LINE): KEY: MESSAGE`, as `audit config
+            // check` prints it.
+            return Err(ConfigError {
+                file: PathBuf::new(),
+                line: p.entry.line,
+                key: format!("{}: {}", p.entry, p.key),
+                message: p.message,
+            }
+            .into());
+        }
+        for (index, (backend, plugin)) in config.backends.iter().zip(loaded).enumerate() {
+            b = b.configured_backend(config, index, backend, plugin)?;
         }
         Ok(b)
     }
 
-    /// Adds one `[[backends]]` entry of `config`.
-    fn configured_backend(self, config: &TrailConfig, backend: &BackendConfig) -> Result<Self> {
+    /// Adds entry `index` (0-based) of `config`'s backends (`loaded`: a plugin's library,
+    /// loaded already). Errors loading or opening a plugin name the entry
+    /// (`backends[N] "NAME" (FILE:LINE)`).
+    fn configured_backend(
+        self,
+        config: &TrailConfig,
+        index: usize,
+        backend: &BackendConfig,
+        loaded: Option<crate::plugin::LoadedPlugin>,
+    ) -> Result<Self> {
         Ok(match backend {
             BackendConfig::File {
                 name,
                 path,
                 max_file_bytes,
+                ..
             } => self.named_file_backend(name.clone(), path.clone(), *max_file_bytes),
             BackendConfig::Plugin {
                 name,
                 config_json,
                 call_timeout_ms,
+                open_timeout_ms,
                 options,
                 ..
             } => {
-                let loaded = config.load_plugin(backend)?;
+                let loaded = match loaded {
+                    Some(l) => l,
+                    None => config
+                        .load_plugin(backend)
+                        .map_err(|e| config.entry(index, &backend.configured_name()).annotate(e))?,
+                };
                 let name = name.clone().unwrap_or_else(|| loaded.info().name.clone());
                 let opened = loaded
-                    .open(&name, config_json)?
+                    .open_within(&name, config_json, Duration::from_millis(*open_timeout_ms))
+                    .map_err(|e| config.entry(index, &name).annotate(e))?
                     .with_call_timeout(Duration::from_millis(*call_timeout_ms));
                 self.backend_with(Box::new(opened), options.clone())
             }

@@ -1,7 +1,8 @@
 //! Test fixture, not shipped: a backend plugin whose `config` says how to misbehave, and
 //! which records what it received so tests can check for loss and duplicates.
 //!
-//! Keys: `panic_in` (`"open"`, `"write_batch"`, `"flush"`, `"close"`), `fail_writes` (the
+//! Keys: `panic_in` (`"open"`, `"write_batch"`, `"flush"`, `"close"`), `open_sleep_ms` (`open`
+//! first sleeps this long: a plugin whose connection hangs), `fail_writes` (the
 //! first N `write_batch` calls return a retryable error), `fatal` (every `write_batch`
 //! returns a fatal error), `sleep_ms` (each `write_batch` first sleeps this long),
 //! `hang_on_write` (the Nth `write_batch` call, 1-based, never returns), `fail_while_exists`
@@ -22,6 +23,9 @@ use serde::Deserialize;
 pub struct Config {
     /// Which call panics.
     pub panic_in: Option<String>,
+    /// Sleep this many milliseconds in `open`.
+    #[serde(default)]
+    pub open_sleep_ms: u64,
     /// How many `write_batch` calls fail (retryable) before they succeed.
     #[serde(default)]
     pub fail_writes: u64,
@@ -64,6 +68,9 @@ impl Faulty {
 pub fn open(config_json: &str) -> Result<Faulty, PluginError> {
     let config: Config = serde_json::from_str(config_json)
         .map_err(|e| PluginError::config(format!("config: {e}")))?;
+    if config.open_sleep_ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(config.open_sleep_ms));
+    }
     if config.panic_in.as_deref() == Some("open") {
         panic!("fixture panic in open");
     }
@@ -150,6 +157,6 @@ impl Backend for Faulty {
 export_backend! {
     name: "faulty",
     description: "Test fixture: fails, panics or records on command",
-    config_help: "panic_in, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, record",
+    config_help: "panic_in, open_sleep_ms, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, record",
     open: open,
 }

@@ -1,0 +1,187 @@
+//! `audit config check` as a pre-flight: each mistake that `emit` would refuse exits 78
+//! (EX_CONFIG) naming the `[[backends]]` entry and the key; the shipped examples pass; the
+//! check leaves nothing behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn toml_str(p: &Path) -> String {
+    format!("{:?}", p.to_str().expect("utf-8 path"))
+}
+
+/// Writes `c.toml` in `dir` and runs `audit config check [extra] c.toml` there.
+fn check(dir: &Path, toml: &str, extra: &[&str]) -> Output {
+    std::fs::write(dir.join("c.toml"), toml).expect("write config");
+    let mut args = vec!["config", "check"];
+    args.extend_from_slice(extra);
+    args.push("c.toml");
+    audit(&args, dir, "")
+}
+
+/// Asserts exit 78 and that stderr has a line naming `entry` and `key`; returns stderr.
+fn refused(out: &Output, entry: &str, key: &str) -> String {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "stderr: {err}");
+    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
+    let want = format!("audit config check: {entry}: {key}: ");
+    assert!(
+        err.lines().any(|l| l.starts_with(&want)),
+        "wanted a line starting {want:?}, got:\n{err}"
+    );
+    err
+}
+
+#[test]
+fn an_unknown_plugin_config_key_is_found_by_opening_the_plugin() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"a.db\", colour = \"red\" }}\n",
+        toml_str(&plugin_lib("audit_backend_sqlite"))
+    );
+    let out = check(dir.path(), &toml, &[]);
+    let err = refused(&out, "backends[2] \"sqlite\" (c.toml:7)", "config");
+    assert!(err.contains("unknown field `colour`"), "{err}");
+    // Offline: the plugin is not opened, so this is not found.
+    let out = check(dir.path(), &toml, &["--no-connect"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("config ok: c.toml\n"), "{stdout}");
+    assert!(
+        stdout.contains("backend 2: not opened (--no-connect)"),
+        "{stdout}"
+    );
+    assert!(!dir.path().join("logs").exists(), "nothing created");
+    Ok(())
+}
+
+#[test]
+fn two_file_backends_on_one_directory_are_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = "[[backends]]\ntype = \"file\"\nname = \"a\"\npath = \"logs\"\n\n[[backends]]\ntype = \"file\"\nname = \"b\"\npath = \"./sub/../logs\"\n";
+    let out = check(dir.path(), toml, &[]);
+    let err = refused(&out, "backends[2] \"b\" (c.toml:6)", "path");
+    assert!(
+        err.contains("already used by backends[1] \"a\" (c.toml:1)"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_same_plugin_twice_sharing_a_spool_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let lib = toml_str(&plugin_lib("audit_backend_faulty"));
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {lib}\nconfig = {{}}\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {lib}\nconfig = {{}}\n"
+    );
+    let out = check(dir.path(), &toml, &[]);
+    let err = refused(&out, "backends[2] \"faulty\" (c.toml:9)", "spool_dir");
+    assert!(
+        err.contains("already used by backends[1] \"faulty\" (c.toml:4)")
+            && err.contains("distinct `name`s"),
+        "{err}"
+    );
+    // `emit` refuses it too, before writing anything.
+    let out = audit(&["emit", "--config", "c.toml"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with(
+            "audit emit: backends[2] \"faulty\" (c.toml:9): spool_dir: the spool directory"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_storage_path_that_cannot_be_created_is_refused_and_nothing_is_left_behind() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("blocker"), b"a file, not a directory")?;
+    let out = check(
+        dir.path(),
+        "[trail]\nstorage_path = \"blocker/logs\"\n",
+        &[],
+    );
+    let err = refused(
+        &out,
+        "backends[1] \"file\" (c.toml, trail.storage_path)",
+        "trail.storage_path",
+    );
+    assert!(err.contains("blocker is not a directory"), "{err}");
+    // A good one passes and leaves the directory as it was: no storage directory, no probe.
+    let out = check(dir.path(), "[trail]\nstorage_path = \"logs\"\n", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    left.sort();
+    assert_eq!(left, ["blocker", "c.toml"]);
+    Ok(())
+}
+
+#[test]
+fn a_plugin_whose_open_hangs_is_reported_within_its_open_timeout() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = format!(
+        "[[backends]]\ntype = \"plugin\"\nlibrary = {}\nopen_timeout_ms = 500\nconfig = {{ open_sleep_ms = 120000 }}\n",
+        toml_str(&plugin_lib("audit_backend_faulty"))
+    );
+    let started = Instant::now();
+    let out = check(dir.path(), &toml, &[]);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let err = refused(&out, "backends[1] \"faulty\" (c.toml:1)", "config");
+    assert!(
+        err.contains("plugin `faulty` did not finish `open` within 500 ms"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// Every `examples/*.toml`, copied into a temporary directory (so that what it creates,
+/// such as the SQLite database, lands there) with `plugin_dir` pointing at this build's
+/// plugins, passes.
+#[test]
+fn the_shipped_examples_pass() -> TestResult {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let deps = plugin_lib("audit_backend_sqlite")
+        .parent()
+        .ok_or("deps")?
+        .to_path_buf();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let dir = tempfile::tempdir()?;
+        let work = dir.path().join("examples");
+        std::fs::create_dir(&work)?;
+        let toml: String = std::fs::read_to_string(&path)?
+            .lines()
+            .map(|l| {
+                if l.starts_with("plugin_dir = ") {
+                    format!("plugin_dir = {}\n", toml_str(&deps))
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let out = check(&work, &toml, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "audit.toml and sqlite.toml at least");
+    Ok(())
+}
