@@ -2,12 +2,12 @@
 //! aside.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::fs::open_private;
-use crate::names::LogFile;
+use crate::names::{LogFile, list_log_files};
 use crate::record::ChainFields;
 
 /// How much of a file's end is read first when looking for its last line.
@@ -121,6 +121,67 @@ pub(crate) fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
     Ok(None)
 }
 
+/// The stored line with sequence number `sequence` in `dir`, if the directory holds it (the
+/// trail checks another store's head against it at start).
+///
+/// Files hold their lines in sequence order, so it reads the first line of each file from
+/// the newest back until one starts at or before `sequence`, then that one file whole: the
+/// cost is one file's read (at most `max_file_bytes`, or a day's events without size
+/// rotation) plus the first line of every newer file.
+///
+/// # Errors
+/// [`Error::Io`] when the directory or a file cannot be read.
+pub fn find_line(dir: &Path, sequence: u64) -> Result<Option<ChainHead>> {
+    let files = list_log_files(dir).map_err(Error::io("cannot list audit directory", dir))?;
+    for f in files.iter().rev() {
+        let path = &f.path;
+        let file = File::open(path).map_err(Error::io("cannot open", path))?;
+        let mut first = Vec::new();
+        BufReader::new(file)
+            .read_until(b'\n', &mut first)
+            .map_err(Error::io("cannot read", path))?;
+        let first_seq = serde_json::from_slice::<ChainFields<'_>>(first.trim_ascii_end())
+            .ok()
+            .map(|c| c.sequence_number);
+        // An empty file, or one whose first line is not an event, is searched whole.
+        if first_seq.is_some_and(|s| s > sequence) {
+            continue;
+        }
+        let text = std::fs::read(path).map_err(Error::io("cannot read", path))?;
+        let needle = format!("\"sequence_number\":{sequence}");
+        // The key can also appear inside `metadata` or `error_context`: each candidate
+        // line is parsed to be sure.
+        for at in memchr::memmem::find_iter(&text, needle.as_bytes()) {
+            if text.get(at + needle.len()).is_some_and(u8::is_ascii_digit) {
+                continue;
+            }
+            let start = text[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let end = text[at..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(text.len(), |i| at + i);
+            let line = &text[start..end];
+            if serde_json::from_slice::<ChainFields<'_>>(line)
+                .is_ok_and(|c| c.sequence_number == sequence)
+            {
+                let line_no = memchr::memchr_iter(b'\n', &text[..start]).count() + 1;
+                return Ok(Some(ChainHead {
+                    sequence_number: sequence,
+                    line: String::from_utf8_lossy(line).into_owned(),
+                    location: format!("{}:{line_no}", path.display()),
+                }));
+            }
+        }
+        if first_seq.is_some() {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
 fn count_lines_before(file: &mut File, offset: u64, path: &Path) -> Result<u64> {
     file.seek(SeekFrom::Start(0))
         .map_err(Error::io("cannot read", path))?;
@@ -135,4 +196,55 @@ fn count_lines_before(file: &mut File, offset: u64, path: &Path) -> Result<u64> 
         remaining -= want as u64;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn line(seq: u64, decoy: Option<u64>) -> String {
+        let metadata = decoy.map_or("{}".to_owned(), |d| format!("{{\"sequence_number\":{d}}}"));
+        format!("{{\"checksum\":\"c{seq}\",\"metadata\":{metadata},\"sequence_number\":{seq}}}")
+    }
+
+    #[test]
+    fn find_line_reads_back_from_the_newest_file_past_decoys() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(Error::io("cannot create", "tempdir"))?;
+        let write = |name: &str, seqs: &[(u64, Option<u64>)]| {
+            let text: String = seqs.iter().map(|&(s, d)| line(s, d) + "\n").collect();
+            std::fs::write(dir.path().join(name), text)
+        };
+        write(
+            "audit_2026-01-01.jsonl",
+            &[(1, None), (2, Some(5)), (3, None)],
+        )
+        .and_then(|()| {
+            write(
+                "audit_2026-01-02.jsonl",
+                &[(4, Some(5)), (5, None), (6, None)],
+            )
+        })
+        .and_then(|()| write("audit_2026-01-02.1.jsonl", &[(60, None)]))
+        .map_err(Error::io("cannot write", dir.path()))?;
+        let found = find_line(dir.path(), 5)?.expect("sequence 5");
+        assert_eq!(found.line, line(5, None));
+        assert!(
+            found.location.ends_with("audit_2026-01-02.jsonl:2"),
+            "{found:?}"
+        );
+        let found = find_line(dir.path(), 2)?.expect("sequence 2");
+        assert!(
+            found.location.ends_with("audit_2026-01-01.jsonl:2"),
+            "{found:?}"
+        );
+        assert_eq!(found.line, line(2, Some(5)));
+        assert_eq!(
+            find_line(dir.path(), 6)?.map(|h| h.line),
+            Some(line(6, None))
+        );
+        assert_eq!(find_line(dir.path(), 7)?, None, "a gap");
+        assert_eq!(find_line(dir.path(), 0)?, None);
+        assert_eq!(find_line(dir.path(), 61)?, None, "past the end");
+        Ok(())
+    }
 }

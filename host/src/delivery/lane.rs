@@ -163,6 +163,44 @@ impl<C: LaneClock> Lane<C> {
             .is_some_and(|s| s.covers(from, to))
     }
 
+    /// The trail refused this backend's stored chain at start (ahead of the trail's head,
+    /// a different line at the same sequence, or a line that does not verify): it is fatal
+    /// before its first call, as after a fatal failure: never called until restart, its events
+    /// spooled. Reported on stderr and in its statistics.
+    pub(crate) fn fail_at_start(&self, e: Arc<Error>, shared: &dyn LaneObserver) {
+        let mut st = self.lock();
+        st.health.fail(Arc::clone(&e));
+        let what = self.fatal_consequence(&st);
+        drop(st);
+        eprintln!(
+            "audit: backend `{}` is not called until restart: {e}; {what}",
+            self.name
+        );
+        shared.update_stats(self.index, &mut |s| {
+            s.fatal += 1;
+            s.last_error = Some(e.to_string());
+            s.last_error_at =
+                Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        });
+        self.update_stats(shared);
+    }
+
+    /// What becomes of a fatal backend's events, for messages.
+    pub(super) fn fatal_consequence(&self, st: &LaneState) -> &'static str {
+        if st.spool.is_some() {
+            "its events are kept in its spool"
+        } else if self.cfg.required {
+            "it has no spool, so new events are refused (required = true)"
+        } else {
+            "its events are dropped (required = false, no spool)"
+        }
+    }
+
+    /// The backend failed fatally (it is not called again until restart).
+    pub(crate) fn is_fatal(&self) -> bool {
+        self.lock().health.is_fatal()
+    }
+
     /// Sets where the chain starts (after the trail read every backend's head).
     pub(crate) fn set_start(&self, start: u64) {
         let mut st = self.lock();

@@ -406,13 +406,7 @@ impl<C: LaneClock> Worker<C> {
         let mut st = lane.lock();
         if fatal {
             if st.health.fail(Arc::clone(&e)) {
-                let what = if st.spool.is_some() {
-                    "its events are kept in its spool"
-                } else if lane.cfg.required {
-                    "it has no spool, so new events are refused (required = true)"
-                } else {
-                    "its events are dropped (required = false, no spool)"
-                };
+                let what = lane.fatal_consequence(&st);
                 eprintln!(
                     "audit: backend `{}` failed fatally and is not called again until restart: {e}; {what}",
                     lane.name

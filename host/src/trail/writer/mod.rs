@@ -13,6 +13,7 @@ mod serve;
 mod shutdown;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
@@ -26,7 +27,7 @@ use crate::catch_panics::catch_panics;
 use crate::delivery::{Lane, LaneEnd, LaneObserver};
 use crate::settings::Durability;
 use audit_format::error::{Error, Result};
-use audit_format::record::Integrity;
+use audit_format::record::{ChainFields, Integrity, check_line};
 
 use super::shared::Shared;
 
@@ -121,6 +122,26 @@ impl Drop for StopGuard {
     }
 }
 
+/// Where a lane's store or spool says the chain ends, before the writer judges it.
+struct Claim {
+    /// The lane's place in `Writer::lanes`.
+    lane: usize,
+    head: ChainHead,
+    /// "store" or "spool", for messages.
+    whose: &'static str,
+}
+
+/// The head the trail continues after, and the lanes refused (with why).
+type JudgedHead = (Option<ChainHead>, Vec<(usize, String)>);
+
+/// The `checksum` member of a stored line ("" when it has none).
+fn checksum_of(line: &str) -> String {
+    serde_json::from_str::<ChainFields<'_>>(line)
+        .ok()
+        .and_then(|f| f.checksum.map(|c| c.into_owned()))
+        .unwrap_or_default()
+}
+
 /// What the writer sends back once the backends are open: the last event stored anywhere.
 type HeadSender = Sender<Result<Option<ChainHead>>>;
 
@@ -172,33 +193,54 @@ impl Writer {
         self.serve(&rt, start);
     }
 
-    /// Reads every backend's chain head (and each spool's): the trail continues after the
-    /// highest. A lane's backend that cannot answer is tolerated when the writer has a
-    /// backend of its own that knows the head; its worker then delivers from its spool.
+    /// Reads every backend's chain head (and each spool's) and decides where the trail
+    /// continues; the chain head belongs to the trail, not to a lane's backend:
+    ///
+    /// - With a file backend that holds events, the trail continues after the file
+    ///   backend's head (the highest, with several). A lane whose store or spool ends ahead
+    ///   of it, holds a different line at the same sequence number, or ends with a line that
+    ///   does not verify, is failed (`Lane::fail_at_start`): never called until restart, its
+    ///   events spooled. It never moves the head and never stops the start.
+    /// - Otherwise (lanes only, or an empty file backend), the trail continues after the
+    ///   highest head that verifies; lanes at that sequence number with another line are
+    ///   failed (a fork), as are heads that do not verify.
+    ///
+    /// A lane's backend that cannot answer is tolerated when the writer has a backend of its
+    /// own; its worker then delivers from its spool.
     async fn resume_all(&mut self) -> Result<Option<ChainHead>> {
-        let mut best: Option<ChainHead> = None;
-        let mut consider = |h: Option<ChainHead>| {
-            if let Some(h) = h
-                && best
-                    .as_ref()
-                    .is_none_or(|b| h.sequence_number > b.sequence_number)
-            {
-                best = Some(h);
-            }
-        };
+        let mut own: Option<(ChainHead, Option<PathBuf>)> = None;
         for slot in &self.backends {
-            consider(catch_panics(slot.backend.resume()).await?);
+            if let Some(h) = catch_panics(slot.backend.resume()).await?
+                && own
+                    .as_ref()
+                    .is_none_or(|(b, _)| h.sequence_number > b.sequence_number)
+            {
+                own = Some((h, slot.backend.query_dir().map(Path::to_path_buf)));
+            }
         }
         let has_own = !self.backends.is_empty();
-        for slot in &mut self.lanes {
-            consider(slot.lane.spool_head()?);
+        let mut claims = Vec::new();
+        for (lane, slot) in self.lanes.iter_mut().enumerate() {
+            if let Some(head) = slot.lane.spool_head()? {
+                claims.push(Claim {
+                    lane,
+                    head,
+                    whose: "spool",
+                });
+            }
             let Some(backend) = &slot.backend else {
                 continue;
             };
             match catch_panics(backend.resume()).await {
                 Ok(h) => {
                     slot.handed = h.as_ref().map_or(0, |h| h.sequence_number);
-                    consider(h);
+                    if let Some(head) = h {
+                        claims.push(Claim {
+                            lane,
+                            head,
+                            whose: "store",
+                        });
+                    }
                 }
                 Err(e) if has_own => {
                     eprintln!(
@@ -210,7 +252,177 @@ impl Writer {
                 Err(e) => return Err(e),
             }
         }
-        Ok(best)
+        let (head, refused) = match own {
+            Some((head, dir)) => {
+                let refused = self.judge_against_file(&head, dir.as_deref(), &claims);
+                (Some(head), refused)
+            }
+            None => self.judge_among_lanes(&claims)?,
+        };
+        let mut failed: Vec<(usize, String)> = Vec::new();
+        for (lane, why) in refused {
+            match failed.iter_mut().find(|(l, _)| *l == lane) {
+                Some((_, all)) => {
+                    all.push_str("; ");
+                    all.push_str(&why);
+                }
+                None => failed.push((lane, why)),
+            }
+        }
+        for (lane, why) in failed {
+            let lane = &self.lanes[lane].lane;
+            lane.fail_at_start(Arc::new(Error::Integrity(why)), &*self.shared);
+        }
+        Ok(head)
+    }
+
+    /// With a file backend: every lane's claim is checked against the file backend's chain
+    /// (`head`, in `dir`). Returns the lanes refused, with why.
+    fn judge_against_file(
+        &self,
+        head: &ChainHead,
+        dir: Option<&Path>,
+        claims: &[Claim],
+    ) -> Vec<(usize, String)> {
+        let mut refused = Vec::new();
+        // A file head that does not verify stops the start (`resume_from` says why): no lane
+        // is judged against it.
+        let Ok(file_fields) = check_line(head.line.as_bytes(), &self.integrity) else {
+            return refused;
+        };
+        let file_sum = file_fields
+            .checksum
+            .as_deref()
+            .unwrap_or_default()
+            .to_owned();
+        for c in claims {
+            let seq = c.head.sequence_number;
+            let sum = match self.verified_checksum(c) {
+                Ok(sum) => sum,
+                Err(why) => {
+                    refused.push((c.lane, why));
+                    continue;
+                }
+            };
+            if seq > head.sequence_number {
+                refused.push((
+                    c.lane,
+                    format!(
+                        "its {} ends at sequence {seq}, ahead of the file backend, whose chain ends at sequence {} ({}): the file backend holds the trail's chain, which continues at {}",
+                        c.whose,
+                        head.sequence_number,
+                        head.location,
+                        head.sequence_number + 1
+                    ),
+                ));
+                continue;
+            }
+            let theirs = if seq == head.sequence_number {
+                Some((file_sum.clone(), head.location.clone()))
+            } else {
+                match dir.map(|d| audit_format::find_line(d, seq)) {
+                    Some(Ok(Some(line))) => Some((checksum_of(&line.line), line.location)),
+                    Some(Ok(None)) | None => None,
+                    Some(Err(e)) => {
+                        eprintln!(
+                            "audit: backend `{}`: cannot compare the end of its {} (sequence {seq}) with the file backend: {e}",
+                            self.lanes[c.lane].lane.name, c.whose
+                        );
+                        None
+                    }
+                }
+            };
+            if let Some((file_sum, location)) = theirs
+                && file_sum != sum
+            {
+                refused.push((
+                    c.lane,
+                    format!(
+                        "its {} holds a different line at sequence {seq} than the file backend: checksum {sum} in it, {file_sum} in the file backend ({location}); the stores have forked, the file backend's chain is the trail's",
+                        c.whose
+                    ),
+                ));
+            }
+        }
+        refused
+    }
+
+    /// Without a file backend that holds events: the trail continues after the highest
+    /// claim that verifies; when claims at that sequence number disagree, the line most lanes
+    /// hold wins (the first in configuration order on a tie) and the others are refused.
+    ///
+    /// # Errors
+    /// [`Error::Integrity`] when lanes report heads and none verifies (a wrong integrity key,
+    /// most likely): starting at sequence 1 would fork every store.
+    fn judge_among_lanes(&self, claims: &[Claim]) -> Result<JudgedHead> {
+        let mut refused = Vec::new();
+        let mut verified: Vec<(&Claim, String)> = Vec::new();
+        for c in claims {
+            match self.verified_checksum(c) {
+                Ok(sum) => verified.push((c, sum)),
+                Err(why) => refused.push((c.lane, why)),
+            }
+        }
+        let Some(top) = verified.iter().map(|(c, _)| c.head.sequence_number).max() else {
+            if refused.is_empty() {
+                return Ok((None, refused));
+            }
+            let all: Vec<String> = refused
+                .iter()
+                .map(|(lane, why)| format!("backend `{}`: {why}", self.lanes[*lane].lane.name))
+                .collect();
+            return Err(Error::Integrity(format!(
+                "cannot continue the stored chain: no backend's last line verifies with this trail's integrity settings ({}). Use the same [trail.integrity] key the stores were written with, or give these backends new, empty stores",
+                all.join("; ")
+            )));
+        };
+        let at_top: Vec<&(&Claim, String)> = verified
+            .iter()
+            .filter(|(c, _)| c.head.sequence_number == top)
+            .collect();
+        let lanes_holding = |sum: &str| {
+            let mut lanes: Vec<usize> = at_top
+                .iter()
+                .filter(|(_, s)| s == sum)
+                .map(|(c, _)| c.lane)
+                .collect();
+            lanes.dedup();
+            lanes.len()
+        };
+        // `max_by_key` keeps the last of equals: search from the back to keep the first.
+        let Some((winner, winner_sum)) = at_top
+            .iter()
+            .rev()
+            .max_by_key(|(_, s)| lanes_holding(s))
+            .map(|(c, s)| (*c, s.clone()))
+        else {
+            return Ok((None, refused));
+        };
+        let winner_name = &self.lanes[winner.lane].lane.name;
+        for (c, sum) in &at_top {
+            if *sum != winner_sum {
+                refused.push((
+                    c.lane,
+                    format!(
+                        "its {} holds a different line at sequence {top} than the {} of backend `{winner_name}`: checksum {sum} here, {winner_sum} there; the stores have forked, the trail continues from `{winner_name}`'s line",
+                        c.whose, winner.whose
+                    ),
+                ));
+            }
+        }
+        Ok((Some(winner.head.clone()), refused))
+    }
+
+    /// The checksum of a claim's line once it verifies with the trail's integrity settings;
+    /// otherwise why not.
+    fn verified_checksum(&self, c: &Claim) -> std::result::Result<String, String> {
+        match check_line(c.head.line.as_bytes(), &self.integrity) {
+            Ok(fields) => Ok(fields.checksum.as_deref().unwrap_or_default().to_owned()),
+            Err(problem) => Err(format!(
+                "its {} ends with sequence {}, whose line does not verify with this trail's integrity settings ({problem})",
+                c.whose, c.head.sequence_number
+            )),
+        }
     }
 
     /// Starts every lane's worker. `handed` holds each backend's own head on entry.
@@ -221,9 +433,13 @@ impl Writer {
             };
             let start = slot.lane.durable();
             let stored = std::mem::replace(&mut slot.handed, start);
+            // A lane refused at start is never called: what its store holds is not trusted.
+            let fatal = slot.lane.is_fatal();
+            let stored = if fatal { 0 } else { stored };
             // A backend that stored part of the chain but is behind it, with no spool to catch
             // up from, has a gap: say so rather than let it pass unnoticed.
-            if stored > 0 && stored < start && !slot.lane.spool_covers(stored + 1, start) {
+            if !fatal && stored > 0 && stored < start && !slot.lane.spool_covers(stored + 1, start)
+            {
                 let message = format!(
                     "this backend's store ends at sequence {stored} but the trail is at {start}: sequences {}..={start} are neither in its store nor in its spool and will not reach it (the file backend has them; see docs/operations.md, known limits)",
                     stored + 1

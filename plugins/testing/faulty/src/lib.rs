@@ -9,7 +9,9 @@
 //! (every `write_batch` returns a retryable error while this file exists: a test switches an
 //! outage on and off), `record` (a file that receives one `sequence_number` per line for every
 //! record accepted; a sequence number already recorded there is skipped, as a real backend
-//! de-duplicates at-least-once delivery).
+//! de-duplicates at-least-once delivery), `last_line` (the line `last_line` returns, verbatim:
+//! the store's head the fixture claims), `forge_last_line` (`"ahead"`, `"fork"` or
+//! `"garbage"`: `last_line` returns a forgery of the `last_line` given; see [`Forge`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -41,6 +43,71 @@ pub struct Config {
     pub fail_while_exists: Option<String>,
     /// Where to record received sequence numbers.
     pub record: Option<String>,
+    /// What `last_line` returns (default: nothing stored); with `forge_last_line`, the
+    /// genuine line the forgery is made from.
+    pub last_line: Option<String>,
+    /// Return a forgery of `last_line` instead.
+    pub forge_last_line: Option<Forge>,
+}
+
+/// How `last_line` forges the head it returns from the configured `last_line` (a genuine
+/// line of the trail, stored with SHA-256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forge {
+    /// The same event at sequence number + 5000, chained after the genuine line (its
+    /// `previous_hash` is the genuine checksum) and checksummed with SHA-256: a
+    /// self-consistent line ahead of the trail.
+    Ahead,
+    /// The same sequence number and `previous_hash` with another message, checksum
+    /// recomputed with SHA-256: a store that forked.
+    Fork,
+    /// The genuine line with its message altered and the checksum left as it was: a line
+    /// that does not verify.
+    Garbage,
+}
+
+/// The forgery `forge` makes of `line`.
+///
+/// # Errors
+/// `line` is not an audit event with its chain fields.
+pub fn forge(line: &str, forge: Forge) -> Result<String, String> {
+    use audit_format::AuditEvent;
+    use audit_format::record::{ChainFields, Integrity, LineEncoder};
+    if forge == Forge::Garbage {
+        return Ok(line.replacen("\"message\":\"", "\"message\":\"altered ", 1));
+    }
+    let fields: ChainFields<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let mut ev = AuditEvent::from_json(line).map_err(|e| e.to_string())?;
+    let (Some(ts), Some(event_id)) = (ev.timestamp, ev.event_id.clone()) else {
+        return Err("timestamp or event_id is missing".to_owned());
+    };
+    let hash = |h: &str| -> Result<[u8; 64], String> {
+        h.as_bytes()
+            .try_into()
+            .map_err(|_| format!("`{h}` is not 64 hex digits"))
+    };
+    let (seq, prev) = match forge {
+        Forge::Ahead => (
+            fields.sequence_number + 5000,
+            Some(hash(fields.checksum.as_deref().unwrap_or_default())?),
+        ),
+        Forge::Fork | Forge::Garbage => {
+            ev.message = format!("forged: {}", ev.message);
+            let prev = fields.previous_hash.as_deref().map(hash).transpose()?;
+            (fields.sequence_number, prev)
+        }
+    };
+    let mut encoder = LineEncoder::new();
+    encoder.encode(
+        &ev,
+        &event_id,
+        ev.hostname.as_deref().unwrap_or_default(),
+        ev.process_id.unwrap_or_default(),
+        ev.compliance_level,
+    );
+    let (record, _) = encoder.assemble(&ev, seq, prev.as_ref(), ts, &Integrity::Sha256);
+    Ok(record.line().to_owned())
 }
 
 /// The misbehaving backend.
@@ -148,6 +215,18 @@ impl Backend for Faulty {
         Ok(())
     }
 
+    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
+        let Some(line) = &self.config.last_line else {
+            return Ok(None);
+        };
+        match self.config.forge_last_line {
+            None => Ok(Some(line.clone())),
+            Some(how) => forge(line, how)
+                .map(Some)
+                .map_err(|e| PluginError::config(format!("config `last_line`: {e}"))),
+        }
+    }
+
     fn close(&mut self) -> Result<(), PluginError> {
         self.maybe_panic("close");
         Ok(())
@@ -157,6 +236,6 @@ impl Backend for Faulty {
 export_backend! {
     name: "faulty",
     description: "Test fixture: fails, panics or records on command",
-    config_help: "panic_in, open_sleep_ms, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, record",
+    config_help: "panic_in, open_sleep_ms, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, record, last_line, forge_last_line",
     open: open,
 }
