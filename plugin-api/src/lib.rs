@@ -55,13 +55,19 @@
 //! # Versioning
 //!
 //! The host checks, when it loads a library: `abi_stable`'s own ABI header, then this
-//! crate's version (`VERSION_STRINGS`: same major version; the plugin's minor version may be
-//! lower or higher than the host's), then the full type layout of everything reachable from
-//! the root module. This crate starts at 1.0.0 and grows only by appending fields after the
-//! root module's `#[sabi(last_prefix_field)]` and methods after the trait's, each with a
-//! default, so any 1.y plugin loads into any 1.x host: a newer host sees an older plugin's
-//! missing methods as their defaults, and an older host ignores what it does not know. A
-//! breaking change is a new major version, and a 1.x host refuses a 2.x plugin by name.
+//! crate's version (`VERSION_STRINGS`: the same major version; the plugin's minor version may
+//! be lower or higher than the host's), then the full type layout of everything reachable
+//! from the root module. That layout check refuses a library in which any of those types has
+//! fewer fields, methods or variants than the host's, so adding one after
+//! `#[sabi(last_prefix_field)]` would make a newer host refuse every older plugin. Therefore
+//! what 1.0.0 plugins export is frozen for all of 1.x: the root module ([`PluginModule`]),
+//! the [`StorageBackend`] methods, [`Record`], [`PluginError`] and [`ErrorKind`] keep their
+//! 1.0.0 layout, and a plugin built against any 1.y loads into any 1.x host. New capabilities
+//! come as optional extension modules, each exported under its own symbol and
+//! layout-checked on its own, that a host uses when a plugin exports them; without them a
+//! plugin gets documented defaults (the repository's `docs/plugin-abi.md`). A breaking
+//! change is a new major version, and a 1.x host refuses a 2.x plugin by its version. The
+//! repository's CI loads a plugin built against a frozen copy of 1.0.0 into the current host.
 //!
 //! MSRV: Rust 1.89.
 
