@@ -6,7 +6,7 @@
 mod common;
 
 use audit_host::plugin::{LoadOptions, LoadedPlugin};
-use audit_host::{AuditTrail, StorageBackend};
+use audit_host::{AuditTrail, Error, StorageBackend};
 use common::*;
 
 #[tokio::test]
@@ -67,4 +67,22 @@ config = {{ record = {record} }}
         .collect::<Result<_, _>>()?;
     assert_eq!(recorded, (1..=500).collect::<Vec<_>>());
     Ok(())
+}
+
+#[test]
+fn a_capability_whose_layout_differs_refuses_the_library() {
+    let lib = plugin_lib("audit_backend_altered_capability");
+    let Err(Error::Plugin {
+        message, details, ..
+    }) = LoadedPlugin::load(&lib, &LoadOptions::default())
+    else {
+        panic!("a plugin with an altered `health` capability was loaded");
+    };
+    assert!(
+        message.starts_with(
+            "its `health` capability (audit_backend_ext_health_v1) does not match this host's"
+        ),
+        "{message}"
+    );
+    assert!(details.is_some_and(|d| d.contains("HealthV1")));
 }
