@@ -70,7 +70,7 @@ impl ExtensionExport {
 /// The symbol of the `health` capability, version 1.
 pub const HEALTH_V1: &str = "audit_backend_ext_health_v1";
 
-/// The `health` capability, version 1: a short status for statistics and `config check`.
+/// The `health` capability, version 1: a short, one-line status of an instance.
 /// Without it a backend's health is unknown. Export it with
 /// [`export_health!`](crate::export_health).
 #[repr(C)]

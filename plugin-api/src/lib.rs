@@ -351,9 +351,10 @@ pub trait Backend: Send + 'static {
     fn close(&mut self) -> Result<(), PluginError>;
 }
 
-/// The `health` capability ([`ext::HealthV1`]) in plain Rust: a short status the host
-/// reports. Export it with [`export_health!`] (see its example); without it the host reports
-/// the backend's health as unknown.
+/// The `health` capability ([`ext::HealthV1`]) in plain Rust: a short status of an instance,
+/// which a host that knows the capability can ask for (in this release, audit-host's
+/// `PluginBackend::health`). Export it with [`export_health!`] (see its example); without it
+/// the backend's health is unknown.
 pub trait Health: Backend {
     /// One line: what the backend is connected to, how far it got, what is wrong.
     ///
@@ -435,8 +436,8 @@ macro_rules! export_backend {
 
 /// Exports the `health` capability ([`ext::HealthV1`]) for the backend type `$backend`, which
 /// implements [`Health`]; use it beside [`export_backend!`], whose `open` returns that type.
-/// A host that knows the capability reports the status in statistics; an older host ignores
-/// it.
+/// A host that knows the capability finds it when it loads the library; a host that does not
+/// (1.0) never looks for it.
 ///
 /// ```
 /// use audit_plugin_api::{Backend, Health, PluginError, Record, export_backend, export_health};
