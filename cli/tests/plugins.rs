@@ -135,6 +135,7 @@ fn plugin_inspect_prints_the_plugins_fields() -> TestResult {
     assert!(
         lines[3].starts_with("description: Stores audit events in an embedded SQLite database")
     );
+    assert_eq!(lines[4], "capabilities: none");
     assert!(stdout.contains("path (string, required)"), "{stdout}");
     Ok(())
 }
@@ -272,7 +273,10 @@ fn a_group_writable_library_is_refused_unless_allowed() -> TestResult {
     let out = audit(&["config", "check", "b.toml"], dir.path(), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("plugin example-line-file 0.1.0 (plugin_api 1.0.0)"),
+        text(&out.stdout).contains(&format!(
+            "plugin example-line-file 0.1.0 (plugin_api {})",
+            audit_plugin_api::API_VERSION
+        )),
         "{}",
         text(&out.stdout)
     );

@@ -13,9 +13,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use abi_stable::library::{LibraryError, lib_header_from_path};
+use abi_stable::library::{LibraryError, RawLibrary, lib_header_from_path};
 use abi_stable::std_types::{RResult, RSlice, RStr, RString};
 use async_trait::async_trait;
+use audit_plugin_api::ext::{ExtensionFn, HEALTH_V1, HealthV1_Ref};
 use audit_plugin_api::{BackendBox, ErrorKind, PluginError, PluginModule_Ref, Record};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
@@ -39,6 +40,8 @@ pub struct PluginInfo {
     pub description: String,
     /// Its configuration keys.
     pub config_help: String,
+    /// The capabilities it exports that this host uses, as `name/version` (`health/1`).
+    pub capabilities: Vec<String>,
 }
 
 /// How to load a plugin library.
@@ -54,7 +57,14 @@ pub struct LoadOptions {
 #[derive(Clone)]
 pub struct LoadedPlugin {
     module: PluginModule_Ref,
+    capabilities: Capabilities,
     info: PluginInfo,
+}
+
+/// The capability modules a plugin exports that this host knows (docs/plugin-abi.md).
+#[derive(Clone, Copy, Default)]
+struct Capabilities {
+    health: Option<HealthV1_Ref>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -143,6 +153,7 @@ impl LoadedPlugin {
             }
             err
         })?;
+        let capabilities = find_capabilities(path)?;
         let info = PluginInfo {
             path: path.to_path_buf(),
             name: module.name().to_string(),
@@ -150,8 +161,17 @@ impl LoadedPlugin {
             plugin_api,
             description: module.description().to_string(),
             config_help: module.config_help().to_string(),
+            capabilities: capabilities
+                .health
+                .map(|_| "health/1".to_owned())
+                .into_iter()
+                .collect(),
         };
-        Ok(Self { module, info })
+        Ok(Self {
+            module,
+            capabilities,
+            info,
+        })
     }
 
     /// What the plugin says about itself.
@@ -189,6 +209,7 @@ impl LoadedPlugin {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let config = config_json.to_owned();
         let plugin = self.info.name.clone();
+        let capabilities = self.capabilities;
         let thread = std::thread::Builder::new()
             .name(format!("audit-plugin-{name}"))
             .spawn(move || {
@@ -208,7 +229,7 @@ impl LoadedPlugin {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                serve(&mut instance, &rx);
+                serve(&mut instance, &rx, capabilities);
             })
             .map_err(|e| {
                 plugin_error(
@@ -244,6 +265,40 @@ impl LoadedPlugin {
             }
         }
     }
+}
+
+/// Looks up, in the library at `path` whose root module has loaded (so its `abi_stable` ABI
+/// is checked), the capabilities this host knows. An absent one is `None`; one whose layout
+/// does not match this host's refuses the library.
+#[expect(
+    unsafe_code,
+    reason = "a capability symbol is looked up by name and its module checked by abi_stable"
+)]
+fn find_capabilities(path: &Path) -> Result<Capabilities> {
+    let lib = RawLibrary::load_at(path).map_err(|e| library_error(path, e))?;
+    // SAFETY: the interface reserves `audit_backend_ext_*` for `ExtensionFn`s, and
+    // `export_health!` defines this one.
+    let health = match unsafe { lib.get::<ExtensionFn>(HEALTH_V1.as_bytes()) } {
+        Ok(symbol) => {
+            let export = symbol();
+            // SAFETY: the root module loaded, and `export_health!` built `export` from a
+            // `HealthV1_Ref`; `into_module` checks its layout against ours.
+            let module = unsafe { export.into_module::<HealthV1_Ref>() }.map_err(|e| {
+                Error::Plugin {
+                    library: path.to_path_buf(),
+                    message: format!(
+                        "its `health` capability ({HEALTH_V1}) does not match this host's (an altered copy of the interface); rebuild the plugin; run with --verbose for abi_stable's layout report"
+                    ),
+                    details: Some(e.to_string()),
+                }
+            })?;
+            Some(module)
+        }
+        Err(_) => None,
+    };
+    // Libraries are never unloaded: the modules point into this one.
+    std::mem::forget(lib);
+    Ok(Capabilities { health })
 }
 
 fn library_error(path: &Path, e: LibraryError) -> Error {
@@ -350,11 +405,12 @@ enum Command {
     Write(Batch, Reply<()>),
     Flush(Reply<()>),
     LastLine(Reply<Option<String>>),
+    Health(Reply<Option<String>>),
     Close(Reply<()>),
 }
 
 /// The plugin thread's loop: one call at a time, until `Close` or the host goes away.
-fn serve(instance: &mut BackendBox, rx: &mpsc::Receiver<Command>) {
+fn serve(instance: &mut BackendBox, rx: &mpsc::Receiver<Command>, capabilities: Capabilities) {
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Command::Write(batch, reply) => {
@@ -367,6 +423,15 @@ fn serve(instance: &mut BackendBox, rx: &mpsc::Receiver<Command>) {
             Command::LastLine(reply) => {
                 let last = instance.last_line().into_result();
                 let _ = reply.send(last.map(|l| l.map(RString::into_string).into_option()));
+            }
+            Command::Health(reply) => {
+                let status = match capabilities.health {
+                    Some(health) => (health.health())(instance)
+                        .into_result()
+                        .map(|s| Some(s.into_string())),
+                    None => Ok(None),
+                };
+                let _ = reply.send(status);
             }
             Command::Close(reply) => {
                 let _ = reply.send(instance.close().into_result());
@@ -430,6 +495,15 @@ impl PluginBackend {
             call_timeout: timeout,
             ..self
         }
+    }
+
+    /// The instance's status from the plugin's `health` capability, or `None` when the plugin
+    /// does not export it (its health is unknown).
+    ///
+    /// # Errors
+    /// [`Error::PluginCall`] with the plugin's error, or a timeout.
+    pub async fn health(&self) -> Result<Option<String>> {
+        self.call(Command::Health).await
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {

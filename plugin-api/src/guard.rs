@@ -14,10 +14,10 @@ use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::sabi_trait::TD_CanDowncast;
 use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString};
 
-use crate::{Backend, BackendBox, PluginError, Record, StorageBackend, StorageBackend_TO};
+use crate::{Backend, BackendBox, Health, PluginError, Record, StorageBackend, StorageBackend_TO};
 
 /// Wraps a [`Backend`]: every call runs inside `catch_unwind`, and after a panic the
 /// instance is never called again.
@@ -184,11 +184,41 @@ pub fn open_guarded<B: Backend>(
     open: fn(&str) -> Result<B, PluginError>,
 ) -> RResult<BackendBox, PluginError> {
     match quietly("open", || open(config_json.as_str())) {
+        // Downcastable, so that the capability shims (`export_health!`) find `B` again.
         Ok(Ok(backend)) => ROk(StorageBackend_TO::from_value(
             Guarded::new(backend),
-            TD_Opaque,
+            TD_CanDowncast,
         )),
         Ok(Err(e)) => RErr(e),
         Err(msg) => RErr(PluginError::fatal(msg)),
+    }
+}
+
+impl<B: Health> Guarded<B> {
+    /// Calls [`Health::health`] guarded like every other call.
+    pub fn health(&mut self) -> RResult<RString, PluginError> {
+        let mut status = String::new();
+        match self.call("health", |b| {
+            status = b.health()?;
+            Ok(())
+        }) {
+            ROk(()) => ROk(RString::from(status)),
+            RErr(e) => RErr(e),
+        }
+    }
+}
+
+/// The `health` capability's shim: finds the plugin's `B` behind the instance the host
+/// passes back. Used by [`export_health!`](crate::export_health).
+///
+/// # Errors
+/// The backend's own error, a fatal error for a panic, or a fatal error if `instance` was not
+/// opened by this library's `open`.
+pub fn health_guarded<B: Health>(instance: &mut BackendBox) -> RResult<RString, PluginError> {
+    match instance.obj.downcast_as_mut::<Guarded<B>>() {
+        Ok(guarded) => guarded.health(),
+        Err(_) => RErr(PluginError::fatal(
+            "health: the instance was not opened by this plugin's `open`; this is a bug in the host",
+        )),
     }
 }

@@ -60,13 +60,20 @@
 //! # Versioning
 //!
 //! The host checks, when it loads a library: `abi_stable`'s own ABI header, then this
-//! crate's version (`VERSION_STRINGS`: same major version; the plugin's minor version may be
-//! lower or higher than the host's), then the full type layout of everything reachable from
-//! the root module. This crate starts at 1.0.0 and grows only by appending fields after the
-//! root module's `#[sabi(last_prefix_field)]` and methods after the trait's, each with a
-//! default, so any 1.y plugin loads into any 1.x host: a newer host sees an older plugin's
-//! missing methods as their defaults, and an older host ignores what it does not know. A
-//! breaking change is a new major version, and a 1.x host refuses a 2.x plugin by name.
+//! crate's version (`VERSION_STRINGS`: the same major version; the plugin's minor version may
+//! be lower or higher than the host's), then the full type layout of everything reachable
+//! from the root module. That layout check refuses a library in which any of those types has
+//! fewer fields, methods or variants than the host's, so adding one after
+//! `#[sabi(last_prefix_field)]` would make a newer host refuse every older plugin. Therefore
+//! what 1.0.0 plugins export is frozen for all of 1.x: the root module ([`PluginModule`]),
+//! the [`StorageBackend`] methods, [`Record`], [`PluginError`] and [`ErrorKind`] keep their
+//! 1.0.0 layout, and a plugin built against any 1.y loads into any 1.x host. New capabilities
+//! come as optional extension modules ([`ext`]), each exported under its own symbol and
+//! layout-checked on its own, that a host uses when a plugin exports them; without them a
+//! plugin gets documented defaults (the repository's `docs/plugin-abi.md`). This release has
+//! `health` ([`Health`], [`export_health!`]). A breaking
+//! change is a new major version, and a 1.x host refuses a 2.x plugin by its version. The
+//! repository's CI loads a plugin built against a frozen copy of 1.0.0 into the current host.
 //!
 //! MSRV: Rust 1.89.
 
@@ -83,6 +90,7 @@
 
 use std::fmt;
 
+pub mod ext;
 mod guard;
 
 pub use abi_stable;
@@ -348,10 +356,22 @@ pub trait Backend: Send + 'static {
     fn close(&mut self) -> Result<(), PluginError>;
 }
 
+/// The `health` capability ([`ext::HealthV1`]) in plain Rust: a short status of an instance,
+/// which a host that knows the capability can ask for (in this release, audit-host's
+/// `PluginBackend::health`). Export it with [`export_health!`] (see its example); without it
+/// the backend's health is unknown.
+pub trait Health: Backend {
+    /// One line: what the backend is connected to, how far it got, what is wrong.
+    ///
+    /// # Errors
+    /// A [`PluginError`] when the status cannot be determined.
+    fn health(&mut self) -> Result<String, PluginError>;
+}
+
 /// Support for [`export_backend!`]'s expansion. Not part of the API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::guard::{Guarded, open_guarded, panic_message};
+    pub use crate::guard::{Guarded, health_guarded, open_guarded, panic_message};
 }
 
 // Source compatibility with 1.0.0, where these were public at the crate root.
@@ -415,6 +435,60 @@ macro_rules! export_backend {
             config_json: ::abi_stable::std_types::RStr<'_>,
         ) -> ::abi_stable::std_types::RResult<$crate::BackendBox, $crate::PluginError> {
             $crate::__private::open_guarded(config_json, $open)
+        }
+    };
+}
+
+/// Exports the `health` capability ([`ext::HealthV1`]) for the backend type `$backend`, which
+/// implements [`Health`]; use it beside [`export_backend!`], whose `open` returns that type.
+/// A host that knows the capability finds it when it loads the library; a host that does not
+/// (1.0) never looks for it.
+///
+/// ```
+/// use audit_plugin_api::{Backend, Health, PluginError, Record, export_backend, export_health};
+/// struct Null;
+/// impl Backend for Null {
+///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { Ok(()) }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// impl Health for Null {
+///     fn health(&mut self) -> Result<String, PluginError> { Ok("ok".into()) }
+/// }
+/// export_backend! { name: "null", description: "", config_help: "", open: |_: &str| Ok(Null) }
+/// export_health!(Null);
+/// # fn main() {
+/// use audit_plugin_api::abi_stable::std_types::RStr;
+/// let open = audit_backend_root_module().open();
+/// let mut instance = open(RStr::from_str("{}")).into_result().expect("opens");
+/// let export = audit_backend_ext_health_v1();
+/// // SAFETY: built by `export_health!` in this very crate.
+/// let health = unsafe { export.into_module::<audit_plugin_api::ext::HealthV1_Ref>() }.expect("same layout");
+/// assert_eq!(health.health()(&mut instance).into_result().expect("healthy").as_str(), "ok");
+/// # }
+/// ```
+#[macro_export]
+macro_rules! export_health {
+    ($backend:ty) => {
+        /// The `health` capability, version 1, found by the host by this symbol's name.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn audit_backend_ext_health_v1() -> $crate::ext::ExtensionExport {
+            use ::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::ext::ExtensionExport::new(
+                $crate::ext::HealthV1 {
+                    health: audit_backend_health_v1,
+                }
+                .leak_into_prefix(),
+            )
+        }
+
+        /// The instance's health; panics are caught and returned as fatal errors.
+        #[::abi_stable::sabi_extern_fn]
+        pub fn audit_backend_health_v1(
+            instance: &mut $crate::BackendBox,
+        ) -> ::abi_stable::std_types::RResult<::abi_stable::std_types::RString, $crate::PluginError>
+        {
+            $crate::__private::health_guarded::<$backend>(instance)
         }
     };
 }

@@ -11,7 +11,8 @@ use super::{broken_pipe_ok, report};
 #[derive(Subcommand)]
 pub(crate) enum PluginCommand {
     /// Load a plugin library (checks included) and print what it says about itself:
-    /// `name`, `version`, `plugin_api`, `description`, then its configuration help.
+    /// `name`, `version`, `plugin_api`, `description`, `capabilities`, then its configuration
+    /// help.
     Inspect {
         /// The shared library (.so/.dll/.dylib).
         path: PathBuf,
@@ -47,8 +48,13 @@ fn plugin_inspect(
     match audit_host::plugin::LoadedPlugin::load(path, &opts) {
         Ok(plugin) => {
             let info = plugin.info();
+            let capabilities = if info.capabilities.is_empty() {
+                "none".to_owned()
+            } else {
+                info.capabilities.join(", ")
+            };
             let text = format!(
-                "name: {}\nversion: {}\nplugin_api: {}\ndescription: {}\n\n{}\n",
+                "name: {}\nversion: {}\nplugin_api: {}\ndescription: {}\ncapabilities: {capabilities}\n\n{}\n",
                 info.name,
                 info.version,
                 info.plugin_api,

@@ -1,7 +1,9 @@
 //! Test fixture, not shipped: a backend plugin whose `config` says how to misbehave, and
 //! which records what it received so tests can check for loss and duplicates.
 //!
-//! Keys: `panic_in` (`"open"`, `"write_batch"`, `"flush"`, `"close"`), `open_sleep_ms` (`open`
+//! Built against the current interface, it also exports the `health` capability.
+//!
+//! Keys: `panic_in` (`"open"`, `"write_batch"`, `"flush"`, `"health"`, `"close"`), `open_sleep_ms` (`open`
 //! first sleeps this long: a plugin whose connection hangs), `fail_writes` (the
 //! first N `write_batch` calls return a retryable error), `fatal` (every `write_batch`
 //! returns a fatal error), `sleep_ms` (each `write_batch` first sleeps this long),
@@ -16,7 +18,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 
-use audit_plugin_api::{Backend, PluginError, Record, export_backend};
+use audit_plugin_api::{Backend, Health, PluginError, Record, export_backend, export_health};
 use serde::Deserialize;
 
 /// The fixture's configuration.
@@ -232,6 +234,20 @@ impl Backend for Faulty {
         Ok(())
     }
 }
+
+/// The `health` capability: how many `write_batch` calls it had, the highest sequence number
+/// recorded.
+impl Health for Faulty {
+    fn health(&mut self) -> Result<String, PluginError> {
+        self.maybe_panic("health");
+        Ok(format!(
+            "ok: {} write calls, recorded up to sequence {}",
+            self.writes, self.recorded
+        ))
+    }
+}
+
+export_health!(Faulty);
 
 export_backend! {
     name: "faulty",
