@@ -1,11 +1,19 @@
 //! The TOML configuration: `[trail]`, `[trail.policy]`, `[trail.integrity]`, `[[backends]]`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+
+mod describe;
+mod entry;
+mod keys;
+mod locate;
+
+pub use entry::BackendEntry;
+pub use keys::read_key_file;
+use locate::{key_at_line, line_of, line_of_key};
 
 use crate::file::DEFAULT_MAX_FILE_BYTES;
 use crate::settings::{
@@ -194,58 +202,6 @@ impl BackendConfig {
     }
 }
 
-/// Where a backend is configured, as every message about it names it:
-/// `backends[N] "NAME" (FILE:LINE)`, `N` counting the `[[backends]]` entries from 1 (as
-/// `audit config check` numbers them). The default file backend of a configuration without
-/// `[[backends]]` has no line: `backends[1] "file" (FILE, trail.storage_path)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BackendEntry {
-    /// 1-based position among the backends.
-    pub index: usize,
-    /// The backend's name.
-    pub name: String,
-    /// The configuration file.
-    pub file: PathBuf,
-    /// The line of the `[[backends]]` header.
-    pub line: Option<usize>,
-}
-
-impl std::fmt::Display for BackendEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "backends[{}] {:?} ({}",
-            self.index,
-            self.name,
-            self.file.display()
-        )?;
-        match self.line {
-            Some(line) => write!(f, ":{line})"),
-            None => write!(f, ", trail.storage_path)"),
-        }
-    }
-}
-
-impl BackendEntry {
-    /// `e` naming this entry: a plugin error's message starts with it (`plugin LIBRARY:
-    /// backends[2] "sqlite" (audit.toml:14): ...`); other errors are returned as they are.
-    pub fn annotate(&self, e: Error) -> Error {
-        match e {
-            Error::Plugin {
-                library,
-                message,
-                details,
-            } => Error::Plugin {
-                library,
-                message: format!("{self}: {message}"),
-                details,
-            },
-            other => other,
-        }
-    }
-}
-
 /// The keys of one `[[backends]]` entry of type `kind`, with errors naming the entry.
 fn backend_entry<T: serde::de::DeserializeOwned>(
     table: toml::Table,
@@ -267,74 +223,6 @@ fn backend_entry<T: serde::de::DeserializeOwned>(
             }
             .into()
         })
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// The table a `[table]` or `[[table]]` header line names.
-fn table_header(line: &str) -> Option<String> {
-    let h = line.strip_prefix('[')?;
-    Some(
-        h.trim_start_matches('[')
-            .split(']')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_owned(),
-    )
-}
-
-/// The line on which `key = ...` appears inside `[table]` (best effort).
-fn line_of_key(text: &str, table: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if let Some(name) = table_header(line) {
-            current = name;
-            continue;
-        }
-        if current == table
-            && let Some(rest) = line.strip_prefix(key)
-            && rest.trim_start().starts_with('=')
-        {
-            return Some(i + 1);
-        }
-    }
-    None
-}
-
-/// The dotted key at `line` (1-based): the table header above it plus the key on it.
-fn key_at_line(text: &str, line: usize) -> String {
-    let mut table = String::new();
-    for raw in text.lines().take(line.saturating_sub(1)) {
-        let l = raw.trim();
-        if let Some(name) = table_header(l) {
-            table = name;
-        }
-    }
-    let here = text
-        .lines()
-        .nth(line.saturating_sub(1))
-        .unwrap_or("")
-        .trim();
-    let key = here.split('=').next().unwrap_or("").trim();
-    if here.starts_with('[') || key.is_empty() {
-        if table.is_empty() {
-            "(top level)".to_owned()
-        } else {
-            table
-        }
-    } else if table.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{table}.{key}")
-    }
 }
 
 impl TrailConfig {
@@ -460,7 +348,8 @@ impl TrailConfig {
             Some(k) => {
                 let line = Some(line_of(text, k.span().start));
                 let key_path = resolve(k.get_ref());
-                read_key(&key_path).map_err(|m| err(line, "trail.integrity.hmac_key_file", m))?;
+                read_key_file(&key_path)
+                    .map_err(|m| err(line, "trail.integrity.hmac_key_file", m))?;
                 IntegrityConfig::HmacKeyFile(key_path)
             }
         };
@@ -653,7 +542,7 @@ impl TrailConfig {
     pub fn integrity(&self) -> Result<Integrity> {
         match &self.integrity {
             IntegrityConfig::Sha256 => Ok(Integrity::Sha256),
-            IntegrityConfig::HmacKeyFile(p) => read_key(p).map_err(|message| {
+            IntegrityConfig::HmacKeyFile(p) => read_key_file(p).map_err(|message| {
                 ConfigError {
                     file: self.source.clone(),
                     line: None,
@@ -697,116 +586,6 @@ impl TrailConfig {
             BackendConfig::File { .. } => Err(Error::backend("not a plugin backend")),
         }
     }
-
-    /// A human-readable summary of the resolved configuration (`audit config check`).
-    pub fn describe(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "trail: storage_path={} durability={} flush_interval_ms={} queue_capacity={} on_full={} shutdown_timeout_ms={}",
-            self.storage_path.display(),
-            match self.durability {
-                Durability::Batched => "batched",
-                Durability::Sync => "sync",
-            },
-            self.flush_interval_ms,
-            self.queue_capacity,
-            match self.on_full {
-                OnFull::Block => "block",
-                OnFull::Fail => "fail",
-            },
-            self.shutdown_timeout_ms,
-        );
-        let _ = writeln!(
-            s,
-            "policy: level={} enabled={} retention_days={}",
-            self.policy.level, self.policy.enabled, self.policy.retention_days
-        );
-        match &self.integrity {
-            IntegrityConfig::Sha256 => s.push_str("integrity: sha256\n"),
-            IntegrityConfig::HmacKeyFile(p) => {
-                let _ = writeln!(s, "integrity: hmac-sha256 key_file={}", p.display());
-            }
-        }
-        for (i, b) in self.backends.iter().enumerate() {
-            match b {
-                BackendConfig::File {
-                    name,
-                    path,
-                    max_file_bytes,
-                    ..
-                } => {
-                    let _ = writeln!(
-                        s,
-                        "backend {}: type=file name={name} path={} max_file_bytes={max_file_bytes}",
-                        i + 1,
-                        path.display()
-                    );
-                }
-                BackendConfig::Plugin {
-                    name,
-                    library,
-                    sha256,
-                    allow_insecure_permissions,
-                    call_timeout_ms,
-                    open_timeout_ms,
-                    options,
-                    ..
-                } => {
-                    let _ = writeln!(
-                        s,
-                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions} call_timeout_ms={call_timeout_ms} required={} spool_max_bytes={} spool_dir={} retry_initial_ms={} retry_max_ms={} open_timeout_ms={open_timeout_ms}",
-                        i + 1,
-                        name.as_deref().unwrap_or("(the plugin's name)"),
-                        library.display(),
-                        sha256.as_deref().unwrap_or("(not pinned)"),
-                        options.required,
-                        options.spool_max_bytes,
-                        match (&options.spool_dir, options.spool_max_bytes) {
-                            (_, 0) => "(none)".to_owned(),
-                            (None, _) => "(STORAGE_PATH/.spool/NAME)".to_owned(),
-                            (Some(d), _) => d.display().to_string(),
-                        },
-                        options.retry_initial.as_millis(),
-                        options.retry_max.as_millis(),
-                    );
-                }
-            }
-        }
-        s
-    }
-}
-
-/// Reads an HMAC key file: refuses one readable by group or others, or shorter than 32 bytes.
-/// The bytes are used exactly as stored (a trailing newline is part of the key).
-///
-/// # Errors
-/// A message naming the file and what to do.
-pub fn read_key_file(path: &Path) -> std::result::Result<Integrity, String> {
-    read_key(path)
-}
-
-fn read_key(path: &Path) -> std::result::Result<Integrity, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode();
-        if mode & 0o044 != 0 {
-            return Err(format!(
-                "key file {} is readable by group or others (mode {:o}); run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            ));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
-    let key =
-        std::fs::read(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
-    Integrity::hmac(&key).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
