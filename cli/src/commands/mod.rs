@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod config;
 pub(crate) mod emit;
 pub(crate) mod plugin;
+pub(crate) mod plugin_kit;
 pub(crate) mod query;
 pub(crate) mod verify;
 

@@ -23,6 +23,35 @@ pub(crate) enum PluginCommand {
         #[arg(long, value_name = "HEX")]
         sha256: Option<String>,
     },
+    /// The conformance kit: run the plugin contract against a plugin library, the way the
+    /// host calls it, and print one line per check (`ok`, `FAIL` or `skip`), then a summary.
+    ///
+    /// Checks: open and a fresh store's `last_line`; ordering (3 batches of 100 chained
+    /// records); flush, close and reopen keep the last line byte for byte; re-delivery of a
+    /// stored batch is ignored; a different line under a stored sequence number never becomes
+    /// the head; the capabilities it exports, each called once; panics; close.
+    ///
+    /// Exit status: 0 when no check failed, 1 when one did, 2 on usage errors, 78 when the
+    /// library cannot be loaded or opened with the config.
+    #[command(
+        after_help = "Pass the plugin's own configuration with --config; `{dir}` in it is replaced by the test directory. Example:\n  audit plugin test target/release/libaudit_backend_sqlite.so --config '{\"path\":\"{dir}/a.db\"}'"
+    )]
+    Test {
+        /// The shared library (.so/.dll/.dylib).
+        path: PathBuf,
+        /// The JSON object handed to the plugin's `open` (its `config` table); `{dir}` is
+        /// replaced by the test directory. The default suits plugins whose one required key
+        /// is `path`.
+        #[arg(long, value_name = "JSON", default_value = r#"{"path":"{dir}/store"}"#)]
+        config: String,
+        /// Run in this directory and keep it (default: a new temporary directory, removed
+        /// afterwards). Use an empty one: a store already there is continued, not replaced.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Skip the ownership and write-permission checks.
+        #[arg(long)]
+        allow_insecure_permissions: bool,
+    },
 }
 
 pub(crate) fn run(command: PluginCommand, verbose: bool) -> ExitCode {
@@ -32,6 +61,18 @@ pub(crate) fn run(command: PluginCommand, verbose: bool) -> ExitCode {
             allow_insecure_permissions,
             sha256,
         } => plugin_inspect(&path, allow_insecure_permissions, sha256, verbose),
+        PluginCommand::Test {
+            path,
+            config,
+            dir,
+            allow_insecure_permissions,
+        } => super::plugin_kit::run(&super::plugin_kit::KitArgs {
+            path,
+            config,
+            dir,
+            allow_insecure_permissions,
+            verbose,
+        }),
     }
 }
 

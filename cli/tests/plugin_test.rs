@@ -1,0 +1,162 @@
+//! `audit plugin test`: the conformance kit passes against the shipped plugins, the example
+//! and a 1.0.0 plugin, and fails, naming the check, against a plugin that breaks the
+//! contract.
+
+mod common;
+
+use common::{TestResult, audit, plugin_lib, text};
+
+/// Runs the kit against `lib` with `config`; returns (exit code, stdout, stderr).
+fn kit(lib: &str, config: &str) -> (Option<i32>, String, String) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = plugin_lib(lib);
+    let path = path.to_str().expect("utf-8 path");
+    let out = audit(
+        &["plugin", "test", path, "--config", config],
+        tmp.path(),
+        "",
+    );
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+fn assert_passes(lib: &str, config: &str) {
+    let (code, stdout, stderr) = kit(lib, config);
+    assert_eq!(code, Some(0), "{lib}: {stdout}{stderr}");
+    for check in [
+        "ok   open",
+        "ordering",
+        "ok   flush",
+        "ok   reopen",
+        "ok   redelivery",
+        "ok   fork",
+        "skip panic: cannot make an arbitrary plugin panic",
+        "ok   close",
+    ] {
+        assert!(stdout.contains(check), "{lib}: no `{check}` in\n{stdout}");
+    }
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
+
+#[test]
+fn the_sqlite_plugin_passes() {
+    assert_passes("audit_backend_sqlite", r#"{"path":"{dir}/a.db"}"#);
+    let (_, stdout, _) = kit("audit_backend_sqlite", r#"{"path":"{dir}/a.db"}"#);
+    assert!(stdout.contains("ok   fresh"), "{stdout}");
+}
+
+#[test]
+fn the_file_plugin_passes() {
+    assert_passes("audit_backend_file", r#"{"path":"{dir}/logs"}"#);
+}
+
+#[test]
+fn the_file_plugin_passes_with_the_default_config() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = plugin_lib("audit_backend_file");
+    let out = audit(
+        &["plugin", "test", path.to_str().expect("utf-8")],
+        tmp.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn the_example_plugin_passes() {
+    assert_passes("audit_backend_example", r#"{"path":"{dir}/copy.jsonl"}"#);
+}
+
+#[test]
+fn a_plugin_built_against_1_0_0_passes() {
+    assert_passes("audit_backend_compat_1_0", r#"{"dir":"{dir}/c"}"#);
+}
+
+#[test]
+fn capabilities_are_listed_and_called() {
+    // The faulty fixture exports health; with `record` it stores nothing, so it fails
+    // `reopen`, but its capabilities are still called.
+    let (_, stdout, _) = kit("audit_backend_faulty", "{}");
+    assert!(
+        stdout.contains("ok   capabilities: health/1 says `ok: "),
+        "{stdout}"
+    );
+    let (_, stdout, _) = kit("audit_backend_sqlite", r#"{"path":"{dir}/a.db"}"#);
+    assert!(stdout.contains("skip capabilities: "), "{stdout}");
+}
+
+#[test]
+fn a_plugin_that_forgets_what_it_stored_fails_reopen() {
+    let (code, stdout, _) = kit("audit_backend_faulty", "{}");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL reopen: last_line is none, expected sequence 300 (checksum "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" failed,"), "{stdout}");
+}
+
+#[test]
+fn a_plugin_whose_last_line_is_fixed_fails_reopen() -> TestResult {
+    // A genuine line, returned whatever is stored: the store's head never moves.
+    let tmp = tempfile::tempdir()?;
+    let logs = tmp.path().join("logs");
+    let out = audit(
+        &["emit", "--dir", logs.to_str().ok_or("utf-8")?],
+        tmp.path(),
+        "{\"event_type\":\"data_access\",\"message\":\"one\"}\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = common::all_lines(&logs).pop().ok_or("no line")?;
+    for forge in [None, Some("fork")] {
+        let mut config = serde_json::json!({ "last_line": line });
+        if let Some(f) = forge {
+            config["forge_last_line"] = f.into();
+        }
+        let (code, stdout, _) = kit("audit_backend_faulty", &config.to_string());
+        assert_eq!(code, Some(1), "{stdout}");
+        assert!(
+            stdout.contains("skip fresh: the store is not fresh (last_line is sequence 1)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("FAIL reopen: last_line is sequence 1 (checksum "),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(", expected sequence 301 (checksum "),
+            "{stdout}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_file_that_is_not_a_plugin_exits_78() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let fake = tmp.path().join("libnot_a_plugin.so");
+    std::fs::write(&fake, "not a library")?;
+    let out = audit(
+        &["plugin", "test", fake.to_str().ok_or("utf-8")?],
+        tmp.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a loadable shared library"));
+    Ok(())
+}
+
+#[test]
+fn a_config_the_plugin_rejects_exits_78() {
+    let (code, stdout, stderr) = kit("audit_backend_sqlite", r#"{"colour":"blue"}"#);
+    assert_eq!(code, Some(78), "{stdout}{stderr}");
+    assert!(stderr.contains("rejected its config"), "{stderr}");
+    assert!(stderr.contains("--config"), "{stderr}");
+}
+
+#[test]
+fn bad_json_is_a_usage_error() {
+    let (code, _, stderr) = kit("audit_backend_sqlite", "{path");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--config is not JSON"), "{stderr}");
+}
