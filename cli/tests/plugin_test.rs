@@ -160,3 +160,34 @@ fn bad_json_is_a_usage_error() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--config is not JSON"), "{stderr}");
 }
+
+#[test]
+fn dir_keeps_the_store_and_a_second_run_continues_its_chain() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("kit");
+    let path = plugin_lib("audit_backend_sqlite");
+    let args = [
+        "plugin",
+        "test",
+        path.to_str().ok_or("utf-8")?,
+        "--config",
+        r#"{"path":"{dir}/a.db"}"#,
+        "--dir",
+        dir.to_str().ok_or("utf-8")?,
+    ];
+    let first = audit(&args, tmp.path(), "");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stdout));
+    assert!(dir.join("a.db").exists(), "--dir is kept");
+    let second = audit(&args, tmp.path(), "");
+    let stdout = text(&second.stdout);
+    assert_eq!(second.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("skip fresh: the store is not fresh (last_line is sequence 300)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok   fork: a different line at stored sequence 600 was refused"),
+        "{stdout}"
+    );
+    Ok(())
+}
