@@ -146,7 +146,8 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
 }
 
 /// Opens an instance of `plugin` as the trail would, then closes it: for a plugin without
-/// a way to validate its configuration, this is the check.
+/// the `validate` capability, this is the check of its configuration; with it, this finds
+/// what only opening can (a store that cannot be opened, a server that refuses).
 fn open_and_close(
     plugin: &audit_host::plugin::LoadedPlugin,
     name: &str,
