@@ -37,25 +37,105 @@ fn refused(out: &Output, entry: &str, key: &str) -> String {
 }
 
 #[test]
-fn an_unknown_plugin_config_key_is_found_by_opening_the_plugin() -> TestResult {
+fn an_unknown_plugin_config_key_is_found_by_validate_also_offline() -> TestResult {
     let dir = tempfile::tempdir()?;
     let toml = format!(
         "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"a.db\", colour = \"red\" }}\n",
         toml_str(&plugin_lib("audit_backend_sqlite"))
     );
-    let out = check(dir.path(), &toml, &[]);
+    // The SQLite plugin exports `validate`: with and without --no-connect, the key is named
+    // and nothing is opened or created.
+    for extra in [&[][..], &["--no-connect"][..]] {
+        let out = check(dir.path(), &toml, extra);
+        let err = refused(&out, "backends[2] \"sqlite\" (c.toml:7)", "config");
+        assert!(
+            err.contains("plugin `sqlite` rejected its config: config: unknown field `colour`"),
+            "{extra:?}: {err}"
+        );
+        assert!(!dir.path().join("a.db").exists(), "{extra:?}: not opened");
+        assert!(
+            !dir.path().join("logs").exists(),
+            "{extra:?}: nothing created"
+        );
+    }
+    // A bad value, offline too.
+    let toml = toml.replace("colour = \"red\"", "synchronous = \"sometimes\"");
+    let out = check(dir.path(), &toml, &["--no-connect"]);
     let err = refused(&out, "backends[2] \"sqlite\" (c.toml:7)", "config");
-    assert!(err.contains("unknown field `colour`"), "{err}");
-    // Offline: the plugin is not opened, so this is not found.
+    assert!(err.contains("unknown variant `sometimes`"), "{err}");
+    // A valid entry: validated, then opened and closed (or not, offline).
+    let toml = toml.replace(", synchronous = \"sometimes\"", "");
     let out = check(dir.path(), &toml, &["--no-connect"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("config ok: c.toml\n"), "{stdout}");
     assert!(
-        stdout.contains("backend 2: not opened (--no-connect)"),
+        stdout.contains("backend 2: validated, not opened (--no-connect)"),
         "{stdout}"
     );
-    assert!(!dir.path().join("logs").exists(), "nothing created");
+    assert!(!dir.path().join("a.db").exists(), "not opened");
+    let out = check(dir.path(), &toml, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("backend 2: validated, opened and closed"),
+        "{}",
+        text(&out.stdout)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_plugin_without_validate_is_checked_by_opening_and_closing_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // The example plugin does not export `validate`.
+    let toml = format!(
+        "[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"events.jsonl\" }}\n",
+        toml_str(&plugin_lib("audit_backend_example"))
+    );
+    let out = check(dir.path(), &toml, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("backend 1: opened and closed"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Offline, its config is not checked at all.
+    let toml = toml.replace("path = \"events.jsonl\"", "colour = \"red\"");
+    let out = check(dir.path(), &toml, &["--no-connect"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("backend 1: not opened (--no-connect)"),
+        "{}",
+        text(&out.stdout)
+    );
+    Ok(())
+}
+
+#[test]
+fn at_start_up_a_validate_error_fails_before_any_backend_is_opened() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let lib = toml_str(&plugin_lib("audit_backend_sqlite"));
+    // Entry 1 is valid; entry 2 has an unknown key. Entry 1's database is not created:
+    // every plugin validates before any is opened.
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"plugin\"\nname = \"one\"\nlibrary = {lib}\nconfig = {{ path = \"one.db\" }}\n\n[[backends]]\ntype = \"plugin\"\nname = \"two\"\nlibrary = {lib}\nconfig = {{ path = \"two.db\", colour = \"red\" }}\n"
+    );
+    std::fs::write(dir.path().join("c.toml"), toml)?;
+    let out = audit(&["emit", "--config", "c.toml"], dir.path(), "");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("backends[2] \"two\" (c.toml:10): plugin `sqlite` rejected its config: config: unknown field `colour`"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("one.db").exists(),
+        "entry 1 was not opened"
+    );
+    assert!(
+        !dir.path().join("two.db").exists(),
+        "entry 2 was not opened"
+    );
     Ok(())
 }
 

@@ -13,10 +13,14 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use abi_stable::StableAbi;
 use abi_stable::library::{LibraryError, RawLibrary, lib_header_from_path};
+use abi_stable::prefix_type::PrefixRefTrait;
 use abi_stable::std_types::{RResult, RSlice, RStr, RString};
 use async_trait::async_trait;
-use audit_plugin_api::ext::{ExtensionFn, HEALTH_V1, HealthV1_Ref};
+use audit_plugin_api::ext::{
+    ExtensionExport, ExtensionFn, HEALTH_V1, HealthV1_Ref, VALIDATE_V1, ValidateV1_Ref,
+};
 use audit_plugin_api::{BackendBox, ErrorKind, PluginError, PluginModule_Ref, Record};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
@@ -40,7 +44,8 @@ pub struct PluginInfo {
     pub description: String,
     /// Its configuration keys.
     pub config_help: String,
-    /// The capabilities it exports that this host uses, as `name/version` (`health/1`).
+    /// The capabilities it exports that this host uses, as `name/version` (`health/1`,
+    /// `validate/1`).
     pub capabilities: Vec<String>,
 }
 
@@ -65,6 +70,21 @@ pub struct LoadedPlugin {
 #[derive(Clone, Copy, Default)]
 struct Capabilities {
     health: Option<HealthV1_Ref>,
+    validate: Option<ValidateV1_Ref>,
+}
+
+impl Capabilities {
+    /// As `audit plugin inspect` lists them.
+    fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.health.is_some() {
+            out.push("health/1".to_owned());
+        }
+        if self.validate.is_some() {
+            out.push("validate/1".to_owned());
+        }
+        out
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -161,11 +181,7 @@ impl LoadedPlugin {
             plugin_api,
             description: module.description().to_string(),
             config_help: module.config_help().to_string(),
-            capabilities: capabilities
-                .health
-                .map(|_| "health/1".to_owned())
-                .into_iter()
-                .collect(),
+            capabilities: capabilities.names(),
         };
         Ok(Self {
             module,
@@ -177,6 +193,36 @@ impl LoadedPlugin {
     /// What the plugin says about itself.
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// Checks `config_json` (the backend's `config` table as JSON) with the plugin's
+    /// `validate` capability, without opening an instance: `None` when the plugin does not
+    /// export it (then only `open` can check the configuration). The plugin checks keys and
+    /// values only; it connects nowhere and creates nothing. Runs on the calling thread.
+    ///
+    /// # Errors
+    /// `Some(Err(`[`Error::Plugin`]`))` with the plugin's message (it names the key) when
+    /// it rejects the configuration, or fails or panics while checking it.
+    pub fn validate(&self, config_json: &str) -> Option<Result<()>> {
+        let validate = self.capabilities.validate?;
+        let plugin = &self.info.name;
+        Some(
+            match (validate.validate())(RStr::from_str(config_json)).into_result() {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let message = match e.kind {
+                        ErrorKind::Config => {
+                            format!("plugin `{plugin}` rejected its config: {}", e.message)
+                        }
+                        _ => format!(
+                            "plugin `{plugin}` failed to validate its config: {}",
+                            e.message
+                        ),
+                    };
+                    Err(plugin_error(&self.info.path, message))
+                }
+            },
+        )
     }
 
     /// Opens an instance with `config_json` (the backend's `config` table as JSON) and
@@ -276,29 +322,49 @@ impl LoadedPlugin {
 )]
 fn find_capabilities(path: &Path) -> Result<Capabilities> {
     let lib = RawLibrary::load_at(path).map_err(|e| library_error(path, e))?;
-    // SAFETY: the interface reserves `audit_backend_ext_*` for `ExtensionFn`s, and
-    // `export_health!` defines this one.
-    let health = match unsafe { lib.get::<ExtensionFn>(HEALTH_V1.as_bytes()) } {
-        Ok(symbol) => {
-            let export = symbol();
-            // SAFETY: the root module loaded, and `export_health!` built `export` from a
-            // `HealthV1_Ref`; `into_module` checks its layout against ours.
-            let module = unsafe { export.into_module::<HealthV1_Ref>() }.map_err(|e| {
-                Error::Plugin {
-                    library: path.to_path_buf(),
-                    message: format!(
-                        "its `health` capability ({HEALTH_V1}) does not match this host's (an altered copy of the interface); rebuild the plugin; run with --verbose for abi_stable's layout report"
-                    ),
-                    details: Some(e.to_string()),
-                }
-            })?;
-            Some(module)
-        }
-        Err(_) => None,
-    };
+    // SAFETY: `export_health!` builds this export from a `HealthV1_Ref`.
+    let health = unsafe { capability::<HealthV1_Ref>(&lib, path, "health", HEALTH_V1) }?;
+    // SAFETY: `export_validate!` builds this export from a `ValidateV1_Ref`.
+    let validate = unsafe { capability::<ValidateV1_Ref>(&lib, path, "validate", VALIDATE_V1) }?;
     // Libraries are never unloaded: the modules point into this one.
     std::mem::forget(lib);
-    Ok(Capabilities { health })
+    Ok(Capabilities { health, validate })
+}
+
+/// The module of capability `name` (symbol `symbol`) of `lib`, loaded from `path`: `None`
+/// when the library does not export it; refused when its layout is not `R`'s.
+///
+/// # Safety
+/// `lib`'s root module has loaded (its `abi_stable` ABI is checked), and `symbol`, when
+/// exported, is an [`ExtensionFn`] whose export was built from an `R`.
+#[expect(
+    unsafe_code,
+    reason = "a capability symbol is looked up by name and its module checked by abi_stable"
+)]
+unsafe fn capability<R>(
+    lib: &RawLibrary,
+    path: &Path,
+    name: &str,
+    symbol: &str,
+) -> Result<Option<R>>
+where
+    R: PrefixRefTrait + StableAbi,
+{
+    // SAFETY: the interface reserves `audit_backend_ext_*` for `ExtensionFn`s.
+    let Ok(f) = (unsafe { lib.get::<ExtensionFn>(symbol.as_bytes()) }) else {
+        return Ok(None);
+    };
+    let export: ExtensionExport = f();
+    // SAFETY: guaranteed by the caller; `into_module` checks the layout against ours.
+    unsafe { export.into_module::<R>() }
+        .map(Some)
+        .map_err(|e| Error::Plugin {
+            library: path.to_path_buf(),
+            message: format!(
+                "its `{name}` capability ({symbol}) does not match this host's (an altered copy of the interface); rebuild the plugin; run with --verbose for abi_stable's layout report"
+            ),
+            details: Some(e.to_string()),
+        })
 }
 
 fn library_error(path: &Path, e: LibraryError) -> Error {

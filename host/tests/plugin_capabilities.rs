@@ -86,3 +86,48 @@ fn a_capability_whose_layout_differs_refuses_the_library() {
     );
     assert!(details.is_some_and(|d| d.contains("HealthV1")));
 }
+
+#[test]
+fn validate_where_exported_none_where_not_and_no_store_is_touched() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let load = |name: &str| LoadedPlugin::load(&plugin_lib(name), &LoadOptions::default());
+    let sqlite = load("audit_backend_sqlite")?;
+    let file = load("audit_backend_file")?;
+    assert_eq!(sqlite.info().capabilities, ["validate/1"]);
+    assert_eq!(file.info().capabilities, ["validate/1"]);
+
+    let db = dir.path().join("a.db");
+    assert!(matches!(
+        sqlite.validate(&format!(r#"{{"path": {}}}"#, toml_str(&db))),
+        Some(Ok(()))
+    ));
+    let Some(Err(Error::Plugin { message, .. })) =
+        sqlite.validate(&format!(r#"{{"path": {}, "table": "1x"}}"#, toml_str(&db)))
+    else {
+        panic!("a bad table name is refused");
+    };
+    assert!(
+        message.starts_with("plugin `sqlite` rejected its config: config `table`"),
+        "{message}"
+    );
+    assert!(!db.exists(), "validate opens no database");
+
+    let logs = dir.path().join("logs");
+    assert!(matches!(
+        file.validate(&format!(r#"{{"path": {}}}"#, toml_str(&logs))),
+        Some(Ok(()))
+    ));
+    let Some(Err(Error::Plugin { message, .. })) = file.validate(&format!(
+        r#"{{"path": {}, "max_file_bytes": -1}}"#,
+        toml_str(&logs)
+    )) else {
+        panic!("a negative size is refused");
+    };
+    assert!(message.contains("config: invalid value"), "{message}");
+    assert!(!logs.exists(), "validate creates no directory");
+
+    // Without the capability: `None` (the 1.0.0 plugin, the example).
+    assert!(load("audit_backend_compat_1_0")?.validate("{}").is_none());
+    assert!(load("audit_backend_example")?.validate("{}").is_none());
+    Ok(())
+}

@@ -12,7 +12,7 @@ use std::ffi::c_void;
 use abi_stable::StableAbi;
 use abi_stable::abi_stability::abi_checking::{AbiInstabilityErrors, check_layout_compatibility};
 use abi_stable::prefix_type::{PrefixRef, PrefixRefTrait, WithMetadata_};
-use abi_stable::std_types::{RResult, RString};
+use abi_stable::std_types::{RResult, RStr, RString};
 use abi_stable::type_layout::TypeLayout;
 
 use crate::{BackendBox, PluginError};
@@ -81,4 +81,22 @@ pub struct HealthV1 {
     /// The instance's status, one line.
     #[sabi(last_prefix_field)]
     pub health: extern "C" fn(instance: &mut BackendBox) -> RResult<RString, PluginError>,
+}
+
+/// The symbol of the `validate` capability, version 1.
+pub const VALIDATE_V1: &str = "audit_backend_ext_validate_v1";
+
+/// The `validate` capability, version 1: checks a backend's configuration (its `config`
+/// table, as JSON) without opening an instance, connecting anywhere or creating anything.
+/// Without it a host checks a configuration by opening and closing an instance. Export it with
+/// [`export_validate!`](crate::export_validate).
+#[repr(C)]
+#[derive(Debug, StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = ValidateV1_Ref)))]
+#[sabi(missing_field(panic))]
+pub struct ValidateV1 {
+    /// `Ok` when `open` would accept the configuration's keys and values; otherwise an error
+    /// (kind `Config`) naming the key.
+    #[sabi(last_prefix_field)]
+    pub validate: extern "C" fn(config_json: RStr<'_>) -> RResult<(), PluginError>,
 }

@@ -17,7 +17,9 @@ use std::sync::Once;
 use abi_stable::sabi_trait::TD_CanDowncast;
 use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString};
 
-use crate::{Backend, BackendBox, Health, PluginError, Record, StorageBackend, StorageBackend_TO};
+use crate::{
+    Backend, BackendBox, Health, PluginError, Record, StorageBackend, StorageBackend_TO, Validate,
+};
 
 /// Wraps a [`Backend`]: every call runs inside `catch_unwind`, and after a panic the
 /// instance is never called again.
@@ -220,5 +222,34 @@ pub fn health_guarded<B: Health>(instance: &mut BackendBox) -> RResult<RString, 
         Err(_) => RErr(PluginError::fatal(
             "health: the instance was not opened by this plugin's `open`; this is a bug in the host",
         )),
+    }
+}
+
+/// The `validate` capability's shim: runs [`Validate::validate`] inside `catch_unwind`. Used
+/// by [`export_validate!`](crate::export_validate).
+///
+/// ```
+/// use audit_plugin_api::__private::validate_guarded;
+/// use audit_plugin_api::{ErrorKind, PluginError, Validate};
+/// use audit_plugin_api::abi_stable::std_types::RStr;
+/// struct Picky;
+/// impl Validate for Picky {
+///     fn validate(config_json: &str) -> Result<(), PluginError> {
+///         if config_json == "{}" { Ok(()) } else { panic!("cannot parse {config_json}") }
+///     }
+/// }
+/// assert!(validate_guarded::<Picky>(RStr::from_str("{}")).is_ok());
+/// let Err(err) = validate_guarded::<Picky>(RStr::from_str("[")).into_result() else { panic!("valid") };
+/// assert_eq!(err.kind, ErrorKind::Fatal);
+/// assert!(err.message.as_str().starts_with("panicked in validate: cannot parse ["));
+/// ```
+///
+/// # Errors
+/// The plugin's own error, or a fatal error carrying the panic message.
+pub fn validate_guarded<B: Validate>(config_json: RStr<'_>) -> RResult<(), PluginError> {
+    match quietly("validate", || B::validate(config_json.as_str())) {
+        Ok(Ok(())) => ROk(()),
+        Ok(Err(e)) => RErr(e),
+        Err(msg) => RErr(PluginError::fatal(msg)),
     }
 }

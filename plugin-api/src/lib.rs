@@ -71,7 +71,8 @@
 //! come as optional extension modules ([`ext`]), each exported under its own symbol and
 //! layout-checked on its own, that a host uses when a plugin exports them; without them a
 //! plugin gets documented defaults (the repository's `docs/plugin-abi.md`). This release has
-//! `health` ([`Health`], [`export_health!`]). A breaking
+//! `health` ([`Health`], [`export_health!`]) and `validate` ([`Validate`],
+//! [`export_validate!`]). A breaking
 //! change is a new major version, and a 1.x host refuses a 2.x plugin by its version. The
 //! repository's CI loads a plugin built against a frozen copy of 1.0.0 into the current host.
 //!
@@ -368,10 +369,31 @@ pub trait Health: Backend {
     fn health(&mut self) -> Result<String, PluginError>;
 }
 
+/// The `validate` capability ([`ext::ValidateV1`]) in plain Rust: checks a `config` table (as
+/// JSON) the way `open` would, without an instance. A host that knows the capability calls it
+/// in `audit config check` (also with `--no-connect`) and before it opens any backend at
+/// start-up. Export it with [`export_validate!`] (see its example); without it a host checks
+/// the configuration by opening and closing an instance.
+///
+/// `validate` must not connect anywhere, open or create files or databases, or read secrets
+/// from the network: it checks keys and values only (unknown keys, missing required keys,
+/// types, ranges, formats). Reuse the parsing `open` does, so that the two agree. It may be
+/// called many times, from any thread, with no instance open. Panics are caught, as in every
+/// call.
+pub trait Validate {
+    /// `Ok(())` when `open` would accept these keys and values.
+    ///
+    /// # Errors
+    /// A [`PluginError`] of kind [`ErrorKind::Config`] naming the key and what is wrong.
+    fn validate(config_json: &str) -> Result<(), PluginError>;
+}
+
 /// Support for [`export_backend!`]'s expansion. Not part of the API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::guard::{Guarded, health_guarded, open_guarded, panic_message};
+    pub use crate::guard::{
+        Guarded, health_guarded, open_guarded, panic_message, validate_guarded,
+    };
 }
 
 // Source compatibility with 1.0.0, where these were public at the crate root.
@@ -489,6 +511,72 @@ macro_rules! export_health {
         ) -> ::abi_stable::std_types::RResult<::abi_stable::std_types::RString, $crate::PluginError>
         {
             $crate::__private::health_guarded::<$backend>(instance)
+        }
+    };
+}
+
+/// Exports the `validate` capability ([`ext::ValidateV1`]) for the type `$backend`, which
+/// implements [`Validate`] (usually the backend type of [`export_backend!`], beside which this
+/// goes). A host that knows the capability calls it before opening anything; a host that does
+/// not (1.0) never looks for it.
+///
+/// ```
+/// use audit_plugin_api::{Backend, ErrorKind, PluginError, Record, Validate};
+/// use audit_plugin_api::{export_backend, export_validate};
+/// struct Null;
+/// impl Backend for Null {
+///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { Ok(()) }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// impl Validate for Null {
+///     // Keys and values only: no connection, no file.
+///     fn validate(config_json: &str) -> Result<(), PluginError> {
+///         if config_json.trim() == "{}" {
+///             Ok(())
+///         } else {
+///             Err(PluginError::config("this backend takes no configuration keys"))
+///         }
+///     }
+/// }
+/// fn open(config_json: &str) -> Result<Null, PluginError> {
+///     Null::validate(config_json)?;
+///     Ok(Null)
+/// }
+/// export_backend! { name: "null", description: "", config_help: "", open: open }
+/// export_validate!(Null);
+/// # fn main() {
+/// use audit_plugin_api::abi_stable::std_types::RStr;
+/// let export = audit_backend_ext_validate_v1();
+/// // SAFETY: built by `export_validate!` in this very crate.
+/// let module = unsafe { export.into_module::<audit_plugin_api::ext::ValidateV1_Ref>() }.expect("same layout");
+/// assert!(module.validate()(RStr::from_str("{}")).is_ok());
+/// let err = module.validate()(RStr::from_str(r#"{"x":1}"#)).into_result().expect_err("refused");
+/// assert_eq!(err.kind, ErrorKind::Config);
+/// # }
+/// ```
+#[macro_export]
+macro_rules! export_validate {
+    ($backend:ty) => {
+        /// The `validate` capability, version 1, found by the host by this symbol's name.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn audit_backend_ext_validate_v1() -> $crate::ext::ExtensionExport {
+            use ::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::ext::ExtensionExport::new(
+                $crate::ext::ValidateV1 {
+                    validate: audit_backend_validate_v1,
+                }
+                .leak_into_prefix(),
+            )
+        }
+
+        /// Checks a configuration without opening an instance; panics are caught and
+        /// returned as fatal errors.
+        #[::abi_stable::sabi_extern_fn]
+        pub fn audit_backend_validate_v1(
+            config_json: ::abi_stable::std_types::RStr<'_>,
+        ) -> ::abi_stable::std_types::RResult<(), $crate::PluginError> {
+            $crate::__private::validate_guarded::<$backend>(config_json)
         }
     };
 }

@@ -1,6 +1,7 @@
 //! `audit config check`: a pre-flight of a configuration file. It parses the file, loads
-//! every plugin library, checks the directories the trail would write to, and opens and
-//! closes every plugin instance (unless `--no-connect`), then prints the result.
+//! every plugin library, checks the directories the trail would write to, has every plugin
+//! that exports the `validate` capability check its configuration, and opens and closes
+//! every plugin instance (unless `--no-connect`), then prints the result.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,12 +25,13 @@ pub(crate) enum ConfigCommand {
     /// Parses the file, loads every plugin library, checks the directories the trail writes
     /// to (two file backends on one directory, two plugin backends sharing a spool, a
     /// directory that cannot be created or written; probed with a file that is removed at
-    /// once), and opens and closes every plugin instance with its `config`, as the start of
-    /// a trail would (a plugin may create its store then). Exit 0 when everything passes, 78
+    /// once), has every plugin that exports `validate` check its `config` (keys and values,
+    /// offline), and opens and closes every plugin instance with its `config`, as the start
+    /// of a trail would (a plugin may create its store then). Exit 0 when everything passes, 78
     /// (EX_CONFIG) on any problem, each named as `backends[N] "NAME" (FILE:LINE): KEY: ...`.
     Check {
         /// Do not open the plugin instances (offline checks only: the file, the libraries,
-        /// the directories).
+        /// the directories, and `validate` for the plugins that export it).
         #[arg(long)]
         no_connect: bool,
         /// The TOML file.
@@ -104,13 +106,25 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
         else {
             continue;
         };
+        // The plugin's own check of its keys and values (offline: also with --no-connect).
+        let validated = match plugin.validate(config_json) {
+            None => "",
+            Some(Ok(())) => "validated, ",
+            Some(Err(e)) => {
+                problems.push(Problem::new(cfg.entry(i, name), "config", e.to_string()));
+                continue;
+            }
+        };
         if !connect {
-            opened.push(format!("backend {}: not opened (--no-connect)", i + 1));
+            opened.push(format!(
+                "backend {}: {validated}not opened (--no-connect)",
+                i + 1
+            ));
             continue;
         }
         let timeouts = (*open_timeout_ms, *call_timeout_ms);
         match open_and_close(plugin, name, config_json, timeouts) {
-            Ok(()) => opened.push(format!("backend {}: opened and closed", i + 1)),
+            Ok(()) => opened.push(format!("backend {}: {validated}opened and closed", i + 1)),
             Err(e) => problems.push(Problem::new(cfg.entry(i, name), "config", e.to_string())),
         }
     }
@@ -132,7 +146,8 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
 }
 
 /// Opens an instance of `plugin` as the trail would, then closes it: for a plugin without
-/// a way to validate its configuration, this is the check.
+/// the `validate` capability, this is the check of its configuration; with it, this finds
+/// what only opening can (a store that cannot be opened, a server that refuses).
 fn open_and_close(
     plugin: &audit_host::plugin::LoadedPlugin,
     name: &str,

@@ -351,7 +351,8 @@ impl AuditTrailBuilder {
     ///
     /// # Errors
     /// [`Error::Config`] when the key file became unreadable or invalid; [`Error::Plugin`]
-    /// when a plugin cannot be loaded or opened.
+    /// when a plugin cannot be loaded, rejects its configuration (its `validate` capability,
+    /// called for every plugin before any is opened), or cannot be opened.
     pub fn from_config(config: &TrailConfig) -> Result<Self> {
         let mut b = Self::default()
             .policy(config.policy.clone())
@@ -397,6 +398,16 @@ impl AuditTrailBuilder {
                 message: p.message,
             }
             .into());
+        }
+        // Every plugin that exports `validate` checks its configuration before any backend
+        // is opened: a mistake fails start-up before anything connects or is created.
+        for (index, (backend, plugin)) in config.backends.iter().zip(&loaded).enumerate() {
+            if let (BackendConfig::Plugin { config_json, .. }, Some(plugin), Some(name)) =
+                (backend, plugin, &names[index])
+                && let Some(Err(e)) = plugin.validate(config_json)
+            {
+                return Err(config.entry(index, name).annotate(e));
+            }
         }
         for (index, (backend, plugin)) in config.backends.iter().zip(loaded).enumerate() {
             b = b.configured_backend(config, index, backend, plugin)?;

@@ -18,11 +18,13 @@
 //! configuration error; a failed write (rolled back: no partial line is left) is retryable; a
 //! failed fdatasync is fatal (the backend refuses further writes; restart to re-check the
 //! files).
+//!
+//! Capabilities: `validate` (the keys and values, checked without touching the directory).
 
 mod config;
 
 use audit_format::{Error, FileStore, Storable};
-use audit_plugin_api::{Backend, PluginError, Record, export_backend};
+use audit_plugin_api::{Backend, PluginError, Record, Validate, export_backend, export_validate};
 use chrono::{DateTime, NaiveDate};
 
 pub use config::Config;
@@ -124,6 +126,16 @@ impl Storable for Line<'_, '_> {
             })
     }
 }
+
+/// The `validate` capability: the keys and values `open` would accept ([`Config::parse`]),
+/// checked without creating, reading or locking the directory.
+impl Validate for FileBackend {
+    fn validate(config_json: &str) -> Result<(), PluginError> {
+        Config::parse(config_json).map(drop)
+    }
+}
+
+export_validate!(FileBackend);
 
 export_backend! {
     name: "file",

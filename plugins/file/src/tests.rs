@@ -91,3 +91,18 @@ fn a_locked_directory_and_a_bad_timestamp_are_refused() {
     assert!(err.message.contains("out of range"), "{}", err.message);
     assert!(first.last_line().expect("last").is_none());
 }
+
+#[test]
+fn validate_checks_keys_and_values_without_creating_the_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let path = logs.to_str().expect("utf-8");
+    assert!(FileBackend::validate(&format!(r#"{{"path":{path:?}}}"#)).is_ok());
+    let err = FileBackend::validate(&format!(r#"{{"path":{path:?},"retention":3}}"#))
+        .expect_err("unknown key");
+    assert!(
+        err.message.as_str().contains("unknown field `retention`"),
+        "{err}"
+    );
+    assert!(!logs.exists(), "validate creates nothing");
+}

@@ -15,10 +15,13 @@
 //!
 //! Errors: a database that cannot be opened or created is a configuration error; a busy or
 //! locked database, a full disk or an I/O error is retryable; anything else is fatal.
+//!
+//! Capabilities: `validate` (the keys and values, checked without touching the database, for
+//! `audit config check --no-connect` and before the host opens anything).
 
 mod config;
 
-use audit_plugin_api::{Backend, PluginError, Record, export_backend};
+use audit_plugin_api::{Backend, PluginError, Record, Validate, export_backend, export_validate};
 use rusqlite::{Connection, ErrorCode, params};
 
 pub use config::{Config, Synchronous};
@@ -184,6 +187,16 @@ impl Backend for SqliteBackend {
         self.flush()
     }
 }
+
+/// The `validate` capability: the keys and values `open` would accept ([`Config::parse`]),
+/// checked without opening or creating the database.
+impl Validate for SqliteBackend {
+    fn validate(config_json: &str) -> Result<(), PluginError> {
+        Config::parse(config_json).map(drop)
+    }
+}
+
+export_validate!(SqliteBackend);
 
 export_backend! {
     name: "sqlite",

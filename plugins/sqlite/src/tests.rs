@@ -156,3 +156,21 @@ fn a_locked_database_is_retryable() {
     other.execute_batch("COMMIT").expect("unlock");
     b.write_batch(&[record(1, &line)]).expect("after unlock");
 }
+
+#[test]
+fn validate_checks_keys_and_values_without_creating_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("v.db");
+    let path = db.to_str().expect("utf-8");
+    assert!(SqliteBackend::validate(&format!(r#"{{"path":{path:?}}}"#)).is_ok());
+    let err = SqliteBackend::validate(&format!(r#"{{"path":{path:?},"colour":1}}"#))
+        .expect_err("unknown key");
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(
+        err.message.as_str().contains("unknown field `colour`"),
+        "{err}"
+    );
+    let err = SqliteBackend::validate(r#"{"path":""}"#).expect_err("empty path");
+    assert!(err.message.as_str().contains("config `path`"), "{err}");
+    assert!(!db.exists(), "validate creates nothing");
+}
