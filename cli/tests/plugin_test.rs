@@ -82,6 +82,11 @@ fn capabilities_are_listed_and_called() {
         "{stdout}"
     );
     let (_, stdout, _) = kit("audit_backend_sqlite", r#"{"path":"{dir}/a.db"}"#);
+    assert!(
+        stdout.contains("ok   capabilities: validate/1 accepts the config"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = kit("audit_backend_example", r#"{"path":"{dir}/copy.jsonl"}"#);
     assert!(stdout.contains("skip capabilities: "), "{stdout}");
 }
 

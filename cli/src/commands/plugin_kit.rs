@@ -489,7 +489,7 @@ async fn contract(
     if capabilities.is_empty() {
         r.skip(
             "capabilities",
-            "the plugin exports none (health is reported as unknown)",
+            "the plugin exports none (health is reported as unknown; config checks open and close it)",
         );
     } else {
         let mut failures = Vec::new();
@@ -500,6 +500,13 @@ async fn contract(
                     Ok(Some(status)) => notes.push(format!("{capability} says `{status}`")),
                     Ok(None) => failures.push(format!("{capability} returned no status")),
                     Err(e) => failures.push(format!("{capability} failed: {e}")),
+                },
+                Some("validate") => match plugin.validate(config) {
+                    Some(Ok(())) => notes.push(format!("{capability} accepts the config")),
+                    Some(Err(e)) => failures.push(format!(
+                        "{capability} refuses the config that open accepted: {e}"
+                    )),
+                    None => failures.push(format!("{capability} is listed but not found")),
                 },
                 _ => notes.push(format!(
                     "{capability} (not called: the kit does not know it)"
