@@ -1,0 +1,229 @@
+//! An opened plugin instance: its dedicated thread, the calls the host sends it, and its
+//! [`StorageBackend`] adapter.
+
+use std::borrow::Cow;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use abi_stable::std_types::{RSlice, RStr, RString};
+use async_trait::async_trait;
+use audit_plugin_api::{BackendBox, ErrorKind, PluginError, Record};
+use tokio::sync::oneshot;
+
+use super::capabilities::Capabilities;
+use crate::backend::{Batch, ChainHead, StorageBackend};
+use audit_format::error::{CallErrorKind, Error, Result};
+
+type Reply<T> = oneshot::Sender<Result<T, PluginError>>;
+
+pub(super) enum Command {
+    Write(Batch, Reply<()>),
+    Flush(Reply<()>),
+    LastLine(Reply<Option<String>>),
+    Health(Reply<Option<String>>),
+    Close(Reply<()>),
+}
+
+/// The plugin thread's loop: one call at a time, until `Close` or the host goes away.
+pub(super) fn serve(
+    instance: &mut BackendBox,
+    rx: &mpsc::Receiver<Command>,
+    capabilities: Capabilities,
+) {
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Command::Write(batch, reply) => {
+                let result = write_records(instance, &batch);
+                let _ = reply.send(result);
+            }
+            Command::Flush(reply) => {
+                let _ = reply.send(instance.flush().into_result());
+            }
+            Command::LastLine(reply) => {
+                let last = instance.last_line().into_result();
+                let _ = reply.send(last.map(|l| l.map(RString::into_string).into_option()));
+            }
+            Command::Health(reply) => {
+                let status = match capabilities.health {
+                    Some(health) => (health.health())(instance)
+                        .into_result()
+                        .map(|s| Some(s.into_string())),
+                    None => Ok(None),
+                };
+                let _ = reply.send(status);
+            }
+            Command::Close(reply) => {
+                let _ = reply.send(instance.close().into_result());
+                return;
+            }
+        }
+    }
+    // The host dropped the backend without closing it: close it anyway.
+    let _ = instance.close();
+}
+
+/// Hands records to a plugin instance the way every host call does: ids decoded (borrowed
+/// when they need no unescaping), one `Record` view per line, one `write_batch` call.
+fn write_records(
+    instance: &mut BackendBox,
+    batch: &[crate::AuditRecord],
+) -> Result<(), PluginError> {
+    // Ids with escapes in the line are decoded; the common case borrows the line.
+    let decoded: Vec<(Cow<'_, str>, Option<Cow<'_, str>>)> =
+        batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
+    let records: Vec<Record<'_>> = batch
+        .iter()
+        .zip(decoded.iter())
+        .map(|(r, (event_id, user_id))| Record {
+            line: RStr::from_str(r.line()),
+            sequence_number: r.sequence_number(),
+            timestamp: RStr::from_str(r.timestamp_str()),
+            timestamp_micros: r.timestamp().timestamp_micros(),
+            event_id: RStr::from_str(event_id),
+            event_type: RStr::from_str(r.event_type().as_str()),
+            log_level: RStr::from_str(r.log_level().as_str()),
+            user_id: user_id.as_deref().map(RStr::from_str).into(),
+        })
+        .collect();
+    instance
+        .write_batch(RSlice::from_slice(&records))
+        .into_result()
+}
+
+/// A plugin instance adapted to [`StorageBackend`]: every call goes to the instance's
+/// dedicated thread; the batch is shared with it (no line is copied) and the caller awaits
+/// the reply without blocking its runtime.
+#[derive(Debug)]
+pub struct PluginBackend {
+    pub(super) name: String,
+    pub(super) tx: Mutex<mpsc::Sender<Command>>,
+    pub(super) thread: Mutex<Option<JoinHandle<()>>>,
+    pub(super) call_timeout: Duration,
+}
+
+/// How long the host waits for one plugin call by default (`call_timeout_ms`).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl PluginBackend {
+    /// Sets how long one call may take before it counts as a retryable failure (default
+    /// [`DEFAULT_CALL_TIMEOUT`]). A call that times out keeps running in the plugin's thread
+    /// (a thread cannot be stopped from outside); later calls queue behind it.
+    #[must_use]
+    pub fn with_call_timeout(self, timeout: Duration) -> Self {
+        Self {
+            call_timeout: timeout,
+            ..self
+        }
+    }
+
+    /// The instance's status from the plugin's `health` capability, or `None` when the plugin
+    /// does not export it (its health is unknown).
+    ///
+    /// # Errors
+    /// [`Error::PluginCall`] with the plugin's error, or a timeout.
+    pub async fn health(&self) -> Result<Option<String>> {
+        self.call(Command::Health).await
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(make(reply_tx));
+        if sent.is_err() {
+            return Err(Error::backend(format!(
+                "plugin backend `{}` is closed",
+                self.name
+            )));
+        }
+        let Ok(reply) = tokio::time::timeout(self.call_timeout, reply_rx).await else {
+            return Err(Error::PluginCall {
+                backend: self.name.clone(),
+                kind: CallErrorKind::Retryable,
+                message: format!(
+                    "no answer within call_timeout_ms ({} ms); the call goes on in the plugin's thread, which cannot be stopped, and later calls wait behind it",
+                    self.call_timeout.as_millis()
+                ),
+            });
+        };
+        match reply {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Error::PluginCall {
+                backend: self.name.clone(),
+                kind: call_error_kind(e.kind),
+                message: e.message.into_string(),
+            }),
+            Err(_) => Err(Error::backend(format!(
+                "plugin backend `{}`: its thread stopped",
+                self.name
+            ))),
+        }
+    }
+}
+
+/// The plugin ABI's error kind as [`Error::PluginCall`] reports it.
+fn call_error_kind(kind: ErrorKind) -> CallErrorKind {
+    match kind {
+        ErrorKind::Retryable => CallErrorKind::Retryable,
+        ErrorKind::Fatal => CallErrorKind::Fatal,
+        ErrorKind::Config => CallErrorKind::Config,
+    }
+}
+
+#[async_trait]
+impl StorageBackend for PluginBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&self, record: &crate::AuditRecord) -> Result<()> {
+        self.write_batch(&Batch::new(vec![record.clone()])).await
+    }
+
+    async fn write_batch(&self, batch: &Batch) -> Result<()> {
+        self.call(|reply| Command::Write(batch.clone(), reply))
+            .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.call(Command::Flush).await
+    }
+
+    async fn resume(&self) -> Result<Option<ChainHead>> {
+        let Some(line) = self.call(Command::LastLine).await? else {
+            return Ok(None);
+        };
+        let fields: audit_format::record::ChainFields<'_> =
+            serde_json::from_str(&line).map_err(|e| {
+                Error::backend(format!(
+                    "plugin backend `{}`: its last stored line is not an audit event: {e}",
+                    self.name
+                ))
+            })?;
+        Ok(Some(ChainHead {
+            sequence_number: fields.sequence_number,
+            location: format!("the last line stored by plugin backend `{}`", self.name),
+            line,
+        }))
+    }
+
+    async fn close(&self) -> Result<()> {
+        let result = self.call(Command::Close).await;
+        // Join only a thread that answered: one stuck inside the plugin is left behind.
+        if result.is_ok() {
+            let handle = self
+                .thread
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
+        }
+        result
+    }
+}
