@@ -36,6 +36,7 @@ fn config() -> LaneConfig {
         // Sync mode with a spool copies a call's batches to the spool after this long (on the
         // real clock): not in these tests unless they say so.
         flush_interval: Duration::from_secs(3_600),
+        backfill: crate::Backfill::All,
     }
 }
 
