@@ -80,6 +80,7 @@ pub(crate) fn decide<C: LaneClock>(
             cursor: None,
         },
         page: None,
+        counted_upto: 0,
         delivered: 0,
         done_reported: false,
     })
@@ -96,8 +97,10 @@ pub(crate) struct CatchUp {
     /// Whether lines missing at the start of the range (retention removed them) are reported.
     pub(crate) report_gap: bool,
     reader: FileReader,
-    /// The last page read: its last sequence number and its length, not yet counted.
+    /// The last page read (its first and last sequence numbers), not yet counted.
     page: Option<(u64, u64)>,
+    /// Lines up to here are counted in `delivered` (a page read again is not counted twice).
+    counted_upto: u64,
     /// Lines delivered from the files so far.
     pub(crate) delivered: u64,
     /// The "caught up" line was printed.
@@ -130,10 +133,11 @@ impl CatchUp {
 
     /// Counts the last page as delivered once the backend stored up to `stored`.
     pub(crate) fn count_delivered(&mut self, stored: u64) {
-        if let Some((last, n)) = self.page
+        if let Some((first, last)) = self.page
             && stored >= last
         {
-            self.delivered += n;
+            self.delivered += last.saturating_sub((first - 1).max(self.counted_upto));
+            self.counted_upto = self.counted_upto.max(last);
             self.page = None;
         }
     }
@@ -146,8 +150,8 @@ impl CatchUp {
     /// read.
     pub(crate) fn read(&mut self, from: u64) -> Result<Page> {
         let page = self.reader.read(&self.dir, from, self.to)?;
-        if let Some(last) = page.records.last() {
-            self.page = Some((last.sequence_number(), page.records.len() as u64));
+        if let (Some(first), Some(last)) = (page.records.first(), page.records.last()) {
+            self.page = Some((first.sequence_number(), last.sequence_number()));
         } else {
             // The files end before `to` (they lost lines since start): nothing more to read.
             self.to = from - 1;

@@ -19,6 +19,7 @@ use crate::settings::{Durability, OnFull};
 use audit_format::error::Error;
 use audit_format::record::{AuditRecord, Integrity};
 
+mod catch_up;
 mod fakes;
 
 use fakes::{FakeBackend, FakeTrail, HUNG, MS, TestClock, eventually};
