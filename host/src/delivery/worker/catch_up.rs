@@ -10,7 +10,9 @@ use crate::delivery::clock::LaneClock;
 impl<C: LaneClock> Worker<C> {
     /// Lines from the file backend are still to be written.
     pub(super) fn catching_up(&self) -> bool {
-        self.catch_up.as_ref().is_some_and(|c| self.stored < c.to)
+        self.catch_up
+            .as_ref()
+            .is_some_and(|c| self.stored.max(c.from - 1) < c.to)
     }
 
     /// The next page of the catch-up, or `None` when there is none (finished, stopped).
@@ -22,7 +24,7 @@ impl<C: LaneClock> Worker<C> {
         self.shared
             .update_stats(self.lane.index, &mut |s| s.caught_up = delivered);
         let cu = self.catch_up.as_mut()?;
-        if stored >= cu.to {
+        if stored.max(cu.from - 1) >= cu.to {
             self.catch_up_written();
             return None;
         }
@@ -85,7 +87,7 @@ impl<C: LaneClock> Worker<C> {
                 s.caught_up = delivered;
             });
         }
-        if flushed >= cu.to {
+        if flushed.max(cu.from - 1) >= cu.to {
             self.catch_up = None;
         }
     }
