@@ -240,3 +240,124 @@ fn sigterm_closes_and_acknowledges_everything_accepted() -> TestResult {
     );
     Ok(())
 }
+
+/// Lines in the audit files of `dir` (a line being written counts once it ends).
+fn lines_on_disk(dir: &Path) -> usize {
+    log_files(dir)
+        .iter()
+        .map(|f| {
+            std::fs::read(f)
+                .unwrap_or_default()
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+        })
+        .sum()
+}
+
+/// (sequence number, line) of every row of a SQLite plugin store.
+fn sqlite_lines(db: &Path) -> Vec<(u64, String)> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let mut q = conn
+        .prepare("SELECT sequence_number, line FROM audit_events ORDER BY sequence_number")
+        .expect("prepare");
+    q.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// Waits until the files in `dir` hold at least `n` lines (a bound, not a measurement).
+fn wait_for_lines(dir: &Path, n: usize) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(120);
+    while lines_on_disk(dir) < n {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "audit emit never wrote {n} lines"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigkill_while_a_plugin_lane_is_behind_is_caught_up_at_the_next_start() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let logs = cwd.path().join("logs");
+    let db = cwd.path().join("store.db");
+    let quoted = |p: &Path| format!("{:?}", p.display().to_string());
+    // Batched mode; the SQLite lane has no spool and may drop (required = false): what it has
+    // not stored when the process dies exists only in the file backend.
+    std::fs::write(
+        cwd.path().join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nname = \"sqlite\"\nlibrary = {}\nrequired = false\nspool_max_bytes = 0\nretry_initial_ms = 5\nretry_max_ms = 20\nconfig = {{ path = {}, busy_timeout_ms = 1 }}\n",
+            quoted(&plugin_lib("audit_backend_sqlite")),
+            quoted(&db)
+        ),
+    )?;
+    let event = "{\"event_type\":\"data_access\",\"message\":\"m\"}\n";
+    let out = audit(
+        &["emit", "--config", "audit.toml"],
+        cwd.path(),
+        event.repeat(10),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(sqlite_lines(&db).len(), 10);
+
+    let (mut child, reader) = spawn_emit_with(cwd.path(), &["--config", "audit.toml"], &[]);
+    wait_for_lines(&logs, 200);
+    // Another writer holds the database: the plugin's writes fail (busy) and its lane falls
+    // behind while the file backend goes on.
+    let lock = rusqlite::Connection::open(&db)?;
+    lock.busy_timeout(Duration::from_secs(10))?;
+    lock.execute_batch("BEGIN IMMEDIATE")?;
+    let locked_at = lines_on_disk(&logs);
+    wait_for_lines(&logs, locked_at + 5_000);
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    drop(reader.join());
+    lock.execute_batch("ROLLBACK")?;
+    drop(lock);
+    let stored = sqlite_lines(&db).last().map_or(0, |(s, _)| *s);
+    assert!(
+        (stored as usize) < locked_at + 5_000,
+        "the plugin's store ({stored}) is behind the file backend"
+    );
+
+    // The next start catches the store up before its new events.
+    let out = audit(
+        &["emit", "--config", "audit.toml"],
+        cwd.path(),
+        event.repeat(3),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "audit: backend `sqlite`: catching up sequences {}..=",
+            stored + 1
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("audit: backend `sqlite`: caught up to sequence "),
+        "{err}"
+    );
+    let report = verify(&logs);
+    let file: Vec<(u64, String)> = stored_lines(&logs);
+    assert_eq!(file.len() as u64, report.events);
+    // Exactly the file backend's lines: no gap, no duplicate, byte for byte.
+    assert_eq!(sqlite_lines(&db), file);
+    Ok(())
+}
+
+/// (sequence number, line) of every line in the audit files of `dir`.
+fn stored_lines(dir: &Path) -> Vec<(u64, String)> {
+    all_lines(dir)
+        .into_iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l).expect("json");
+            (v["sequence_number"].as_u64().expect("seq"), l)
+        })
+        .collect()
+}

@@ -425,7 +425,7 @@ fn emit_stats_reports_each_backend() -> TestResult {
 }
 
 #[test]
-fn a_plugin_that_missed_events_is_reported_at_start_not_silently_skipped() -> TestResult {
+fn a_plugin_that_missed_events_is_caught_up_from_the_file_backend_at_start() -> TestResult {
     let dir = tempfile::tempdir()?;
     let sqlite = plugin_lib("audit_backend_sqlite");
     let both = format!(
@@ -446,11 +446,25 @@ fn a_plugin_that_missed_events_is_reported_at_start_not_silently_skipped() -> Te
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let err = text(&out.stderr);
+    let logs = dir.path().join("logs");
     assert!(
-        err.contains("audit: backend `sqlite`: this backend's store ends at sequence 10 but the trail is at 15: sequences 11..=15 are neither in its store nor in its spool"),
+        err.contains(&format!(
+            "audit: backend `sqlite`: catching up sequences 11..=15 (5 events) from the file backend {} before new events\n",
+            logs.display()
+        )),
         "{err}"
     );
-    assert_eq!(verify(&dir.path().join("logs")).events, 16);
+    assert!(
+        err.contains(
+            "audit: backend `sqlite`: caught up to sequence 15 (5 events from the file backend)\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("\"caught_up\": 5"), "{err}");
+    let rows = sqlite_rows(&dir.path().join("a.db"));
+    let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(seqs, (1..=16).collect::<Vec<_>>(), "no gap, no duplicate");
+    assert_eq!(verify(&logs).events, 16);
     Ok(())
 }
 

@@ -71,6 +71,11 @@ pub struct BackendStatistics {
     pub queued: u64,
     /// Events dropped for it (`required = false` only: its spool was full or absent).
     pub dropped: u64,
+    /// While it is caught up from the file backend at start: the sequence number the
+    /// catch-up ends at; 0 otherwise.
+    pub catching_up_to: u64,
+    /// Events delivered to it from the file backend at start, to catch its store up.
+    pub caught_up: u64,
     /// The last error it returned (it may have recovered since).
     pub last_error: Option<String>,
     /// When that was: RFC 3339, UTC.

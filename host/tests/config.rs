@@ -106,6 +106,18 @@ fn plugin_backend_entries_are_validated_key_by_key() {
             "100 is less than retry_initial_ms (500)",
         ),
         (
+            format!("{plugin}backfill = \"everything\"\n"),
+            Some(1),
+            "backends.backfill",
+            "`\"everything\"` is not a backfill choice; use \"all\"",
+        ),
+        (
+            format!("{plugin}backfill = 0\n"),
+            Some(1),
+            "backends.backfill",
+            "`0` is not a backfill choice",
+        ),
+        (
             format!("{plugin}call_timeout_ms = 0\n"),
             Some(1),
             "backends.call_timeout_ms",
@@ -254,7 +266,7 @@ fn describe_lists_every_setting_and_backend() -> TestResult {
     let pin = "0".repeat(64);
     let c = TrailConfig::parse(
         &format!(
-            "[trail]\nstorage_path = \"/var/audit\"\ndurability = \"sync\"\non_full = \"fail\"\nqueue_capacity = 10\nflush_interval_ms = 50\nshutdown_timeout_ms = 900\n[trail.policy]\nlevel = \"gdpr\"\nretention_days = 7\n[trail.integrity]\nhmac_key_file = \"k.key\"\n[[backends]]\ntype = \"file\"\nmax_file_bytes = 1024\n[[backends]]\ntype = \"plugin\"\nname = \"copy\"\nlibrary = \"/opt/libcopy.so\"\nsha256 = \"{pin}\"\n[[backends]]\ntype = \"plugin\"\nlibrary = \"/opt/liby.so\"\nallow_insecure_permissions = true\nrequired = false\nspool_max_bytes = 0\nretry_initial_ms = 20\nretry_max_ms = 40\n"
+            "[trail]\nstorage_path = \"/var/audit\"\ndurability = \"sync\"\non_full = \"fail\"\nqueue_capacity = 10\nflush_interval_ms = 50\nshutdown_timeout_ms = 900\n[trail.policy]\nlevel = \"gdpr\"\nretention_days = 7\n[trail.integrity]\nhmac_key_file = \"k.key\"\n[[backends]]\ntype = \"file\"\nmax_file_bytes = 1024\n[[backends]]\ntype = \"plugin\"\nname = \"copy\"\nlibrary = \"/opt/libcopy.so\"\nsha256 = \"{pin}\"\n[[backends]]\ntype = \"plugin\"\nlibrary = \"/opt/liby.so\"\nallow_insecure_permissions = true\nrequired = false\nspool_max_bytes = 0\nretry_initial_ms = 20\nretry_max_ms = 40\nbackfill = 1000\n"
         ),
         &dir.path().join("audit.toml"),
     )?;
@@ -265,8 +277,8 @@ fn describe_lists_every_setting_and_backend() -> TestResult {
          policy: level=gdpr enabled=true retention_days=7\n\
          integrity: hmac-sha256 key_file={}\n\
          backend 1: type=file name=file path=/var/audit max_file_bytes=1024\n\
-         backend 2: type=plugin name=copy library=/opt/libcopy.so sha256={pin} allow_insecure_permissions=false call_timeout_ms=30000 required=true spool_max_bytes=1073741824 spool_dir=(STORAGE_PATH/.spool/NAME) retry_initial_ms=100 retry_max_ms=30000 open_timeout_ms=30000\n\
-         backend 3: type=plugin name=(the plugin's name) library=/opt/liby.so sha256=(not pinned) allow_insecure_permissions=true call_timeout_ms=30000 required=false spool_max_bytes=0 spool_dir=(none) retry_initial_ms=20 retry_max_ms=40 open_timeout_ms=30000\n",
+         backend 2: type=plugin name=copy library=/opt/libcopy.so sha256={pin} allow_insecure_permissions=false call_timeout_ms=30000 required=true spool_max_bytes=1073741824 spool_dir=(STORAGE_PATH/.spool/NAME) retry_initial_ms=100 retry_max_ms=30000 open_timeout_ms=30000 backfill=all\n\
+         backend 3: type=plugin name=(the plugin's name) library=/opt/liby.so sha256=(not pinned) allow_insecure_permissions=true call_timeout_ms=30000 required=false spool_max_bytes=0 spool_dir=(none) retry_initial_ms=20 retry_max_ms=40 open_timeout_ms=30000 backfill=1000\n",
         dir.path().join("k.key").display()
     );
     assert_eq!(c.describe(), want);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod backfill;
 mod describe;
 mod entry;
 mod keys;
@@ -89,6 +90,7 @@ struct RawPluginBackend {
     spool_dir: Option<PathBuf>,
     retry_initial_ms: Option<u64>,
     retry_max_ms: Option<u64>,
+    backfill: Option<toml::Value>,
     config: Option<toml::Table>,
 }
 
@@ -146,7 +148,7 @@ pub enum BackendConfig {
         /// `call_timeout_ms`).
         open_timeout_ms: u64,
         /// `required`, `spool_max_bytes`, `spool_dir` (resolved), `retry_initial_ms`,
-        /// `retry_max_ms`.
+        /// `retry_max_ms`, `backfill`.
         options: crate::BackendOptions,
         /// The line of the `[[backends]]` entry, for messages.
         line: Option<usize>,
@@ -456,6 +458,11 @@ impl TrailConfig {
                         );
                     if let Some(dir) = &pb.spool_dir {
                         options = options.spool_dir(resolve(dir));
+                    }
+                    if let Some(value) = &pb.backfill {
+                        let choice = backfill::parse(value)
+                            .map_err(|m| err(line, "backends.backfill", m))?;
+                        options = options.backfill(choice);
                     }
                     if let Some(pin) = &pb.sha256
                         && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))

@@ -155,6 +155,14 @@ impl<C: LaneClock> Lane<C> {
         }
     }
 
+    /// The first sequence number the spool holds, if it holds any.
+    pub(crate) fn spool_first(&self) -> Option<u64> {
+        self.lock()
+            .spool
+            .as_ref()
+            .and_then(|s| s.head().map(|h| h.first))
+    }
+
     /// Whether the spool holds every sequence number from `from` to `to`.
     pub(crate) fn spool_covers(&self, from: u64, to: u64) -> bool {
         self.lock()

@@ -3,7 +3,8 @@
 //! and keeps what it cannot deliver in a durable spool. A slow, failing, hanging or panicking
 //! backend holds up only its own lane.
 //!
-//! Order: the worker delivers, oldest first, (1) batches it holds from memory that are not
+//! Order: the worker delivers, oldest first, (0) the lines its store lacks that a file
+//! backend of the trail holds (`catch_up`, at start only), (1) batches it holds from memory that are not
 //! yet acknowledged, (2) the spool, (3) the in-memory inbox. Whenever the writer spools, it
 //! first moves the inbox into the spool, and a worker whose memory batches fail puts them in
 //! front of the spool, so the backend always receives sequence order.
@@ -14,8 +15,10 @@
 //! - `backoff`: the retry delays.
 //! - `options`: per-backend options and the lane's settings.
 //! - `spool`: the spool on disk, and its reader.
+//! - `catch_up`: reading back from a file backend what a store lacks at start.
 
 mod backoff;
+pub(crate) mod catch_up;
 mod clock;
 mod health;
 mod lane;
@@ -27,5 +30,5 @@ mod worker;
 
 pub(crate) use backoff::{Backoff, Jitter};
 pub(crate) use lane::{Lane, LaneEnd, LaneObserver, Offer};
-pub use options::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
+pub use options::{BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
 pub(crate) use options::{LaneConfig, spool_dir_name};

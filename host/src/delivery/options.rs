@@ -25,6 +25,33 @@ pub(crate) struct LaneConfig {
     pub(crate) on_full: OnFull,
     pub(crate) durability: Durability,
     pub(crate) flush_interval: Duration,
+    /// What an empty store receives of the history the file backend holds.
+    pub(crate) backfill: Backfill,
+}
+
+/// What a backend whose store is empty receives, at start, of the history a file backend of
+/// the trail holds (`backfill` in a `[[backends]]` entry). A store that is not empty but
+/// behind the trail is always caught up from the file backend, whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backfill {
+    /// `"none"`: only the events logged from now on.
+    None,
+    /// `"all"` (default): everything from the first line the file backend holds.
+    #[default]
+    All,
+    /// A sequence number: the history from this sequence on.
+    From(u64),
+}
+
+impl std::fmt::Display for Backfill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::All => f.write_str("all"),
+            Self::From(seq) => write!(f, "{seq}"),
+        }
+    }
 }
 
 /// How the trail treats one in-process or plugin backend; see
@@ -45,6 +72,9 @@ pub struct BackendOptions {
     pub retry_initial: Duration,
     /// Longest retry delay.
     pub retry_max: Duration,
+    /// What the backend receives of the existing history when its store is empty at start
+    /// (default [`Backfill::All`]).
+    pub backfill: Backfill,
 }
 
 impl Default for BackendOptions {
@@ -55,6 +85,7 @@ impl Default for BackendOptions {
             spool_dir: None,
             retry_initial: DEFAULT_RETRY_INITIAL,
             retry_max: DEFAULT_RETRY_MAX,
+            backfill: Backfill::All,
         }
     }
 }
@@ -80,6 +111,11 @@ impl BackendOptions {
             spool_dir: Some(dir.into()),
             ..self
         }
+    }
+    /// Sets what an empty store receives of the existing history.
+    #[must_use]
+    pub fn backfill(self, backfill: Backfill) -> Self {
+        Self { backfill, ..self }
     }
     /// Sets the retry delays.
     #[must_use]

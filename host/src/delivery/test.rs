@@ -19,6 +19,7 @@ use crate::settings::{Durability, OnFull};
 use audit_format::error::Error;
 use audit_format::record::{AuditRecord, Integrity};
 
+mod catch_up;
 mod fakes;
 
 use fakes::{FakeBackend, FakeTrail, HUNG, MS, TestClock, eventually};
@@ -36,6 +37,7 @@ fn config() -> LaneConfig {
         // Sync mode with a spool copies a call's batches to the spool after this long (on the
         // real clock): not in these tests unless they say so.
         flush_interval: Duration::from_secs(3_600),
+        backfill: crate::Backfill::All,
     }
 }
 

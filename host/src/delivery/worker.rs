@@ -1,6 +1,6 @@
-//! A lane's worker thread. It delivers, oldest first, (1) the memory batches it holds that
-//! the backend has not flushed, (2) the spool, (3) the inbox; retries with back-off; and
-//! spools what it cannot deliver.
+//! A lane's worker thread. It delivers, oldest first, (0) what it catches up from the file
+//! backend at start, (1) the memory batches it holds that the backend has not flushed, (2)
+//! the spool, (3) the inbox; retries with back-off; and spools what it cannot deliver.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::backoff::{Backoff, Jitter};
+use super::catch_up::CatchUp;
 use super::clock::LaneClock;
 use super::health::is_fatal;
 use super::lane::{Lane, LaneEnd, LaneObserver, LaneState, events};
@@ -18,16 +19,31 @@ use crate::settings::Durability;
 use audit_format::error::{Error, Result};
 use audit_format::record::Integrity;
 
+mod catch_up;
 mod spill;
 
 impl<C: LaneClock> Lane<C> {
     /// Starts the worker thread.
+    #[cfg(test)]
     pub(crate) fn spawn(
         self: &Arc<Self>,
         backend: Box<dyn StorageBackend>,
         shared: Arc<dyn LaneObserver>,
         stored: u64,
         integrity: Integrity,
+    ) -> Result<(JoinHandle<()>, Receiver<LaneEnd>)> {
+        self.spawn_catching_up(backend, shared, stored, integrity, None)
+    }
+
+    /// Starts the worker thread, which first delivers `catch_up` (if any) from the file
+    /// backend.
+    pub(crate) fn spawn_catching_up(
+        self: &Arc<Self>,
+        backend: Box<dyn StorageBackend>,
+        shared: Arc<dyn LaneObserver>,
+        stored: u64,
+        integrity: Integrity,
+        catch_up: Option<CatchUp>,
     ) -> Result<(JoinHandle<()>, Receiver<LaneEnd>)> {
         let lane = Arc::clone(self);
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -40,11 +56,16 @@ impl<C: LaneClock> Lane<C> {
                 ))
             })?;
         let (ended_tx, ended) = std::sync::mpsc::channel();
-        shared.update_stats(self.index, &mut |s| s.delivered_sequence = stored);
+        let catching_up_to = catch_up.as_ref().map_or(0, |c| c.to);
+        shared.update_stats(self.index, &mut |s| {
+            s.delivered_sequence = stored;
+            s.catching_up_to = catching_up_to;
+        });
         let handle = std::thread::Builder::new()
             .name(format!("audit-lane-{}", self.index))
             .spawn(move || {
-                let worker = Worker::new(lane, backend, shared, stored, integrity);
+                let mut worker = Worker::new(lane, backend, shared, stored, integrity);
+                worker.catch_up = catch_up;
                 let _ = ended_tx.send(worker.run(&rt));
             })
             .map_err(|e| Error::backend(format!("cannot start a backend worker thread: {e}")))?;
@@ -89,6 +110,8 @@ struct Worker<C: LaneClock> {
     last_flush: Instant,
     /// The close request was seen.
     closing: bool,
+    /// Lines to deliver from the file backend before anything else.
+    catch_up: Option<CatchUp>,
 }
 
 impl<C: LaneClock> Worker<C> {
@@ -115,6 +138,7 @@ impl<C: LaneClock> Worker<C> {
             retry_at: None,
             last_flush,
             closing: false,
+            catch_up: None,
         }
     }
 
@@ -198,7 +222,10 @@ impl<C: LaneClock> Worker<C> {
     /// Deliver when there is data or a flush is due and no back-off runs; stop once closing
     /// with nothing left; else wait for the deadline, the retry or the next flush.
     fn plan(&self, st: &LaneState, now: Instant) -> Plan {
-        let has_data = self.held_unwritten() || self.spool_unread(st) || !st.inbox.is_empty();
+        let has_data = self.catching_up()
+            || self.held_unwritten()
+            || self.spool_unread(st)
+            || !st.inbox.is_empty();
         let flush_due = self.dirty && self.flush_due(st, now);
         let retry_ok = self.retry_at.is_none_or(|t| now >= t);
         if retry_ok && (has_data || flush_due) {
@@ -295,9 +322,13 @@ impl<C: LaneClock> Worker<C> {
         self.acknowledge(delivered_segment);
     }
 
-    /// What to deliver: held memory batches not yet written, else the next chunk of the
-    /// spool, else the inbox. `None` when the spool could not be read (the lane is fatal).
+    /// What to deliver: lines caught up from the file backend, else held memory batches not
+    /// yet written, else the next chunk of the spool, else the inbox. `None` when the spool
+    /// could not be read (the lane is fatal).
     fn take_work(&mut self) -> Option<Work> {
+        if let Some(work) = self.take_catch_up() {
+            return Some(work);
+        }
         let lane = Arc::clone(&self.lane);
         let mut st = lane.lock();
         if self.held_unwritten() {
@@ -440,6 +471,9 @@ impl<C: LaneClock> Worker<C> {
         let fatal = lane.lock().health.is_fatal();
         if !fatal && let Err(e) = self.final_flush(rt) {
             end.error = Some(Arc::new(e));
+        }
+        if !fatal {
+            self.catch_up_unfinished();
         }
         let mut st = lane.lock();
         if !fatal {

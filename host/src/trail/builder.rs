@@ -343,6 +343,7 @@ impl AuditTrailBuilder {
             on_full: self.on_full,
             durability: self.durability,
             flush_interval: self.flush_interval,
+            backfill: opts.backfill,
         })
     }
 

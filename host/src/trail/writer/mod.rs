@@ -24,6 +24,7 @@ use chrono::Utc;
 
 use crate::backend::{ChainHead, StorageBackend};
 use crate::catch_panics::catch_panics;
+use crate::delivery::catch_up::{Decision, decide};
 use crate::delivery::{Lane, LaneEnd, LaneObserver};
 use crate::settings::Durability;
 use audit_format::error::{Error, Result};
@@ -72,6 +73,8 @@ pub(in crate::trail) struct LaneSlot {
     backend: Option<Box<dyn StorageBackend>>,
     /// Highest sequence number handed to the lane.
     handed: u64,
+    /// Its backend said where its store ends (`resume` answered).
+    answered: bool,
     thread: Option<(JoinHandle<()>, Receiver<LaneEnd>)>,
 }
 
@@ -81,6 +84,7 @@ impl LaneSlot {
             lane,
             backend: Some(backend),
             handed: 0,
+            answered: false,
             thread: None,
         }
     }
@@ -170,6 +174,10 @@ impl Writer {
             }
         };
         let head = rt.block_on(self.resume_all());
+        let (head, source) = match head {
+            Ok((h, source)) => (Ok(h), source),
+            Err(e) => (Err(e), None),
+        };
         let start = match &head {
             Ok(h) => h.as_ref().map_or(0, |h| h.sequence_number),
             Err(_) => 0,
@@ -183,7 +191,7 @@ impl Writer {
                 slot.lane.set_start(start);
             }
         }
-        let head = head.and_then(|h| self.start_lanes().map(|()| h));
+        let head = head.and_then(|h| self.start_lanes(source.as_deref()).map(|()| h));
         let failed = head.is_err();
         let _ = head_tx.send(head);
         if failed {
@@ -207,7 +215,10 @@ impl Writer {
     ///
     /// A lane's backend that cannot answer is tolerated when the writer has a backend of its
     /// own; its worker then delivers from its spool.
-    async fn resume_all(&mut self) -> Result<Option<ChainHead>> {
+    ///
+    /// Returns the head and the directory of the file backend that holds it (where lanes
+    /// behind it catch up from).
+    async fn resume_all(&mut self) -> Result<(Option<ChainHead>, Option<PathBuf>)> {
         let mut own: Option<(ChainHead, Option<PathBuf>)> = None;
         for slot in &self.backends {
             if let Some(h) = catch_panics(slot.backend.resume()).await?
@@ -234,6 +245,7 @@ impl Writer {
             match catch_panics(backend.resume()).await {
                 Ok(h) => {
                     slot.handed = h.as_ref().map_or(0, |h| h.sequence_number);
+                    slot.answered = true;
                     if let Some(head) = h {
                         claims.push(Claim {
                             lane,
@@ -252,12 +264,15 @@ impl Writer {
                 Err(e) => return Err(e),
             }
         }
-        let (head, refused) = match own {
+        let (head, refused, source) = match own {
             Some((head, dir)) => {
                 let refused = self.judge_against_file(&head, dir.as_deref(), &claims);
-                (Some(head), refused)
+                (Some(head), refused, dir)
             }
-            None => self.judge_among_lanes(&claims)?,
+            None => {
+                let (head, refused) = self.judge_among_lanes(&claims)?;
+                (head, refused, None)
+            }
         };
         let mut failed: Vec<(usize, String)> = Vec::new();
         for (lane, why) in refused {
@@ -273,7 +288,7 @@ impl Writer {
             let lane = &self.lanes[lane].lane;
             lane.fail_at_start(Arc::new(Error::Integrity(why)), &*self.shared);
         }
-        Ok(head)
+        Ok((head, source))
     }
 
     /// With a file backend: every lane's claim is checked against the file backend's chain
@@ -425,8 +440,10 @@ impl Writer {
         }
     }
 
-    /// Starts every lane's worker. `handed` holds each backend's own head on entry.
-    fn start_lanes(&mut self) -> Result<()> {
+    /// Starts every lane's worker. `handed` holds each backend's own head on entry. A lane
+    /// whose store is behind the head gets the lines it lacks from the file backend in
+    /// `source` first (`delivery::catch_up`).
+    fn start_lanes(&mut self, source: Option<&Path>) -> Result<()> {
         for slot in &mut self.lanes {
             let Some(backend) = slot.backend.take() else {
                 continue;
@@ -436,26 +453,31 @@ impl Writer {
             // A lane refused at start is never called: what its store holds is not trusted.
             let fatal = slot.lane.is_fatal();
             let stored = if fatal { 0 } else { stored };
-            // A backend that stored part of the chain but is behind it, with no spool to catch
-            // up from, has a gap: say so rather than let it pass unnoticed.
-            if !fatal && stored > 0 && stored < start && !slot.lane.spool_covers(stored + 1, start)
-            {
-                let message = format!(
-                    "this backend's store ends at sequence {stored} but the trail is at {start}: sequences {}..={start} are neither in its store nor in its spool and will not reach it (the file backend has them; see docs/operations.md, known limits)",
-                    stored + 1
-                );
-                eprintln!("audit: backend `{}`: {message}", slot.lane.name);
-                self.shared.update_stats(slot.lane.index, |s| {
-                    s.last_error = Some(message);
-                    s.last_error_at =
-                        Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-                });
+            let known = (!fatal && slot.answered).then_some(stored);
+            let mut catch_up = None;
+            match decide(&slot.lane, known, start, source, &self.integrity) {
+                Decision::Nothing => {}
+                Decision::CatchUp(c) => {
+                    eprintln!("audit: backend `{}`: {}", slot.lane.name, c.describe());
+                    catch_up = Some(c);
+                }
+                // Behind with nowhere to catch up from: say so rather than let it pass
+                // unnoticed.
+                Decision::Gap(message) => {
+                    eprintln!("audit: backend `{}`: {message}", slot.lane.name);
+                    self.shared.update_stats(slot.lane.index, |s| {
+                        s.last_error = Some(message);
+                        s.last_error_at =
+                            Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                    });
+                }
             }
-            slot.thread = Some(slot.lane.spawn(
+            slot.thread = Some(slot.lane.spawn_catching_up(
                 backend,
                 Arc::clone(&self.shared) as Arc<dyn LaneObserver>,
                 stored,
                 self.integrity.clone(),
+                catch_up,
             )?);
         }
         Ok(())
