@@ -19,11 +19,9 @@ fn emit_with_file_size_limit(
         .map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n"))
         .collect();
     let limit = limit_kib.map_or_else(String::new, |k| format!("ulimit -f {k};"));
-    // SIGXFSZ is ignored so the child sees EFBIG from write() instead of dying.
-    let script = format!(
-        "trap '' XFSZ; {limit} exec {} emit --dir logs",
-        audit_bin().display()
-    );
+    // No `trap '' XFSZ`: `audit` ignores SIGXFSZ itself, so write() fails with EFBIG and the
+    // batch is rolled back instead of the process dying with a partial line (exit 153).
+    let script = format!("{limit} exec {} emit --dir logs", audit_bin().display());
     let mut child = std::process::Command::new("bash")
         .args(["-c", &script])
         .current_dir(cwd)

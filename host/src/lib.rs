@@ -31,6 +31,9 @@
 //!   is returned to the caller, never swallowed.
 //! - Custom stores: implement [`StorageBackend`] and pass it to [`AuditTrail::new`] or
 //!   [`AuditTrailBuilder::backend`].
+//! - Signals: the library changes no signal disposition. Ignore SIGXFSZ in a process that
+//!   may run under a file-size limit (`ulimit -f`), as `audit` does, so that a write past it
+//!   fails with `File too large` and is rolled back instead of killing the process.
 //! - Operators use the `audit` command (`emit`, `verify`, `query`, `config check`) and a TOML
 //!   file ([`AuditTrail::from_config_file`]); see `docs/configuration.md`.
 //!
