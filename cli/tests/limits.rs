@@ -172,3 +172,72 @@ fn verify_refuses_a_line_after_the_largest_sequence_number() -> TestResult {
     );
     Ok(())
 }
+
+/// An event line whose message makes it `len` bytes long.
+fn event_of_len(len: usize) -> String {
+    let head = "{\"event_type\":\"data_access\",\"message\":\"";
+    let tail = "\"}";
+    format!("{head}{}{tail}", "x".repeat(len - head.len() - tail.len()))
+}
+
+#[test]
+fn a_line_over_max_event_bytes_is_refused_naming_it_after_the_lines_before() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let logs = cwd.path().join("logs");
+    let input = format!("{EVENT}{EVENT}{}\n{EVENT}", event_of_len(2 << 20));
+    let out = emit(cwd.path(), &[], input.as_bytes());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(
+        err.contains("stdin line 3: longer than --max-event-bytes (1048576 bytes); not read further, not recorded"),
+        "{err}"
+    );
+    assert!(
+        err.contains("emitted 2 events before the error (all written and flushed)"),
+        "{err}"
+    );
+    assert_eq!(verify(&logs).events, 2);
+    // A line of exactly the limit is accepted; one byte more is not.
+    let out = emit(
+        cwd.path(),
+        &["--max-event-bytes", "200"],
+        format!("{}\n{}\n", event_of_len(200), event_of_len(201)).as_bytes(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(
+        err.contains("stdin line 2: longer than --max-event-bytes (200 bytes)"),
+        "{err}"
+    );
+    assert_eq!(verify(&logs).events, 3);
+    let out = emit(cwd.path(), &["--max-event-bytes", "0"], EVENT.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    Ok(())
+}
+
+#[test]
+fn a_line_over_max_event_bytes_is_not_read_whole() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let mut child = spawn_emit(cwd.path(), &[]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A valid event of 16 MiB: read whole, it would be stored. `emit` stops reading after the
+    // first 1 MiB and exits, so the writer meets a closed pipe long before its end.
+    let writer = std::thread::spawn(move || {
+        let line = format!("{EVENT}{}\n", event_of_len(16 << 20));
+        stdin.write_all(line.as_bytes())
+    });
+    let out = wait_or_kill(child);
+    let written = writer.join().expect("writer thread");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(
+        err.contains("stdin line 2: longer than --max-event-bytes"),
+        "{err}"
+    );
+    assert!(
+        matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe),
+        "the whole line was read: {written:?}"
+    );
+    assert_eq!(verify(&cwd.path().join("logs")).events, 1);
+    Ok(())
+}
