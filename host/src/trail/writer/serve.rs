@@ -149,6 +149,7 @@ impl Writer {
             let round = self.wait_for_work(&mut s);
             let before = (s.written, s.durable);
             if let Err(refused) = self.store_batch(rt, &mut s) {
+                self.sync_what_is_written(rt, &mut s);
                 if self.retry_later(&mut s, refused) {
                     continue;
                 }
@@ -376,6 +377,19 @@ impl Writer {
         s.last_sync = now;
         self.publish_durable(s.durable);
         Ok(())
+    }
+
+    /// After a failed round: syncs what earlier rounds wrote, so that it counts as durable
+    /// (`--ack`, `close`'s `not_durable`) although the failed batch keeps the writer from
+    /// syncing in its usual place. After the file backend rolled a failed batch back (a
+    /// truncation it fdatasyncs), this costs nothing. A failure here is not reported: the
+    /// round's own failure is, and a backend that failed to sync fails its next call too.
+    fn sync_what_is_written(&mut self, rt: &tokio::runtime::Runtime, s: &mut Serve) {
+        if s.written > s.durable && self.flush_all(rt).is_ok() {
+            s.durable = s.written;
+            s.last_sync = Instant::now();
+            self.publish_durable(s.durable);
+        }
     }
 
     /// Keeps `sync_nanos`, the moving average of an fdatasync over about 8 syncs, which sets
