@@ -44,6 +44,8 @@ enum Command {
     /// `event_type` and `message` are required; any other event field is optional
     /// (`metadata` is an object; `timestamp` and `event_id` may be given when importing).
     /// `sequence_number`, `previous_hash` and `checksum` are assigned by the trail and refused.
+    /// A number that would be stored as a different number (an integer beyond 64 bits, more
+    /// digits than a 64-bit float holds) is refused; send it as a string.
     /// A bad line stops the run with exit code 65 after every earlier event is written.
     Emit(EmitArgs),
     /// Check every audit_*.jsonl file in DIR: contiguous sequence numbers, each checksum

@@ -241,3 +241,42 @@ fn a_line_over_max_event_bytes_is_not_read_whole() -> TestResult {
     assert_eq!(verify(&cwd.path().join("logs")).events, 1);
     Ok(())
 }
+
+#[test]
+fn numbers_are_stored_as_the_same_number_or_the_line_is_refused() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let logs = cwd.path().join("logs");
+    let kept = r#"{"event_type":"data_access","message":"m","metadata":{"big":18446744073709551615,"neg":-9223372036854775808,"one":1,"onef":1.0,"zero":-0,"exp":1e+30,"tenth":0.1}}"#;
+    for (big, stored) in [
+        ("1267650600228229401496703205376", "1.2676506002282293e+30"),
+        ("18446744073709551616", "1.8446744073709552e+19"),
+        (
+            "-1267650600228229401496703205376",
+            "-1.2676506002282293e+30",
+        ),
+    ] {
+        let input = format!(
+            "{kept}\n{{\"event_type\":\"data_access\",\"message\":\"m\",\"metadata\":{{\"n\":{big}}}}}\n{EVENT}"
+        );
+        let out = emit(cwd.path(), &[], input.as_bytes());
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(65), "{err}");
+        assert!(
+            err.contains(&format!(
+                "stdin line 2: number {big} would be stored as {stored}, a different number"
+            )) && err.contains(&format!("Send it as a string (\"{big}\")")),
+            "{err}"
+        );
+        assert!(err.contains("emitted 1 events before the error"), "{err}");
+    }
+    let lines = all_lines(&logs);
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert!(
+            line.contains(r#""metadata":{"big":18446744073709551615,"exp":1e+30,"neg":-9223372036854775808,"one":1,"onef":1.0,"tenth":0.1,"zero":-0.0}"#),
+            "{line}"
+        );
+    }
+    assert_eq!(verify(&logs).events, 3);
+    Ok(())
+}

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use audit_format::numbers::find_inexact_number;
 use audit_host::config::TrailConfig;
 use audit_host::{AuditEvent, AuditTrail, Durability, Error};
 use clap::Args;
@@ -204,10 +205,15 @@ async fn log_stdin(
     (count, None)
 }
 
-/// One input line as an event, or the message naming the line (and the key) at fault.
+/// One input line as an event, or the message naming the line (and the key) at fault. A
+/// number that would be stored as a different number is refused, never altered.
 fn parse_event(text: &str, line_no: u64) -> Result<AuditEvent, String> {
     serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
         .map_err(|e| format!("stdin line {line_no}: not a JSON object: {e}"))
+        .and_then(|map| match find_inexact_number(text) {
+            Some(n) => Err(format!("stdin line {line_no}: {n}")),
+            None => Ok(map),
+        })
         .and_then(|map| {
             AuditEvent::from_map(map, false).map_err(|e| match e {
                 Error::InvalidEvent { key, message } => {

@@ -35,6 +35,7 @@ pub mod fs;
 pub mod ids;
 pub mod lock;
 pub mod names;
+pub mod numbers;
 pub mod policy;
 pub mod query;
 pub mod record;
