@@ -280,3 +280,21 @@ fn numbers_are_stored_as_the_same_number_or_the_line_is_refused() -> TestResult 
     assert_eq!(verify(&logs).events, 3);
     Ok(())
 }
+
+#[test]
+fn the_library_refuses_to_start_on_a_used_up_chain_with_a_typed_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    chain_ending_at(dir.path(), MAX_SEQUENCE, 1)?;
+    let built = audit_host::AuditTrail::builder()
+        .storage_path(dir.path())
+        .build();
+    assert!(
+        matches!(
+            built,
+            Err(audit_host::Error::SequenceExhausted { last: MAX_SEQUENCE })
+        ),
+        "{:?}",
+        built.err()
+    );
+    Ok(())
+}
