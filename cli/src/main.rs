@@ -44,6 +44,8 @@ enum Command {
     /// `event_type` and `message` are required; any other event field is optional
     /// (`metadata` is an object; `timestamp` and `event_id` may be given when importing).
     /// `sequence_number`, `previous_hash` and `checksum` are assigned by the trail and refused.
+    /// A number that would be stored as a different number (an integer beyond 64 bits, more
+    /// digits than a 64-bit float holds) is refused; send it as a string.
     /// A bad line stops the run with exit code 65 after every earlier event is written.
     Emit(EmitArgs),
     /// Check every audit_*.jsonl file in DIR: contiguous sequence numbers, each checksum
@@ -69,6 +71,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let verbose = cli.verbose;
     match cli.command {
@@ -78,5 +81,17 @@ fn main() -> ExitCode {
         Command::Config(c) => commands::config::run(c, verbose),
         Command::Bench(a) => commands::bench::bench(&a),
         Command::Plugin(c) => commands::plugin::run(c, verbose),
+    }
+}
+
+/// Ignores SIGXFSZ: past `RLIMIT_FSIZE` (`ulimit -f`) a `write` then fails with EFBIG, so the
+/// file backend rolls the batch back and reports `File too large`, instead of the default
+/// action killing the process (exit 153) with a partial line in the file.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN runs no code in the handler's place;
+    // it happens first thing in `main`, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }

@@ -13,21 +13,24 @@ fn emit_with_file_size_limit(
     cwd: &std::path::Path,
     events: std::ops::Range<u32>,
     limit_kib: Option<u32>,
+    extra: &str,
 ) -> std::process::Output {
     use std::io::Write;
     let input: String = events
         .map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n"))
         .collect();
     let limit = limit_kib.map_or_else(String::new, |k| format!("ulimit -f {k};"));
-    // SIGXFSZ is ignored so the child sees EFBIG from write() instead of dying.
+    // No `trap '' XFSZ`: `audit` ignores SIGXFSZ itself, so write() fails with EFBIG and the
+    // batch is rolled back instead of the process dying with a partial line (exit 153).
     let script = format!(
-        "trap '' XFSZ; {limit} exec {} emit --dir logs",
+        "{limit} exec {} emit --dir logs {extra}",
         audit_bin().display()
     );
     let mut child = std::process::Command::new("bash")
         .args(["-c", &script])
         .current_dir(cwd)
         .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn bash");
@@ -43,12 +46,12 @@ fn emit_with_file_size_limit(
 fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult {
     let cwd = tempfile::tempdir()?;
     let logs = cwd.path().join("logs");
-    let out = emit_with_file_size_limit(cwd.path(), 0..100, None);
+    let out = emit_with_file_size_limit(cwd.path(), 0..100, None, "");
     assert!(out.status.success());
     let before = std::fs::metadata(log_files(&logs).pop().ok_or("file")?)?.len();
     assert!(before < 128 * 1024);
     // RLIMIT_FSIZE (128 KiB) runs out in the middle of a batch.
-    let out = emit_with_file_size_limit(cwd.path(), 100..5000, Some(128));
+    let out = emit_with_file_size_limit(cwd.path(), 100..5000, Some(128), "");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -63,7 +66,7 @@ fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert!(report.events >= 100);
     // Space returns: the next run continues the chain without a gap.
-    let out = emit_with_file_size_limit(cwd.path(), 0..10, None);
+    let out = emit_with_file_size_limit(cwd.path(), 0..10, None, "");
     assert!(
         out.status.success(),
         "{}",
@@ -72,6 +75,52 @@ fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult
     let seqs = sequences(&logs);
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     assert_eq!(verify(&logs).events, report.events + 10);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn after_a_rolled_back_write_the_events_written_before_it_are_acknowledged() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let logs = cwd.path().join("logs");
+    // Batched mode: the file fills up (RLIMIT_FSIZE, 1 MiB) after some batches were written,
+    // and before (or long after) the last periodic fdatasync: only the rollback's fdatasync
+    // makes the last of them durable.
+    let out = emit_with_file_size_limit(cwd.path(), 0..10_000, Some(1024), "--ack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    let stored = sequences(&logs);
+    assert!(stored.len() >= 100, "{} events stored", stored.len());
+    assert_eq!(verify(&logs).events, stored.len() as u64);
+    let acked: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split(' ').next().and_then(|s| s.parse().ok()))
+        .collect::<Option<_>>()
+        .ok_or("an acknowledgement is not `SEQUENCE EVENT_ID`")?;
+    // Every stored event is acknowledged (they are durable), and nothing else.
+    assert!(
+        acked == stored,
+        "{} acknowledged ({:?}..{:?}), {} stored",
+        acked.len(),
+        acked.first(),
+        acked.last(),
+        stored.len()
+    );
+    // `close` counts as not durable only what it could not write.
+    let accepted: usize = stderr
+        .split(" events were accepted before the error")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or("no `N events were accepted before the error`")?;
+    let unwritten = accepted - stored.len();
+    assert!(
+        stderr.contains(&format!(
+            "{unwritten} accepted event(s) were NOT written to it and {unwritten} were not confirmed durable"
+        )),
+        "{stderr}"
+    );
     Ok(())
 }
 

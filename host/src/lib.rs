@@ -31,6 +31,9 @@
 //!   is returned to the caller, never swallowed.
 //! - Custom stores: implement [`StorageBackend`] and pass it to [`AuditTrail::new`] or
 //!   [`AuditTrailBuilder::backend`].
+//! - Signals: the library changes no signal disposition. Ignore SIGXFSZ in a process that
+//!   may run under a file-size limit (`ulimit -f`), as `audit` does, so that a write past it
+//!   fails with `File too large` and is rolled back instead of killing the process.
 //! - Operators use the `audit` command (`emit`, `verify`, `query`, `config check`) and a TOML
 //!   file ([`AuditTrail::from_config_file`]); see `docs/configuration.md`.
 //!
@@ -57,8 +60,8 @@ pub use audit_format::verify;
 pub use audit_format::{
     AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, CallErrorKind,
     ComplianceLevel, CompliancePolicy, ConfigError, Error, ErrorReport, ErrorSeverity, EventQuery,
-    Integrity, Result, VerifyReport, data_access_event_type, query_dir, query_dir_counting,
-    verify_dir,
+    Integrity, MAX_SEQUENCE, Result, VerifyReport, data_access_event_type, query_dir,
+    query_dir_counting, verify_dir,
 };
 pub use backend::{Batch, ChainHead, StorageBackend};
 pub use delivery::spool::DEFAULT_SPOOL_MAX_BYTES;

@@ -1,10 +1,11 @@
 //! `audit emit`: read events (one JSON object per line) from stdin and record them.
 
 mod acks;
+mod input;
 #[cfg(unix)]
 mod signals;
 
-use std::io::{self, BufRead};
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,12 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use audit_format::numbers::find_inexact_number;
 use audit_host::config::TrailConfig;
 use audit_host::{AuditEvent, AuditTrail, Durability, Error};
 use clap::Args;
 
 use super::{EXIT_DATAERR, EXIT_USAGE, parse_durability, report, runtime};
 use acks::{Acks, Shared};
+use input::{DEFAULT_MAX_EVENT_BYTES, Line, LineReader};
 
 #[derive(Args)]
 pub(crate) struct EmitArgs {
@@ -40,6 +43,12 @@ pub(crate) struct EmitArgs {
     /// events and bytes, dropped events, last error and when (docs/operations.md).
     #[arg(long)]
     stats: bool,
+    /// The longest input line accepted, in bytes (the newline not counted). A longer line
+    /// stops the run with exit code 65 after every earlier event is written; it is not read
+    /// further.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_event_bytes: u64,
 }
 
 /// Why reading stopped early: the exit code (when closing succeeds) and the message.
@@ -71,7 +80,8 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         .ack
         .then(|| spawn_ack_printer(&trail, &acks, &ack_stop));
     rt.block_on(async {
-        let (count, failure) = log_stdin(&trail, args.ack.then_some(&acks)).await;
+        let limit = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
+        let (count, failure) = log_stdin(&trail, args.ack.then_some(&acks), limit).await;
         if interrupted.load(Ordering::SeqCst) {
             // The signal handler closes the trail, acknowledges what is durable and exits.
             std::future::pending::<()>().await;
@@ -133,25 +143,39 @@ fn spawn_ack_printer(
 
 /// Logs every event on stdin until its end or the first failure: how many events the trail
 /// accepted, and the failure. With `acks`, each receipt waits there for its event to be
-/// durable.
-async fn log_stdin(trail: &AuditTrail, acks: Option<&Shared<Acks>>) -> (u64, Option<Failure>) {
+/// durable. A line longer than `limit` bytes is a failure, found without reading it whole.
+async fn log_stdin(
+    trail: &AuditTrail,
+    acks: Option<&Shared<Acks>>,
+    limit: usize,
+) -> (u64, Option<Failure>) {
     let mut count = 0u64;
     let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let mut line = String::new();
+    let mut input = LineReader::new(stdin.lock(), limit);
+    let mut line = Vec::new();
     let mut line_no = 0u64;
     loop {
-        line.clear();
-        match input.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                let msg = format!("stdin line {}: cannot read: {e}", line_no + 1);
-                return (count, Some((EXIT_DATAERR, msg)));
-            }
-        }
+        let read = input.next(&mut line);
         line_no += 1;
-        let text = line.trim();
+        let bad = |msg: String| Some((EXIT_DATAERR, format!("stdin line {line_no}: {msg}")));
+        let text = match read {
+            Ok(Line::End) => break,
+            Ok(Line::Read) => std::str::from_utf8(&line),
+            Ok(Line::TooLong) => {
+                let msg = format!(
+                    "longer than --max-event-bytes ({limit} bytes); not read further, not \
+                     recorded. Make the event smaller, or raise --max-event-bytes"
+                );
+                return (count, bad(msg));
+            }
+            Err(e) => return (count, bad(format!("cannot read: {e}"))),
+        };
+        let Ok(text) = text.map(str::trim) else {
+            return (
+                count,
+                bad("cannot read: the line is not valid UTF-8".to_owned()),
+            );
+        };
         if text.is_empty() {
             continue;
         }
@@ -181,10 +205,15 @@ async fn log_stdin(trail: &AuditTrail, acks: Option<&Shared<Acks>>) -> (u64, Opt
     (count, None)
 }
 
-/// One input line as an event, or the message naming the line (and the key) at fault.
+/// One input line as an event, or the message naming the line (and the key) at fault. A
+/// number that would be stored as a different number is refused, never altered.
 fn parse_event(text: &str, line_no: u64) -> Result<AuditEvent, String> {
     serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
         .map_err(|e| format!("stdin line {line_no}: not a JSON object: {e}"))
+        .and_then(|map| match find_inexact_number(text) {
+            Some(n) => Err(format!("stdin line {line_no}: {n}")),
+            None => Ok(map),
+        })
         .and_then(|map| {
             AuditEvent::from_map(map, false).map_err(|e| match e {
                 Error::InvalidEvent { key, message } => {

@@ -106,7 +106,7 @@ impl Anchor {
         let fields: ChainFields<'_> = serde_json::from_slice(line).ok()?;
         let checksum = fields.checksum.as_deref()?;
         Some(Self {
-            sequence_number: fields.sequence_number + 1,
+            sequence_number: fields.sequence_number.checked_add(1)?,
             previous_hash: Some(checksum.to_owned()),
         })
     }

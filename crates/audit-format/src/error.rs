@@ -112,6 +112,19 @@ pub enum Error {
         source: Arc<Error>,
     },
 
+    /// The chain has used up its sequence numbers: it ends at `last`, at or past
+    /// [`MAX_SEQUENCE`](crate::MAX_SEQUENCE), so no event can follow it.
+    #[error(
+        "sequence numbers are used up: the chain ends at sequence {last}, and the highest a \
+         trail assigns is {max}; no event can follow it. Continue in a new, \
+         empty directory (a new chain)",
+        max = crate::MAX_SEQUENCE
+    )]
+    SequenceExhausted {
+        /// The last sequence number of the chain.
+        last: u64,
+    },
+
     /// An error reported by a storage backend (custom backends return this).
     #[error("{message}")]
     Backend {

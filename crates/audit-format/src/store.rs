@@ -397,9 +397,17 @@ impl State {
         Ok(())
     }
 
-    /// Undoes a failed batch: truncates files back, removes files it created.
+    /// Undoes a failed batch: truncates files back (each truncation is fdatasynced), removes
+    /// files it created. Everything written before the batch is then durable: the open file
+    /// is fdatasynced too when the batch failed before writing to it, so `flush` after a
+    /// rollback has nothing left to sync.
     fn rollback(&mut self, touched: Vec<Touched>) {
-        self.current = None;
+        if let Some(cur) = self.current.take()
+            && !touched.iter().any(|t| t.path == cur.path)
+            && let Err(e) = cur.file.sync_data()
+        {
+            self.poisoned = Some(format!("fdatasync of {} failed: {e}", cur.path.display()));
+        }
         for t in touched.into_iter().rev() {
             let undone = if t.created {
                 fs::remove_file(&t.path).or_else(|e| {

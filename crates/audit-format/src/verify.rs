@@ -378,6 +378,10 @@ impl Chain {
             self.expected_prev = None;
             self.first = true;
         }
+        if !self.first && self.report.last_sequence == Some(u64::MAX) {
+            let reason = format!("sequence {seq} follows sequence {}, the largest", u64::MAX);
+            return Err(self.broken(file, line_no, reason));
+        }
         let expected_seq = self.expected_seq;
         if seq != expected_seq {
             let reason = if self.first && expected_seq == 1 && seq > 1 {
@@ -418,7 +422,8 @@ impl Chain {
         self.report.first_sequence.get_or_insert(seq);
         self.report.last_sequence = Some(seq);
         self.report.events += 1;
-        self.expected_seq = seq + 1;
+        // Checked above: nothing follows u64::MAX.
+        self.expected_seq = seq.saturating_add(1);
         self.first = false;
         Ok(())
     }

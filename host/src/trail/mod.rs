@@ -33,7 +33,7 @@ use audit_format::error::{Error, Result};
 use audit_format::event::{AuditEvent, AuditEventType, AuditLogLevel};
 use audit_format::policy::CompliancePolicy;
 use audit_format::query::{EventQuery, query_dir};
-use audit_format::record::{Integrity, LineEncoder};
+use audit_format::record::{Integrity, LineEncoder, MAX_SEQUENCE};
 use audit_format::verify::{VerifyReport, verify_dir};
 
 use self::shared::Shared;
@@ -214,6 +214,10 @@ impl AuditTrail {
             return Ok(None);
         }
         let seq = st.next_seq;
+        // Checked: sequence numbers never wrap (`next_seq` stays at most `u64::MAX`).
+        if seq > MAX_SEQUENCE {
+            return Err(Error::SequenceExhausted { last: seq - 1 });
+        }
         // The line stores microseconds: so does the record (and what the alert hook sees).
         let ts = event
             .timestamp

@@ -12,7 +12,7 @@ use crate::settings::{AlertHook, Clock, Durability, OnFull};
 use crate::statistics::{BackendState, BackendStatistics};
 use audit_format::error::{Error, Result};
 use audit_format::policy::CompliancePolicy;
-use audit_format::record::{Integrity, check_line};
+use audit_format::record::{Integrity, MAX_SEQUENCE, check_line};
 
 use super::AuditTrail;
 use super::shared::Shared;
@@ -129,6 +129,11 @@ impl AuditTrail {
                 head.location
             ))
         })?;
+        if head.sequence_number >= MAX_SEQUENCE {
+            return Err(Error::SequenceExhausted {
+                last: head.sequence_number,
+            });
+        }
         let mut prev = [0u8; 64];
         let checksum = fields.checksum.as_deref().unwrap_or_default();
         prev.copy_from_slice(checksum.as_bytes());

@@ -8,6 +8,11 @@ mod integrity;
 mod python;
 
 pub use audit_record::AuditRecord;
+
+/// The highest sequence number a trail assigns (2^64 - 2). `u64::MAX` is never assigned, so
+/// "the number after the last one" always exists; a chain that reached this number takes no
+/// more events ([`Error::SequenceExhausted`](crate::Error::SequenceExhausted)).
+pub const MAX_SEQUENCE: u64 = u64::MAX - 1;
 pub use encode::LineEncoder;
 pub use integrity::{ChainFields, Integrity, LineProblem, check_line, is_genesis};
 

@@ -54,6 +54,18 @@ struct Serve {
     spin_budget: Duration,
 }
 
+impl Serve {
+    /// Closing, past the shutdown deadline, and this round (which did not fail) moved neither
+    /// watermark although it did not finish: nothing would change in the next round either.
+    fn stuck_past_deadline(&self, before: (u64, u64)) -> bool {
+        (self.written, self.durable) == before
+            && self
+                .retry
+                .shutdown_deadline
+                .is_some_and(|d| Instant::now() >= d)
+    }
+}
+
 /// When to try again after a failure: an exponential back-off (no jitter), bounded by the
 /// shutdown deadline once closing.
 struct Retry {
@@ -135,7 +147,9 @@ impl Writer {
         };
         loop {
             let round = self.wait_for_work(&mut s);
+            let before = (s.written, s.durable);
             if let Err(refused) = self.store_batch(rt, &mut s) {
+                self.sync_what_is_written(rt, &mut s);
                 if self.retry_later(&mut s, refused) {
                     continue;
                 }
@@ -157,6 +171,17 @@ impl Writer {
                 && self.shared.lock().pending.is_empty()
             {
                 return self.finish(rt, 0, s.durable);
+            }
+            if round.closing && s.stuck_past_deadline(before) {
+                // Never keep `close` waiting on rounds that change nothing.
+                self.set_error(
+                    "audit-writer",
+                    Arc::new(Error::backend(
+                        "the writer made no progress while closing; this is a bug in audit-host",
+                    )),
+                );
+                let unwritten = s.inflight.as_ref().map_or(0, |b| b.len());
+                return self.finish(rt, unwritten, s.durable);
             }
         }
     }
@@ -352,6 +377,19 @@ impl Writer {
         s.last_sync = now;
         self.publish_durable(s.durable);
         Ok(())
+    }
+
+    /// After a failed round: syncs what earlier rounds wrote, so that it counts as durable
+    /// (`--ack`, `close`'s `not_durable`) although the failed batch keeps the writer from
+    /// syncing in its usual place. After the file backend rolled a failed batch back (a
+    /// truncation it fdatasyncs), this costs nothing. A failure here is not reported: the
+    /// round's own failure is, and a backend that failed to sync fails its next call too.
+    fn sync_what_is_written(&mut self, rt: &tokio::runtime::Runtime, s: &mut Serve) {
+        if s.written > s.durable && self.flush_all(rt).is_ok() {
+            s.durable = s.written;
+            s.last_sync = Instant::now();
+            self.publish_durable(s.durable);
+        }
     }
 
     /// Keeps `sync_nanos`, the moving average of an fdatasync over about 8 syncs, which sets
