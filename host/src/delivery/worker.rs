@@ -18,6 +18,8 @@ use crate::settings::Durability;
 use audit_format::error::{Error, Result};
 use audit_format::record::Integrity;
 
+mod outage;
+mod probe;
 mod spill;
 
 impl<C: LaneClock> Lane<C> {
@@ -89,6 +91,10 @@ struct Worker<C: LaneClock> {
     last_flush: Instant,
     /// The close request was seen.
     closing: bool,
+    /// A retryable outage in progress (`outage.rs`).
+    outage: Option<outage::Outage>,
+    /// When the backend's status and counters were last asked for (`probe.rs`).
+    probed_at: Option<Instant>,
 }
 
 impl<C: LaneClock> Worker<C> {
@@ -115,6 +121,8 @@ impl<C: LaneClock> Worker<C> {
             retry_at: None,
             last_flush,
             closing: false,
+            outage: None,
+            probed_at: None,
         }
     }
 
@@ -280,7 +288,8 @@ impl<C: LaneClock> Worker<C> {
         if !(segment_done || self.dirty && flush_due) {
             return;
         }
-        if self.dirty {
+        let flushing = self.dirty;
+        if flushing {
             let result = self.call(rt, self.backend.flush());
             self.shared
                 .record_call(self.lane.index, result.as_ref().err(), 0);
@@ -293,6 +302,9 @@ impl<C: LaneClock> Worker<C> {
         }
         let delivered_segment = work.from_spool.filter(|_| segment_done).map(|(len, _)| len);
         self.acknowledge(delivered_segment);
+        if flushing {
+            self.probe_if_due(rt, now);
+        }
     }
 
     /// What to deliver: held memory batches not yet written, else the next chunk of the
@@ -375,6 +387,7 @@ impl<C: LaneClock> Worker<C> {
         }
         let recovered = st.health.recover();
         let refusing = st.admission.delivered();
+        let drained = !self.spool_unread(&st);
         lane.refresh(&st);
         drop(st);
         self.backoff.reset();
@@ -382,6 +395,7 @@ impl<C: LaneClock> Worker<C> {
         if recovered || refusing {
             self.shared.clear_error_of(&lane.name);
         }
+        self.outage_progress(recovered, drained);
         lane.update_stats(&*self.shared);
         let flushed = self.flushed;
         self.shared
@@ -413,8 +427,10 @@ impl<C: LaneClock> Worker<C> {
                 );
             }
             self.shared.update_stats(lane.index, &mut |s| s.fatal += 1);
+            self.outage_fatal();
         } else {
             st.health.retry(Arc::clone(&e));
+            self.outage_failure(&st, &e);
             self.retry_at = Some(lane.clock.now() + self.backoff.next_delay());
             self.shared
                 .update_stats(lane.index, &mut |s| s.retried += 1);
@@ -440,6 +456,11 @@ impl<C: LaneClock> Worker<C> {
         let fatal = lane.lock().health.is_fatal();
         if !fatal && let Err(e) = self.final_flush(rt) {
             end.error = Some(Arc::new(e));
+        }
+        // The last status and counters, for the statistics shown after close; only from a
+        // backend that answers (a failing one could hold the close up).
+        if end.error.is_none() && !lane.lock().health.spools() {
+            self.probe(rt);
         }
         let mut st = lane.lock();
         if !fatal {
