@@ -340,3 +340,21 @@ fn a_panic_in_validate_is_reported_in_two_lines_naming_plugin_and_method() -> Te
     assert!(!dir.path().join("logs").exists(), "nothing started");
     Ok(())
 }
+
+#[test]
+fn a_panic_in_health_is_one_problem_without_a_close_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ panic_in = \"health\" }}\n",
+        toml_str(&plugin_lib("audit_backend_faulty"))
+    );
+    std::fs::write(dir.path().join("c.toml"), &toml)?;
+    let out = run_quiet(dir.path(), &["config", "check", "c.toml"], "")?;
+    let err = refused(&out, "backends[1] \"faulty\" (c.toml:4)", "health");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("panicked in health: fixture panic in health"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -483,6 +483,12 @@ fn a_plugin_panic_is_reported_once_naming_plugin_and_method() -> TestResult {
             !err.contains("thread '"),
             "{method}: no default panic message: {err}"
         );
+        if ["write_batch", "flush"].contains(&method) {
+            assert!(
+                !err.contains("closing backend"),
+                "{method}: no close error: {err}"
+            );
+        }
     }
     Ok(())
 }
