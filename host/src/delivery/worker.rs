@@ -20,6 +20,8 @@ use audit_format::record::Integrity;
 
 mod outage;
 mod probe;
+#[cfg(test)]
+pub(super) use probe::PROBE_INTERVAL;
 mod spill;
 
 impl<C: LaneClock> Lane<C> {
@@ -92,7 +94,7 @@ struct Worker<C: LaneClock> {
     /// The close request was seen.
     closing: bool,
     /// A retryable outage in progress (`outage.rs`).
-    outage: Option<outage::Outage>,
+    outage: outage::OutageLog,
     /// When the backend's status and counters were last asked for (`probe.rs`).
     probed_at: Option<Instant>,
 }
@@ -121,7 +123,7 @@ impl<C: LaneClock> Worker<C> {
             retry_at: None,
             last_flush,
             closing: false,
-            outage: None,
+            outage: outage::OutageLog::default(),
             probed_at: None,
         }
     }
@@ -427,7 +429,7 @@ impl<C: LaneClock> Worker<C> {
                 );
             }
             self.shared.update_stats(lane.index, &mut |s| s.fatal += 1);
-            self.outage_fatal();
+            self.outage.fatal();
         } else {
             st.health.retry(Arc::clone(&e));
             self.outage_failure(&st, &e);

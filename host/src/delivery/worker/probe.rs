@@ -8,7 +8,7 @@ use super::Worker;
 use crate::delivery::clock::LaneClock;
 
 /// The least time between two probes of one backend.
-pub(super) const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+pub(in crate::delivery) const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 impl<C: LaneClock> Worker<C> {
     /// After a successful flush: probes the backend when the last probe is old enough.
