@@ -265,3 +265,96 @@ fn the_shipped_examples_pass() -> TestResult {
     assert!(checked >= 2, "audit.toml and sqlite.toml at least");
     Ok(())
 }
+
+#[test]
+fn an_opened_plugin_reports_its_health() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"a.db\" }}\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"copy.jsonl\" }}\n",
+        toml_str(&plugin_lib("audit_backend_sqlite")),
+        toml_str(&plugin_lib("audit_backend_example"))
+    );
+    let out = check(dir.path(), &toml, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("backend 1: validated, opened and closed; health: ok: empty, db a.db"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("a.db").exists(), "opened as a trail would");
+    // The example plugin does not export `health`.
+    assert!(
+        stdout.contains("backend 2: opened and closed; health: unknown"),
+        "{stdout}"
+    );
+    Ok(())
+}
+
+/// Runs `args` in `dir` as an operator would (no `RUST_BACKTRACE`), `stdin` on stdin.
+fn run_quiet(dir: &Path, args: &[&str], stdin: &str) -> std::io::Result<Output> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(audit_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // A command that fails before reading stdin closes it: a broken pipe is expected then.
+    let _ = child
+        .stdin
+        .take()
+        .ok_or(std::io::ErrorKind::BrokenPipe)?
+        .write_all(stdin.as_bytes());
+    child.wait_with_output()
+}
+
+#[test]
+fn a_panic_in_validate_is_reported_in_two_lines_naming_plugin_and_method() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ panic_in = \"validate\" }}\n",
+        toml_str(&plugin_lib("audit_backend_faulty"))
+    );
+    std::fs::write(dir.path().join("c.toml"), &toml)?;
+    for (args, code) in [
+        (&["config", "check", "c.toml"][..], 78),
+        (&["config", "check", "--no-connect", "c.toml"][..], 78),
+        (&["emit", "--config", "c.toml"][..], 2),
+    ] {
+        let out = run_quiet(dir.path(), args, "{\"event_type\":\"data_access\"}\n")?;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.lines().count() <= 2,
+            "{args:?}: more than 2 lines:\n{err}"
+        );
+        assert!(
+            err.contains("backends[1] \"faulty\" (c.toml:4)")
+                && err.contains("plugin `faulty` failed to validate its config: panicked in validate: fixture panic in validate"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("thread '"), "{args:?}: {err}");
+    }
+    assert!(!dir.path().join("logs").exists(), "nothing started");
+    Ok(())
+}
+
+#[test]
+fn a_panic_in_health_is_one_problem_without_a_close_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ panic_in = \"health\" }}\n",
+        toml_str(&plugin_lib("audit_backend_faulty"))
+    );
+    std::fs::write(dir.path().join("c.toml"), &toml)?;
+    let out = run_quiet(dir.path(), &["config", "check", "c.toml"], "")?;
+    let err = refused(&out, "backends[1] \"faulty\" (c.toml:4)", "health");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("panicked in health: fixture panic in health"),
+        "{err}"
+    );
+    Ok(())
+}

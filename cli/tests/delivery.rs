@@ -104,3 +104,97 @@ async fn a_backlog_spooled_at_close_is_delivered_by_the_next_process() -> TestRe
     assert_eq!(verify(&dir.path().join("logs")).events, 5_001);
     Ok(())
 }
+
+/// Reads `child`'s stderr on a thread: each line is sent on the returned channel.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Collects lines from `rx` until one contains `want` (returned with what came before), or
+/// the stream ends; a guard of 60 s keeps a broken build from hanging the test run.
+fn until(rx: &std::sync::mpsc::Receiver<String>, want: &str, seen: &mut Vec<String>) -> bool {
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        let found = line.contains(want);
+        seen.push(line);
+        if found {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn an_outage_is_reported_once_when_it_starts_and_once_when_it_is_over() -> TestResult {
+    use std::io::Write;
+    let dir = tempfile::tempdir()?;
+    let Outage { flag, record, .. } = outage(dir.path(), "", 50);
+    std::fs::write(&flag, "down")?;
+    let mut child = std::process::Command::new(audit_bin())
+        .args(["emit", "--config", "audit.toml", "--stats"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let rx = stderr_lines(&mut child);
+    let mut stdin = child.stdin.take().ok_or("stdin")?;
+    for i in 0..100 {
+        writeln!(
+            stdin,
+            "{{\"event_type\":\"data_access\",\"message\":\"during the outage {i}\"}}"
+        )?;
+    }
+    stdin.flush()?;
+    let mut seen = Vec::new();
+    assert!(until(&rx, "is failing", &mut seen), "{seen:#?}");
+    // Let it retry a few times (the assertion below needs at least two failed calls).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::remove_file(&flag)?;
+    assert!(until(&rx, "recovered", &mut seen), "{seen:#?}");
+    drop(stdin);
+    let status = child.wait()?;
+    seen.extend(rx.iter());
+    assert!(status.success(), "{seen:#?}");
+
+    let failing: Vec<&String> = seen.iter().filter(|l| l.contains("is failing")).collect();
+    assert_eq!(failing.len(), 1, "{seen:#?}");
+    assert!(
+        failing[0].starts_with("audit: backend `faulty` is failing: backends[2] \"faulty\" (audit.toml:7): retryable error: fixture outage: ")
+            && failing[0].contains("its events are kept in its spool; retrying until it recovers"),
+        "{}",
+        failing[0]
+    );
+    let recovered: Vec<&String> = seen.iter().filter(|l| l.contains("recovered")).collect();
+    assert_eq!(recovered.len(), 1, "{seen:#?}");
+    let stats: serde_json::Value = {
+        let all = seen.join("\n");
+        serde_json::from_str(&all[all.find('{').ok_or("stats")?..=all.rfind('}').ok_or("stats")?])?
+    };
+    let failed = stats["per_backend"][1]["failed_calls"]
+        .as_u64()
+        .ok_or("failed_calls")?;
+    assert!(failed >= 2, "one line for {failed} failed calls");
+    assert!(
+        recovered[0].starts_with("audit: backend `faulty` recovered after ")
+            && recovered[0].ends_with(&format!(
+                "s down and {failed} failed call(s); it caught up 100 event(s)"
+            )),
+        "{}",
+        recovered[0]
+    );
+    assert_eq!(received(&record), (1..=100).collect::<Vec<_>>());
+    Ok(())
+}

@@ -73,21 +73,29 @@ fn a_plugin_built_against_1_0_0_passes() {
 }
 
 #[test]
-fn capabilities_are_listed_and_called() {
-    // The faulty fixture exports health; with `record` it stores nothing, so it fails
-    // `reopen`, but its capabilities are still called.
+fn capabilities_are_listed_and_called() -> TestResult {
+    // The faulty fixture exports health, validate and stats; with `record` it stores nothing,
+    // so it fails `reopen`, but its capabilities are still called.
     let (_, stdout, _) = kit("audit_backend_faulty", "{}");
     assert!(
-        stdout.contains("ok   capabilities: health/1 says `ok: "),
+        stdout.contains("ok   capabilities: health/1 says `ok: ")
+            && stdout.contains("stats/1 reports write_calls="),
         "{stdout}"
     );
     let (_, stdout, _) = kit("audit_backend_sqlite", r#"{"path":"{dir}/a.db"}"#);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("ok   capabilities: "))
+        .ok_or("no capabilities line")?;
     assert!(
-        stdout.contains("ok   capabilities: validate/1 accepts the config"),
+        line.contains("health/1 says `ok: last sequence 300, db ")
+            && line.contains("validate/1 accepts the config")
+            && line.contains("stats/1 reports rows_written="),
         "{stdout}"
     );
     let (_, stdout, _) = kit("audit_backend_example", r#"{"path":"{dir}/copy.jsonl"}"#);
     assert!(stdout.contains("skip capabilities: "), "{stdout}");
+    Ok(())
 }
 
 #[test]

@@ -135,7 +135,7 @@ fn plugin_inspect_prints_the_plugins_fields() -> TestResult {
     assert!(
         lines[3].starts_with("description: Stores audit events in an embedded SQLite database")
     );
-    assert_eq!(lines[4], "capabilities: validate/1");
+    assert_eq!(lines[4], "capabilities: health/1, validate/1, stats/1");
     assert!(stdout.contains("path (string, required)"), "{stdout}");
     Ok(())
 }
@@ -409,12 +409,24 @@ fn emit_stats_reports_each_backend() -> TestResult {
     assert_eq!(per[0]["failed_calls"], 0);
     assert_eq!(per[1]["name"], "faulty");
     assert_eq!(per[1]["failed_calls"], 2);
+    // A call error names the backend entry.
     assert!(
-        per[1]["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("fixture failure 2 of 2")),
+        per[1]["last_error"].as_str().is_some_and(|e| e
+            == "backends[2] \"faulty\" (audit.toml:8): retryable error: fixture failure 2 of 2"),
         "{per:?}"
     );
+    // Its health and counters, asked for before close.
+    assert!(
+        per[1]["health"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("ok: ") && h.contains("recorded up to sequence 5")),
+        "{per:?}"
+    );
+    assert_eq!(per[1]["counters"]["failed_writes"], 2, "{per:?}");
+    assert_eq!(per[1]["counters"]["records_recorded"], 5, "{per:?}");
+    // The built-in file backend has neither.
+    assert_eq!(per[0]["health"], serde_json::Value::Null);
+    assert_eq!(per[0]["counters"], serde_json::json!({}));
     assert!(
         per[1]["last_error_at"]
             .as_str()
@@ -470,11 +482,39 @@ fn a_plugin_that_missed_events_is_caught_up_from_the_file_backend_at_start() -> 
 
 #[test]
 fn a_plugin_panic_is_reported_once_naming_plugin_and_method() -> TestResult {
+    for method in ["write_batch", "flush", "close", "health", "statistics"] {
+        let err = emit_with_panic_in(method)?;
+        let about: Vec<&str> = err.lines().filter(|l| l.contains("panic")).collect();
+        assert!(!about.is_empty() && about.len() <= 2, "{method}: {err}");
+        assert!(
+            about
+                .iter()
+                .all(|l| l.contains("backends[2] \"faulty\" (audit.toml:8)")
+                    && l.contains(&format!("panicked in {method}: fixture panic in {method}"))),
+            "{method}: {err}"
+        );
+        assert!(
+            !err.contains("thread '"),
+            "{method}: no default panic message: {err}"
+        );
+        if ["write_batch", "flush"].contains(&method) {
+            assert!(
+                !err.contains("closing backend"),
+                "{method}: no close error: {err}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `audit emit` of 5 events with the faulty plugin panicking in `method`; checks that
+/// the file backend has every event, and returns stderr.
+fn emit_with_panic_in(method: &str) -> Result<String, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     plugin_config(
         dir.path(),
         &plugin_lib("audit_backend_faulty"),
-        "{ panic_in = \"write_batch\" }",
+        &format!("{{ panic_in = \"{method}\" }}"),
     );
     // Without RUST_BACKTRACE, as an operator runs it (with it, the plugin's panic hook also
     // prints Rust's own report, for a developer).
@@ -495,18 +535,40 @@ fn a_plugin_panic_is_reported_once_naming_plugin_and_method() -> TestResult {
             .write_all(events(5).as_bytes())?;
     }
     let out = child.wait_with_output()?;
-    let err = text(&out.stderr);
-    let about: Vec<&str> = err.lines().filter(|l| l.contains("panic")).collect();
-    assert!(!about.is_empty() && about.len() <= 2, "{err}");
-    assert!(
-        about
-            .iter()
-            .any(|l| l.contains("`faulty`") && l.contains("panicked in write_batch")),
-        "{err}"
-    );
-    assert!(!err.contains("thread '"), "no default panic message: {err}");
-    assert!(!err.contains("closing backend"), "no close error: {err}");
     // The file backend has every event; the plugin's are in its spool.
-    assert_eq!(verify(&dir.path().join("logs")).events, 5);
+    assert_eq!(verify(&dir.path().join("logs")).events, 5, "{method}");
+    Ok(text(&out.stderr))
+}
+
+#[test]
+fn emit_stats_shows_the_sqlite_plugins_health_and_counters() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    plugin_config(
+        dir.path(),
+        &plugin_lib("audit_backend_sqlite"),
+        "{ path = \"audit.db\" }",
+    );
+    let out = audit(
+        &["emit", "--config", "audit.toml", "--stats"],
+        dir.path(),
+        events(500),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let json =
+        &err[err.find('{').ok_or("no statistics")?..err.rfind('}').ok_or("no statistics")? + 1];
+    let stats: serde_json::Value = serde_json::from_str(json)?;
+    let sqlite = &stats["per_backend"][1];
+    assert_eq!(
+        sqlite["health"], "ok: last sequence 500, db audit.db",
+        "{sqlite}"
+    );
+    assert_eq!(sqlite["counters"]["rows_written"], 500, "{sqlite}");
+    assert_eq!(sqlite["counters"]["duplicates_skipped"], 0, "{sqlite}");
+    let batches = sqlite["counters"]["batches_written"]
+        .as_u64()
+        .ok_or("batches")?;
+    assert!((1..=500).contains(&batches), "{sqlite}");
+    assert_eq!(sqlite_rows(&dir.path().join("audit.db")).len(), 500);
     Ok(())
 }

@@ -120,6 +120,19 @@ pub trait StorageBackend: Send + Sync + std::fmt::Debug {
     fn query_dir(&self) -> Option<&Path> {
         None
     }
+
+    /// A one-line status (what it is connected to, how far it got), shown in
+    /// `BackendStatistics.health`. The default, `None`, is "unknown". The trail asks at most
+    /// every few seconds, after a flush, and once before `close`.
+    async fn health(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// Named counters (`snake_case`, stable), shown in `BackendStatistics.counters`. The
+    /// default has none. Asked for with [`health`](Self::health); keep it cheap.
+    async fn statistics(&self) -> Result<Vec<(String, u64)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Share a backend with the trail and keep a handle to it (for tests, or to inspect it).
@@ -145,6 +158,12 @@ impl<T: StorageBackend + ?Sized> StorageBackend for std::sync::Arc<T> {
     }
     fn query_dir(&self) -> Option<&Path> {
         (**self).query_dir()
+    }
+    async fn health(&self) -> Result<Option<String>> {
+        (**self).health().await
+    }
+    async fn statistics(&self) -> Result<Vec<(String, u64)>> {
+        (**self).statistics().await
     }
 }
 

@@ -1,5 +1,6 @@
 //! What [`AuditTrail::statistics`](crate::AuditTrail::statistics) reports: the trail's counters and each backend's delivery.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -80,6 +81,13 @@ pub struct BackendStatistics {
     pub last_error: Option<String>,
     /// When that was: RFC 3339, UTC.
     pub last_error_at: Option<String>,
+    /// The backend's own one-line status (a plugin's `health` capability), asked for at most
+    /// every few seconds after a flush and once before close; `None`: unknown (not asked yet,
+    /// or the backend does not tell). `error: ...` when asking failed.
+    pub health: Option<String>,
+    /// The backend's own counters (a plugin's `stats` capability), by name; asked for with
+    /// `health`. Empty when it has none.
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// Where a backend's delivery stands; serialized and displayed as `ok`, `retrying`,

@@ -62,7 +62,11 @@ fn a_plugin_store_holding_foreign_data_is_not_continued() -> TestResult {
     )?;
     match AuditTrail::from_config_file(&config) {
         Err(Error::Backend { message }) => assert!(
-            message.contains("plugin backend `copy`: its last stored line is not an audit event"),
+            // Named by its entry, and by the plugin as the entry renames it.
+            message.starts_with("backends[1] \"copy\" (")
+                && message.contains(
+                    ":1), plugin `example-line-file`: its last stored line is not an audit event"
+                ),
             "{message}"
         ),
         other => panic!("expected the foreign store to be refused, got {other:?}"),

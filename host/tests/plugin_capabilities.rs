@@ -1,7 +1,7 @@
 //! Capabilities (docs/plugin-abi.md): a plugin built against the current interface exports
-//! `health`, a plugin built against the frozen 1.0.0 interface exports nothing, and both work
-//! in one process: the host uses `health` where it is exported and reports it unknown where
-//! it is not.
+//! `health`, `validate` and `stats`, a plugin built against the frozen 1.0.0 interface exports
+//! nothing, and both work in one process: the host uses each capability where it is exported
+//! and its default (health unknown, no counters) where it is not.
 
 mod common;
 
@@ -20,7 +20,10 @@ async fn a_1_0_0_plugin_and_a_plugin_with_health_in_one_process() -> TestResult 
     assert_eq!(old.info().plugin_api, "1.0.0");
     assert_eq!(new.info().plugin_api, audit_plugin_api::API_VERSION);
     assert!(old.info().capabilities.is_empty());
-    assert_eq!(new.info().capabilities, ["health/1"]);
+    assert_eq!(
+        new.info().capabilities,
+        ["health/1", "validate/1", "stats/1"]
+    );
 
     // Direct: health where exported, `None` (unknown) where not.
     let store = dir.path().join("direct");
@@ -30,6 +33,16 @@ async fn a_1_0_0_plugin_and_a_plugin_with_health_in_one_process() -> TestResult 
     assert_eq!(
         new_backend.health().await?.as_deref(),
         Some("ok: 0 write calls, recorded up to sequence 0")
+    );
+    // Likewise its counters (`stats`), none where not exported.
+    assert_eq!(old_backend.statistics().await?, []);
+    assert_eq!(
+        new_backend.statistics().await?,
+        [
+            ("write_calls".to_owned(), 0),
+            ("failed_writes".to_owned(), 0),
+            ("records_recorded".to_owned(), 0)
+        ]
     );
     old_backend.close().await?;
     new_backend.close().await?;
@@ -60,6 +73,22 @@ config = {{ record = {record} }}
     let trail = AuditTrail::from_config_file(&config)?;
     log_n(&trail, 500).await?;
     trail.close().await?;
+    // The trail's statistics show what each backend tells (asked for before close).
+    let stats = trail.statistics();
+    assert_eq!(stats.per_backend[0].health, None);
+    assert!(stats.per_backend[0].counters.is_empty());
+    assert_eq!(
+        stats.per_backend[1].health.as_deref(),
+        Some(
+            format!(
+                "ok: {} write calls, recorded up to sequence 500",
+                stats.per_backend[1].counters["write_calls"]
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(stats.per_backend[1].counters["records_recorded"], 500);
+    assert_eq!(stats.per_backend[1].counters["failed_writes"], 0);
     assert_eq!(verify(&store).last_sequence, Some(500));
     let recorded: Vec<u64> = std::fs::read_to_string(&record)?
         .lines()
@@ -93,7 +122,10 @@ fn validate_where_exported_none_where_not_and_no_store_is_touched() -> TestResul
     let load = |name: &str| LoadedPlugin::load(&plugin_lib(name), &LoadOptions::default());
     let sqlite = load("audit_backend_sqlite")?;
     let file = load("audit_backend_file")?;
-    assert_eq!(sqlite.info().capabilities, ["validate/1"]);
+    assert_eq!(
+        sqlite.info().capabilities,
+        ["health/1", "validate/1", "stats/1"]
+    );
     assert_eq!(file.info().capabilities, ["validate/1"]);
 
     let db = dir.path().join("a.db");

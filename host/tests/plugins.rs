@@ -343,7 +343,10 @@ async fn a_hanging_plugin_times_out_and_the_trail_stays_responsive() -> TestResu
         plugin
             .last_error
             .as_deref()
-            .is_some_and(|e| e.contains("no answer within call_timeout_ms (200 ms)")),
+            .is_some_and(|e| e.starts_with("backends[2] \"faulty\" (")
+                && e.contains(
+                    "audit.toml:8): retryable error: no answer within call_timeout_ms (200 ms)"
+                )),
         "{plugin:?}"
     );
     assert_eq!(stats.last_error, None, "the trail itself is not failing");

@@ -15,10 +15,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
 use abi_stable::sabi_trait::TD_CanDowncast;
-use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString};
+use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString, RVec};
 
+use crate::ext::Counter;
 use crate::{
-    Backend, BackendBox, Health, PluginError, Record, StorageBackend, StorageBackend_TO, Validate,
+    Backend, BackendBox, Health, PluginError, Record, Stats, StorageBackend, StorageBackend_TO,
+    Validate,
 };
 
 /// Wraps a [`Backend`]: every call runs inside `catch_unwind`, and after a panic the
@@ -222,6 +224,35 @@ pub fn health_guarded<B: Health>(instance: &mut BackendBox) -> RResult<RString, 
         Err(_) => RErr(PluginError::fatal(
             "health: the instance was not opened by this plugin's `open`; this is a bug in the host",
         )),
+    }
+}
+
+impl<B: Stats> Guarded<B> {
+    /// Calls [`Stats::statistics`] guarded like every other call: after a panic (in it or
+    /// earlier) there are no counters, and the instance's next call reports the panic.
+    pub fn statistics(&mut self) -> RVec<Counter> {
+        let mut counters = Vec::new();
+        let _ = self.call("statistics", |b| {
+            counters = b.statistics();
+            Ok(())
+        });
+        counters
+            .into_iter()
+            .map(|(name, value)| Counter {
+                name: name.into(),
+                value,
+            })
+            .collect()
+    }
+}
+
+/// The `stats` capability's shim: finds the plugin's `B` behind the instance the host passes
+/// back. Used by [`export_stats!`](crate::export_stats). No counters when `instance` was not
+/// opened by this library's `open` (a bug in the host) or the instance panicked.
+pub fn stats_guarded<B: Stats>(instance: &mut BackendBox) -> RVec<Counter> {
+    match instance.obj.downcast_as_mut::<Guarded<B>>() {
+        Ok(guarded) => guarded.statistics(),
+        Err(_) => RVec::new(),
     }
 }
 

@@ -71,8 +71,8 @@
 //! come as optional extension modules ([`ext`]), each exported under its own symbol and
 //! layout-checked on its own, that a host uses when a plugin exports them; without them a
 //! plugin gets documented defaults (the repository's `docs/plugin-abi.md`). This release has
-//! `health` ([`Health`], [`export_health!`]) and `validate` ([`Validate`],
-//! [`export_validate!`]). A breaking
+//! `health` ([`Health`], [`export_health!`]), `validate` ([`Validate`],
+//! [`export_validate!`]) and `stats` ([`Stats`], [`export_stats!`]). A breaking
 //! change is a new major version, and a 1.x host refuses a 2.x plugin by its version. The
 //! repository's CI loads a plugin built against a frozen copy of 1.0.0 into the current host.
 //!
@@ -389,11 +389,25 @@ pub trait Validate {
     fn validate(config_json: &str) -> Result<(), PluginError>;
 }
 
+/// The `stats` capability ([`ext::StatsV1`]) in plain Rust: named counters of an instance,
+/// which a host that knows the capability shows in its statistics (`audit emit --stats`).
+/// Export it with [`export_stats!`] (see its example); without it the backend has no plugin
+/// counters.
+///
+/// Names are `snake_case` and stable (dashboards key on them); each value is monotonic since
+/// `open` (a count) or a gauge (a current amount). The host calls it at most every few
+/// seconds and once before `close`, on the instance's thread: return values the instance
+/// keeps, never query a server for them.
+pub trait Stats: Backend {
+    /// The counters, in a stable order: `(name, value)`.
+    fn statistics(&mut self) -> Vec<(String, u64)>;
+}
+
 /// Support for [`export_backend!`]'s expansion. Not part of the API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::{
-        Guarded, health_guarded, open_guarded, panic_message, validate_guarded,
+        Guarded, health_guarded, open_guarded, panic_message, stats_guarded, validate_guarded,
     };
 }
 
@@ -578,6 +592,68 @@ macro_rules! export_validate {
             config_json: ::abi_stable::std_types::RStr<'_>,
         ) -> ::abi_stable::std_types::RResult<(), $crate::PluginError> {
             $crate::__private::validate_guarded::<$backend>(config_json)
+        }
+    };
+}
+
+/// Exports the `stats` capability ([`ext::StatsV1`]) for the backend type `$backend`, which
+/// implements [`Stats`]; use it beside [`export_backend!`], whose `open` returns that type.
+/// A host that knows the capability asks for the counters now and then; a host that does not
+/// (1.0) never looks for it.
+///
+/// ```
+/// use audit_plugin_api::{Backend, PluginError, Record, Stats, export_backend, export_stats};
+/// #[derive(Default)]
+/// struct Counting { records: u64 }
+/// impl Backend for Counting {
+///     fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
+///         self.records += records.len() as u64;
+///         Ok(())
+///     }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// impl Stats for Counting {
+///     fn statistics(&mut self) -> Vec<(String, u64)> {
+///         vec![("records_written".to_owned(), self.records)]
+///     }
+/// }
+/// export_backend! { name: "counting", description: "", config_help: "", open: |_: &str| Ok(Counting::default()) }
+/// export_stats!(Counting);
+/// # fn main() {
+/// use audit_plugin_api::abi_stable::std_types::RStr;
+/// let open = audit_backend_root_module().open();
+/// let mut instance = open(RStr::from_str("{}")).into_result().expect("opens");
+/// let export = audit_backend_ext_stats_v1();
+/// // SAFETY: built by `export_stats!` in this very crate.
+/// let stats = unsafe { export.into_module::<audit_plugin_api::ext::StatsV1_Ref>() }.expect("same layout");
+/// let counters = stats.statistics()(&mut instance);
+/// assert_eq!(counters[0].name.as_str(), "records_written");
+/// assert_eq!(counters[0].value, 0);
+/// # }
+/// ```
+#[macro_export]
+macro_rules! export_stats {
+    ($backend:ty) => {
+        /// The `stats` capability, version 1, found by the host by this symbol's name.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn audit_backend_ext_stats_v1() -> $crate::ext::ExtensionExport {
+            use ::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::ext::ExtensionExport::new(
+                $crate::ext::StatsV1 {
+                    statistics: audit_backend_stats_v1,
+                }
+                .leak_into_prefix(),
+            )
+        }
+
+        /// The instance's counters; a panic is caught (no counters, and the instance fails
+        /// its next call).
+        #[::abi_stable::sabi_extern_fn]
+        pub fn audit_backend_stats_v1(
+            instance: &mut $crate::BackendBox,
+        ) -> ::abi_stable::std_types::RVec<$crate::ext::Counter> {
+            $crate::__private::stats_guarded::<$backend>(instance)
         }
     };
 }

@@ -1,7 +1,7 @@
 //! `audit config check`: a pre-flight of a configuration file. It parses the file, loads
 //! every plugin library, checks the directories the trail would write to, has every plugin
-//! that exports the `validate` capability check its configuration, and opens and closes
-//! every plugin instance (unless `--no-connect`), then prints the result.
+//! that exports the `validate` capability check its configuration, and opens every plugin
+//! instance, asks its health and closes it (unless `--no-connect`), then prints the result.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,8 +26,9 @@ pub(crate) enum ConfigCommand {
     /// to (two file backends on one directory, two plugin backends sharing a spool, a
     /// directory that cannot be created or written; probed with a file that is removed at
     /// once), has every plugin that exports `validate` check its `config` (keys and values,
-    /// offline), and opens and closes every plugin instance with its `config`, as the start
-    /// of a trail would (a plugin may create its store then). Exit 0 when everything passes, 78
+    /// offline), and opens every plugin instance with its `config`, as the start of a trail
+    /// would (a plugin may create its store then), prints its health (`unknown` without the
+    /// `health` capability) and closes it. Exit 0 when everything passes, 78
     /// (EX_CONFIG) on any problem, each named as `backends[N] "NAME" (FILE:LINE): KEY: ...`.
     Check {
         /// Do not open the plugin instances (offline checks only: the file, the libraries,
@@ -124,8 +125,12 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
         }
         let timeouts = (*open_timeout_ms, *call_timeout_ms);
         match open_and_close(plugin, name, config_json, timeouts) {
-            Ok(()) => opened.push(format!("backend {}: {validated}opened and closed", i + 1)),
-            Err(e) => problems.push(Problem::new(cfg.entry(i, name), "config", e.to_string())),
+            Ok(health) => opened.push(format!(
+                "backend {}: {validated}opened and closed; health: {}",
+                i + 1,
+                health.as_deref().unwrap_or("unknown")
+            )),
+            Err((key, e)) => problems.push(Problem::new(cfg.entry(i, name), key, e.to_string())),
         }
     }
     for p in &problems {
@@ -145,18 +150,33 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Opens an instance of `plugin` as the trail would, then closes it: for a plugin without
-/// the `validate` capability, this is the check of its configuration; with it, this finds
-/// what only opening can (a store that cannot be opened, a server that refuses).
+/// Opens an instance of `plugin` as the trail would, asks its health, then closes it: for a
+/// plugin without the `validate` capability, this is the check of its configuration; with
+/// it, this finds what only opening can (a store that cannot be opened, a server that
+/// refuses). The instance's health (`None`: unknown), or the key the problem is shown under
+/// and the error. After a failed health call the close error is not shown (a plugin that
+/// panicked refuses `close` too: nothing new to say).
 fn open_and_close(
     plugin: &audit_host::plugin::LoadedPlugin,
     name: &str,
     config_json: &str,
     (open_timeout_ms, call_timeout_ms): (u64, u64),
-) -> audit_host::Result<()> {
+) -> Result<Option<String>, (&'static str, audit_host::Error)> {
     let instance = plugin
-        .open_within(name, config_json, Duration::from_millis(open_timeout_ms))?
+        .open_within(name, config_json, Duration::from_millis(open_timeout_ms))
+        .map_err(|e| ("config", e))?
         .with_call_timeout(Duration::from_millis(call_timeout_ms));
-    let rt = runtime().map_err(|_| audit_host::Error::backend("cannot start a runtime"))?;
-    rt.block_on(instance.close())
+    let rt = runtime().map_err(|_| {
+        (
+            "config",
+            audit_host::Error::backend("cannot start a runtime"),
+        )
+    })?;
+    rt.block_on(async {
+        let health = instance.health().await;
+        let closed = instance.close().await;
+        let health = health.map_err(|e| ("health", e))?;
+        closed.map_err(|e| ("config", e))?;
+        Ok(health)
+    })
 }

@@ -40,7 +40,8 @@ pub(crate) struct EmitArgs {
     ack: bool,
     /// At the end, print the trail's statistics as JSON on stderr: queue depth, and per
     /// backend its state, delivered events and sequence, retries, fatal errors, spooled
-    /// events and bytes, dropped events, last error and when (docs/operations.md).
+    /// events and bytes, dropped events, last error and when, and what the backend says of
+    /// itself: its health and its counters (docs/operations.md).
     #[arg(long)]
     stats: bool,
     /// The longest input line accepted, in bytes (the newline not counted). A longer line

@@ -508,6 +508,15 @@ async fn contract(
                     )),
                     None => failures.push(format!("{capability} is listed but not found")),
                 },
+                Some("stats") => match backend.statistics().await {
+                    Ok(counters) => match bad_counter_names(&counters) {
+                        None => {
+                            notes.push(format!("{capability} reports {}", counter_list(&counters)))
+                        }
+                        Some(why) => failures.push(format!("{capability}: {why}")),
+                    },
+                    Err(e) => failures.push(format!("{capability} failed: {e}")),
+                },
                 _ => notes.push(format!(
                     "{capability} (not called: the kit does not know it)"
                 )),
@@ -538,4 +547,32 @@ async fn contract(
         Ok(()) => r.ok("close"),
         Err(e) => r.fail("close", e.to_string()),
     }
+}
+
+/// `name=value, ...`, or `no counters`.
+fn counter_list(counters: &[(String, u64)]) -> String {
+    if counters.is_empty() {
+        return "no counters".to_owned();
+    }
+    let list: Vec<String> = counters.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    list.join(", ")
+}
+
+/// What is wrong with the counters' names (the `stats` capability asks for unique
+/// `snake_case` names), if anything.
+fn bad_counter_names(counters: &[(String, u64)]) -> Option<String> {
+    for (i, (name, _)) in counters.iter().enumerate() {
+        let snake = !name.is_empty()
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !snake {
+            return Some(format!("counter name `{name}` is not snake_case"));
+        }
+        if counters[..i].iter().any(|(n, _)| n == name) {
+            return Some(format!("counter name `{name}` appears twice"));
+        }
+    }
+    None
 }

@@ -152,8 +152,10 @@ pub enum Error {
         details: Option<String>,
     },
 
-    /// A call into a loaded plugin failed.
-    #[error("plugin backend `{backend}`: {}: {message}", match kind {
+    /// A call into a loaded plugin failed: `backends[N] "NAME" (FILE:LINE): fatal error:
+    /// MESSAGE` for a configured backend, ``plugin backend `NAME`: ...`` for one opened in
+    /// code.
+    #[error("{}: {}: {message}", call_subject(backend, entry.as_deref()), match kind {
         CallErrorKind::Retryable => "retryable error",
         CallErrorKind::Fatal => "fatal error",
         CallErrorKind::Config => "configuration error",
@@ -161,6 +163,9 @@ pub enum Error {
     PluginCall {
         /// The backend's name.
         backend: String,
+        /// Where it is configured (`backends[N] "NAME" (FILE:LINE)`), when it comes from a
+        /// configuration file.
+        entry: Option<String>,
         /// What the plugin says the host should do.
         kind: CallErrorKind,
         /// The plugin's message.
@@ -206,6 +211,14 @@ impl Error {
             key: key.to_owned(),
             message: message.into(),
         }
+    }
+}
+
+/// How [`Error::PluginCall`] names the backend: its configuration entry, else its name.
+fn call_subject(backend: &str, entry: Option<&str>) -> String {
+    match entry {
+        Some(entry) => entry.to_owned(),
+        None => format!("plugin backend `{backend}`"),
     }
 }
 

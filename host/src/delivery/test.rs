@@ -171,6 +171,35 @@ fn offered_batches_are_delivered_in_order_flushed_and_acknowledged() {
 }
 
 #[test]
+fn health_and_counters_are_asked_for_after_a_flush_at_most_every_5_s_and_before_close() {
+    let mut h = Harness::start(config(), None, |_| {});
+    let probes = |h: &Harness| h.backend.probes.load(Ordering::SeqCst);
+    h.offer(1..=3);
+    h.wait_acknowledged(3);
+    eventually("the first flush is followed by a probe", || probes(&h) == 1);
+    let stats = h.trail.stats();
+    assert_eq!(stats.health.as_deref(), Some("ok: probe 1, 3 stored"));
+    assert_eq!(stats.counters.get("stored"), Some(&3));
+    // The delivery of 5 comes after whatever followed the flush of 4: no probe there.
+    for seq in 4..=5 {
+        h.offer(seq..=seq);
+        h.wait_acknowledged(seq);
+    }
+    assert_eq!(probes(&h), 1, "not on every flush");
+    h.clock.advance(super::worker::PROBE_INTERVAL);
+    for seq in 6..=7 {
+        h.offer(seq..=seq);
+        h.wait_acknowledged(seq);
+    }
+    assert_eq!(probes(&h), 2, "once the interval has passed");
+    h.close(Duration::from_secs(5), |_| {});
+    assert_eq!(probes(&h), 3, "once more before close");
+    let stats = h.trail.stats();
+    assert_eq!(stats.health.as_deref(), Some("ok: probe 3, 7 stored"));
+    assert_eq!(stats.counters.get("stored"), Some(&7));
+}
+
+#[test]
 fn written_events_are_flushed_when_the_interval_passes_or_a_flush_is_asked_for() {
     let cfg = LaneConfig {
         durability: Durability::Batched,

@@ -20,6 +20,10 @@ use audit_format::error::{Error, Result};
 use audit_format::record::Integrity;
 
 mod catch_up;
+mod outage;
+mod probe;
+#[cfg(test)]
+pub(super) use probe::PROBE_INTERVAL;
 mod spill;
 
 impl<C: LaneClock> Lane<C> {
@@ -112,6 +116,10 @@ struct Worker<C: LaneClock> {
     closing: bool,
     /// Lines to deliver from the file backend before anything else.
     catch_up: Option<CatchUp>,
+    /// A retryable outage in progress (`outage.rs`).
+    outage: outage::OutageLog,
+    /// When the backend's status and counters were last asked for (`probe.rs`).
+    probed_at: Option<Instant>,
 }
 
 impl<C: LaneClock> Worker<C> {
@@ -139,6 +147,8 @@ impl<C: LaneClock> Worker<C> {
             last_flush,
             closing: false,
             catch_up: None,
+            outage: outage::OutageLog::default(),
+            probed_at: None,
         }
     }
 
@@ -307,7 +317,8 @@ impl<C: LaneClock> Worker<C> {
         if !(segment_done || self.dirty && flush_due) {
             return;
         }
-        if self.dirty {
+        let flushing = self.dirty;
+        if flushing {
             let result = self.call(rt, self.backend.flush());
             self.shared
                 .record_call(self.lane.index, result.as_ref().err(), 0);
@@ -320,6 +331,9 @@ impl<C: LaneClock> Worker<C> {
         }
         let delivered_segment = work.from_spool.filter(|_| segment_done).map(|(len, _)| len);
         self.acknowledge(delivered_segment);
+        if flushing {
+            self.probe_if_due(rt, now);
+        }
     }
 
     /// What to deliver: lines caught up from the file backend, else held memory batches not
@@ -406,6 +420,7 @@ impl<C: LaneClock> Worker<C> {
         }
         let recovered = st.health.recover();
         let refusing = st.admission.delivered();
+        let drained = !self.spool_unread(&st);
         lane.refresh(&st);
         drop(st);
         self.backoff.reset();
@@ -413,6 +428,7 @@ impl<C: LaneClock> Worker<C> {
         if recovered || refusing {
             self.shared.clear_error_of(&lane.name);
         }
+        self.outage_progress(recovered, drained);
         lane.update_stats(&*self.shared);
         let flushed = self.flushed;
         self.shared
@@ -444,8 +460,10 @@ impl<C: LaneClock> Worker<C> {
                 );
             }
             self.shared.update_stats(lane.index, &mut |s| s.fatal += 1);
+            self.outage.fatal();
         } else {
             st.health.retry(Arc::clone(&e));
+            self.outage_failure(&st, &e);
             self.retry_at = Some(lane.clock.now() + self.backoff.next_delay());
             self.shared
                 .update_stats(lane.index, &mut |s| s.retried += 1);
@@ -474,6 +492,11 @@ impl<C: LaneClock> Worker<C> {
         }
         if !fatal {
             self.catch_up_unfinished();
+        }
+        // The last status and counters, for the statistics shown after close; only from a
+        // backend that answers (a failing one could hold the close up).
+        if end.error.is_none() && !lane.lock().health.spools() {
+            self.probe(rt);
         }
         let mut st = lane.lock();
         if !fatal {

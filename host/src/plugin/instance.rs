@@ -23,6 +23,7 @@ pub(super) enum Command {
     Flush(Reply<()>),
     LastLine(Reply<Option<String>>),
     Health(Reply<Option<String>>),
+    Statistics(Reply<Vec<(String, u64)>>),
     Close(Reply<()>),
 }
 
@@ -53,6 +54,16 @@ pub(super) fn serve(
                     None => Ok(None),
                 };
                 let _ = reply.send(status);
+            }
+            Command::Statistics(reply) => {
+                let counters = match capabilities.stats {
+                    Some(stats) => (stats.statistics())(instance)
+                        .into_iter()
+                        .map(|c| (c.name.into_string(), c.value))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let _ = reply.send(Ok(counters));
             }
             Command::Close(reply) => {
                 let _ = reply.send(instance.close().into_result());
@@ -101,6 +112,8 @@ pub struct PluginBackend {
     pub(super) tx: Mutex<mpsc::Sender<Command>>,
     pub(super) thread: Mutex<Option<JoinHandle<()>>>,
     pub(super) call_timeout: Duration,
+    /// Where it is configured (`backends[N] "NAME" (FILE:LINE)`), for messages.
+    pub(super) entry: Option<String>,
 }
 
 /// How long the host waits for one plugin call by default (`call_timeout_ms`).
@@ -118,6 +131,28 @@ impl PluginBackend {
         }
     }
 
+    /// Names `entry` (`backends[N] "NAME" (FILE:LINE)`, as [`BackendEntry`] displays it)
+    /// in this instance's call errors instead of ``plugin backend `NAME` ``. The trail
+    /// built from a configuration file sets it.
+    ///
+    /// [`BackendEntry`]: crate::config::BackendEntry
+    #[must_use]
+    pub fn with_entry(self, entry: impl std::fmt::Display) -> Self {
+        Self {
+            entry: Some(entry.to_string()),
+            ..self
+        }
+    }
+
+    /// How messages name this instance: its configuration entry, else
+    /// ``plugin backend `NAME` ``.
+    fn subject(&self) -> String {
+        match &self.entry {
+            Some(entry) => entry.clone(),
+            None => format!("plugin backend `{}`", self.name),
+        }
+    }
+
     /// The instance's status from the plugin's `health` capability, or `None` when the plugin
     /// does not export it (its health is unknown).
     ///
@@ -125,6 +160,15 @@ impl PluginBackend {
     /// [`Error::PluginCall`] with the plugin's error, or a timeout.
     pub async fn health(&self) -> Result<Option<String>> {
         self.call(Command::Health).await
+    }
+
+    /// The instance's counters from the plugin's `stats` capability, in the plugin's order;
+    /// empty when the plugin does not export it.
+    ///
+    /// # Errors
+    /// A timeout, or the instance's thread stopped.
+    pub async fn statistics(&self) -> Result<Vec<(String, u64)>> {
+        self.call(Command::Statistics).await
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
@@ -135,14 +179,12 @@ impl PluginBackend {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .send(make(reply_tx));
         if sent.is_err() {
-            return Err(Error::backend(format!(
-                "plugin backend `{}` is closed",
-                self.name
-            )));
+            return Err(Error::backend(format!("{} is closed", self.subject())));
         }
         let Ok(reply) = tokio::time::timeout(self.call_timeout, reply_rx).await else {
             return Err(Error::PluginCall {
                 backend: self.name.clone(),
+                entry: self.entry.clone(),
                 kind: CallErrorKind::Retryable,
                 message: format!(
                     "no answer within call_timeout_ms ({} ms); the call goes on in the plugin's thread, which cannot be stopped, and later calls wait behind it",
@@ -154,12 +196,13 @@ impl PluginBackend {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Error::PluginCall {
                 backend: self.name.clone(),
+                entry: self.entry.clone(),
                 kind: call_error_kind(e.kind),
                 message: e.message.into_string(),
             }),
             Err(_) => Err(Error::backend(format!(
-                "plugin backend `{}`: its thread stopped",
-                self.name
+                "{}: its thread stopped",
+                self.subject()
             ))),
         }
     }
@@ -200,8 +243,8 @@ impl StorageBackend for PluginBackend {
         let fields: audit_format::record::ChainFields<'_> =
             serde_json::from_str(&line).map_err(|e| {
                 Error::backend(format!(
-                    "plugin backend `{}`: its last stored line is not an audit event: {e}",
-                    self.name
+                    "{}: its last stored line is not an audit event: {e}",
+                    self.subject()
                 ))
             })?;
         Ok(Some(ChainHead {
@@ -209,6 +252,14 @@ impl StorageBackend for PluginBackend {
             location: format!("the last line stored by plugin backend `{}`", self.name),
             line,
         }))
+    }
+
+    async fn health(&self) -> Result<Option<String>> {
+        PluginBackend::health(self).await
+    }
+
+    async fn statistics(&self) -> Result<Vec<(String, u64)>> {
+        PluginBackend::statistics(self).await
     }
 
     async fn close(&self) -> Result<()> {

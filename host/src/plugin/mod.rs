@@ -267,6 +267,7 @@ impl LoadedPlugin {
                 tx: Mutex::new(tx),
                 thread: Mutex::new(Some(thread)),
                 call_timeout: DEFAULT_CALL_TIMEOUT,
+                entry: None,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();

@@ -448,13 +448,25 @@ impl AuditTrailBuilder {
                         .map_err(|e| config.entry(index, &backend.configured_name()).annotate(e))?,
                 };
                 let name = name.clone().unwrap_or_else(|| loaded.info().name.clone());
+                let entry = config.entry(index, &name);
                 let opened = loaded
                     .open_within(&name, config_json, Duration::from_millis(*open_timeout_ms))
-                    .map_err(|e| config.entry(index, &name).annotate(e))?
-                    .with_call_timeout(Duration::from_millis(*call_timeout_ms));
+                    .map_err(|e| entry.annotate(e))?
+                    .with_call_timeout(Duration::from_millis(*call_timeout_ms))
+                    .with_entry(plugin_entry(&entry, loaded.info()));
                 self.backend_with(Box::new(opened), options.clone())
             }
         })
+    }
+}
+
+/// How a plugin backend's call errors name it: its entry, and the plugin when the entry's
+/// `name` is not the plugin's own.
+fn plugin_entry(entry: &crate::config::BackendEntry, info: &crate::plugin::PluginInfo) -> String {
+    if entry.name == info.name {
+        entry.to_string()
+    } else {
+        format!("{entry}, plugin `{}`", info.name)
     }
 }
 

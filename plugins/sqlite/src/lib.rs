@@ -17,11 +17,16 @@
 //! locked database, a full disk or an I/O error is retryable; anything else is fatal.
 //!
 //! Capabilities: `validate` (the keys and values, checked without touching the database, for
-//! `audit config check --no-connect` and before the host opens anything).
+//! `audit config check --no-connect` and before the host opens anything); `health`
+//! (`ok: last sequence N, db PATH`); `stats` (monotonic since `open`: `rows_written`,
+//! `duplicates_skipped`, `batches_written`).
 
 mod config;
 
-use audit_plugin_api::{Backend, PluginError, Record, Validate, export_backend, export_validate};
+use audit_plugin_api::{
+    Backend, Health, PluginError, Record, Stats, Validate, export_backend, export_health,
+    export_stats, export_validate,
+};
 use rusqlite::{Connection, ErrorCode, params};
 
 pub use config::{Config, Synchronous};
@@ -33,7 +38,21 @@ pub struct SqliteBackend {
     insert_sql: String,
     stored_line_sql: String,
     last_line_sql: String,
+    last_sequence_sql: String,
     synchronous: Synchronous,
+    path: String,
+    counters: Counters,
+}
+
+/// What the instance did since `open` (the `stats` capability); committed batches only.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// Rows inserted.
+    pub rows_written: u64,
+    /// Records already stored with the same line (a re-delivery), not inserted again.
+    pub duplicates_skipped: u64,
+    /// Batches committed (one transaction each).
+    pub batches_written: u64,
 }
 
 fn classify(context: &str, e: &rusqlite::Error) -> PluginError {
@@ -108,13 +127,20 @@ pub fn open(config_json: &str) -> Result<SqliteBackend, PluginError> {
         ),
         stored_line_sql: format!("SELECT line FROM {t} WHERE sequence_number = ?1"),
         last_line_sql: format!("SELECT line FROM {t} ORDER BY sequence_number DESC LIMIT 1"),
+        last_sequence_sql: format!("SELECT max(sequence_number) FROM {t}"),
         synchronous: config.synchronous,
+        path: config.path,
+        counters: Counters::default(),
     })
 }
 
 impl Backend for SqliteBackend {
     fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
         let tx = self.conn.transaction().map_err(|e| classify("BEGIN", &e))?;
+        let mut batch = Counters {
+            batches_written: 1,
+            ..Counters::default()
+        };
         {
             let mut insert = tx
                 .prepare_cached(&self.insert_sql)
@@ -140,7 +166,9 @@ impl Backend for SqliteBackend {
                     .map_err(|e| {
                         classify(&format!("inserting sequence {}", r.sequence_number), &e)
                     })?;
-                if inserted == 0 {
+                if inserted > 0 {
+                    batch.rows_written += 1;
+                } else {
                     // Already stored: a re-delivery is a no-op, but a different line under
                     // the same sequence number is another chain and must not be dropped.
                     let stored: String = tx
@@ -149,6 +177,7 @@ impl Backend for SqliteBackend {
                         .map_err(|e| {
                             classify(&format!("reading sequence {}", r.sequence_number), &e)
                         })?;
+                    batch.duplicates_skipped += 1;
                     if stored != r.line() {
                         return Err(PluginError::fatal(format!(
                             "sequence {} is already stored with a different line: this database holds another chain (shared between trails, or the trail restarted without its history). Point `path` at a new database",
@@ -158,7 +187,11 @@ impl Backend for SqliteBackend {
                 }
             }
         }
-        tx.commit().map_err(|e| classify("COMMIT", &e))
+        tx.commit().map_err(|e| classify("COMMIT", &e))?;
+        self.counters.rows_written += batch.rows_written;
+        self.counters.duplicates_skipped += batch.duplicates_skipped;
+        self.counters.batches_written += batch.batches_written;
+        Ok(())
     }
 
     fn last_line(&mut self) -> Result<Option<String>, PluginError> {
@@ -197,6 +230,44 @@ impl Validate for SqliteBackend {
 }
 
 export_validate!(SqliteBackend);
+
+impl SqliteBackend {
+    /// What the instance did since `open`.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+/// The `health` capability: the highest stored sequence number (a primary-key lookup, cheap
+/// on any table size) and the database file.
+impl Health for SqliteBackend {
+    fn health(&mut self) -> Result<String, PluginError> {
+        let last: Option<i64> = self
+            .conn
+            .query_row(&self.last_sequence_sql, [], |row| row.get(0))
+            .map_err(|e| classify("reading the last sequence number", &e))?;
+        Ok(match last {
+            Some(seq) => format!("ok: last sequence {seq}, db {}", self.path),
+            None => format!("ok: empty, db {}", self.path),
+        })
+    }
+}
+
+export_health!(SqliteBackend);
+
+/// The `stats` capability: [`Counters`], all monotonic since `open`.
+impl Stats for SqliteBackend {
+    fn statistics(&mut self) -> Vec<(String, u64)> {
+        let c = self.counters;
+        vec![
+            ("rows_written".to_owned(), c.rows_written),
+            ("duplicates_skipped".to_owned(), c.duplicates_skipped),
+            ("batches_written".to_owned(), c.batches_written),
+        ]
+    }
+}
+
+export_stats!(SqliteBackend);
 
 export_backend! {
     name: "sqlite",

@@ -70,6 +70,16 @@ fn writes_once_per_sequence_and_indexes() {
         b.last_line().expect("last line").as_deref(),
         Some(lines[9].as_str())
     );
+    let counted = Counters {
+        rows_written: 10,
+        duplicates_skipped: 5,
+        batches_written: 2,
+    };
+    assert_eq!(b.counters(), counted);
+    assert_eq!(
+        b.health().expect("health"),
+        format!("ok: last sequence 10, db {}", db.display())
+    );
     let other = "{\"n\":\"different\"}".to_owned();
     let e = b
         .write_batch(&[record(3, &other)])
@@ -81,6 +91,7 @@ fn writes_once_per_sequence_and_indexes() {
             .contains("sequence 3 is already stored with a different line"),
         "{e}"
     );
+    assert_eq!(b.counters(), counted, "a batch rolled back counts nothing");
     b.close().expect("close");
     let conn = Connection::open(&db).expect("reopen");
     let (count, min, max): (i64, i64, i64) = conn
@@ -120,7 +131,9 @@ fn an_empty_database_has_no_last_line() {
         r#"{{"path":{:?}}}"#,
         dir.path().join("e.db").to_str().expect("utf-8")
     );
-    assert_eq!(open(&cfg).expect("open").last_line().expect("query"), None);
+    let mut b = open(&cfg).expect("open");
+    assert_eq!(b.last_line().expect("query"), None);
+    assert!(b.health().expect("health").starts_with("ok: empty, db "));
 }
 
 #[test]

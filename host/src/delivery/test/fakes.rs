@@ -111,6 +111,8 @@ pub(super) struct FakeBackend {
     write_times: Mutex<Vec<Duration>>,
     pub(super) flushes: AtomicUsize,
     pub(super) closes: AtomicUsize,
+    /// Calls of `health` (each probe asks `health` then `statistics`).
+    pub(super) probes: AtomicUsize,
     /// The next this many writes fail with a retryable error.
     pub(super) failing_writes: AtomicUsize,
     /// Writes fail fatally.
@@ -129,6 +131,7 @@ impl FakeBackend {
             write_times: Mutex::new(Vec::new()),
             flushes: AtomicUsize::new(0),
             closes: AtomicUsize::new(0),
+            probes: AtomicUsize::new(0),
             failing_writes: AtomicUsize::new(0),
             fatal: AtomicBool::new(false),
             hang: AtomicBool::new(false),
@@ -195,6 +198,18 @@ impl StorageBackend for FakeBackend {
     async fn close(&self) -> Result<()> {
         self.closes.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    async fn health(&self) -> Result<Option<String>> {
+        let n = self.probes.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(Some(format!(
+            "ok: probe {n}, {} stored",
+            lock(&self.stored).len()
+        )))
+    }
+
+    async fn statistics(&self) -> Result<Vec<(String, u64)>> {
+        Ok(vec![("stored".to_owned(), lock(&self.stored).len() as u64)])
     }
 }
 

@@ -1,9 +1,11 @@
 //! Test fixture, not shipped: a backend plugin whose `config` says how to misbehave, and
 //! which records what it received so tests can check for loss and duplicates.
 //!
-//! Built against the current interface, it also exports the `health` capability.
+//! Built against the current interface, it also exports the `health`, `validate` and `stats`
+//! capabilities.
 //!
-//! Keys: `panic_in` (`"open"`, `"write_batch"`, `"flush"`, `"health"`, `"close"`), `open_sleep_ms` (`open`
+//! Keys: `panic_in` (`"validate"`, `"open"`, `"write_batch"`, `"flush"`, `"health"`,
+//! `"statistics"`, `"close"`), `open_sleep_ms` (`open`
 //! first sleeps this long: a plugin whose connection hangs), `fail_writes` (the
 //! first N `write_batch` calls return a retryable error), `fatal` (every `write_batch`
 //! returns a fatal error), `sleep_ms` (each `write_batch` first sleeps this long),
@@ -18,7 +20,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 
-use audit_plugin_api::{Backend, Health, PluginError, Record, export_backend, export_health};
+use audit_plugin_api::{
+    Backend, Health, PluginError, Record, Stats, Validate, export_backend, export_health,
+    export_stats, export_validate,
+};
 use serde::Deserialize;
 
 /// The fixture's configuration.
@@ -120,6 +125,10 @@ pub struct Faulty {
     /// The highest sequence number recorded.
     recorded: u64,
     writes: u64,
+    /// `write_batch` calls that failed.
+    failed_writes: u64,
+    /// Records newly recorded (a re-delivered sequence number is not counted).
+    records_recorded: u64,
 }
 
 impl Faulty {
@@ -130,13 +139,16 @@ impl Faulty {
     }
 }
 
+fn parse(config_json: &str) -> Result<Config, PluginError> {
+    serde_json::from_str(config_json).map_err(|e| PluginError::config(format!("config: {e}")))
+}
+
 /// Opens the fixture.
 ///
 /// # Errors
 /// A configuration error for unknown keys or an unusable `record` file.
 pub fn open(config_json: &str) -> Result<Faulty, PluginError> {
-    let config: Config = serde_json::from_str(config_json)
-        .map_err(|e| PluginError::config(format!("config: {e}")))?;
+    let config = parse(config_json)?;
     if config.open_sleep_ms > 0 {
         std::thread::sleep(std::time::Duration::from_millis(config.open_sleep_ms));
     }
@@ -167,11 +179,45 @@ pub fn open(config_json: &str) -> Result<Faulty, PluginError> {
         record,
         recorded,
         writes: 0,
+        failed_writes: 0,
+        records_recorded: 0,
     })
 }
 
 impl Backend for Faulty {
     fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
+        let result = self.try_write(records);
+        if result.is_err() {
+            self.failed_writes += 1;
+        }
+        result
+    }
+
+    fn flush(&mut self) -> Result<(), PluginError> {
+        self.maybe_panic("flush");
+        Ok(())
+    }
+
+    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
+        let Some(line) = &self.config.last_line else {
+            return Ok(None);
+        };
+        match self.config.forge_last_line {
+            None => Ok(Some(line.clone())),
+            Some(how) => forge(line, how)
+                .map(Some)
+                .map_err(|e| PluginError::config(format!("config `last_line`: {e}"))),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), PluginError> {
+        self.maybe_panic("close");
+        Ok(())
+    }
+}
+
+impl Faulty {
+    fn try_write(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
         self.maybe_panic("write_batch");
         self.writes += 1;
         if self.config.hang_on_write == Some(self.writes) {
@@ -204,33 +250,12 @@ impl Backend for Faulty {
                 if r.sequence_number > self.recorded {
                     text.push_str(&format!("{}\n", r.sequence_number));
                     self.recorded = r.sequence_number;
+                    self.records_recorded += 1;
                 }
             }
             f.write_all(text.as_bytes())
                 .map_err(|e| PluginError::fatal(e.to_string()))?;
         }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), PluginError> {
-        self.maybe_panic("flush");
-        Ok(())
-    }
-
-    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
-        let Some(line) = &self.config.last_line else {
-            return Ok(None);
-        };
-        match self.config.forge_last_line {
-            None => Ok(Some(line.clone())),
-            Some(how) => forge(line, how)
-                .map(Some)
-                .map_err(|e| PluginError::config(format!("config `last_line`: {e}"))),
-        }
-    }
-
-    fn close(&mut self) -> Result<(), PluginError> {
-        self.maybe_panic("close");
         Ok(())
     }
 }
@@ -248,6 +273,35 @@ impl Health for Faulty {
 }
 
 export_health!(Faulty);
+
+/// The `validate` capability: the keys `open` accepts; with `panic_in = "validate"` it
+/// panics instead.
+impl Validate for Faulty {
+    fn validate(config_json: &str) -> Result<(), PluginError> {
+        let config = parse(config_json)?;
+        if config.panic_in.as_deref() == Some("validate") {
+            panic!("fixture panic in validate");
+        }
+        Ok(())
+    }
+}
+
+export_validate!(Faulty);
+
+/// The `stats` capability: `write_calls`, `failed_writes` and `records_recorded` (all
+/// monotonic since `open`).
+impl Stats for Faulty {
+    fn statistics(&mut self) -> Vec<(String, u64)> {
+        self.maybe_panic("statistics");
+        vec![
+            ("write_calls".to_owned(), self.writes),
+            ("failed_writes".to_owned(), self.failed_writes),
+            ("records_recorded".to_owned(), self.records_recorded),
+        ]
+    }
+}
+
+export_stats!(Faulty);
 
 export_backend! {
     name: "faulty",
