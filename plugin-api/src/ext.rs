@@ -17,6 +17,10 @@ use abi_stable::type_layout::TypeLayout;
 
 use crate::{BackendBox, PluginError};
 
+mod read;
+
+pub use read::{READ_V1, ReadV1, ReadV1_Ref};
+
 /// What every extension symbol returns: the module, and its type layout as the plugin was
 /// built, which the host checks against its own before using the module. Frozen for all of
 /// 1.x, like `abi_stable`'s own library header.

@@ -23,6 +23,7 @@ pub(super) enum Command {
     Flush(Reply<()>),
     LastLine(Reply<Option<String>>),
     Health(Reply<Option<String>>),
+    ReadFrom(u64, u32, Reply<Option<Vec<String>>>),
     Close(Reply<()>),
 }
 
@@ -53,6 +54,15 @@ pub(super) fn serve(
                     None => Ok(None),
                 };
                 let _ = reply.send(status);
+            }
+            Command::ReadFrom(from, limit, reply) => {
+                let lines = match capabilities.read {
+                    Some(read) => (read.read_from())(instance, from, limit)
+                        .into_result()
+                        .map(|page| Some(page.into_iter().map(RString::into_string).collect())),
+                    None => Ok(None),
+                };
+                let _ = reply.send(lines);
             }
             Command::Close(reply) => {
                 let _ = reply.send(instance.close().into_result());
@@ -125,6 +135,17 @@ impl PluginBackend {
     /// [`Error::PluginCall`] with the plugin's error, or a timeout.
     pub async fn health(&self) -> Result<Option<String>> {
         self.call(Command::Health).await
+    }
+
+    /// Up to `limit` stored lines whose sequence number is `from` or higher, in sequence
+    /// order (empty: nothing more), from the plugin's `read` capability; `None` when the
+    /// plugin does not export it (its store cannot be read back).
+    ///
+    /// # Errors
+    /// [`Error::PluginCall`] with the plugin's error, or a timeout.
+    pub async fn read_from(&self, from: u64, limit: u32) -> Result<Option<Vec<String>>> {
+        self.call(|reply| Command::ReadFrom(from, limit, reply))
+            .await
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {

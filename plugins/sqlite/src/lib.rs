@@ -17,11 +17,15 @@
 //! locked database, a full disk or an I/O error is retryable; anything else is fatal.
 //!
 //! Capabilities: `validate` (the keys and values, checked without touching the database, for
-//! `audit config check --no-connect` and before the host opens anything).
+//! `audit config check --no-connect` and before the host opens anything) and `read` (the
+//! stored lines in sequence order, for `audit verify --config FILE --backend NAME` and
+//! `audit query --config FILE --backend NAME`).
 
 mod config;
 
-use audit_plugin_api::{Backend, PluginError, Record, Validate, export_backend, export_validate};
+use audit_plugin_api::{
+    Backend, PluginError, ReadBack, Record, Validate, export_backend, export_read, export_validate,
+};
 use rusqlite::{Connection, ErrorCode, params};
 
 pub use config::{Config, Synchronous};
@@ -33,6 +37,7 @@ pub struct SqliteBackend {
     insert_sql: String,
     stored_line_sql: String,
     last_line_sql: String,
+    read_from_sql: String,
     synchronous: Synchronous,
 }
 
@@ -108,6 +113,9 @@ pub fn open(config_json: &str) -> Result<SqliteBackend, PluginError> {
         ),
         stored_line_sql: format!("SELECT line FROM {t} WHERE sequence_number = ?1"),
         last_line_sql: format!("SELECT line FROM {t} ORDER BY sequence_number DESC LIMIT 1"),
+        read_from_sql: format!(
+            "SELECT line FROM {t} WHERE sequence_number >= ?1 ORDER BY sequence_number LIMIT ?2"
+        ),
         synchronous: config.synchronous,
     })
 }
@@ -187,6 +195,28 @@ impl Backend for SqliteBackend {
         self.flush()
     }
 }
+
+/// The `read` capability: the stored lines from `from_sequence` on, in sequence order.
+impl ReadBack for SqliteBackend {
+    fn read_from(&mut self, from_sequence: u64, limit: u32) -> Result<Vec<String>, PluginError> {
+        // Past SQLite's INTEGER range nothing is stored.
+        let Ok(from) = i64::try_from(from_sequence) else {
+            return Ok(Vec::new());
+        };
+        let context = || format!("reading the stored lines from sequence {from_sequence}");
+        let mut query = self
+            .conn
+            .prepare_cached(&self.read_from_sql)
+            .map_err(|e| classify(&context(), &e))?;
+        let rows = query
+            .query_map(params![from, limit], |row| row.get::<_, String>(0))
+            .map_err(|e| classify(&context(), &e))?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(|e| classify(&context(), &e))
+    }
+}
+
+export_read!(SqliteBackend);
 
 /// The `validate` capability: the keys and values `open` would accept ([`Config::parse`]),
 /// checked without opening or creating the database.
