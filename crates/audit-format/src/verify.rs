@@ -98,7 +98,7 @@ impl fmt::Display for VerifyError {
                 reason,
             } => write!(
                 f,
-                "sequence {sequence} in {source} (line {position} read back): {reason}"
+                "sequence {sequence} in {source}, line {position} read back: {reason}"
             ),
             Self::Io(e) => e.fmt(f),
         }

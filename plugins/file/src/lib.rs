@@ -24,8 +24,8 @@
 
 mod config;
 
-use audit_format::{Error, FileStore, Storable};
 use audit_format::read::DirReader;
+use audit_format::{Error, FileStore, Storable};
 use audit_plugin_api::{
     Backend, PluginError, ReadBack, Record, Validate, export_backend, export_read, export_validate,
 };

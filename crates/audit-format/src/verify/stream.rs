@@ -68,7 +68,7 @@ impl<'a> StreamVerifier<'a> {
         let checked = check_line(line.as_bytes(), self.integrity)
             .map(Checked::from)
             .map_err(|p| p.to_string());
-        let place = format_args!("{} (line {position} read back)", self.source);
+        let place = format_args!("{}, line {position} read back", self.source);
         self.chain
             .accept(checked, &place)
             .map_err(|b: Break| VerifyError::BrokenRecord {
