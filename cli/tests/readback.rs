@@ -255,6 +255,33 @@ fn the_file_plugin_is_read_back_the_same_way() -> TestResult {
 }
 
 #[test]
+fn an_empty_store_verifies_with_a_warning() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let config = sqlite_toml(dir);
+    let (code, stdout, stderr) = run(
+        dir,
+        &[
+            "verify",
+            "--config",
+            config.to_str().ok_or("utf-8")?,
+            "--backend",
+            "sqlite",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with("ok: 0 events in backends[1] \"sqlite\""),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("holds no events: check that its config names the store"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_config_file_backend_is_verified_as_its_directory() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();

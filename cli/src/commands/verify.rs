@@ -117,7 +117,16 @@ fn verify_configured(
     let result = match (broken, read) {
         (Some(e), _) => Err(e),
         (None, Err(e)) => Err(VerifyError::Io(e)),
-        (None, Ok(())) => Ok((verifier.finish(), entry)),
+        (None, Ok(())) => {
+            let mut report = verifier.finish();
+            if report.events == 0 {
+                // Opening may have created the store (SQLite creates a missing database).
+                report.warnings.push(format!(
+                    "{entry} holds no events: check that its config names the store the trail writes (a relative path resolves against the working directory)"
+                ));
+            }
+            Ok((report, entry))
+        }
     };
     outcome(result, hint)
 }
