@@ -63,41 +63,13 @@ impl StoreReader {
     pub fn open(config: &TrailConfig, name: &str) -> Result<Self> {
         let (index, found) = find_backend(config, name)?;
         let entry = config.entry(index, name);
-        let source = match (found, &config.backends[index]) {
-            (Found::Directory(path), _) => {
+        let source = match found {
+            Found::Directory(path) => {
                 let reader = DirReader::new(&path);
                 Source::Directory(path, reader)
             }
-            (
-                Found::Plugin(plugin),
-                BackendConfig::Plugin {
-                    config_json,
-                    call_timeout_ms,
-                    open_timeout_ms,
-                    ..
-                },
-            ) => {
-                let info = plugin.info();
-                if !info.capabilities.iter().any(|c| c == "read/1") {
-                    return Err(entry.annotate(plugin_error(
-                        &info.path,
-                        format!(
-                            "plugin `{}` {} does not export the `read` capability ({}), so audit cannot read its store back; check the store with its own tools, or use a build of the plugin that exports `read` (it exports: {})",
-                            info.name,
-                            info.version,
-                            audit_plugin_api::ext::READ_V1,
-                            capability_list(&info.capabilities)
-                        ),
-                    )));
-                }
-                let opened = plugin
-                    .open_within(name, config_json, Duration::from_millis(*open_timeout_ms))
-                    .map_err(|e| entry.annotate(e))?
-                    .with_call_timeout(Duration::from_millis(*call_timeout_ms));
-                Source::Plugin(opened)
-            }
-            (Found::Plugin(_), BackendConfig::File { .. }) => {
-                unreachable!("a file entry is found as a directory; this is a bug in audit-host")
+            Found::Plugin(plugin) => {
+                Source::Plugin(open_plugin(&entry, &plugin, &config.backends[index], name)?)
             }
         };
         Ok(Self {
@@ -181,6 +153,42 @@ impl StoreReader {
             Source::Plugin(p) => p.close().await,
         }
     }
+}
+
+/// Opens an instance of `plugin` (configured as `backend`, at `entry`) for reading, once
+/// it is known to export `read`.
+fn open_plugin(
+    entry: &BackendEntry,
+    plugin: &LoadedPlugin,
+    backend: &BackendConfig,
+    name: &str,
+) -> Result<PluginBackend> {
+    let BackendConfig::Plugin {
+        config_json,
+        call_timeout_ms,
+        open_timeout_ms,
+        ..
+    } = backend
+    else {
+        unreachable!("a file entry is found as a directory; this is a bug in audit-host")
+    };
+    let info = plugin.info();
+    if !info.capabilities.iter().any(|c| c == "read/1") {
+        return Err(entry.annotate(plugin_error(
+            &info.path,
+            format!(
+                "plugin `{}` {} does not export the `read` capability ({}), so audit cannot read its store back; check the store with its own tools, or use a build of the plugin that exports `read` (it exports: {})",
+                info.name,
+                info.version,
+                audit_plugin_api::ext::READ_V1,
+                capability_list(&info.capabilities)
+            ),
+        )));
+    }
+    Ok(plugin
+        .open_within(name, config_json, Duration::from_millis(*open_timeout_ms))
+        .map_err(|e| entry.annotate(e))?
+        .with_call_timeout(Duration::from_millis(*call_timeout_ms)))
 }
 
 /// How backend `name` was found.

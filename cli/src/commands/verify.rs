@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use audit_host::Integrity;
+use audit_host::readback::StoreReader;
 use audit_host::verify::{StreamVerifier, VerifyError, VerifyReport, verify_dir_with_progress};
 use clap::Args;
 
@@ -94,41 +95,48 @@ fn verify_configured(
     let Ok(rt) = runtime() else {
         return ExitCode::from(EXIT_USAGE);
     };
+    outcome(rt.block_on(verify_store(store, &integrity)), hint)
+}
+
+/// Reads a plugin's store back page by page into a [`StreamVerifier`], then closes it.
+async fn verify_store(
+    store: StoreReader,
+    integrity: &Integrity,
+) -> Result<(VerifyReport, String), VerifyError> {
     let entry = store.entry().to_string();
-    let mut verifier = StreamVerifier::new(&integrity, entry.clone());
+    let mut verifier = StreamVerifier::new(integrity, entry.clone());
     let mut broken = None;
     let mut progress = Progress::new("verifying", false);
-    let read = rt.block_on(async {
-        let total = store.last_sequence().await?.unwrap_or(0);
-        configured::read_all(store, |line| match verifier.push(line) {
-            Ok(()) => {
-                let done = verifier.events();
-                progress.update(done, total.max(done));
-                true
-            }
-            Err(e) => {
-                broken = Some(e);
-                false
-            }
-        })
+    let total = store
+        .last_sequence()
         .await
-    });
-    progress.finish();
-    let result = match (broken, read) {
-        (Some(e), _) => Err(e),
-        (None, Err(e)) => Err(VerifyError::Io(e)),
-        (None, Ok(())) => {
-            let mut report = verifier.finish();
-            if report.events == 0 {
-                // Opening may have created the store (SQLite creates a missing database).
-                report.warnings.push(format!(
-                    "{entry} holds no events: check that its config names the store the trail writes (a relative path resolves against the working directory)"
-                ));
-            }
-            Ok((report, entry))
+        .map_err(VerifyError::Io)?
+        .unwrap_or(0);
+    let read = configured::read_all(store, |line| match verifier.push(line) {
+        Ok(()) => {
+            let done = verifier.events();
+            progress.update(done, total.max(done));
+            true
         }
-    };
-    outcome(result, hint)
+        Err(e) => {
+            broken = Some(e);
+            false
+        }
+    })
+    .await;
+    progress.finish();
+    if let Some(e) = broken {
+        return Err(e);
+    }
+    read.map_err(VerifyError::Io)?;
+    let mut report = verifier.finish();
+    if report.events == 0 {
+        // Opening may have created the store (SQLite creates a missing database).
+        report.warnings.push(format!(
+            "{entry} holds no events: check that its config names the store the trail writes (a relative path resolves against the working directory)"
+        ));
+    }
+    Ok((report, entry))
 }
 
 /// Prints the verdict: `ok: N events in WHERE` (exit 0), `FAILED: ...` (exit 1), or the
