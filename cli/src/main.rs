@@ -26,6 +26,7 @@ use commands::verify::VerifyArgs;
         Events are stored one canonical JSON line each in daily files \
         (audit_YYYY-MM-DD.jsonl), sequenced and hash-chained (SHA-256, or HMAC-SHA256 with a key).",
     after_help = "Examples:\n  audit emit --dir ./audit_logs < examples/events.jsonl\n  audit verify ./audit_logs\n  \
+        audit verify --config examples/sqlite.toml --backend sqlite\n  \
         audit query ./audit_logs --event-type data_access --user alice --limit 10\n  audit config check examples/audit.toml"
 )]
 struct Cli {
@@ -48,13 +49,20 @@ enum Command {
     /// digits than a 64-bit float holds) is refused; send it as a string.
     /// A bad line stops the run with exit code 65 after every earlier event is written.
     Emit(EmitArgs),
-    /// Check every audit_*.jsonl file in DIR: contiguous sequence numbers, each checksum
-    /// recomputed over the stored bytes, each previous_hash link.
+    /// Check every audit_*.jsonl file in DIR, or the store of backend NAME of a configuration
+    /// (--config FILE --backend NAME): contiguous sequence numbers, each checksum recomputed
+    /// over the stored bytes, each previous_hash link.
     ///
-    /// Exit 0 with `ok: N events in F files`; 1 naming the first bad sequence as file:line;
-    /// 2 for usage or I/O errors.
+    /// With --config the HMAC key is the configuration's ([trail.integrity]) unless
+    /// --key-file is given; a plugin backend's store is read back through its `read`
+    /// capability (the plugin is opened with its config and closed afterwards).
+    ///
+    /// Exit 0 with `ok: N events in F files` (a plugin: `ok: N events in backends[I] "NAME"
+    /// (FILE:LINE)`); 1 naming the first bad sequence (file:line, or the line read back);
+    /// 2 for usage or I/O errors, an unknown NAME, or a plugin without `read`.
     Verify(VerifyArgs),
-    /// Print the events in DIR that match every filter, newest first, as JSON lines.
+    /// Print the events in DIR, or in the store of backend NAME of a configuration (--config
+    /// FILE --backend NAME), that match every filter, newest first, as JSON lines.
     Query(QueryArgs),
     /// Configuration commands.
     #[command(subcommand)]
@@ -76,8 +84,8 @@ fn main() -> ExitCode {
     let verbose = cli.verbose;
     match cli.command {
         Command::Emit(a) => commands::emit::emit(a, verbose),
-        Command::Verify(a) => commands::verify::verify(&a),
-        Command::Query(a) => commands::query::query(a),
+        Command::Verify(a) => commands::verify::verify(&a, verbose),
+        Command::Query(a) => commands::query::query(a, verbose),
         Command::Config(c) => commands::config::run(c, verbose),
         Command::Bench(a) => commands::bench::bench(&a),
         Command::Plugin(c) => commands::plugin::run(c, verbose),

@@ -29,6 +29,7 @@ fn assert_passes(lib: &str, config: &str) {
         "ok   reopen",
         "ok   redelivery",
         "ok   fork",
+        "ok   read",
         "skip panic: cannot make an arbitrary plugin panic",
         "ok   close",
     ] {
@@ -43,11 +44,17 @@ fn the_sqlite_plugin_passes() {
     assert_passes("audit_backend_sqlite", r#"{"path":"{dir}/a.db"}"#);
     let (_, stdout, _) = kit("audit_backend_sqlite", r#"{"path":"{dir}/a.db"}"#);
     assert!(stdout.contains("ok   fresh"), "{stdout}");
+    assert!(stdout.contains(READ_BACK), "{stdout}");
 }
+
+/// What the kit's `read` check says of a plugin that returns what was written.
+const READ_BACK: &str = "ok   read: read_from returned the 300 lines written, in order, byte for byte, in 3 pages of at most 128";
 
 #[test]
 fn the_file_plugin_passes() {
     assert_passes("audit_backend_file", r#"{"path":"{dir}/logs"}"#);
+    let (_, stdout, _) = kit("audit_backend_file", r#"{"path":"{dir}/logs"}"#);
+    assert!(stdout.contains(READ_BACK), "{stdout}");
 }
 
 #[test]
@@ -70,6 +77,12 @@ fn the_example_plugin_passes() {
 #[test]
 fn a_plugin_built_against_1_0_0_passes() {
     assert_passes("audit_backend_compat_1_0", r#"{"dir":"{dir}/c"}"#);
+    // Without `read`: a note, not a failure.
+    let (_, stdout, _) = kit("audit_backend_compat_1_0", r#"{"dir":"{dir}/c"}"#);
+    assert!(
+        stdout.contains("ok   read: the plugin does not export `read`"),
+        "{stdout}"
+    );
 }
 
 #[test]

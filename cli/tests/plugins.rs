@@ -135,7 +135,10 @@ fn plugin_inspect_prints_the_plugins_fields() -> TestResult {
     assert!(
         lines[3].starts_with("description: Stores audit events in an embedded SQLite database")
     );
-    assert_eq!(lines[4], "capabilities: health/1, validate/1, stats/1");
+    assert_eq!(
+        lines[4],
+        "capabilities: health/1, validate/1, read/1, stats/1"
+    );
     assert!(stdout.contains("path (string, required)"), "{stdout}");
     Ok(())
 }

@@ -51,6 +51,7 @@ mod file;
 mod global;
 pub mod plugin;
 pub mod preflight;
+pub mod readback;
 mod settings;
 mod statistics;
 mod trail;

@@ -124,9 +124,9 @@ fn validate_where_exported_none_where_not_and_no_store_is_touched() -> TestResul
     let file = load("audit_backend_file")?;
     assert_eq!(
         sqlite.info().capabilities,
-        ["health/1", "validate/1", "stats/1"]
+        ["health/1", "validate/1", "read/1", "stats/1"]
     );
-    assert_eq!(file.info().capabilities, ["validate/1"]);
+    assert_eq!(file.info().capabilities, ["validate/1", "read/1"]);
 
     let db = dir.path().join("a.db");
     assert!(matches!(
@@ -161,5 +161,82 @@ fn validate_where_exported_none_where_not_and_no_store_is_touched() -> TestResul
     // Without the capability: `None` (the 1.0.0 plugin, the example).
     assert!(load("audit_backend_compat_1_0")?.validate("{}").is_none());
     assert!(load("audit_backend_example")?.validate("{}").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn read_from_where_exported_none_where_not() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("audit.toml");
+    let db = dir.path().join("a.db");
+    let old_store = dir.path().join("old");
+    std::fs::write(
+        &config,
+        format!(
+            "[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = {} }}\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ dir = {} }}\n",
+            toml_str(&plugin_lib("audit_backend_sqlite")),
+            toml_str(&db),
+            toml_str(&plugin_lib("audit_backend_compat_1_0")),
+            toml_str(&old_store),
+        ),
+    )?;
+    let trail = AuditTrail::from_config_file(&config)?;
+    log_n(&trail, 2500).await?;
+    trail.close().await?;
+
+    let load = |name: &str| LoadedPlugin::load(&plugin_lib(name), &LoadOptions::default());
+    let sqlite = load("audit_backend_sqlite")?
+        .open("sqlite", &format!(r#"{{"path": {}}}"#, toml_str(&db)))?;
+    let stored = all_lines(&old_store);
+    assert_eq!(stored.len(), 2500);
+    // Pages in sequence order, byte for byte what the 1.0.0 plugin's files hold too.
+    let mut read = Vec::new();
+    loop {
+        let page = sqlite
+            .read_from(read.len() as u64 + 1, 1000)
+            .await?
+            .ok_or("read/1")?;
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 1000);
+        read.extend(page);
+    }
+    assert_eq!(read, stored);
+    assert_eq!(
+        sqlite.read_from(2400, 3).await?.ok_or("read/1")?,
+        stored[2399..2402]
+    );
+    sqlite.close().await?;
+
+    let old = load("audit_backend_compat_1_0")?
+        .open("old", &format!(r#"{{"dir": {}}}"#, toml_str(&old_store)))?;
+    assert_eq!(old.read_from(1, 10).await?, None);
+    old.close().await?;
+
+    // The host API: a configured backend's store, page by page, found by the plugin's name.
+    let cfg = audit_host::config::TrailConfig::load(&config)?;
+    let mut reader = audit_host::readback::StoreReader::open(&cfg, "sqlite")?;
+    assert_eq!(reader.last_sequence().await?, Some(2500));
+    let mut pages = Vec::new();
+    loop {
+        let page = reader.next_page().await?;
+        if page.is_empty() {
+            break;
+        }
+        pages.push(page.len());
+    }
+    reader.close().await?;
+    assert_eq!(pages, [1000, 1000, 500]);
+    let Err(Error::Plugin { message, .. }) =
+        audit_host::readback::StoreReader::open(&cfg, "compat-1-0")
+    else {
+        panic!("a plugin without `read` was opened for reading");
+    };
+    assert!(
+        message.starts_with("backends[2] \"compat-1-0\" (")
+            && message.contains("does not export the `read` capability"),
+        "{message}"
+    );
     Ok(())
 }

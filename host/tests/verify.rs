@@ -216,3 +216,65 @@ async fn an_empty_directory_verifies_as_zero_events() -> TestResult {
     ));
     Ok(())
 }
+
+/// The directory verifier and the stream verifier (lines read back one by one) share the
+/// chain rules: on the same damaged lines they name the same sequence and the same reason.
+#[tokio::test]
+async fn the_stream_verifier_breaks_where_verify_dir_does() -> TestResult {
+    use audit_host::verify::StreamVerifier;
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .clock(|| at(2026, 3, 1))
+        .build()?;
+    log_n(&trail, 20).await?;
+    trail.close().await?;
+    let file = dir.path().join("audit_2026-03-01.jsonl");
+    let intact = all_lines(dir.path());
+    type Tamper = Box<dyn Fn(&mut Vec<String>)>;
+    let tamperings: Vec<(&str, Tamper)> = vec![
+        (
+            "altered",
+            Box::new(|l| l[6] = l[6].replacen("\"e6\"", "\"E6\"", 1)),
+        ),
+        ("deleted", Box::new(|l| drop(l.remove(9)))),
+        ("swapped", Box::new(|l| l.swap(3, 4))),
+        ("duplicated", Box::new(|l| l.insert(5, l[4].clone()))),
+        ("not json", Box::new(|l| l[11] = "{not json".into())),
+        ("first missing", Box::new(|l| drop(l.remove(0)))),
+    ];
+    for (what, tamper) in tamperings {
+        let mut lines = intact.clone();
+        tamper(&mut lines);
+        std::fs::write(
+            &file,
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )?;
+        let Err(VerifyError::Broken {
+            sequence, reason, ..
+        }) = verify_dir(dir.path(), &Integrity::Sha256)
+        else {
+            panic!("{what}: verify_dir passed");
+        };
+        let mut stream = StreamVerifier::new(&Integrity::Sha256, "test");
+        let err = lines
+            .iter()
+            .find_map(|l| stream.push(l).err())
+            .unwrap_or_else(|| panic!("{what}: the stream verifier passed"));
+        let VerifyError::BrokenRecord {
+            sequence: s,
+            reason: r,
+            ..
+        } = err
+        else {
+            panic!("{what}: {err}");
+        };
+        assert_eq!((s, r.as_str()), (sequence, reason.as_str()), "{what}");
+    }
+    let mut stream = StreamVerifier::new(&Integrity::Sha256, "test");
+    for l in &intact {
+        stream.push(l)?;
+    }
+    assert_eq!(stream.finish().events, 20);
+    Ok(())
+}

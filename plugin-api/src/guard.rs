@@ -19,8 +19,8 @@ use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString, 
 
 use crate::ext::Counter;
 use crate::{
-    Backend, BackendBox, Health, PluginError, Record, Stats, StorageBackend, StorageBackend_TO,
-    Validate,
+    Backend, BackendBox, Health, PluginError, ReadBack, Record, Stats, StorageBackend,
+    StorageBackend_TO, Validate,
 };
 
 /// Wraps a [`Backend`]: every call runs inside `catch_unwind`, and after a panic the
@@ -223,6 +223,43 @@ pub fn health_guarded<B: Health>(instance: &mut BackendBox) -> RResult<RString, 
         Ok(guarded) => guarded.health(),
         Err(_) => RErr(PluginError::fatal(
             "health: the instance was not opened by this plugin's `open`; this is a bug in the host",
+        )),
+    }
+}
+
+impl<B: ReadBack> Guarded<B> {
+    /// Calls [`ReadBack::read_from`] guarded like every other call.
+    pub fn read_from(
+        &mut self,
+        from_sequence: u64,
+        limit: u32,
+    ) -> RResult<RVec<RString>, PluginError> {
+        let mut lines = Vec::new();
+        match self.call("read_from", |b| {
+            lines = b.read_from(from_sequence, limit)?;
+            Ok(())
+        }) {
+            ROk(()) => ROk(lines.into_iter().map(RString::from).collect()),
+            RErr(e) => RErr(e),
+        }
+    }
+}
+
+/// The `read` capability's shim: finds the plugin's `B` behind the instance the host passes
+/// back. Used by [`export_read!`](crate::export_read).
+///
+/// # Errors
+/// The backend's own error, a fatal error for a panic, or a fatal error if `instance` was not
+/// opened by this library's `open`.
+pub fn read_guarded<B: ReadBack>(
+    instance: &mut BackendBox,
+    from_sequence: u64,
+    limit: u32,
+) -> RResult<RVec<RString>, PluginError> {
+    match instance.obj.downcast_as_mut::<Guarded<B>>() {
+        Ok(guarded) => guarded.read_from(from_sequence, limit),
+        Err(_) => RErr(PluginError::fatal(
+            "read_from: the instance was not opened by this plugin's `open`; this is a bug in the host",
         )),
     }
 }

@@ -72,7 +72,8 @@
 //! layout-checked on its own, that a host uses when a plugin exports them; without them a
 //! plugin gets documented defaults (the repository's `docs/plugin-abi.md`). This release has
 //! `health` ([`Health`], [`export_health!`]), `validate` ([`Validate`],
-//! [`export_validate!`]) and `stats` ([`Stats`], [`export_stats!`]). A breaking
+//! [`export_validate!`]), `read` ([`ReadBack`], [`export_read!`]) and `stats` ([`Stats`],
+//! [`export_stats!`]). A breaking
 //! change is a new major version, and a 1.x host refuses a 2.x plugin by its version. The
 //! repository's CI loads a plugin built against a frozen copy of 1.0.0 into the current host.
 //!
@@ -93,7 +94,6 @@ use std::fmt;
 
 pub mod ext;
 mod guard;
-pub mod secrets;
 
 pub use abi_stable;
 use abi_stable::library::RootModule;
@@ -389,6 +389,21 @@ pub trait Validate {
     fn validate(config_json: &str) -> Result<(), PluginError>;
 }
 
+/// The `read` capability ([`ext::ReadV1`]) in plain Rust: the stored lines read back in
+/// sequence order, a page at a time, so that a host can verify and query the store (`audit
+/// verify --config FILE --backend NAME`). Export it with [`export_read!`] (see its example);
+/// without it the store cannot be read back through the host.
+pub trait ReadBack: Backend {
+    /// The stored lines whose `sequence_number` is `from_sequence` or higher, in sequence
+    /// order, at most `limit` of them (each exactly as stored, without a newline); empty when
+    /// nothing more is stored. Return what is stored, even a line that is not valid JSON:
+    /// the host's verification reports it; never skip or repair one.
+    ///
+    /// # Errors
+    /// A [`PluginError`] if the store cannot be read.
+    fn read_from(&mut self, from_sequence: u64, limit: u32) -> Result<Vec<String>, PluginError>;
+}
+
 /// The `stats` capability ([`ext::StatsV1`]) in plain Rust: named counters of an instance,
 /// which a host that knows the capability shows in its statistics (`audit emit --stats`).
 /// Export it with [`export_stats!`] (see its example); without it the backend has no plugin
@@ -407,7 +422,8 @@ pub trait Stats: Backend {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::{
-        Guarded, health_guarded, open_guarded, panic_message, stats_guarded, validate_guarded,
+        Guarded, health_guarded, open_guarded, panic_message, read_guarded, stats_guarded,
+        validate_guarded,
     };
 }
 
@@ -592,6 +608,76 @@ macro_rules! export_validate {
             config_json: ::abi_stable::std_types::RStr<'_>,
         ) -> ::abi_stable::std_types::RResult<(), $crate::PluginError> {
             $crate::__private::validate_guarded::<$backend>(config_json)
+        }
+    };
+}
+
+/// Exports the `read` capability ([`ext::ReadV1`]) for the backend type `$backend`, which
+/// implements [`ReadBack`]; use it beside [`export_backend!`], whose `open` returns that type.
+/// A host that knows the capability reads the store back with it (`audit verify --config
+/// FILE --backend NAME`); a host that does not (1.0) never looks for it.
+///
+/// ```
+/// use audit_plugin_api::{Backend, PluginError, ReadBack, Record, export_backend, export_read};
+/// struct Memory { lines: Vec<(u64, String)> }
+/// impl Backend for Memory {
+///     fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
+///         self.lines.extend(records.iter().map(|r| (r.sequence_number, r.line().to_owned())));
+///         Ok(())
+///     }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// impl ReadBack for Memory {
+///     fn read_from(&mut self, from: u64, limit: u32) -> Result<Vec<String>, PluginError> {
+///         let lines = self.lines.iter().filter(|(s, _)| *s >= from);
+///         Ok(lines.take(limit as usize).map(|(_, l)| l.clone()).collect())
+///     }
+/// }
+/// fn open(_: &str) -> Result<Memory, PluginError> {
+///     Ok(Memory { lines: vec![(1, "one".into()), (2, "two".into()), (3, "three".into())] })
+/// }
+/// export_backend! { name: "memory", description: "", config_help: "", open: open }
+/// export_read!(Memory);
+/// # fn main() {
+/// use audit_plugin_api::abi_stable::std_types::RStr;
+/// let open = audit_backend_root_module().open();
+/// let mut instance = open(RStr::from_str("{}")).into_result().expect("opens");
+/// let export = audit_backend_ext_read_v1();
+/// // SAFETY: built by `export_read!` in this very crate.
+/// let read = unsafe { export.into_module::<audit_plugin_api::ext::ReadV1_Ref>() }.expect("same layout");
+/// let page = read.read_from()(&mut instance, 2, 10).into_result().expect("reads");
+/// assert_eq!(page.iter().map(|l| l.as_str()).collect::<Vec<_>>(), ["two", "three"]);
+/// assert!(read.read_from()(&mut instance, 4, 10).into_result().expect("reads").is_empty());
+/// # }
+/// ```
+#[macro_export]
+macro_rules! export_read {
+    ($backend:ty) => {
+        /// The `read` capability, version 1, found by the host by this symbol's name.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn audit_backend_ext_read_v1() -> $crate::ext::ExtensionExport {
+            use ::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::ext::ExtensionExport::new(
+                $crate::ext::ReadV1 {
+                    read_from: audit_backend_read_from_v1,
+                }
+                .leak_into_prefix(),
+            )
+        }
+
+        /// The stored lines from `from_sequence` on, at most `limit`; panics are caught and
+        /// returned as fatal errors.
+        #[::abi_stable::sabi_extern_fn]
+        pub fn audit_backend_read_from_v1(
+            instance: &mut $crate::BackendBox,
+            from_sequence: u64,
+            limit: u32,
+        ) -> ::abi_stable::std_types::RResult<
+            ::abi_stable::std_types::RVec<::abi_stable::std_types::RString>,
+            $crate::PluginError,
+        > {
+            $crate::__private::read_guarded::<$backend>(instance, from_sequence, limit)
         }
     };
 }

@@ -14,6 +14,8 @@ use chrono::SubsecRound;
 
 use super::report;
 
+mod read;
+
 /// The exit status when the library cannot be loaded or opened (EX_CONFIG).
 const EX_CONFIG: u8 = 78;
 
@@ -306,11 +308,12 @@ async fn reopen(
         .map_err(|e| format!("reopen failed: {e}"))
 }
 
-const AFTER_ORDERING: [&str; 7] = [
+const AFTER_ORDERING: [&str; 8] = [
     "flush",
     "reopen",
     "redelivery",
     "fork",
+    "read",
     "capabilities",
     "panic",
     "close",
@@ -370,6 +373,11 @@ async fn contract(
         "ordering",
         format!("{BATCHES} batches of {BATCH} records accepted in order"),
     );
+    // What `read` must return: every line written, in order.
+    let all_written: Vec<String> = written
+        .iter()
+        .flat_map(|b| b.iter().map(|rec| rec.line().to_owned()))
+        .collect();
     let Some(last_batch) = written.pop() else {
         return;
     };
@@ -425,7 +433,7 @@ async fn contract(
             Ok(()) => match last_line(&backend).await {
                 Ok(got) if unchanged(&got) => r.note(
                     "redelivery",
-                    "accepted, last_line unchanged (only last_line checked: the plugin exports no read-back, so duplicates in its store cannot be counted)",
+                    "accepted, last_line unchanged (duplicates in the store are counted by `read`, when the plugin exports it)",
                 ),
                 Ok(got) => r.fail(
                     "redelivery",
@@ -484,6 +492,9 @@ async fn contract(
         }
     }
 
+    // 6. Read back: the store holds what was written, once, and not the fork.
+    read::check_read(&backend, &all_written, verbose, r).await;
+
     // 8. Capabilities: list them and call each once.
     let capabilities = plugin.info().capabilities.clone();
     if capabilities.is_empty() {
@@ -508,6 +519,7 @@ async fn contract(
                     )),
                     None => failures.push(format!("{capability} is listed but not found")),
                 },
+                Some("read") => notes.push(format!("{capability} (checked by `read`)")),
                 Some("stats") => match backend.statistics().await {
                     Ok(counters) => match bad_counter_names(&counters) {
                         None => {

@@ -1,19 +1,25 @@
-//! `audit query`: print the events that match every filter, newest first.
+//! `audit query`: print the events that match every filter, newest first, from a directory
+//! or from the store of a configured backend (`--config FILE --backend NAME`).
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use audit_host::{AuditEventType, AuditLogLevel, EventQuery};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use clap::Args;
 
-use super::{EXIT_USAGE, broken_pipe_ok};
+use super::configured::{self, ConfiguredStore};
+use super::{EXIT_USAGE, broken_pipe_ok, report, runtime};
 
 #[derive(Args)]
 pub(crate) struct QueryArgs {
     /// The audit directory.
-    dir: PathBuf,
+    #[arg(required_unless_present = "config")]
+    dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: ConfiguredStore,
     /// Only events at or after T (RFC 3339, or YYYY-MM-DD for the start of that UTC day).
     #[arg(long, value_name = "T", value_parser = parse_since)]
     since: Option<DateTime<Utc>>,
@@ -72,11 +78,7 @@ fn parse_level(s: &str) -> Result<AuditLogLevel, String> {
     s.parse()
 }
 
-pub(crate) fn query(args: QueryArgs) -> ExitCode {
-    if !args.dir.is_dir() {
-        eprintln!("audit query: {} is not a directory", args.dir.display());
-        return ExitCode::from(EXIT_USAGE);
-    }
+pub(crate) fn query(args: QueryArgs, verbose: bool) -> ExitCode {
     let q = EventQuery {
         start_time: args.since,
         end_time: args.until,
@@ -86,19 +88,17 @@ pub(crate) fn query(args: QueryArgs) -> ExitCode {
         component: args.component,
         limit: args.limit,
     };
-    let lines = match audit_host::query_dir_counting(&args.dir, &q) {
-        Ok((lines, 0)) => lines,
-        Ok((lines, unreadable)) => {
-            eprintln!(
-                "audit query: warning: {unreadable} line(s) could not be read as events and were skipped; run `audit verify {}`",
-                args.dir.display()
-            );
-            lines
-        }
-        Err(e) => {
-            eprintln!("audit query: {e}");
+    let found = match (&args.dir, &args.store.config, &args.store.backend) {
+        (_, Some(config), Some(backend)) => query_configured(config, backend, &q, verbose),
+        (Some(dir), _, _) => query_directory(dir, &q, &dir.display().to_string()),
+        _ => {
+            eprintln!("audit query: give DIR, or --config FILE --backend NAME");
             return ExitCode::from(EXIT_USAGE);
         }
+    };
+    let lines = match found {
+        Ok(lines) => lines,
+        Err(code) => return code,
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -114,4 +114,69 @@ pub(crate) fn query(args: QueryArgs) -> ExitCode {
         return broken_pipe_ok(&e);
     }
     ExitCode::SUCCESS
+}
+
+/// The matching lines of the directory `dir`, newest first; `verify_args` is what `audit
+/// verify` is told in the warning about unreadable lines.
+fn query_directory(dir: &Path, q: &EventQuery, verify_args: &str) -> Result<Vec<String>, ExitCode> {
+    if !dir.is_dir() {
+        eprintln!("audit query: {} is not a directory", dir.display());
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    match audit_host::query_dir_counting(dir, q) {
+        Ok((lines, unreadable)) => {
+            warn_unreadable(unreadable, verify_args);
+            Ok(lines)
+        }
+        Err(e) => {
+            eprintln!("audit query: {e}");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
+}
+
+/// The matching lines of a configured backend's store, newest first: a file backend's
+/// directory, or a plugin's store read back in sequence order (the newest `limit` kept).
+fn query_configured(
+    config: &Path,
+    backend: &str,
+    q: &EventQuery,
+    verbose: bool,
+) -> Result<Vec<String>, ExitCode> {
+    let verify_args = format!("--config {} --backend {backend}", config.display());
+    let (_, store) = configured::open("audit query", config, backend, verbose)?;
+    if let Some(dir) = store.directory() {
+        return query_directory(dir, q, &verify_args);
+    }
+    let rt = runtime()?;
+    let limit = q.limit.unwrap_or(usize::MAX);
+    let mut newest: VecDeque<String> = VecDeque::new();
+    let mut unreadable = 0;
+    let read = rt.block_on(configured::read_all(store, |line| {
+        match q.matches(line) {
+            Some(true) if limit > 0 => {
+                if newest.len() == limit {
+                    newest.pop_front();
+                }
+                newest.push_back(line.to_owned());
+            }
+            Some(_) => {}
+            None => unreadable += 1,
+        }
+        true
+    }));
+    if let Err(e) = read {
+        report("audit query", &e, verbose);
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    warn_unreadable(unreadable, &verify_args);
+    Ok(newest.into_iter().rev().collect())
+}
+
+fn warn_unreadable(unreadable: usize, verify_args: &str) {
+    if unreadable > 0 {
+        eprintln!(
+            "audit query: warning: {unreadable} line(s) could not be read as events and were skipped; run `audit verify {verify_args}`"
+        );
+    }
 }

@@ -9,7 +9,8 @@
 //! - the directory: file names ([`names`]), the lock ([`lock::lock_dir`]), the chain [`Anchor`], private-mode
 //!   file helpers ([`fs`]) and the synchronous [`FileStore`] that appends, rotates, applies
 //!   retention and recovers a torn tail;
-//! - reading it back: [`verify_dir`] and [`query_dir`];
+//! - reading it back: [`verify_dir`], [`verify::StreamVerifier`] (lines read back one by
+//!   one), [`query_dir`] and [`read::DirReader`] (a page of lines from a sequence number on);
 //! - the errors all of them share ([`Error`]).
 //!
 //! `audit-host` (the trail services embed) and the backend plugins build on it. The crate has
@@ -38,6 +39,7 @@ pub mod names;
 pub mod numbers;
 pub mod policy;
 pub mod query;
+pub mod read;
 pub mod record;
 pub mod recover;
 pub mod store;

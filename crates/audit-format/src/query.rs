@@ -64,8 +64,17 @@ struct Filterable<'a> {
 }
 
 impl EventQuery {
-    /// Whether the line matches; `None` when it cannot be read as an event.
-    fn matches(&self, line: &str) -> Option<bool> {
+    /// Whether the stored `line` matches every filter (the limit aside); `None` when it
+    /// cannot be read as an event.
+    ///
+    /// ```
+    /// use audit_format::{AuditEventType, EventQuery};
+    /// let q = EventQuery { user_id: Some("alice".into()), ..Default::default() };
+    /// assert_eq!(q.matches(r#"{"user_id":"alice"}"#), Some(true));
+    /// assert_eq!(q.matches(r#"{"user_id":"bob"}"#), Some(false));
+    /// assert_eq!(q.matches("not json"), None);
+    /// ```
+    pub fn matches(&self, line: &str) -> Option<bool> {
         let f = serde_json::from_str::<Filterable<'_>>(line).ok()?;
         Some(self.matches_fields(&f))
     }

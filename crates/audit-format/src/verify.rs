@@ -13,6 +13,10 @@ use crate::error::Error;
 use crate::names::list_log_files;
 use crate::record::{ChainFields, Integrity, check_line, is_genesis};
 
+mod stream;
+
+pub use stream::StreamVerifier;
+
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -46,8 +50,30 @@ pub enum VerifyError {
         /// What is wrong.
         reason: String,
     },
+    /// The chain read back from a store that is not a directory (a plugin's `read`
+    /// capability, through [`StreamVerifier`]) is broken at `sequence`.
+    BrokenRecord {
+        /// The first bad (or missing) sequence number.
+        sequence: u64,
+        /// What was read, for messages (for example `backend "sqlite"`).
+        source: String,
+        /// 1-based position of the bad line among the lines read back.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// The directory or a file could not be read.
     Io(Error),
+}
+
+impl VerifyError {
+    /// The first bad sequence number, when the chain is broken (not when reading failed).
+    pub fn broken_sequence(&self) -> Option<u64> {
+        match self {
+            Self::Broken { sequence, .. } | Self::BrokenRecord { sequence, .. } => Some(*sequence),
+            Self::Io(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for VerifyError {
@@ -65,6 +91,15 @@ impl fmt::Display for VerifyError {
                     file.display()
                 )
             }
+            Self::BrokenRecord {
+                sequence,
+                source,
+                position,
+                reason,
+            } => write!(
+                f,
+                "sequence {sequence} in {source}, line {position} read back: {reason}"
+            ),
             Self::Io(e) => e.fmt(f),
         }
     }
@@ -123,14 +158,11 @@ pub fn verify_dir_with_progress(
             a.sequence_number
         ));
     }
-    let mut chain = Chain {
-        expected_seq: anchor.as_ref().map_or(1, |a| a.sequence_number),
-        expected_prev: anchor.and_then(|a| a.previous_hash).map(|h| Hash::new(&h)),
-        first: true,
+    let mut chain = Chain::new(
+        anchor.as_ref().map_or(1, |a| a.sequence_number),
+        anchor.and_then(|a| a.previous_hash).map(|h| Hash::new(&h)),
         report,
-        file: usize::MAX,
-        next_line: 1,
-    };
+    );
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
@@ -178,7 +210,10 @@ pub fn verify_dir_with_progress(
                     for checked in out {
                         let line = chain.next_line;
                         chain.next_line += 1;
-                        chain.accept(checked, &files[file].path, line)?;
+                        let path = &files[file].path;
+                        chain
+                            .accept(checked, &format_args!("{}:{line}", path.display()))
+                            .map_err(|b| b.at(path, line))?;
                     }
                     Ok(())
                 }
@@ -193,11 +228,11 @@ pub fn verify_dir_with_progress(
                         ));
                         Ok(())
                     } else {
-                        Err(chain.broken(
-                            path,
-                            line,
-                            "unterminated line in a file that is not the newest".into(),
-                        ))
+                        Err(Break {
+                            sequence: chain.expected_seq,
+                            reason: "unterminated line in a file that is not the newest".into(),
+                        }
+                        .at(path, line))
                     }
                 }
             }
@@ -327,7 +362,26 @@ impl From<ChainFields<'_>> for Checked {
     }
 }
 
+/// Where the chain broke, before the caller says where the line was.
+struct Break {
+    sequence: u64,
+    reason: String,
+}
+
+impl Break {
+    /// In a directory: at `file`:`line`.
+    fn at(self, file: &Path, line: u64) -> VerifyError {
+        VerifyError::Broken {
+            sequence: self.sequence,
+            file: file.to_path_buf(),
+            line,
+            reason: self.reason,
+        }
+    }
+}
+
 /// The sequential rules: contiguous sequence numbers and `previous_hash` links.
+#[derive(Debug)]
 struct Chain {
     expected_seq: u64,
     expected_prev: Option<Hash>,
@@ -339,6 +393,19 @@ struct Chain {
 }
 
 impl Chain {
+    /// A chain expected to start at `expected_seq`, linked to `expected_prev` (`None`: a
+    /// genesis `previous_hash`).
+    fn new(expected_seq: u64, expected_prev: Option<Hash>, report: VerifyReport) -> Self {
+        Self {
+            expected_seq,
+            expected_prev,
+            first: true,
+            report,
+            file: usize::MAX,
+            next_line: 1,
+        }
+    }
+
     /// Results from file `file` follow: line numbers start at 1 in a new file.
     fn enter(&mut self, file: usize) {
         if self.file != file {
@@ -347,22 +414,20 @@ impl Chain {
         }
     }
 
-    fn broken(&self, file: &Path, line: u64, reason: String) -> VerifyError {
-        VerifyError::Broken {
+    fn broken(&self, reason: String) -> Break {
+        Break {
             sequence: self.expected_seq,
-            file: file.to_path_buf(),
-            line,
             reason,
         }
     }
 
+    /// Applies the chain rules to the next line, read at `place` (for warnings).
     fn accept(
         &mut self,
         checked: Result<Checked, String>,
-        file: &Path,
-        line_no: u64,
-    ) -> Result<(), VerifyError> {
-        let fields = checked.map_err(|reason| self.broken(file, line_no, reason))?;
+        place: &dyn fmt::Display,
+    ) -> Result<(), Break> {
+        let fields = checked.map_err(|reason| self.broken(reason))?;
         let seq = fields.sequence_number;
         if fields.legacy
             && !self.first
@@ -371,8 +436,7 @@ impl Chain {
         {
             // The Python trail started a new chain at 1 after every process restart.
             self.report.warnings.push(format!(
-                "{}:{line_no}: a new chain starts at sequence 1 (the Python trail restarted its sequence after each process restart); verification continues with it",
-                file.display()
+                "{place}: a new chain starts at sequence 1 (the Python trail restarted its sequence after each process restart); verification continues with it"
             ));
             self.expected_seq = 1;
             self.expected_prev = None;
@@ -380,7 +444,7 @@ impl Chain {
         }
         if !self.first && self.report.last_sequence == Some(u64::MAX) {
             let reason = format!("sequence {seq} follows sequence {}, the largest", u64::MAX);
-            return Err(self.broken(file, line_no, reason));
+            return Err(self.broken(reason));
         }
         let expected_seq = self.expected_seq;
         if seq != expected_seq {
@@ -398,7 +462,7 @@ impl Chain {
                     "found sequence {seq} where {expected_seq} was expected: lines were duplicated or reordered"
                 )
             };
-            return Err(self.broken(file, line_no, reason));
+            return Err(self.broken(reason));
         }
         let prev = fields.previous_hash.as_ref();
         let linked = match (&self.expected_prev, self.first) {
@@ -416,7 +480,7 @@ impl Chain {
                 ),
                 None => format!("the first event's previous_hash must be null, found {prev}"),
             };
-            return Err(self.broken(file, line_no, reason));
+            return Err(self.broken(reason));
         }
         self.expected_prev = fields.checksum;
         self.report.first_sequence.get_or_insert(seq);

@@ -7,8 +7,8 @@ use abi_stable::StableAbi;
 use abi_stable::library::RawLibrary;
 use abi_stable::prefix_type::PrefixRefTrait;
 use audit_plugin_api::ext::{
-    ExtensionExport, ExtensionFn, HEALTH_V1, HealthV1_Ref, STATS_V1, StatsV1_Ref, VALIDATE_V1,
-    ValidateV1_Ref,
+    ExtensionExport, ExtensionFn, HEALTH_V1, HealthV1_Ref, READ_V1, ReadV1_Ref, STATS_V1,
+    StatsV1_Ref, VALIDATE_V1, ValidateV1_Ref,
 };
 
 use super::library_error;
@@ -20,6 +20,7 @@ pub(super) struct Capabilities {
     pub(super) health: Option<HealthV1_Ref>,
     pub(super) validate: Option<ValidateV1_Ref>,
     pub(super) stats: Option<StatsV1_Ref>,
+    pub(super) read: Option<ReadV1_Ref>,
 }
 
 impl Capabilities {
@@ -31,6 +32,9 @@ impl Capabilities {
         }
         if self.validate.is_some() {
             out.push("validate/1".to_owned());
+        }
+        if self.read.is_some() {
+            out.push("read/1".to_owned());
         }
         if self.stats.is_some() {
             out.push("stats/1".to_owned());
@@ -54,12 +58,15 @@ pub(super) fn find_capabilities(path: &Path) -> Result<Capabilities> {
     let validate = unsafe { capability::<ValidateV1_Ref>(&lib, path, "validate", VALIDATE_V1) }?;
     // SAFETY: `export_stats!` builds this export from a `StatsV1_Ref`.
     let stats = unsafe { capability::<StatsV1_Ref>(&lib, path, "stats", STATS_V1) }?;
+    // SAFETY: `export_read!` builds this export from a `ReadV1_Ref`.
+    let read = unsafe { capability::<ReadV1_Ref>(&lib, path, "read", READ_V1) }?;
     // Libraries are never unloaded: the modules point into this one.
     std::mem::forget(lib);
     Ok(Capabilities {
         health,
         validate,
         stats,
+        read,
     })
 }
 

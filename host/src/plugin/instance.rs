@@ -24,6 +24,7 @@ pub(super) enum Command {
     LastLine(Reply<Option<String>>),
     Health(Reply<Option<String>>),
     Statistics(Reply<Vec<(String, u64)>>),
+    ReadFrom(u64, u32, Reply<Option<Vec<String>>>),
     Close(Reply<()>),
 }
 
@@ -64,6 +65,15 @@ pub(super) fn serve(
                     None => Vec::new(),
                 };
                 let _ = reply.send(Ok(counters));
+            }
+            Command::ReadFrom(from, limit, reply) => {
+                let lines = match capabilities.read {
+                    Some(read) => (read.read_from())(instance, from, limit)
+                        .into_result()
+                        .map(|page| Some(page.into_iter().map(RString::into_string).collect())),
+                    None => Ok(None),
+                };
+                let _ = reply.send(lines);
             }
             Command::Close(reply) => {
                 let _ = reply.send(instance.close().into_result());
@@ -169,6 +179,17 @@ impl PluginBackend {
     /// A timeout, or the instance's thread stopped.
     pub async fn statistics(&self) -> Result<Vec<(String, u64)>> {
         self.call(Command::Statistics).await
+    }
+
+    /// Up to `limit` stored lines whose sequence number is `from` or higher, in sequence
+    /// order (empty: nothing more), from the plugin's `read` capability; `None` when the
+    /// plugin does not export it (its store cannot be read back).
+    ///
+    /// # Errors
+    /// [`Error::PluginCall`] with the plugin's error, or a timeout.
+    pub async fn read_from(&self, from: u64, limit: u32) -> Result<Option<Vec<String>>> {
+        self.call(|reply| Command::ReadFrom(from, limit, reply))
+            .await
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {

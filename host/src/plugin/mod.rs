@@ -44,7 +44,7 @@ pub struct PluginInfo {
     /// Its configuration keys.
     pub config_help: String,
     /// The capabilities it exports that this host uses, as `name/version` (`health/1`,
-    /// `validate/1`).
+    /// `validate/1`, `read/1`).
     pub capabilities: Vec<String>,
 }
 

@@ -19,12 +19,16 @@
 //! failed fdatasync is fatal (the backend refuses further writes; restart to re-check the
 //! files).
 //!
-//! Capabilities: `validate` (the keys and values, checked without touching the directory).
+//! Capabilities: `validate` (the keys and values, checked without touching the directory) and
+//! `read` (the stored lines in sequence order, through [`audit_format::read::DirReader`]).
 
 mod config;
 
+use audit_format::read::DirReader;
 use audit_format::{Error, FileStore, Storable};
-use audit_plugin_api::{Backend, PluginError, Record, Validate, export_backend, export_validate};
+use audit_plugin_api::{
+    Backend, PluginError, ReadBack, Record, Validate, export_backend, export_read, export_validate,
+};
 use chrono::{DateTime, NaiveDate};
 
 pub use config::Config;
@@ -38,6 +42,8 @@ pub struct FileBackend {
     written: u64,
     /// The line stored under `written`.
     last: Option<String>,
+    /// Reads the directory back (`read` capability).
+    reader: DirReader,
 }
 
 fn classify(e: Error) -> PluginError {
@@ -64,10 +70,12 @@ pub fn open(config_json: &str) -> Result<FileBackend, PluginError> {
     let head = inner.chain_head();
     let written = head.map_or(0, |h| h.sequence_number);
     let last = head.map(|h| h.line.clone());
+    let reader = DirReader::new(inner.dir());
     Ok(FileBackend {
         inner,
         written,
         last,
+        reader,
     })
 }
 
@@ -126,6 +134,18 @@ impl Storable for Line<'_, '_> {
             })
     }
 }
+
+/// The `read` capability: the directory's lines from `from_sequence` on, in sequence order
+/// (each batch is one `write`, so what was written is there).
+impl ReadBack for FileBackend {
+    fn read_from(&mut self, from_sequence: u64, limit: u32) -> Result<Vec<String>, PluginError> {
+        self.reader
+            .read_from(from_sequence, limit as usize)
+            .map_err(classify)
+    }
+}
+
+export_read!(FileBackend);
 
 /// The `validate` capability: the keys and values `open` would accept ([`Config::parse`]),
 /// checked without creating, reading or locking the directory.

@@ -19,13 +19,14 @@
 //! Capabilities: `validate` (the keys and values, checked without touching the database, for
 //! `audit config check --no-connect` and before the host opens anything); `health`
 //! (`ok: last sequence N, db PATH`); `stats` (monotonic since `open`: `rows_written`,
-//! `duplicates_skipped`, `batches_written`).
+//! `duplicates_skipped`, `batches_written`); `read` (the stored lines in sequence order, for
+//! `audit verify --config FILE --backend NAME` and `audit query --config FILE --backend NAME`).
 
 mod config;
 
 use audit_plugin_api::{
-    Backend, Health, PluginError, Record, Stats, Validate, export_backend, export_health,
-    export_stats, export_validate,
+    Backend, Health, PluginError, ReadBack, Record, Stats, Validate, export_backend, export_health,
+    export_read, export_stats, export_validate,
 };
 use rusqlite::{Connection, ErrorCode, params};
 
@@ -39,6 +40,7 @@ pub struct SqliteBackend {
     stored_line_sql: String,
     last_line_sql: String,
     last_sequence_sql: String,
+    read_from_sql: String,
     synchronous: Synchronous,
     path: String,
     counters: Counters,
@@ -128,6 +130,9 @@ pub fn open(config_json: &str) -> Result<SqliteBackend, PluginError> {
         stored_line_sql: format!("SELECT line FROM {t} WHERE sequence_number = ?1"),
         last_line_sql: format!("SELECT line FROM {t} ORDER BY sequence_number DESC LIMIT 1"),
         last_sequence_sql: format!("SELECT max(sequence_number) FROM {t}"),
+        read_from_sql: format!(
+            "SELECT line FROM {t} WHERE sequence_number >= ?1 ORDER BY sequence_number LIMIT ?2"
+        ),
         synchronous: config.synchronous,
         path: config.path,
         counters: Counters::default(),
@@ -220,6 +225,28 @@ impl Backend for SqliteBackend {
         self.flush()
     }
 }
+
+/// The `read` capability: the stored lines from `from_sequence` on, in sequence order.
+impl ReadBack for SqliteBackend {
+    fn read_from(&mut self, from_sequence: u64, limit: u32) -> Result<Vec<String>, PluginError> {
+        // Past SQLite's INTEGER range nothing is stored.
+        let Ok(from) = i64::try_from(from_sequence) else {
+            return Ok(Vec::new());
+        };
+        let context = || format!("reading the stored lines from sequence {from_sequence}");
+        let mut query = self
+            .conn
+            .prepare_cached(&self.read_from_sql)
+            .map_err(|e| classify(&context(), &e))?;
+        let rows = query
+            .query_map(params![from, limit], |row| row.get::<_, String>(0))
+            .map_err(|e| classify(&context(), &e))?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(|e| classify(&context(), &e))
+    }
+}
+
+export_read!(SqliteBackend);
 
 /// The `validate` capability: the keys and values `open` would accept ([`Config::parse`]),
 /// checked without opening or creating the database.
