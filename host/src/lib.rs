@@ -57,8 +57,8 @@ pub use audit_format::verify;
 pub use audit_format::{
     AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, CallErrorKind,
     ComplianceLevel, CompliancePolicy, ConfigError, Error, ErrorReport, ErrorSeverity, EventQuery,
-    Integrity, Result, VerifyReport, data_access_event_type, query_dir, query_dir_counting,
-    verify_dir,
+    Integrity, QueryReport, Result, VerifyReport, data_access_event_type, query_dir,
+    query_dir_counting, verify_dir,
 };
 pub use backend::{Batch, ChainHead, StorageBackend};
 pub use delivery::spool::DEFAULT_SPOOL_MAX_BYTES;

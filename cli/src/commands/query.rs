@@ -87,13 +87,21 @@ pub(crate) fn query(args: QueryArgs) -> ExitCode {
         limit: args.limit,
     };
     let lines = match audit_host::query_dir_counting(&args.dir, &q) {
-        Ok((lines, 0)) => lines,
-        Ok((lines, unreadable)) => {
-            eprintln!(
-                "audit query: warning: {unreadable} line(s) could not be read as events and were skipped; run `audit verify {}`",
-                args.dir.display()
-            );
-            lines
+        Ok(report) => {
+            for odd in &report.not_regular {
+                eprintln!(
+                    "audit query: warning: {odd}; not searched. Run `audit verify {}`",
+                    args.dir.display()
+                );
+            }
+            if report.unreadable > 0 {
+                eprintln!(
+                    "audit query: warning: {} line(s) could not be read as events and were skipped; run `audit verify {}`",
+                    report.unreadable,
+                    args.dir.display()
+                );
+            }
+            report.lines
         }
         Err(e) => {
             eprintln!("audit query: {e}");

@@ -45,9 +45,9 @@ pub(crate) fn verify(args: &VerifyArgs) -> ExitCode {
             println!("ok: {} events in {} files", report.events, report.files);
             ExitCode::SUCCESS
         }
-        Err(e @ VerifyError::Broken { .. }) => {
+        Err(e @ (VerifyError::Broken { .. } | VerifyError::Directory { .. })) => {
             println!("FAILED: {e}");
-            if args.key_file.is_none() {
+            if args.key_file.is_none() && matches!(e, VerifyError::Broken { .. }) {
                 eprintln!("hint: if this trail uses an HMAC key, pass it with --key-file");
             }
             ExitCode::from(1)

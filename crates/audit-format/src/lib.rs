@@ -51,7 +51,7 @@ pub use event::{
 pub use ids::IdPool;
 pub use names::todays_file_name;
 pub use policy::{AlertReason, CompliancePolicy};
-pub use query::{EventQuery, query_dir, query_dir_counting};
+pub use query::{EventQuery, QueryReport, query_dir, query_dir_counting};
 pub use record::{AuditRecord, Integrity, LineEncoder};
 pub use recover::{ChainHead, find_line};
 pub use store::{DEFAULT_MAX_FILE_BYTES, FileStore, Storable};

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 
 use crate::anchor::{ANCHOR_FILE, Anchor};
 use crate::error::Error;
-use crate::names::list_log_files;
+use crate::names::scan_log_dir;
 use crate::record::{ChainFields, Integrity, check_line, is_genesis};
 
 /// What a successful verification covered.
@@ -46,6 +46,15 @@ pub enum VerifyError {
         /// What is wrong.
         reason: String,
     },
+    /// The directory fails for a reason outside its lines: an audit file name that is not a
+    /// regular file, or a chain anchor that does not hold (not authenticated under an HMAC
+    /// key, altered, or recording a removal inside the retention period).
+    Directory {
+        /// The entry at fault.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// The directory or a file could not be read.
     Io(Error),
 }
@@ -65,6 +74,7 @@ impl fmt::Display for VerifyError {
                     file.display()
                 )
             }
+            Self::Directory { path, reason } => write!(f, "{}: {reason}", path.display()),
             Self::Io(e) => e.fmt(f),
         }
     }
@@ -106,7 +116,13 @@ pub fn verify_dir_with_progress(
             })
         }
     };
-    let files = list_log_files(dir).map_err(io("cannot list audit directory", dir))?;
+    let (files, odd) = scan_log_dir(dir).map_err(io("cannot list audit directory", dir))?;
+    if let Some(odd) = odd.into_iter().next() {
+        return Err(VerifyError::Directory {
+            reason: odd.problem(),
+            path: odd.path,
+        });
+    }
     let total: u64 = files
         .iter()
         .filter_map(|f| f.path.metadata().ok())
