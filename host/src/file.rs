@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use audit_format::FileStore;
+use audit_format::{FileStore, Integrity};
 
 use crate::backend::{Batch, ChainHead, StorageBackend};
 use audit_format::error::Result;
@@ -26,9 +26,17 @@ pub struct FileBackendBuilder {
     name: Option<String>,
     max_file_bytes: u64,
     retention_days: Option<u32>,
+    integrity: Integrity,
 }
 
 impl FileBackendBuilder {
+    /// Authenticates the chain anchors retention writes with `integrity`'s key (HMAC mode),
+    /// so `audit verify --key-file` tells them from forged ones. Default SHA-256 (no MAC).
+    /// The trail sets this from its own integrity settings.
+    pub fn integrity(self, integrity: Integrity) -> Self {
+        Self { integrity, ..self }
+    }
+
     /// Rotates a daily file once it would grow past `bytes` (0: never rotate by size).
     /// Default [`DEFAULT_MAX_FILE_BYTES`].
     pub fn max_file_bytes(self, bytes: u64) -> Self {
@@ -64,7 +72,8 @@ impl FileBackendBuilder {
     /// [`Error::Io`]: crate::Error::Io
     /// [`Error::Integrity`]: crate::Error::Integrity
     pub fn open(self) -> Result<FileStorageBackend> {
-        let store = FileStore::open(self.dir, self.max_file_bytes, self.retention_days)?;
+        let store = FileStore::open(self.dir, self.max_file_bytes, self.retention_days)?
+            .with_integrity(self.integrity);
         let dir = store.dir().to_path_buf();
         Ok(FileStorageBackend {
             name: self
@@ -112,6 +121,7 @@ impl FileStorageBackend {
             name: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             retention_days: None,
+            integrity: Integrity::Sha256,
         }
     }
 

@@ -42,7 +42,7 @@ pub mod recover;
 pub mod store;
 pub mod verify;
 
-pub use anchor::Anchor;
+pub use anchor::{Anchor, AnchorAuth, Removed};
 pub use error::{CallErrorKind, ConfigError, Error, Result};
 pub use event::{
     AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,
