@@ -131,6 +131,19 @@ fn retention_under_hmac_writes_an_anchor_that_verifies_with_the_key() -> TestRes
         "{err}"
     );
     assert_eq!(text(&out.stdout), "ok: 4 events in 2 files\n");
+    // The policy says 7 days: removals under 2 fail the check.
+    let args = ["verify", "--key-file", "audit.key", "--retention-days"];
+    let out = audit(&[&args[..], &["2", "logs"]].concat(), dir.path(), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = audit(&[&args[..], &["7", "logs"]].concat(), dir.path(), "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "were removed on 2026-03-05 under retention_days 2, shorter than --retention-days 7"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
 
     // The anchor is authenticated: a forged one in its place fails.
     let anchor = logs.join(".audit-anchor.json");

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use audit_format::anchor::ANCHOR_FILE;
 use audit_host::Integrity;
 use audit_host::verify::{VerifyError, verify_dir_with_progress};
 use clap::Args;
@@ -15,6 +16,10 @@ pub(crate) struct VerifyArgs {
     /// HMAC key file, for trails configured with [trail.integrity] hmac_key_file.
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Also fail when `.audit-anchor.json` records a removal made under a `retention_days`
+    /// shorter than DAYS (your policy's).
+    #[arg(long, value_name = "DAYS")]
+    retention_days: Option<u32>,
     /// The audit directory.
     dir: PathBuf,
 }
@@ -41,6 +46,18 @@ pub(crate) fn verify(args: &VerifyArgs) -> ExitCode {
         Ok(report) => {
             for w in &report.warnings {
                 eprintln!("warning: {w}");
+            }
+            if let (Some(days), Some(r)) = (args.retention_days, &report.removed)
+                && r.retention_days < days
+            {
+                println!(
+                    "FAILED: {}: records that files dated up to {} were removed on {} under retention_days {}, shorter than --retention-days {days}",
+                    args.dir.join(ANCHOR_FILE).display(),
+                    r.newest_date,
+                    r.removed_on,
+                    r.retention_days
+                );
+                return ExitCode::from(1);
             }
             println!("ok: {} events in {} files", report.events, report.files);
             ExitCode::SUCCESS

@@ -97,10 +97,13 @@ impl FileStore {
         let lock = lock_dir(&dir)?;
         let files = list_log_files(&dir).map_err(Error::io("cannot list audit directory", &dir))?;
         let mut head = recover_tail(&files)?;
-        let anchor = Anchor::read(&dir)?;
-        let fresh = files.is_empty() && anchor.is_none();
+        let anchored = dir.join(ANCHOR_FILE).exists();
+        let fresh = files.is_empty() && !anchored;
+        // No file holds a line: the anchor is where the chain continues (read only then, so
+        // a damaged anchor does not stop a directory that has lines).
         if head.is_none()
-            && let Some(anchor) = anchor
+            && anchored
+            && let Some(anchor) = Anchor::read(&dir)?
         {
             head = Some(ChainHead::from_anchor(anchor, &dir));
         }

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth};
+use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth, Removed};
 use crate::error::Error;
 use crate::names::scan_log_dir;
 use crate::record::{ChainFields, Integrity, check_line, is_genesis};
@@ -25,6 +25,9 @@ pub struct VerifyReport {
     pub first_sequence: Option<u64>,
     /// Last sequence number verified.
     pub last_sequence: Option<u64>,
+    /// What the directory's anchor records as removed by retention (it held: authenticated
+    /// under an HMAC key, consistent in any mode).
+    pub removed: Option<Removed>,
     /// Things worth knowing that are not failures (an unterminated final line, a chain
     /// shortened by retention).
     pub warnings: Vec<String>,
@@ -133,6 +136,7 @@ pub fn verify_dir_with_progress(
         ..Default::default()
     };
     let anchor = check_anchor(dir, integrity, &mut report.warnings)?;
+    report.removed = anchor.as_ref().and_then(|a| a.removed.clone());
     let mut chain = Chain {
         expected_seq: anchor.as_ref().map_or(1, |a| a.sequence_number),
         expected_prev: anchor.and_then(|a| a.previous_hash).map(|h| Hash::new(&h)),
