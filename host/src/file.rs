@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use audit_format::{FileStore, Integrity};
+use audit_format::anchor::{ANCHOR_FILE, AnchorAuth};
+use audit_format::error::Error;
+use audit_format::{Anchor, FileStore, Integrity};
 
 use crate::backend::{Batch, ChainHead, StorageBackend};
 use audit_format::error::Result;
@@ -62,19 +64,24 @@ impl FileBackendBuilder {
     }
 
     /// Opens the directory: creates it (mode 0700) if needed, takes its lock, and recovers
-    /// the end of the chain from the newest file.
+    /// the end of the chain from the newest file (or the chain anchor, when no file holds a
+    /// line).
     ///
     /// # Errors
     /// [`Error::DirectoryLocked`] if another writer holds the directory; [`Error::Io`] for
-    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event.
+    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event,
+    /// or the chain continues from an anchor whose `mac` does not match the HMAC key.
     ///
     /// [`Error::DirectoryLocked`]: crate::Error::DirectoryLocked
     /// [`Error::Io`]: crate::Error::Io
     /// [`Error::Integrity`]: crate::Error::Integrity
     pub fn open(self) -> Result<FileStorageBackend> {
-        let store = FileStore::open(self.dir, self.max_file_bytes, self.retention_days)?
-            .with_integrity(self.integrity);
+        let store = FileStore::open(self.dir, self.max_file_bytes, self.retention_days)?;
         let dir = store.dir().to_path_buf();
+        if store.chain_head().is_some_and(|h| h.anchor.is_some()) {
+            check_anchor_key(&dir, &self.integrity)?;
+        }
+        let store = store.with_integrity(self.integrity);
         Ok(FileStorageBackend {
             name: self
                 .name
@@ -83,6 +90,30 @@ impl FileBackendBuilder {
             dir,
             store: Mutex::new(store),
         })
+    }
+}
+
+/// Under an HMAC key, the chain may continue from `dir`'s anchor only if the key
+/// authenticates it (as a last line must verify); an anchor without a `mac` (an older
+/// version's) is accepted with a warning, `audit verify --key-file` reports it.
+fn check_anchor_key(dir: &Path, integrity: &Integrity) -> Result<()> {
+    let path = dir.join(ANCHOR_FILE);
+    match Anchor::read_checked(dir, integrity)? {
+        Some((_, AnchorAuth::Mismatch)) => Err(Error::Integrity(format!(
+            "cannot continue the stored chain from {}: no audit file holds a line and the anchor \
+             does not authenticate with this trail's HMAC key (altered, forged, or written under \
+             another key). Use the key it was written with, or move it aside to start a new \
+             chain at sequence 1",
+            path.display()
+        ))),
+        Some((_, AnchorAuth::Missing)) => {
+            eprintln!(
+                "audit: warning: continuing the chain from {}, which is not authenticated (no `mac`); `audit verify --key-file` reports it until retention next replaces it",
+                path.display()
+            );
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -349,3 +349,50 @@ async fn retention_waits_until_the_new_days_first_batch_is_durable() -> TestResu
     assert_eq!((report.events, report.first_sequence), (1, Some(3)));
     Ok(())
 }
+
+/// Under an HMAC key the chain continues from an anchor-only directory only when the key
+/// authenticates the anchor, as it continues after a last line only when that verifies.
+#[tokio::test]
+async fn an_anchor_only_directory_under_hmac_needs_an_anchor_the_key_authenticates() -> TestResult {
+    let key = audit_host::Integrity::hmac(&[5u8; 32])?;
+    let other = audit_host::Integrity::hmac(&[6u8; 32])?;
+    for (written_with, continues) in [(&key, true), (&other, false)] {
+        let dir = tempfile::tempdir()?;
+        let open = || {
+            AuditTrail::builder()
+                .storage_path(dir.path())
+                .integrity(key.clone())
+                .clock(|| at(2026, 3, 20))
+                .build()
+        };
+        let trail = open()?;
+        log_n(&trail, 3).await?;
+        trail.close().await?;
+        let last: serde_json::Value =
+            serde_json::from_str(all_lines(dir.path()).last().ok_or("no line")?)?;
+        let anchor = audit_format::Anchor {
+            previous_hash: last["checksum"].as_str().map(str::to_owned),
+            removed: None,
+            sequence_number: 4,
+        };
+        anchor.write(dir.path(), written_with)?;
+        std::fs::remove_file(dir.path().join("audit_2026-03-20.jsonl"))?;
+        match open() {
+            Ok(trail) => {
+                assert!(continues);
+                log_n(&trail, 1).await?;
+                trail.close().await?;
+                assert_eq!(sequences(dir.path()), [4]);
+                assert_eq!(
+                    audit_host::verify_dir(dir.path(), &key)?.first_sequence,
+                    Some(4)
+                );
+            }
+            Err(e) => {
+                assert!(!continues, "{e}");
+                assert!(e.to_string().contains("does not authenticate"), "{e}");
+            }
+        }
+    }
+    Ok(())
+}
