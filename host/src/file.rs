@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use audit_format::FileStore;
+use audit_format::anchor::{ANCHOR_FILE, AnchorAuth};
+use audit_format::error::Error;
+use audit_format::{Anchor, FileStore, Integrity};
 
 use crate::backend::{Batch, ChainHead, StorageBackend};
 use audit_format::error::Result;
@@ -26,9 +28,17 @@ pub struct FileBackendBuilder {
     name: Option<String>,
     max_file_bytes: u64,
     retention_days: Option<u32>,
+    integrity: Integrity,
 }
 
 impl FileBackendBuilder {
+    /// Authenticates the chain anchors retention writes with `integrity`'s key (HMAC mode),
+    /// so `audit verify --key-file` tells them from forged ones. Default SHA-256 (no MAC).
+    /// The trail sets this from its own integrity settings.
+    pub fn integrity(self, integrity: Integrity) -> Self {
+        Self { integrity, ..self }
+    }
+
     /// Rotates a daily file once it would grow past `bytes` (0: never rotate by size).
     /// Default [`DEFAULT_MAX_FILE_BYTES`].
     pub fn max_file_bytes(self, bytes: u64) -> Self {
@@ -54,11 +64,13 @@ impl FileBackendBuilder {
     }
 
     /// Opens the directory: creates it (mode 0700) if needed, takes its lock, and recovers
-    /// the end of the chain from the newest file.
+    /// the end of the chain from the newest file (or the chain anchor, when no file holds a
+    /// line).
     ///
     /// # Errors
     /// [`Error::DirectoryLocked`] if another writer holds the directory; [`Error::Io`] for
-    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event.
+    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event,
+    /// or the chain continues from an anchor whose `mac` does not match the HMAC key.
     ///
     /// [`Error::DirectoryLocked`]: crate::Error::DirectoryLocked
     /// [`Error::Io`]: crate::Error::Io
@@ -66,6 +78,10 @@ impl FileBackendBuilder {
     pub fn open(self) -> Result<FileStorageBackend> {
         let store = FileStore::open(self.dir, self.max_file_bytes, self.retention_days)?;
         let dir = store.dir().to_path_buf();
+        if store.chain_head().is_some_and(|h| h.anchor.is_some()) {
+            check_anchor_key(&dir, &self.integrity)?;
+        }
+        let store = store.with_integrity(self.integrity);
         Ok(FileStorageBackend {
             name: self
                 .name
@@ -74,6 +90,30 @@ impl FileBackendBuilder {
             dir,
             store: Mutex::new(store),
         })
+    }
+}
+
+/// Under an HMAC key, the chain may continue from `dir`'s anchor only if the key
+/// authenticates it (as a last line must verify); an anchor without a `mac` (an older
+/// version's) is accepted with a warning, `audit verify --key-file` reports it.
+fn check_anchor_key(dir: &Path, integrity: &Integrity) -> Result<()> {
+    let path = dir.join(ANCHOR_FILE);
+    match Anchor::read_checked(dir, integrity)? {
+        Some((_, AnchorAuth::Mismatch)) => Err(Error::Integrity(format!(
+            "cannot continue the stored chain from {}: no audit file holds a line and the anchor \
+             does not authenticate with this trail's HMAC key (altered, forged, or written under \
+             another key). Use the key it was written with, or move it aside to start a new \
+             chain at sequence 1",
+            path.display()
+        ))),
+        Some((_, AnchorAuth::Missing)) => {
+            eprintln!(
+                "audit: warning: continuing the chain from {}, which is not authenticated (no `mac`); `audit verify --key-file` reports it until retention next replaces it",
+                path.display()
+            );
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -112,6 +152,7 @@ impl FileStorageBackend {
             name: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             retention_days: None,
+            integrity: Integrity::Sha256,
         }
     }
 

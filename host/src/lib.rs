@@ -61,7 +61,7 @@ pub use audit_format::verify;
 pub use audit_format::{
     AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, CallErrorKind,
     ComplianceLevel, CompliancePolicy, ConfigError, Error, ErrorReport, ErrorSeverity, EventQuery,
-    Integrity, MAX_SEQUENCE, Result, VerifyReport, data_access_event_type, query_dir,
+    Integrity, MAX_SEQUENCE, QueryReport, Result, VerifyReport, data_access_event_type, query_dir,
     query_dir_counting, verify_dir,
 };
 pub use backend::{Batch, ChainHead, StorageBackend};

@@ -46,3 +46,38 @@ async fn a_time_filtered_query_skips_lines_it_cannot_read() -> TestResult {
     assert!(lines.iter().all(|l| l.contains("\"sequence_number\":")));
     Ok(())
 }
+
+/// `get_events` searches the regular files only: a symlink under an audit file name is not
+/// followed (its target's lines are not returned), and `verify_chain` fails on it.
+#[cfg(unix)]
+#[tokio::test]
+async fn get_events_does_not_follow_a_symlinked_audit_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let elsewhere = tempfile::tempdir()?;
+    let other = AuditTrail::builder()
+        .storage_path(elsewhere.path())
+        .clock(|| at(2026, 1, 1))
+        .build()?;
+    log_n(&other, 3).await?;
+    other.close().await?;
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .clock(|| at(2026, 3, 1))
+        .build()?;
+    log_n(&trail, 2).await?;
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("audit_2026-01-01.jsonl"),
+        dir.path().join("audit_2026-01-01.jsonl"),
+    )?;
+    let all = EventQuery {
+        limit: None,
+        ..Default::default()
+    };
+    assert_eq!(trail.get_events(&all).await?.len(), 2);
+    assert!(matches!(
+        trail.verify_chain().await,
+        Err(Error::Integrity(m)) if m.contains("is a symlink, not a regular file")
+    ));
+    trail.close().await?;
+    Ok(())
+}

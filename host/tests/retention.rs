@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use audit_host::{AuditEventType, AuditTrail, CompliancePolicy};
+use audit_host::{AuditEventType, AuditRecord, AuditTrail, CompliancePolicy};
 use chrono::{TimeDelta, TimeZone, Utc};
 use common::*;
 
@@ -248,5 +248,151 @@ async fn a_future_dated_import_does_not_expire_present_files() -> TestResult {
         ]
     );
     assert_eq!(verify(dir.path()).events, 2);
+    Ok(())
+}
+
+/// What an older version left when every file had expired and the new day's first write
+/// failed (or the process died before it): only `.audit-anchor.json`. The next start
+/// continues the chain from the anchor instead of restarting it at sequence 1.
+#[tokio::test]
+async fn a_directory_holding_only_the_anchor_continues_its_chain() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let now = ManualClock::starting_at(at(2026, 3, 1));
+    let policy = CompliancePolicy {
+        retention_days: 2,
+        ..Default::default()
+    };
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .policy(policy.clone())
+        .clock(now.clock())
+        .build()?;
+    log_n(&trail, 3).await?;
+    trail.close().await?;
+    let last: serde_json::Value =
+        serde_json::from_str(all_lines(dir.path()).last().ok_or("no line")?)?;
+    std::fs::write(
+        dir.path().join(".audit-anchor.json"),
+        serde_json::json!({"previous_hash": last["checksum"], "sequence_number": 4}).to_string(),
+    )?;
+    std::fs::remove_file(dir.path().join("audit_2026-03-01.jsonl"))?;
+
+    now.set(at(2026, 3, 20));
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .policy(policy)
+        .clock(now.clock())
+        .build()?;
+    log_n(&trail, 2).await?;
+    trail.close().await?;
+    assert_eq!(sequences(dir.path()), [4, 5]);
+    let report = verify(dir.path());
+    assert_eq!((report.events, report.first_sequence), (2, Some(4)));
+    Ok(())
+}
+
+/// A record whose date the store cannot tell when `dated` is false: the batch fails.
+struct MaybeDated<'a>(&'a AuditRecord, bool);
+
+impl audit_format::Storable for MaybeDated<'_> {
+    fn line(&self) -> &str {
+        self.0.line()
+    }
+    fn sequence_number(&self) -> u64 {
+        self.0.sequence_number()
+    }
+    fn date(&self) -> audit_format::Result<chrono::NaiveDate> {
+        if self.1 {
+            Ok(self.0.timestamp().date_naive())
+        } else {
+            Err(audit_format::Error::backend(
+                "no date (the test's failing write)",
+            ))
+        }
+    }
+}
+
+/// Retention deletes expired files only once the new day's first batch is durable: a first
+/// write of the new day that fails (disk full) leaves every old file, and no anchor, behind.
+#[tokio::test]
+async fn retention_waits_until_the_new_days_first_batch_is_durable() -> TestResult {
+    let records = records_at(&[at(2026, 3, 1), at(2026, 3, 1), at(2026, 3, 20)]).await?;
+    let dir = tempfile::tempdir()?;
+    let day1 = dir.path().join("audit_2026-03-01.jsonl");
+    let anchor = dir.path().join(".audit-anchor.json");
+    let mut store = audit_format::FileStore::open(dir.path(), 0, Some(2))?;
+    store.append(&records[..2])?;
+    store.flush()?;
+
+    let failing = [
+        MaybeDated(&records[2], true),
+        MaybeDated(&records[2], false),
+    ];
+    assert!(store.append(failing).is_err());
+    assert_eq!(log_files(dir.path()), std::slice::from_ref(&day1));
+    assert!(!anchor.exists(), "no anchor for a day that holds nothing");
+
+    store.append(&records[2..])?;
+    assert!(
+        day1.exists(),
+        "the new day's first batch is not durable yet"
+    );
+    assert!(!anchor.exists());
+    store.flush()?;
+    assert!(
+        !day1.exists(),
+        "expired once the new file's first batch is durable"
+    );
+    assert!(anchor.exists());
+    drop(store);
+    let report = verify(dir.path());
+    assert_eq!((report.events, report.first_sequence), (1, Some(3)));
+    Ok(())
+}
+
+/// Under an HMAC key the chain continues from an anchor-only directory only when the key
+/// authenticates the anchor, as it continues after a last line only when that verifies.
+#[tokio::test]
+async fn an_anchor_only_directory_under_hmac_needs_an_anchor_the_key_authenticates() -> TestResult {
+    let key = audit_host::Integrity::hmac(&[5u8; 32])?;
+    let other = audit_host::Integrity::hmac(&[6u8; 32])?;
+    for (written_with, continues) in [(&key, true), (&other, false)] {
+        let dir = tempfile::tempdir()?;
+        let open = || {
+            AuditTrail::builder()
+                .storage_path(dir.path())
+                .integrity(key.clone())
+                .clock(|| at(2026, 3, 20))
+                .build()
+        };
+        let trail = open()?;
+        log_n(&trail, 3).await?;
+        trail.close().await?;
+        let last: serde_json::Value =
+            serde_json::from_str(all_lines(dir.path()).last().ok_or("no line")?)?;
+        let anchor = audit_format::Anchor {
+            previous_hash: last["checksum"].as_str().map(str::to_owned),
+            removed: None,
+            sequence_number: 4,
+        };
+        anchor.write(dir.path(), written_with)?;
+        std::fs::remove_file(dir.path().join("audit_2026-03-20.jsonl"))?;
+        match open() {
+            Ok(trail) => {
+                assert!(continues);
+                log_n(&trail, 1).await?;
+                trail.close().await?;
+                assert_eq!(sequences(dir.path()), [4]);
+                assert_eq!(
+                    audit_host::verify_dir(dir.path(), &key)?.first_sequence,
+                    Some(4)
+                );
+            }
+            Err(e) => {
+                assert!(!continues, "{e}");
+                assert!(e.to_string().contains("does not authenticate"), "{e}");
+            }
+        }
+    }
     Ok(())
 }

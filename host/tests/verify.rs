@@ -278,3 +278,41 @@ async fn the_stream_verifier_breaks_where_verify_dir_does() -> TestResult {
     assert_eq!(stream.finish().events, 20);
     Ok(())
 }
+
+/// An anchor authenticated with the key still has to agree with itself: a removal it records
+/// inside the retention it names fails.
+#[tokio::test]
+async fn an_anchor_recording_a_removal_inside_its_retention_fails() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let key = Integrity::hmac(&[9u8; 32])?;
+    let now = ManualClock::starting_at(at(2026, 3, 1));
+    let trail = AuditTrail::builder()
+        .storage_path(dir.path())
+        .integrity(key.clone())
+        .policy(audit_host::CompliancePolicy {
+            retention_days: 2,
+            ..Default::default()
+        })
+        .clock(now.clock())
+        .build()?;
+    log_n(&trail, 2).await?;
+    now.set(at(2026, 3, 2));
+    log_n(&trail, 2).await?;
+    now.set(at(2026, 3, 5));
+    log_n(&trail, 1).await?;
+    trail.close().await?;
+    let report = verify_dir(dir.path(), &key)?;
+    assert_eq!((report.events, report.first_sequence), (1, Some(5)));
+
+    let mut anchor = audit_format::Anchor::read(dir.path())?.ok_or("anchor")?;
+    let removed = anchor.removed.as_mut().ok_or("removed")?;
+    assert_eq!((removed.first_sequence, removed.last_sequence), (1, 4));
+    removed.retention_days = 30;
+    anchor.write(dir.path(), &key)?;
+    assert!(matches!(
+        verify_dir(dir.path(), &key),
+        Err(VerifyError::Directory { reason, .. })
+            if reason.contains("removed on 2026-03-05, inside their retention of 30 days")
+    ));
+    Ok(())
+}

@@ -124,9 +124,12 @@ fn query_directory(dir: &Path, q: &EventQuery, verify_args: &str) -> Result<Vec<
         return Err(ExitCode::from(EXIT_USAGE));
     }
     match audit_host::query_dir_counting(dir, q) {
-        Ok((lines, unreadable)) => {
-            warn_unreadable(unreadable, verify_args);
-            Ok(lines)
+        Ok(report) => {
+            for odd in &report.not_regular {
+                eprintln!("audit query: warning: {odd}; not searched. Run `audit verify {verify_args}`");
+            }
+            warn_unreadable(report.unreadable, verify_args);
+            Ok(report.lines)
         }
         Err(e) => {
             eprintln!("audit query: {e}");

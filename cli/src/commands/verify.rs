@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use audit_format::anchor::ANCHOR_FILE;
 use audit_host::Integrity;
 use audit_host::readback::StoreReader;
 use audit_host::verify::{StreamVerifier, VerifyError, VerifyReport, verify_dir_with_progress};
@@ -19,6 +20,10 @@ pub(crate) struct VerifyArgs {
     /// --config, the default is the configuration's key).
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Also fail when `.audit-anchor.json` records a removal made under a `retention_days`
+    /// shorter than DAYS (your policy's).
+    #[arg(long, value_name = "DAYS")]
+    retention_days: Option<u32>,
     #[command(flatten)]
     store: ConfiguredStore,
     /// The audit directory.
@@ -38,14 +43,16 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
         None => None,
     };
     match (&args.dir, &args.store.config, &args.store.backend) {
-        (_, Some(config), Some(backend)) => verify_configured(config, backend, key, verbose),
+        (_, Some(config), Some(backend)) => {
+            verify_configured(config, backend, key, verbose, args.retention_days)
+        }
         (Some(dir), _, _) => {
             if !dir.is_dir() {
                 eprintln!("audit verify: {} is not a directory", dir.display());
                 return ExitCode::from(EXIT_USAGE);
             }
             let hint = key.is_none();
-            verify_directory(dir, &key.unwrap_or(Integrity::Sha256), hint)
+            verify_directory(dir, &key.unwrap_or(Integrity::Sha256), hint, args.retention_days)
         }
         _ => {
             eprintln!("audit verify: give DIR, or --config FILE --backend NAME");
@@ -54,11 +61,30 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
     }
 }
 
-/// `audit verify DIR`: `hint` suggests --key-file when the chain breaks.
-fn verify_directory(dir: &Path, integrity: &Integrity, hint: bool) -> ExitCode {
+/// `audit verify DIR`: `hint` suggests --key-file when the chain breaks; `retention_days`
+/// is the policy's minimum for removals the anchor records.
+fn verify_directory(
+    dir: &Path,
+    integrity: &Integrity,
+    hint: bool,
+    retention_days: Option<u32>,
+) -> ExitCode {
     let mut progress = Progress::new("verifying", true);
     let result = verify_dir_with_progress(dir, integrity, &mut |d, t| progress.update(d, t));
     progress.finish();
+    if let (Ok(report), Some(days)) = (&result, retention_days)
+        && let Some(r) = &report.removed
+        && r.retention_days < days
+    {
+        println!(
+            "FAILED: {}: records that files dated up to {} were removed on {} under retention_days {}, shorter than --retention-days {days}",
+            dir.join(ANCHOR_FILE).display(),
+            r.newest_date,
+            r.removed_on,
+            r.retention_days
+        );
+        return ExitCode::from(1);
+    }
     outcome(
         result.map(|r| {
             let files = r.files;
@@ -75,6 +101,7 @@ fn verify_configured(
     backend: &str,
     key: Option<Integrity>,
     verbose: bool,
+    retention_days: Option<u32>,
 ) -> ExitCode {
     let (config, store) = match configured::open("audit verify", config, backend, verbose) {
         Ok(opened) => opened,
@@ -90,7 +117,7 @@ fn verify_configured(
         }
     };
     if let Some(dir) = store.directory() {
-        return verify_directory(dir, &integrity, hint);
+        return verify_directory(dir, &integrity, hint, retention_days);
     }
     let Ok(rt) = runtime() else {
         return ExitCode::from(EXIT_USAGE);
@@ -150,9 +177,9 @@ fn outcome(result: Result<(VerifyReport, String), VerifyError>, hint: bool) -> E
             println!("ok: {} events in {place}", report.events);
             ExitCode::SUCCESS
         }
-        Err(e) if e.broken_sequence().is_some() => {
+        Err(e) if e.broken_sequence().is_some() || matches!(e, VerifyError::Directory { .. }) => {
             println!("FAILED: {e}");
-            if hint {
+            if hint && e.broken_sequence().is_some() {
                 eprintln!("hint: if this trail uses an HMAC key, pass it with --key-file");
             }
             ExitCode::from(1)

@@ -45,7 +45,7 @@ pub mod recover;
 pub mod store;
 pub mod verify;
 
-pub use anchor::Anchor;
+pub use anchor::{Anchor, AnchorAuth, Removed};
 pub use error::{CallErrorKind, ConfigError, Error, Result};
 pub use event::{
     AuditEvent, AuditEventType, AuditLogLevel, ComplianceLevel, ErrorReport, ErrorSeverity,
@@ -54,7 +54,7 @@ pub use event::{
 pub use ids::IdPool;
 pub use names::todays_file_name;
 pub use policy::{AlertReason, CompliancePolicy};
-pub use query::{EventQuery, query_dir, query_dir_counting};
+pub use query::{EventQuery, QueryReport, query_dir, query_dir_counting};
 pub use record::{AuditRecord, Integrity, LineEncoder, MAX_SEQUENCE};
 pub use recover::{ChainHead, find_line};
 pub use store::{DEFAULT_MAX_FILE_BYTES, FileStore, Storable};

@@ -40,27 +40,100 @@ pub fn parse_log_file_name(name: &str) -> Option<(NaiveDate, u32)> {
     Some((NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?, index))
 }
 
-/// Every audit log file in `dir`, oldest first (by date, then rotation index).
+/// An `audit_*.jsonl` name in a directory whose entry is not a regular file (a symlink, a
+/// FIFO, a directory, ...). The trail never creates one; readers report it rather than skip it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRegular {
+    /// Its path.
+    pub path: PathBuf,
+    /// What it is: `symlink`, `fifo`, `directory`, `socket`, `block device`, `character
+    /// device`.
+    pub kind: &'static str,
+}
+
+impl NotRegular {
+    /// What is wrong with it and what to do, after its path.
+    pub fn problem(&self) -> String {
+        format!(
+            "is a {}, not a regular file: the trail only writes regular files, so something else \
+             put it there; find out what, then move it out of the directory",
+            self.kind
+        )
+    }
+}
+
+impl std::fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.path.display(), self.problem())
+    }
+}
+
+/// Every audit log file in `dir`, oldest first (by date, then rotation index); entries with
+/// an audit file name that are not regular files are left out (see [`scan_log_dir`]).
 ///
 /// # Errors
 /// The `io::Error` of reading the directory.
 pub fn list_log_files(dir: &Path) -> io::Result<Vec<LogFile>> {
+    scan_log_dir(dir).map(|(files, _)| files)
+}
+
+/// Every audit log file in `dir`, oldest first, and the entries with an audit file name that
+/// are not regular files (symlinks are not followed).
+///
+/// # Errors
+/// The `io::Error` of reading the directory.
+pub fn scan_log_dir(dir: &Path) -> io::Result<(Vec<LogFile>, Vec<NotRegular>)> {
     let mut files = Vec::new();
+    let mut odd = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if let Some((date, index)) = name.to_str().and_then(parse_log_file_name)
-            && entry.file_type()?.is_file()
-        {
+        let Some((date, index)) = name.to_str().and_then(parse_log_file_name) else {
+            continue;
+        };
+        let kind = entry.file_type()?;
+        if kind.is_file() {
             files.push(LogFile {
                 date,
                 index,
                 path: entry.path(),
             });
+        } else {
+            odd.push(NotRegular {
+                path: entry.path(),
+                kind: kind_name(kind),
+            });
         }
     }
     files.sort();
-    Ok(files)
+    odd.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((files, odd))
+}
+
+fn kind_name(kind: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "fifo";
+        }
+        if kind.is_socket() {
+            return "socket";
+        }
+        if kind.is_block_device() {
+            return "block device";
+        }
+        if kind.is_char_device() {
+            return "character device";
+        }
+    }
+    if kind.is_symlink() {
+        "symlink"
+    } else if kind.is_dir() {
+        "directory"
+    } else {
+        "special file"
+    }
 }
 
 /// Today's file name, for messages and tests: `audit_YYYY-MM-DD.jsonl` in UTC.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::event::{AuditEventType, AuditLogLevel};
-use crate::names::list_log_files;
+use crate::names::{NotRegular, scan_log_dir};
 
 /// Filters for `AuditTrail::get_events` (in `audit-host`) and `audit query`;
 /// every filter set must match. The default matches everything, with a limit of 100 (as
@@ -112,21 +112,38 @@ impl EventQuery {
 /// # Errors
 /// [`Error::Io`] when the directory or a file cannot be read.
 pub fn query_dir(dir: &Path, query: &EventQuery) -> Result<Vec<String>> {
-    query_dir_counting(dir, query).map(|(lines, _)| lines)
+    query_dir_counting(dir, query).map(|r| r.lines)
 }
 
-/// Like [`query_dir`], also counting the lines in the files searched that could not be read
-/// as events (they match no filter; `audit verify` says what is wrong with them).
+/// What [`query_dir_counting`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct QueryReport {
+    /// The matching lines, newest first.
+    pub lines: Vec<String>,
+    /// Lines in the files searched that could not be read as events (they match no filter;
+    /// `audit verify` says what is wrong with them).
+    pub unreadable: usize,
+    /// Entries with an audit file name that are not regular files: not searched.
+    pub not_regular: Vec<NotRegular>,
+}
+
+/// Like [`query_dir`], also counting the lines that could not be read as events and listing
+/// the audit file names that are not regular files (symlinks, FIFOs, directories), which are
+/// not searched.
 ///
 /// # Errors
 /// [`Error::Io`] when the directory or a file cannot be read.
-pub fn query_dir_counting(dir: &Path, query: &EventQuery) -> Result<(Vec<String>, usize)> {
-    let files = list_log_files(dir).map_err(Error::io("cannot list audit directory", dir))?;
-    let mut out = Vec::new();
-    let mut unreadable = 0;
+pub fn query_dir_counting(dir: &Path, query: &EventQuery) -> Result<QueryReport> {
+    let (files, not_regular) =
+        scan_log_dir(dir).map_err(Error::io("cannot list audit directory", dir))?;
+    let mut report = QueryReport {
+        not_regular,
+        ..Default::default()
+    };
     let limit = query.limit.unwrap_or(usize::MAX);
     if limit == 0 {
-        return Ok((out, unreadable));
+        return Ok(report);
     }
     let start_date = query.start_time.map(|t| t.date_naive());
     for f in files.iter().rev() {
@@ -140,15 +157,15 @@ pub fn query_dir_counting(dir: &Path, query: &EventQuery) -> Result<(Vec<String>
         for line in text.lines().rev() {
             match query.matches(line) {
                 Some(true) => {
-                    out.push(line.to_owned());
-                    if out.len() >= limit {
-                        return Ok((out, unreadable));
+                    report.lines.push(line.to_owned());
+                    if report.lines.len() >= limit {
+                        return Ok(report);
                     }
                 }
                 Some(false) => {}
-                None => unreadable += 1,
+                None => report.unreadable += 1,
             }
         }
     }
-    Ok((out, unreadable))
+    Ok(report)
 }

@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use crate::anchor::{ANCHOR_FILE, Anchor};
 use crate::error::{Error, Result};
 use crate::fs::open_private;
 use crate::names::{LogFile, list_log_files};
@@ -23,6 +24,26 @@ pub struct ChainHead {
     pub line: String,
     /// Where the line is, for messages (for example `audit_2026-11-26.jsonl:1042`).
     pub location: String,
+    /// Set when no file holds a line and the end of the chain comes from the directory's
+    /// [`Anchor`] (retention removed every older file): `line` is empty, `sequence_number` is
+    /// the anchor's minus one, and the chain continues at the anchor's sequence number with
+    /// its `previous_hash`.
+    pub anchor: Option<Anchor>,
+}
+
+impl ChainHead {
+    /// The end of the chain an anchor records for a directory in which no file holds a line.
+    pub fn from_anchor(anchor: Anchor, dir: &Path) -> Self {
+        Self {
+            sequence_number: anchor.sequence_number.saturating_sub(1),
+            line: String::new(),
+            location: format!(
+                "{} (no audit file holds a line)",
+                dir.join(ANCHOR_FILE).display()
+            ),
+            anchor: Some(anchor),
+        }
+    }
 }
 
 /// Finds the last complete line of the newest non-empty file; moves a torn tail (bytes
@@ -116,6 +137,7 @@ pub(crate) fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
             sequence_number: fields.sequence_number,
             line: String::from_utf8_lossy(line).into_owned(),
             location: format!("{}:{line_no}", path.display()),
+            anchor: None,
         }));
     }
     Ok(None)
@@ -172,6 +194,7 @@ pub fn find_line(dir: &Path, sequence: u64) -> Result<Option<ChainHead>> {
                     sequence_number: sequence,
                     line: String::from_utf8_lossy(line).into_owned(),
                     location: format!("{}:{line_no}", path.display()),
+                    anchor: None,
                 }));
             }
         }

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Utc};
 
-use crate::anchor::{ANCHOR_FILE, Anchor};
+use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth, Removed};
 use crate::error::{Error, Result};
 use crate::fs::{create_dir_private, open_private, sync_dir, truncate_to};
 use crate::lock::lock_dir;
 use crate::names::{LogFile, list_log_files, log_file_name};
-use crate::record::{AuditRecord, ChainFields};
+use crate::record::{AuditRecord, ChainFields, Integrity};
 use crate::recover::{ChainHead, recover_tail};
 
 /// Default size at which a daily file is rotated: 100 MiB.
@@ -78,13 +78,15 @@ pub struct FileStore {
 
 impl FileStore {
     /// Opens `dir`: creates it (mode 0700) if needed, takes its lock, and recovers the end of
-    /// the chain from the newest file. A day's file is rotated once it would grow past
-    /// `max_file_bytes` (0: never); files dated more than `retention_days` before the newest
-    /// line's date are deleted when a new day's file starts (`None`: kept).
+    /// the chain from the newest file (or, when no file holds a line, from the chain anchor).
+    /// A day's file is rotated once it would grow past `max_file_bytes` (0: never); files
+    /// dated more than `retention_days` before a new day's file are deleted once that file's
+    /// first batch is durable (at the next [`flush`](Self::flush); `None`: kept).
     ///
     /// # Errors
     /// [`Error::DirectoryLocked`] if another writer holds the directory; [`Error::Io`] for
-    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event.
+    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event
+    /// or the anchor cannot be read.
     pub fn open(
         dir: impl Into<PathBuf>,
         max_file_bytes: u64,
@@ -94,9 +96,18 @@ impl FileStore {
         create_dir_private(&dir).map_err(Error::io("cannot create audit directory", &dir))?;
         let lock = lock_dir(&dir)?;
         let files = list_log_files(&dir).map_err(Error::io("cannot list audit directory", &dir))?;
-        let head = recover_tail(&files)?;
+        let mut head = recover_tail(&files)?;
+        let anchored = dir.join(ANCHOR_FILE).exists();
+        let fresh = files.is_empty() && !anchored;
+        // No file holds a line: the anchor is where the chain continues (read only then, so
+        // a damaged anchor does not stop a directory that has lines).
+        if head.is_none()
+            && anchored
+            && let Some(anchor) = Anchor::read(&dir)?
+        {
+            head = Some(ChainHead::from_anchor(anchor, &dir));
+        }
         let floor = files.last().map(|f| f.date);
-        let fresh = files.is_empty() && !dir.join(ANCHOR_FILE).exists();
         Ok(Self {
             dir,
             head,
@@ -109,9 +120,20 @@ impl FileStore {
                 repair: Vec::new(),
                 poisoned: None,
                 fresh,
+                integrity: Integrity::Sha256,
+                pending_retention: None,
                 _lock: lock,
             },
         })
+    }
+
+    /// Authenticates the chain anchors this store writes with `integrity`'s key (HMAC mode),
+    /// so `audit verify --key-file` can tell them from forged ones. With SHA-256 (the default)
+    /// they carry no MAC.
+    #[must_use]
+    pub fn with_integrity(mut self, integrity: Integrity) -> Self {
+        self.state.integrity = integrity;
+        self
     }
 
     /// The directory this store writes into.
@@ -162,6 +184,7 @@ impl FileStore {
             // Everything is on disk: no writeback to start for it.
             cur.written_back = cur.len;
         }
+        st.apply_pending_retention(&self.dir);
         Ok(())
     }
 
@@ -211,6 +234,11 @@ struct State {
     /// sequence 1 (a backend added to an existing trail), record where this directory's
     /// chain starts so `audit verify` accepts it.
     fresh: bool,
+    /// The key (if any) that authenticates the anchors written.
+    integrity: Integrity,
+    /// A new day's file was started on this day (counting back from it, retention is due
+    /// once that file's first batch is durable).
+    pending_retention: Option<NaiveDate>,
     _lock: File,
 }
 
@@ -246,9 +274,10 @@ impl State {
                 let anchor = Anchor {
                     sequence_number: first.sequence_number(),
                     previous_hash: fields.previous_hash.map(|h| h.into_owned()),
+                    removed: None,
                 };
                 anchor
-                    .write(dir)
+                    .write(dir, &self.integrity)
                     .map_err(Error::io("cannot write chain anchor in", dir))?;
             }
             self.fresh = false;
@@ -332,8 +361,8 @@ impl State {
                 self.switch_to(dir, date, 0, true, touched)?;
                 // Retention counts back from the new day, but never from a day later than the
                 // wall clock's: an imported event dated in the future must not expire the
-                // files of the present.
-                self.apply_retention(dir, date.min(Utc::now().date_naive()), &files);
+                // files of the present. It waits until the new file's first batch is durable.
+                self.pending_retention = Some(date.min(Utc::now().date_naive()));
                 Ok(())
             }
         }
@@ -431,34 +460,50 @@ impl State {
         }
     }
 
-    fn apply_retention(&mut self, dir: &Path, today: NaiveDate, files: &[LogFile]) {
-        let Some(days) = self.retention_days else {
+    /// Deletes the files retention expired when a new day's file started, once that file's
+    /// first batch is durable (after a successful fdatasync): deleting before would leave only
+    /// the anchor if the first write failed or the process died first. Writes the anchor
+    /// (the first kept line, and what was removed) before deleting anything.
+    fn apply_pending_retention(&mut self, dir: &Path) {
+        let (Some(today), Some(days)) = (self.pending_retention, self.retention_days) else {
             return;
         };
         let Some(cutoff) = today.checked_sub_days(chrono::Days::new(u64::from(days))) else {
+            self.pending_retention = None;
             return;
         };
+        let files = match list_log_files(dir) {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!(
+                    "audit: retention skipped: cannot list {}: {e}",
+                    dir.display()
+                );
+                return;
+            }
+        };
         let expired: Vec<&LogFile> = files.iter().filter(|f| f.date < cutoff).collect();
+        // The kept chain starts at the first line of the oldest kept file that holds one.
+        let Some(kept) = files
+            .iter()
+            .find(|f| f.date >= cutoff && fs::metadata(&f.path).is_ok_and(|m| m.len() > 0))
+        else {
+            return; // nothing durable kept yet (the new day's batch was rolled back): wait
+        };
+        self.pending_retention = None;
         if expired.is_empty() {
             return;
         }
-        // Record where the chain now starts, so `audit verify` accepts the shortened chain.
-        // Either the first line of the oldest kept file, or (when every older file expires)
-        // the link the next line written will carry: after the newest expired file's end.
-        let anchor = match files.iter().find(|f| f.date >= cutoff) {
-            Some(kept) => Anchor::at_first_line(&kept.path),
-            None => expired
-                .last()
-                .and_then(|f| Anchor::after_last_line(&f.path)),
-        };
-        let Some(anchor) = anchor else {
+        let Some(mut anchor) = Anchor::at_first_line(&kept.path) else {
             eprintln!(
-                "audit: retention skipped in {}: cannot read where the kept chain starts",
-                dir.display()
+                "audit: retention skipped in {}: cannot read where the kept chain starts ({})",
+                dir.display(),
+                kept.path.display()
             );
             return;
         };
-        if let Err(e) = anchor.write(dir) {
+        anchor.removed = Some(self.removed_range(dir, &expired, &anchor, today, days));
+        if let Err(e) = anchor.write(dir, &self.integrity) {
             eprintln!(
                 "audit: retention skipped: cannot write {ANCHOR_FILE} in {}: {e}",
                 dir.display()
@@ -475,6 +520,45 @@ impl State {
             }
         }
         let _ = sync_dir(dir);
+    }
+
+    /// What the anchor at `kept` records as removed: the `expired` files, and before them
+    /// what the directory's current anchor recorded, when that anchor holds (authentic under
+    /// the key, or unkeyed) and starts where the expired files start.
+    fn removed_range(
+        &self,
+        dir: &Path,
+        expired: &[&LogFile],
+        kept: &Anchor,
+        today: NaiveDate,
+        days: u32,
+    ) -> Removed {
+        let oldest = expired[0];
+        let first = expired
+            .iter()
+            .find_map(|f| Anchor::at_first_line(&f.path))
+            .map_or(kept.sequence_number, |a| a.sequence_number);
+        let prior = Anchor::read_checked(dir, &self.integrity).unwrap_or_else(|e| {
+            eprintln!("audit: retention: the anchor it replaces is unreadable ({e}); the new one records only the removals of this run");
+            None
+        });
+        let (first_sequence, oldest_date) = match prior {
+            Some((p, AnchorAuth::Authentic | AnchorAuth::Unkeyed))
+                if p.sequence_number == first =>
+            {
+                p.removed
+                    .map_or((first, oldest.date), |r| (r.first_sequence, r.oldest_date))
+            }
+            _ => (first, oldest.date),
+        };
+        Removed {
+            first_sequence,
+            last_sequence: kept.sequence_number.saturating_sub(1),
+            newest_date: expired[expired.len() - 1].date,
+            oldest_date,
+            removed_on: today,
+            retention_days: days,
+        }
     }
 }
 

@@ -8,9 +8,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use crate::anchor::{ANCHOR_FILE, Anchor};
+use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth, Removed};
 use crate::error::Error;
-use crate::names::list_log_files;
+use crate::names::scan_log_dir;
 use crate::record::{ChainFields, Integrity, check_line, is_genesis};
 
 mod stream;
@@ -29,6 +29,9 @@ pub struct VerifyReport {
     pub first_sequence: Option<u64>,
     /// Last sequence number verified.
     pub last_sequence: Option<u64>,
+    /// What the directory's anchor records as removed by retention (it held: authenticated
+    /// under an HMAC key, consistent in any mode).
+    pub removed: Option<Removed>,
     /// Things worth knowing that are not failures (an unterminated final line, a chain
     /// shortened by retention).
     pub warnings: Vec<String>,
@@ -62,6 +65,15 @@ pub enum VerifyError {
         /// What is wrong.
         reason: String,
     },
+    /// The directory fails for a reason outside its lines: an audit file name that is not a
+    /// regular file, or a chain anchor that does not hold (not authenticated under an HMAC
+    /// key, altered, or recording a removal inside the retention period).
+    Directory {
+        /// The entry at fault.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// The directory or a file could not be read.
     Io(Error),
 }
@@ -71,7 +83,7 @@ impl VerifyError {
     pub fn broken_sequence(&self) -> Option<u64> {
         match self {
             Self::Broken { sequence, .. } | Self::BrokenRecord { sequence, .. } => Some(*sequence),
-            Self::Io(_) => None,
+            Self::Directory { .. } | Self::Io(_) => None,
         }
     }
 }
@@ -100,6 +112,7 @@ impl fmt::Display for VerifyError {
                 f,
                 "sequence {sequence} in {source}, line {position} read back: {reason}"
             ),
+            Self::Directory { path, reason } => write!(f, "{}: {reason}", path.display()),
             Self::Io(e) => e.fmt(f),
         }
     }
@@ -141,23 +154,24 @@ pub fn verify_dir_with_progress(
             })
         }
     };
-    let files = list_log_files(dir).map_err(io("cannot list audit directory", dir))?;
+    let (files, odd) = scan_log_dir(dir).map_err(io("cannot list audit directory", dir))?;
+    if let Some(odd) = odd.into_iter().next() {
+        return Err(VerifyError::Directory {
+            reason: odd.problem(),
+            path: odd.path,
+        });
+    }
     let total: u64 = files
         .iter()
         .filter_map(|f| f.path.metadata().ok())
         .map(|m| m.len())
         .sum();
-    let anchor = Anchor::read(dir).map_err(VerifyError::Io)?;
     let mut report = VerifyReport {
         files: files.len(),
         ..Default::default()
     };
-    if let Some(a) = &anchor {
-        report.warnings.push(format!(
-            "the chain in this directory starts at sequence {} ({ANCHOR_FILE} records the link: older files were removed by retention, or this backend was added to a running trail)",
-            a.sequence_number
-        ));
-    }
+    let anchor = check_anchor(dir, integrity, &mut report.warnings)?;
+    report.removed = anchor.as_ref().and_then(|a| a.removed.clone());
     let mut chain = Chain::new(
         anchor.as_ref().map_or(1, |a| a.sequence_number),
         anchor.and_then(|a| a.previous_hash).map(|h| Hash::new(&h)),
@@ -300,6 +314,76 @@ pub fn verify_dir_with_progress(
     let report = chain.report;
     progress(total, total);
     Ok(report)
+}
+
+/// Reads the directory's anchor and judges it: under an HMAC key it must be authenticated,
+/// and what it records as removed must end where the chain starts and lie outside the
+/// retention it names. Says what it records in `warnings`.
+fn check_anchor(
+    dir: &Path,
+    integrity: &Integrity,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Anchor>, VerifyError> {
+    let Some((anchor, auth)) = Anchor::read_checked(dir, integrity).map_err(VerifyError::Io)?
+    else {
+        return Ok(None);
+    };
+    let fail = |reason: String| VerifyError::Directory {
+        path: dir.join(ANCHOR_FILE),
+        reason,
+    };
+    let start = anchor.sequence_number;
+    match auth {
+        AnchorAuth::Missing => return Err(fail(format!(
+            "is not authenticated (it has no `mac`): it cannot show that the events before sequence {start} were removed by retention rather than deleted by someone who can write the directory. An older version's retention (or the file plugin, which has no key) wrote anchors like this one: check the removed events against your archive; the trail's next retention run replaces it with an authenticated anchor (docs/operations.md)"
+        ))),
+        AnchorAuth::Mismatch => return Err(fail(
+            "does not authenticate with this key (its `mac` does not match): it was altered, forged, or written under another key".into(),
+        )),
+        AnchorAuth::Authentic | AnchorAuth::Unkeyed => {}
+    }
+    warnings.push(format!(
+        "the chain in this directory starts at sequence {start} ({ANCHOR_FILE} records the link: older files were removed by retention, or this backend was added to a running trail)"
+    ));
+    let Some(r) = &anchor.removed else {
+        return Ok(Some(anchor));
+    };
+    if r.last_sequence.checked_add(1) != Some(start)
+        || r.first_sequence > start
+        || r.oldest_date > r.newest_date
+    {
+        return Err(fail(format!(
+            "records removed events {}..{} (files dated {} to {}), which do not end where the chain starts (sequence {start}): the anchor is inconsistent",
+            r.first_sequence, r.last_sequence, r.oldest_date, r.newest_date
+        )));
+    }
+    let due = r
+        .removed_on
+        .checked_sub_days(chrono::Days::new(u64::from(r.retention_days)));
+    if due.is_none_or(|due| r.newest_date >= due) {
+        return Err(fail(format!(
+            "records that files dated up to {} were removed on {}, inside their retention of {} days",
+            r.newest_date, r.removed_on, r.retention_days
+        )));
+    }
+    if r.first_sequence <= r.last_sequence {
+        warnings.push(format!(
+            "events {}..{} (files dated {} to {}) were removed by retention on {} (retention_days {})",
+            r.first_sequence,
+            r.last_sequence,
+            r.oldest_date,
+            r.newest_date,
+            r.removed_on,
+            r.retention_days
+        ));
+    }
+    if r.first_sequence > 1 {
+        warnings.push(format!(
+            "events 1..{} were removed before the removals {ANCHOR_FILE} records (by an older version, by hand, or never stored here: a backend added to a running trail); check them against your archive",
+            r.first_sequence - 1
+        ));
+    }
+    Ok(Some(anchor))
 }
 
 /// How much of a file one verification job covers.

@@ -185,6 +185,7 @@ impl Spool {
             sequence_number: seg.last,
             line,
             location: format!("the spool segment {}", seg.path.display()),
+            anchor: None,
         }))
     }
 

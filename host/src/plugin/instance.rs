@@ -272,6 +272,7 @@ impl StorageBackend for PluginBackend {
             sequence_number: fields.sequence_number,
             location: format!("the last line stored by plugin backend `{}`", self.name),
             line,
+            anchor: None,
         }))
     }
 

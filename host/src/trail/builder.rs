@@ -298,6 +298,7 @@ impl AuditTrailBuilder {
                         .name(name)
                         .max_file_bytes(max)
                         .retention_days(Some(self.policy.retention_days))
+                        .integrity(self.integrity.clone())
                         .open()?;
                     backends.push((Box::new(fb), None));
                 }

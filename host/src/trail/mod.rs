@@ -32,7 +32,7 @@ use crate::statistics::{PolicySummary, Receipt, Statistics};
 use audit_format::error::{Error, Result};
 use audit_format::event::{AuditEvent, AuditEventType, AuditLogLevel};
 use audit_format::policy::CompliancePolicy;
-use audit_format::query::{EventQuery, query_dir};
+use audit_format::query::{EventQuery, query_dir_counting};
 use audit_format::record::{Integrity, LineEncoder, MAX_SEQUENCE};
 use audit_format::verify::{VerifyReport, verify_dir};
 
@@ -424,7 +424,9 @@ impl AuditTrail {
     }
 
     /// The events matching `query`, newest first, read from the first file backend's
-    /// directory after a flush. Reads files synchronously.
+    /// directory after a flush. Reads files synchronously. An `audit_*.jsonl` entry that is
+    /// not a regular file (a symlink, a FIFO, a directory) is not searched, with a warning on
+    /// stderr.
     ///
     /// # Errors
     /// [`Error::Backend`] when no backend keeps a readable directory; [`Error::Io`] for
@@ -432,7 +434,13 @@ impl AuditTrail {
     pub async fn get_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>> {
         self.flush().await?;
         let dir = self.query_dir()?;
-        query_dir(dir, query)?
+        let report = query_dir_counting(dir, query)?;
+        // Not searched, and not silently: `audit verify` fails on them.
+        for odd in &report.not_regular {
+            eprintln!("audit: get_events: warning: {odd}; not searched");
+        }
+        report
+            .lines
             .iter()
             .map(|line| AuditEvent::from_json(line))
             .collect()

@@ -121,25 +121,44 @@ impl AuditTrail {
     /// trail's integrity settings.
     fn resume_from(&self, head: Option<ChainHead>) -> Result<()> {
         let Some(head) = head else { return Ok(()) };
-        let fields = check_line(head.line.as_bytes(), &self.integrity).map_err(|problem| {
-            Error::Integrity(format!(
-                "cannot continue the stored chain: the last event at {} does not verify with this \
-                 trail's integrity settings ({problem}). Use the same [trail.integrity] key it was \
-                 written with, or give this backend a new, empty store",
-                head.location
-            ))
-        })?;
         if head.sequence_number >= MAX_SEQUENCE {
             return Err(Error::SequenceExhausted {
                 last: head.sequence_number,
             });
         }
-        let mut prev = [0u8; 64];
-        let checksum = fields.checksum.as_deref().unwrap_or_default();
-        prev.copy_from_slice(checksum.as_bytes());
+        let prev = match &head.anchor {
+            // Retention removed every older file: the anchor holds the link.
+            Some(anchor) => match anchor.previous_hash.as_deref() {
+                None => None,
+                Some(h) => Some(<[u8; 64]>::try_from(h.as_bytes()).map_err(|_| {
+                    Error::Integrity(format!(
+                        "cannot continue the stored chain from {}: its previous_hash `{h}` is not \
+                         a checksum (64 hex digits). Restore the anchor, or move it aside to start \
+                         a new chain at sequence 1",
+                        head.location
+                    ))
+                })?),
+            },
+            None => {
+                let fields =
+                    check_line(head.line.as_bytes(), &self.integrity).map_err(|problem| {
+                        Error::Integrity(format!(
+                            "cannot continue the stored chain: the last event at {} does not \
+                             verify with this trail's integrity settings ({problem}). Use the \
+                             same [trail.integrity] key it was written with, or give this \
+                             backend a new, empty store",
+                            head.location
+                        ))
+                    })?;
+                let mut prev = [0u8; 64];
+                let checksum = fields.checksum.as_deref().unwrap_or_default();
+                prev.copy_from_slice(checksum.as_bytes());
+                Some(prev)
+            }
+        };
         let mut st = self.shared.lock();
         st.next_seq = head.sequence_number + 1;
-        st.prev = Some(prev);
+        st.prev = prev;
         st.flush_target = head.sequence_number;
         drop(st);
         self.shared

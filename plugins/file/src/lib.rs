@@ -69,7 +69,8 @@ pub fn open(config_json: &str) -> Result<FileBackend, PluginError> {
         })?;
     let head = inner.chain_head();
     let written = head.map_or(0, |h| h.sequence_number);
-    let last = head.map(|h| h.line.clone());
+    // A directory whose only chain record is its anchor has no last line to report.
+    let last = head.filter(|h| h.anchor.is_none()).map(|h| h.line.clone());
     let reader = DirReader::new(inner.dir());
     Ok(FileBackend {
         inner,

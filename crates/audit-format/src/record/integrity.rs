@@ -77,6 +77,27 @@ impl Integrity {
     }
 }
 
+/// What an anchor's MAC is computed over, before the anchor's bytes: keeps a MAC of an anchor
+/// from ever equalling a line's checksum under the same key.
+const ANCHOR_MAC_DOMAIN: &[u8] = b"audit-anchor-v1\n";
+
+impl Integrity {
+    /// The lowercase hex HMAC of a chain anchor's `body` (its JSON without the `mac` member)
+    /// under this key; `None` with plain SHA-256, which has no secret to authenticate with.
+    pub fn anchor_mac(&self, body: &[u8]) -> Option<[u8; 64]> {
+        let Self::Hmac(proto) = self else {
+            return None;
+        };
+        let mut h = (**proto).clone();
+        h.update(ANCHOR_MAC_DOMAIN);
+        h.update(body);
+        let digest: [u8; 32] = h.finalize().into_bytes().into();
+        let mut hex = [0u8; 64];
+        hex_into(&digest, &mut hex);
+        Some(hex)
+    }
+}
+
 /// The chain fields of a stored line.
 #[derive(Debug, Deserialize)]
 pub struct ChainFields<'a> {

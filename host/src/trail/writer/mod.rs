@@ -302,14 +302,15 @@ impl Writer {
         let mut refused = Vec::new();
         // A file head that does not verify stops the start (`resume_from` says why): no lane
         // is judged against it.
-        let Ok(file_fields) = check_line(head.line.as_bytes(), &self.integrity) else {
-            return refused;
+        // With only an anchor left, the checksum of the file backend's last event is the
+        // anchor's `previous_hash`.
+        let file_sum = match &head.anchor {
+            Some(anchor) => anchor.previous_hash.clone().unwrap_or_default(),
+            None => match check_line(head.line.as_bytes(), &self.integrity) {
+                Ok(fields) => fields.checksum.as_deref().unwrap_or_default().to_owned(),
+                Err(_) => return refused,
+            },
         };
-        let file_sum = file_fields
-            .checksum
-            .as_deref()
-            .unwrap_or_default()
-            .to_owned();
         for c in claims {
             let seq = c.head.sequence_number;
             let sum = match self.verified_checksum(c) {
