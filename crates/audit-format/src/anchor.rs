@@ -1,14 +1,13 @@
 //! The chain anchor: where a directory's chain starts when it does not start at sequence 1
 //! (older files removed by retention, or a backend added to a running trail).
 
-use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::fs::{open_private, sync_dir};
+use crate::fs::{open_private, open_read, sync_dir};
 use crate::record::ChainFields;
 use crate::recover::TAIL_CHUNK;
 
@@ -34,8 +33,9 @@ impl Anchor {
     /// anchor.
     pub fn read(dir: &Path) -> Result<Option<Self>> {
         let anchor_path = dir.join(ANCHOR_FILE);
-        match std::fs::read(&anchor_path) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+        let mut bytes = Vec::new();
+        match open_read(&anchor_path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+            Ok(_) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
                 Error::Integrity(format!(
                     "{}: unreadable retention anchor: {e}",
                     anchor_path.display()
@@ -72,7 +72,7 @@ impl Anchor {
     pub(crate) fn at_first_line(path: &Path) -> Option<Self> {
         // The whole first line, however long.
         let mut buf = Vec::new();
-        io::BufReader::new(File::open(path).ok()?)
+        io::BufReader::new(open_read(path).ok()?)
             .read_until(b'\n', &mut buf)
             .ok()?;
         let line = buf.strip_suffix(b"\n")?;
@@ -86,7 +86,7 @@ impl Anchor {
     /// The link the line after the last line of the file at `path` will carry (`None` if it
     /// cannot be read).
     pub(crate) fn after_last_line(path: &Path) -> Option<Self> {
-        let mut f = File::open(path).ok()?;
+        let mut f = open_read(path).ok()?;
         let len = f.metadata().ok()?.len();
         // Read further back (4x) until the chunk holds the start of the last line.
         let mut chunk = TAIL_CHUNK.min(len);

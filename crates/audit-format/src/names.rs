@@ -43,15 +43,28 @@ pub fn parse_log_file_name(name: &str) -> Option<(NaiveDate, u32)> {
 /// Every audit log file in `dir`, oldest first (by date, then rotation index).
 ///
 /// # Errors
-/// The `io::Error` of reading the directory.
+/// The `io::Error` of reading the directory; one naming the entry when an audit file's name
+/// is a symbolic link (never followed: it could point anywhere, and skipping it would hide it
+/// from `verify`).
 pub fn list_log_files(dir: &Path) -> io::Result<Vec<LogFile>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if let Some((date, index)) = name.to_str().and_then(parse_log_file_name)
-            && entry.file_type()?.is_file()
-        {
+        let Some((date, index)) = name.to_str().and_then(parse_log_file_name) else {
+            continue;
+        };
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symbolic link, and links are never followed in audit directories (one planted there could redirect writes to any file): remove it",
+                    entry.path().display()
+                ),
+            ));
+        }
+        if kind.is_file() {
             files.push(LogFile {
                 date,
                 index,
