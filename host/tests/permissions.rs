@@ -8,9 +8,10 @@ mod common;
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
+use std::time::Duration;
 
 use audit_format::FileStore;
-use audit_host::config::TrailConfig;
+use audit_host::config::{TrailConfig, read_key_file};
 use audit_host::{AuditTrailBuilder, FileStorageBackend, Integrity, todays_file_name};
 use common::*;
 
@@ -153,5 +154,69 @@ fn the_trail_section_key_allows_an_insecure_storage_directory() -> TestResult {
     assert!(config.allow_insecure_permissions);
     let trail = AuditTrailBuilder::from_config(&config)?.build()?;
     rt().block_on(trail.close())?;
+    Ok(())
+}
+
+fn key_file(dir: &Path, bytes: &[u8], mode: u32) -> Result<std::path::PathBuf, std::io::Error> {
+    let p = dir.join("hmac.key");
+    std::fs::write(&p, bytes)?;
+    chmod(&p, mode)?;
+    Ok(p)
+}
+
+#[test]
+fn key_files_writable_by_group_or_others_are_refused() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    for mode in [0o620, 0o602, 0o640, 0o610] {
+        let p = key_file(tmp.path(), &[7u8; 32], mode)?;
+        let e = read_key_file(&p).expect_err("refused");
+        assert!(
+            e.contains(&format!("mode {mode:o}")) && e.contains("chmod 600"),
+            "{e}"
+        );
+    }
+    let p = key_file(tmp.path(), &[7u8; 32], 0o600)?;
+    assert!(read_key_file(&p).is_ok());
+    chmod(&p, 0o400)?;
+    assert!(read_key_file(&p).is_ok());
+    Ok(())
+}
+
+#[test]
+fn oversized_and_symlinked_key_files_are_refused() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let p = key_file(tmp.path(), &[7u8; 4097], 0o600)?;
+    let e = read_key_file(&p).expect_err("refused");
+    assert!(e.contains("4096"), "{e}");
+    let p = key_file(tmp.path(), &[7u8; 4096], 0o600)?;
+    assert!(read_key_file(&p).is_ok(), "4096 bytes is the limit");
+    let link = tmp.path().join("link.key");
+    symlink(&p, &link)?;
+    let e = read_key_file(&link).expect_err("refused");
+    assert!(e.contains("symbolic link"), "{e}");
+    Ok(())
+}
+
+#[test]
+fn a_fifo_as_key_file_fails_at_once_instead_of_hanging() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let fifo = tmp.path().join("key.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg("-m")
+        .arg("600")
+        .arg(&fifo)
+        .status()?;
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    // A hang leaves this thread blocked; the deadline below fails the test instead.
+    std::thread::spawn(move || {
+        let _ = tx.send(read_key_file(&path).map(|_| ()));
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(30))
+        .map_err(|_| "reading a FIFO as the key file hung")?;
+    let e = result.expect_err("a FIFO is not a key file");
+    assert!(e.contains("not a regular file"), "{e}");
     Ok(())
 }

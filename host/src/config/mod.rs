@@ -12,7 +12,7 @@ mod keys;
 mod locate;
 
 pub use entry::BackendEntry;
-pub use keys::read_key_file;
+pub use keys::{MAX_KEY_FILE_BYTES, read_key_file};
 use locate::{key_at_line, line_of, line_of_key};
 
 use crate::file::DEFAULT_MAX_FILE_BYTES;
