@@ -152,6 +152,14 @@ fn the_trail_section_key_allows_an_insecure_storage_directory() -> TestResult {
     let toml = format!("{toml}allow_insecure_permissions = true\n");
     let config = TrailConfig::parse(&toml, &tmp.path().join("a.toml"))?;
     assert!(config.allow_insecure_permissions);
+    let shown = config.describe();
+    assert!(
+        shown
+            .lines()
+            .next()
+            .is_some_and(|l| l.ends_with(" allow_insecure_permissions=true")),
+        "{shown}"
+    );
     let trail = AuditTrailBuilder::from_config(&config)?.build()?;
     rt().block_on(trail.close())?;
     Ok(())
