@@ -205,6 +205,40 @@ fn a_storage_path_that_cannot_be_created_is_refused_and_nothing_is_left_behind()
     Ok(())
 }
 
+/// An existing storage or spool directory writable by group or others is refused, as the
+/// trail would refuse it at start; `[trail] allow_insecure_permissions = true` lets it pass.
+#[cfg(unix)]
+#[test]
+fn an_insecure_storage_or_spool_directory_is_refused_unless_allowed() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    for d in ["logs", "spool"] {
+        std::fs::create_dir(dir.path().join(d))?;
+        std::fs::set_permissions(dir.path().join(d), std::fs::Permissions::from_mode(0o770))?;
+    }
+    let out = check(dir.path(), "[trail]\nstorage_path = \"logs\"\n", &[]);
+    let err = refused(
+        &out,
+        "backends[1] \"file\" (c.toml, trail.storage_path)",
+        "trail.storage_path",
+    );
+    assert!(
+        err.contains("is writable by group or others (mode 770)") && err.contains("chmod go-w"),
+        "{err}"
+    );
+    let plugin = toml_str(&plugin_lib("audit_backend_faulty"));
+    let spool = format!(
+        "[trail]\nstorage_path = \"store\"\n[[backends]]\ntype = \"plugin\"\nname = \"db\"\nlibrary = {plugin}\nspool_dir = \"spool\"\nconfig = {{}}\n"
+    );
+    let out = check(dir.path(), &spool, &[]);
+    let err = refused(&out, "backends[1] \"db\" (c.toml:3)", "spool_dir");
+    assert!(err.contains("mode 770"), "{err}");
+    let allowed = "[trail]\nstorage_path = \"logs\"\nallow_insecure_permissions = true\n";
+    let out = check(dir.path(), allowed, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    Ok(())
+}
+
 #[test]
 fn a_plugin_whose_open_hangs_is_reported_within_its_open_timeout() -> TestResult {
     let dir = tempfile::tempdir()?;

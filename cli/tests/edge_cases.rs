@@ -39,10 +39,16 @@ fn verify_with_a_bad_key_file_exits_2() -> TestResult {
     std::fs::create_dir(dir.path().join("logs"))?;
     write_key(&dir.path().join("short.key"), &[1u8; 8], 0o600)?;
     write_key(&dir.path().join("open.key"), &[1u8; 32], 0o644)?;
+    write_key(&dir.path().join("gw.key"), &[1u8; 32], 0o620)?;
+    write_key(&dir.path().join("ow.key"), &[1u8; 32], 0o602)?;
+    write_key(&dir.path().join("big.key"), &[1u8; 4097], 0o600)?;
     for (key, want) in [
         ("missing.key", "cannot read key file"),
         ("short.key", "8 bytes; at least 32"),
         ("open.key", "readable by group or others"),
+        ("gw.key", "writable by group or others (mode 620)"),
+        ("ow.key", "writable by group or others (mode 602)"),
+        ("big.key", "holds 4097 bytes, more than 4096"),
     ] {
         let out = audit(&["verify", "--key-file", key, "logs"], dir.path(), "");
         assert_eq!(out.status.code(), Some(2), "{key}");
@@ -52,6 +58,62 @@ fn verify_with_a_bad_key_file_exits_2() -> TestResult {
             "{key}: {err}"
         );
         assert!(out.stdout.is_empty());
+    }
+    Ok(())
+}
+
+/// Runs `audit ARGS` in `cwd`, killing it (and failing) if it has not exited within 30 s.
+#[cfg(unix)]
+fn audit_with_deadline(args: &[&str], cwd: &Path) -> std::process::Output {
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(audit_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn audit");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("audit {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A FIFO as the key file (opening one for reading waits for a writer) fails at once in
+/// each command that reads a key file, instead of hanging.
+#[cfg(unix)]
+#[test]
+fn a_fifo_key_file_fails_at_once_in_verify_config_check_and_emit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("logs"))?;
+    let made = Command::new("mkfifo")
+        .args(["-m", "600", "key.fifo"])
+        .current_dir(dir.path())
+        .status()?;
+    assert!(made.success());
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nhmac_key_file = \"key.fifo\"\n",
+    )?;
+    for (args, code) in [
+        (&["verify", "--key-file", "key.fifo", "logs"][..], 2),
+        (&["config", "check", "c.toml"][..], 78),
+        (&["emit", "--config", "c.toml"][..], 2),
+    ] {
+        let out = audit_with_deadline(args, dir.path());
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.contains("key.fifo is not a regular file"),
+            "{args:?}: {err}"
+        );
     }
     Ok(())
 }

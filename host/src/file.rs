@@ -29,6 +29,7 @@ pub struct FileBackendBuilder {
     max_file_bytes: u64,
     retention_days: Option<u32>,
     integrity: Integrity,
+    allow_insecure_permissions: bool,
 }
 
 impl FileBackendBuilder {
@@ -63,20 +64,37 @@ impl FileBackendBuilder {
         }
     }
 
-    /// Opens the directory: creates it (mode 0700) if needed, takes its lock, and recovers
+    /// Accepts an existing directory writable by group or others, or owned by a user other
+    /// than root or this one (default `false`: refused). Unsafe: whoever else can write there
+    /// can remove or replace audit files.
+    pub fn allow_insecure_permissions(self, allow: bool) -> Self {
+        Self {
+            allow_insecure_permissions: allow,
+            ..self
+        }
+    }
+
+    /// Opens the directory: creates it (mode 0700) if needed, refuses it if others may write
+    /// to it (see [`allow_insecure_permissions`](Self::allow_insecure_permissions)), takes its lock, and recovers
     /// the end of the chain from the newest file (or the chain anchor, when no file holds a
     /// line).
     ///
     /// # Errors
     /// [`Error::DirectoryLocked`] if another writer holds the directory; [`Error::Io`] for
-    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event,
+    /// file-system failures, a directory others may write to, or a symbolic link where a
+    /// file of the directory belongs; [`Error::Integrity`] if the newest line is not an audit event,
     /// or the chain continues from an anchor whose `mac` does not match the HMAC key.
     ///
     /// [`Error::DirectoryLocked`]: crate::Error::DirectoryLocked
     /// [`Error::Io`]: crate::Error::Io
     /// [`Error::Integrity`]: crate::Error::Integrity
     pub fn open(self) -> Result<FileStorageBackend> {
-        let store = FileStore::open(self.dir, self.max_file_bytes, self.retention_days)?;
+        let store = FileStore::open_with(
+            self.dir,
+            self.max_file_bytes,
+            self.retention_days,
+            self.allow_insecure_permissions,
+        )?;
         let dir = store.dir().to_path_buf();
         if store.chain_head().is_some_and(|h| h.anchor.is_some()) {
             check_anchor_key(&dir, &self.integrity)?;
@@ -153,6 +171,7 @@ impl FileStorageBackend {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             retention_days: None,
             integrity: Integrity::Sha256,
+            allow_insecure_permissions: false,
         }
     }
 

@@ -134,7 +134,9 @@ pub fn directory_collisions(config: &TrailConfig, names: &[Option<String>]) -> V
 
 /// Every directory the trail writes to can be created and written: each is probed by
 /// creating and removing a file in it, or, when it does not exist yet, in its nearest
-/// existing parent (nothing is left behind; no directory is created).
+/// existing parent (nothing is left behind; no directory is created). An existing one that
+/// is writable by group or others or owned by another user is refused, as the trail refuses
+/// it, unless `[trail] allow_insecure_permissions`.
 pub fn directory_access(config: &TrailConfig, names: &[Option<String>]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut probed: Vec<PathBuf> = Vec::new();
@@ -143,7 +145,7 @@ pub fn directory_access(config: &TrailConfig, names: &[Option<String>]) -> Vec<P
             continue;
         }
         probed.push(u.dir.clone());
-        if let Err(message) = probe(&u.dir) {
+        if let Err(message) = probe(&u.dir, !config.allow_insecure_permissions) {
             let key = if u.default && u.key == "path" {
                 "trail.storage_path"
             } else {
@@ -155,8 +157,9 @@ pub fn directory_access(config: &TrailConfig, names: &[Option<String>]) -> Vec<P
     problems
 }
 
-/// Checks that `dir` exists as a writable directory, or could be created.
-fn probe(dir: &Path) -> Result<(), String> {
+/// Checks that `dir` exists as a writable directory, or could be created; with
+/// `check_permissions`, that an existing `dir` is not open to others' writes.
+fn probe(dir: &Path, check_permissions: bool) -> Result<(), String> {
     let mut at = dir;
     let existing = loop {
         match std::fs::metadata(at) {
@@ -177,6 +180,12 @@ fn probe(dir: &Path) -> Result<(), String> {
             },
         }
     };
+    if check_permissions
+        && existing == dir
+        && let Some(why) = audit_format::fs::insecure_dir_message(dir)
+    {
+        return Err(format!("refusing {}: {why}", dir.display()));
+    }
     let file = existing.join(format!(".audit-config-check-{}", std::process::id()));
     match std::fs::OpenOptions::new()
         .write(true)
@@ -230,13 +239,13 @@ mod test {
     #[test]
     fn probe_leaves_nothing_behind_and_names_the_blocker() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
-        assert!(probe(&dir.path().join("new/deeper")).is_ok());
-        assert!(probe(dir.path()).is_ok());
+        assert!(probe(&dir.path().join("new/deeper"), true).is_ok());
+        assert!(probe(dir.path(), true).is_ok());
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "nothing left");
         std::fs::write(dir.path().join("blocker"), b"")?;
-        let e = probe(&dir.path().join("blocker/logs")).expect_err("refused");
+        let e = probe(&dir.path().join("blocker/logs"), true).expect_err("refused");
         assert!(e.contains("blocker is not a directory"), "{e}");
-        let e = probe(&dir.path().join("blocker")).expect_err("refused");
+        let e = probe(&dir.path().join("blocker"), true).expect_err("refused");
         assert!(e.contains("is not a directory"), "{e}");
         Ok(())
     }

@@ -1,15 +1,14 @@
 //! The chain anchor: where a directory's chain starts when it does not start at sequence 1
 //! (older files removed by retention, or a backend added to a running trail).
 
-use std::fs::File;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fs::{open_private, sync_dir};
+use crate::fs::{open_private, open_read, sync_dir};
 use crate::record::{ChainFields, Integrity};
 
 /// The anchor's file in an audit directory.
@@ -84,8 +83,9 @@ impl Anchor {
     /// As [`read`](Self::read).
     pub fn read_checked(dir: &Path, integrity: &Integrity) -> Result<Option<(Self, AnchorAuth)>> {
         let anchor_path = dir.join(ANCHOR_FILE);
-        let bytes = match std::fs::read(&anchor_path) {
-            Ok(bytes) => bytes,
+        let mut bytes = Vec::new();
+        match open_read(&anchor_path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("cannot read", &anchor_path)(e)),
         };
@@ -143,7 +143,7 @@ impl Anchor {
     pub(crate) fn at_first_line(path: &Path) -> Option<Self> {
         // The whole first line, however long.
         let mut buf = Vec::new();
-        io::BufReader::new(File::open(path).ok()?)
+        io::BufReader::new(open_read(path).ok()?)
             .read_until(b'\n', &mut buf)
             .ok()?;
         let line = buf.strip_suffix(b"\n")?;

@@ -68,13 +68,24 @@ impl std::fmt::Display for NotRegular {
     }
 }
 
-/// Every audit log file in `dir`, oldest first (by date, then rotation index); entries with
-/// an audit file name that are not regular files are left out (see [`scan_log_dir`]).
+/// Every audit log file in `dir`, oldest first (by date, then rotation index), for a reader
+/// or writer of the directory.
 ///
 /// # Errors
-/// The `io::Error` of reading the directory.
+/// The `io::Error` of reading the directory; one naming the entry when an entry with an
+/// audit file name is not a regular file (a symbolic link is never followed: it could point
+/// anywhere and redirect writes; `verify` reports these through [`scan_log_dir`]).
 pub fn list_log_files(dir: &Path) -> io::Result<Vec<LogFile>> {
-    scan_log_dir(dir).map(|(files, _)| files)
+    let (files, odd) = scan_log_dir(dir)?;
+    match odd.first() {
+        None => Ok(files),
+        Some(odd) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{odd}; links are never followed and only regular files are read or written in audit directories (one planted there could redirect writes to any file): remove it"
+            ),
+        )),
+    }
 }
 
 /// Every audit log file in `dir`, oldest first, and the entries with an audit file name that

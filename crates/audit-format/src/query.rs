@@ -1,6 +1,6 @@
 //! Reading events back: filters over the stored lines, newest first.
 
-use std::fs;
+use std::io::Read;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -152,7 +152,10 @@ pub fn query_dir_counting(dir: &Path, query: &EventQuery) -> Result<QueryReport>
         if start_date.is_some_and(|d| f.date < d) {
             continue;
         }
-        let text = fs::read(&f.path).map_err(Error::io("cannot read", &f.path))?;
+        let mut text = Vec::new();
+        crate::fs::open_read(&f.path)
+            .and_then(|mut f| f.read_to_end(&mut text))
+            .map_err(Error::io("cannot read", &f.path))?;
         let text = String::from_utf8_lossy(&text);
         for line in text.lines().rev() {
             match query.matches(line) {

@@ -1,13 +1,13 @@
 //! Crash recovery: where a directory's stored chain ends, after moving a torn final line
 //! aside.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::anchor::{ANCHOR_FILE, Anchor};
 use crate::error::{Error, Result};
-use crate::fs::open_private;
+use crate::fs::{open_private, open_read, open_read_write};
 use crate::names::{LogFile, list_log_files};
 use crate::record::ChainFields;
 
@@ -51,11 +51,7 @@ impl ChainHead {
 pub(crate) fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
     for f in files.iter().rev() {
         let path = &f.path;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(Error::io("cannot open", path))?;
+        let mut file = open_read_write(path).map_err(Error::io("cannot open", path))?;
         let len = file
             .metadata()
             .map_err(Error::io("cannot stat", path))?
@@ -157,7 +153,7 @@ pub fn find_line(dir: &Path, sequence: u64) -> Result<Option<ChainHead>> {
     let files = list_log_files(dir).map_err(Error::io("cannot list audit directory", dir))?;
     for f in files.iter().rev() {
         let path = &f.path;
-        let file = File::open(path).map_err(Error::io("cannot open", path))?;
+        let file = open_read(path).map_err(Error::io("cannot open", path))?;
         let mut first = Vec::new();
         BufReader::new(file)
             .read_until(b'\n', &mut first)
@@ -169,7 +165,10 @@ pub fn find_line(dir: &Path, sequence: u64) -> Result<Option<ChainHead>> {
         if first_seq.is_some_and(|s| s > sequence) {
             continue;
         }
-        let text = std::fs::read(path).map_err(Error::io("cannot read", path))?;
+        let mut text = Vec::new();
+        open_read(path)
+            .and_then(|mut f| f.read_to_end(&mut text))
+            .map_err(Error::io("cannot read", path))?;
         let needle = format!("\"sequence_number\":{sequence}");
         // The key can also appear inside `metadata` or `error_context`: each candidate
         // line is parsed to be sure.

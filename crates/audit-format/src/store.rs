@@ -12,7 +12,7 @@ use chrono::{NaiveDate, Utc};
 
 use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth, Removed};
 use crate::error::{Error, Result};
-use crate::fs::{create_dir_private, open_private, sync_dir, truncate_to};
+use crate::fs::{check_dir_private, create_dir_private, open_private, sync_dir, truncate_to};
 use crate::lock::lock_dir;
 use crate::names::{LogFile, list_log_files, log_file_name};
 use crate::record::{AuditRecord, ChainFields, Integrity};
@@ -68,7 +68,10 @@ impl<T: Storable + ?Sized> Storable for &T {
 ///   (truncated), so no partial line is ever left behind.
 /// - The directory is locked (`.audit.lock`, holding the pid) while the store is open.
 /// - Files are created 0600, the directory 0700, and the directory is fsynced after each new
-///   file.
+///   file. An existing directory writable by group or others, or owned by a user other than
+///   root or this one, is refused (see [`FileStore::open_with`]).
+/// - No file in the directory is opened through a symbolic link (`O_NOFOLLOW`): a link
+///   under an audit file's name, the lock's or the anchor's is an error.
 #[derive(Debug)]
 pub struct FileStore {
     dir: PathBuf,
@@ -85,15 +88,34 @@ impl FileStore {
     ///
     /// # Errors
     /// [`Error::DirectoryLocked`] if another writer holds the directory; [`Error::Io`] for
-    /// file-system failures; [`Error::Integrity`] if the newest line is not an audit event
-    /// or the anchor cannot be read.
+    /// file-system failures, a directory others may write to, or a symbolic link in it;
+    /// [`Error::Integrity`] if the newest line is not an audit event or the anchor cannot be
+    /// read.
     pub fn open(
         dir: impl Into<PathBuf>,
         max_file_bytes: u64,
         retention_days: Option<u32>,
     ) -> Result<Self> {
+        Self::open_with(dir, max_file_bytes, retention_days, false)
+    }
+
+    /// [`open`](Self::open), with the refusal of a directory writable by group or others or
+    /// owned by another user skipped when `allow_insecure_permissions` (unsafe: whoever else
+    /// can write there can remove or replace audit files).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(
+        dir: impl Into<PathBuf>,
+        max_file_bytes: u64,
+        retention_days: Option<u32>,
+        allow_insecure_permissions: bool,
+    ) -> Result<Self> {
         let dir = dir.into();
         create_dir_private(&dir).map_err(Error::io("cannot create audit directory", &dir))?;
+        if !allow_insecure_permissions {
+            check_dir_private(&dir)?;
+        }
         let lock = lock_dir(&dir)?;
         let files = list_log_files(&dir).map_err(Error::io("cannot list audit directory", &dir))?;
         let mut head = recover_tail(&files)?;

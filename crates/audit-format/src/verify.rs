@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -252,7 +251,7 @@ pub fn verify_dir_with_progress(
             }
         };
         for (fi, f) in files.iter().enumerate() {
-            let mut file = File::open(&f.path).map_err(io("cannot open", &f.path))?;
+            let mut file = crate::fs::open_read(&f.path).map_err(io("cannot open", &f.path))?;
             let mut carry: Vec<u8> = Vec::new();
             loop {
                 let mut chunk = std::mem::take(&mut carry);

@@ -25,6 +25,10 @@ impl TrailConfig {
             },
             self.shutdown_timeout_ms,
         );
+        if self.allow_insecure_permissions {
+            // Shown only when set: the refusal of insecure directories is off.
+            s.insert_str(s.len() - 1, " allow_insecure_permissions=true");
+        }
         let _ = writeln!(
             s,
             "policy: level={} enabled={} retention_days={}",

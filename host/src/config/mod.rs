@@ -13,7 +13,7 @@ mod keys;
 mod locate;
 
 pub use entry::BackendEntry;
-pub use keys::read_key_file;
+pub use keys::{MAX_KEY_FILE_BYTES, read_key_file};
 use locate::{key_at_line, line_of, line_of_key};
 
 use crate::file::DEFAULT_MAX_FILE_BYTES;
@@ -45,6 +45,7 @@ struct RawTrail {
     shutdown_timeout_ms: Option<u64>,
     queue_capacity: Option<Spanned<usize>>,
     on_full: Option<OnFull>,
+    allow_insecure_permissions: Option<bool>,
     #[serde(default)]
     policy: RawPolicy,
     #[serde(default)]
@@ -173,6 +174,9 @@ pub struct TrailConfig {
     pub queue_capacity: usize,
     /// `trail.on_full`.
     pub on_full: OnFull,
+    /// `trail.allow_insecure_permissions`: accept storage and spool directories writable by
+    /// group or others or owned by another user (unsafe; default `false`).
+    pub allow_insecure_permissions: bool,
     /// `[trail.policy]`.
     pub policy: CompliancePolicy,
     /// `[trail.integrity]`.
@@ -536,6 +540,7 @@ impl TrailConfig {
             shutdown_timeout_ms: t.shutdown_timeout_ms.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_MS),
             queue_capacity,
             on_full: t.on_full.unwrap_or_default(),
+            allow_insecure_permissions: t.allow_insecure_permissions.unwrap_or(false),
             policy,
             integrity,
             backends,
@@ -617,6 +622,8 @@ mod test {
         assert_eq!(c.durability, Durability::Batched);
         assert_eq!(c.queue_capacity, DEFAULT_QUEUE_CAPACITY);
         assert_eq!(c.backends.len(), 1);
+        assert!(!c.allow_insecure_permissions);
+        assert!(parse("[trail]\nallow_insecure_permissions = true\n")?.allow_insecure_permissions);
         let c = parse(
             "[trail]\nstorage_path = \"logs\"\ndurability = \"sync\"\n[[backends]]\ntype = \"file\"\npath = \"/abs\"\nmax_file_bytes = 10\n",
         )?;

@@ -116,7 +116,11 @@ impl<C: LaneClock> Lane<C> {
         clock: C,
     ) -> Result<Self> {
         let spool = match &cfg.spool {
-            Some((dir, max)) => Some(Spool::open(dir.clone(), *max)?),
+            Some((dir, max)) => Some(Spool::open(
+                dir.clone(),
+                *max,
+                cfg.allow_insecure_permissions,
+            )?),
             None => None,
         };
         Ok(Self {

@@ -16,6 +16,8 @@ pub(crate) struct LaneConfig {
     pub(crate) required: bool,
     /// The spool directory and its bound; `None`: no spool.
     pub(crate) spool: Option<(PathBuf, u64)>,
+    /// Accept a spool directory writable by group or others or owned by another user.
+    pub(crate) allow_insecure_permissions: bool,
     pub(crate) retry_initial: Duration,
     pub(crate) retry_max: Duration,
     /// Events held in memory before the writer spools (or, without a spool, waits): twice

@@ -8,7 +8,9 @@
 //! the others: segment order is always sequence order. Partial progress inside a segment is
 //! not recorded, so after a restart a segment may be delivered again (at-least-once; backends
 //! ignore a sequence number they already stored). The directory is created only when
-//! something must be spooled, and locked (`.audit.lock`) while open.
+//! something must be spooled, and locked (`.audit.lock`) while open. An existing spool
+//! directory writable by group or others (or owned by another user) is refused unless
+//! allowed, and no file in it is opened through a symbolic link.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::backend::ChainHead;
 use crate::file::{create_dir_private, lock_dir, open_private, sync_dir, truncate_to};
 use audit_format::error::{Error, Result};
+use audit_format::fs::{check_dir_private, open_read};
 use audit_format::record::{AuditRecord, ChainFields};
 
 mod reader;
@@ -69,6 +72,8 @@ pub(crate) struct Spool {
     buf: Vec<u8>,
     /// A failed fdatasync: what was written since may be lost, so nothing more is trusted.
     poisoned: Option<String>,
+    /// Skip the refusal of a directory others may write to.
+    allow_insecure_permissions: bool,
 }
 
 fn segment_name(first: u64) -> String {
@@ -85,8 +90,13 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 impl Spool {
     /// Opens the spool in `dir`: when the directory exists, locks it and recovers its segments
     /// (a torn last line, from a crash, is cut off: it was never acknowledged). Otherwise the
-    /// directory is created on the first write.
-    pub(crate) fn open(dir: PathBuf, max_bytes: u64) -> Result<Self> {
+    /// directory is created on the first write. A directory writable by group or others or
+    /// owned by another user is refused unless `allow_insecure_permissions`.
+    pub(crate) fn open(
+        dir: PathBuf,
+        max_bytes: u64,
+        allow_insecure_permissions: bool,
+    ) -> Result<Self> {
         let mut spool = Self {
             dir,
             max_bytes,
@@ -99,9 +109,13 @@ impl Spool {
             lock: None,
             buf: Vec::new(),
             poisoned: None,
+            allow_insecure_permissions,
         };
         if !spool.dir.is_dir() {
             return Ok(spool);
+        }
+        if !allow_insecure_permissions {
+            check_dir_private(&spool.dir)?;
         }
         spool.lock = Some(lock_dir(&spool.dir)?);
         let mut found = Vec::new();
@@ -177,7 +191,7 @@ impl Spool {
             return Ok(None);
         };
         let mut bytes = Vec::new();
-        File::open(&seg.path)
+        open_read(&seg.path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(Error::io("cannot read spool segment", &seg.path))?;
         let line = String::from_utf8_lossy(last_line_of(&bytes[..seg.len as usize])).into_owned();
@@ -204,6 +218,9 @@ impl Spool {
         if self.lock.is_none() {
             create_dir_private(&self.dir)
                 .map_err(Error::io("cannot create spool directory", &self.dir))?;
+            if !self.allow_insecure_permissions {
+                check_dir_private(&self.dir)?;
+            }
             self.lock = Some(lock_dir(&self.dir)?);
             if let Some(parent) = self.dir.parent() {
                 let _ = sync_dir(parent);
@@ -315,7 +332,7 @@ impl Spool {
             let same_as_tail = self.segments.back().is_some_and(|s| s.path == path);
             let result = match (&self.tail, same_as_tail) {
                 (Some(f), true) => f.sync_data(),
-                _ => match File::open(&path) {
+                _ => match open_read(&path) {
                     Ok(f) => f.sync_data(),
                     // Delivered and removed meanwhile.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -370,7 +387,7 @@ impl Spool {
 /// and reads its last sequence number.
 fn recover_segment(path: PathBuf, first: u64) -> Result<Option<Segment>> {
     let mut bytes = Vec::new();
-    File::open(&path)
+    open_read(&path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(Error::io("cannot read spool segment", &path))?;
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -451,7 +468,7 @@ pub(super) mod test {
     fn created_only_when_written_and_recovered_in_order_after_a_restart() -> Result<()> {
         let tmp = tempfile::tempdir().map_err(Error::io("tempdir", "/tmp"))?;
         let dir = tmp.path().join("spool/x");
-        let mut s = Spool::open(dir.clone(), 1 << 20)?;
+        let mut s = Spool::open(dir.clone(), 1 << 20, false)?;
         assert!(!dir.exists(), "nothing to keep, nothing created");
         assert_eq!(s.last_head()?, None);
         let rs = records(5, 10);
@@ -470,7 +487,7 @@ pub(super) mod test {
         );
         // Locked while open.
         assert!(matches!(
-            Spool::open(dir.clone(), 1 << 20),
+            Spool::open(dir.clone(), 1 << 20, false),
             Err(Error::DirectoryLocked { .. })
         ));
         drop(s);
@@ -484,7 +501,7 @@ pub(super) mod test {
         f.write_all(b"{\"checksum\":\"0123")
             .map_err(Error::io("write", &newest))?;
         drop(f);
-        let mut s = Spool::open(dir.clone(), 1 << 20)?;
+        let mut s = Spool::open(dir.clone(), 1 << 20, false)?;
         assert_eq!(s.events(), 10);
         let head = s.last_head()?.expect("a head");
         assert_eq!(
@@ -514,7 +531,7 @@ pub(super) mod test {
         let tmp = tempfile::tempdir().map_err(Error::io("tempdir", "/tmp"))?;
         let rs = records(1, 6);
         let one = rs[0].line().len() as u64 + 1;
-        let mut s = Spool::open(tmp.path().join("s"), 2 * one)?;
+        let mut s = Spool::open(tmp.path().join("s"), 2 * one, false)?;
         assert!(
             matches!(s.append(&rs[..4])?, Put::Stored),
             "empty: takes it"
@@ -527,6 +544,54 @@ pub(super) mod test {
         assert!(matches!(s.append(&rs[4..6])?, Put::Stored));
         // Coverage: segments 1..=4 was popped; 5..=6 remain.
         assert!(s.covers(5, 6) && !s.covers(4, 6) && !s.covers(5, 7));
+        Ok(())
+    }
+
+    /// A segment planted as a symbolic link is refused on open; its target is untouched.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_segment_is_refused_and_its_target_untouched() -> Result<()> {
+        let tmp = tempfile::tempdir().map_err(Error::io("tempdir", "/tmp"))?;
+        let dir = tmp.path().join("s");
+        let target = tmp.path().join("victim.txt");
+        std::fs::write(&target, b"precious\n").map_err(Error::io("write", &target))?;
+        let mut s = Spool::open(dir.clone(), 1 << 20, false)?;
+        assert!(matches!(s.append(&records(1, 2))?, Put::Stored));
+        drop(s);
+        let link = dir.join(segment_name(3));
+        std::os::unix::fs::symlink(&target, &link).map_err(Error::io("symlink", &link))?;
+        let e = Spool::open(dir.clone(), 1 << 20, false).expect_err("refused");
+        assert!(
+            e.to_string().contains("symbolic link") && e.to_string().contains(&segment_name(3)),
+            "{e}"
+        );
+        // Planted while the spool is open, as the next segment: not written through either.
+        std::fs::remove_file(&link).map_err(Error::io("remove", &link))?;
+        let mut s = Spool::open(dir.clone(), 1 << 20, false)?;
+        std::os::unix::fs::symlink(&target, &link).map_err(Error::io("symlink", &link))?;
+        let e = s.append(&records(3, 1)).expect_err("refused");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(
+            std::fs::read(&target).map_err(Error::io("read", &target))?,
+            b"precious\n"
+        );
+        Ok(())
+    }
+
+    /// An existing spool directory writable by group or others is refused, unless allowed.
+    #[cfg(unix)]
+    #[test]
+    fn an_insecure_spool_directory_is_refused_unless_allowed() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().map_err(Error::io("tempdir", "/tmp"))?;
+        let dir = tmp.path().join("s");
+        std::fs::create_dir(&dir).map_err(Error::io("mkdir", &dir))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o757))
+            .map_err(Error::io("chmod", &dir))?;
+        let e = Spool::open(dir.clone(), 1 << 20, false).expect_err("refused");
+        assert!(e.to_string().contains("mode 757"), "{e}");
+        let mut s = Spool::open(dir.clone(), 1 << 20, true)?;
+        assert!(matches!(s.append(&records(1, 1))?, Put::Stored));
         Ok(())
     }
 

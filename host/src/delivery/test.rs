@@ -29,6 +29,7 @@ fn config() -> LaneConfig {
     LaneConfig {
         required: true,
         spool: None,
+        allow_insecure_permissions: false,
         retry_initial: 100 * MS,
         retry_max: 1_000 * MS,
         memory_limit: 1_000,
@@ -296,7 +297,7 @@ fn a_fatal_failure_spools_everything_and_the_backend_gets_nothing_more() {
     assert_eq!(h.backend.flushes.load(Ordering::SeqCst), 0);
     assert_eq!(h.trail.stats().fatal, 1);
     assert_eq!(h.trail.states(), ["ok", "fatal"]);
-    let spool = Spool::open(h.spool_dir.clone(), 1 << 20).expect("reopen");
+    let spool = Spool::open(h.spool_dir.clone(), 1 << 20, false).expect("reopen");
     assert!(
         spool.events() == 6 && spool.covers(1, 6),
         "kept for the next start"

@@ -58,6 +58,7 @@ pub struct AuditTrailBuilder {
     queue_capacity: usize,
     on_full: OnFull,
     integrity: Integrity,
+    allow_insecure_permissions: bool,
     clock: Option<Clock>,
     alert_hook: Option<AlertHook>,
 }
@@ -72,6 +73,10 @@ impl fmt::Debug for AuditTrailBuilder {
             .field("flush_interval", &self.flush_interval)
             .field("queue_capacity", &self.queue_capacity)
             .field("on_full", &self.on_full)
+            .field(
+                "allow_insecure_permissions",
+                &self.allow_insecure_permissions,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +93,7 @@ impl Default for AuditTrailBuilder {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             on_full: OnFull::Block,
             integrity: Integrity::Sha256,
+            allow_insecure_permissions: false,
             clock: None,
             alert_hook: None,
         }
@@ -104,6 +110,17 @@ impl AuditTrailBuilder {
     pub fn storage_path(self, path: impl Into<PathBuf>) -> Self {
         Self {
             storage_path: path.into(),
+            ..self
+        }
+    }
+
+    /// Accepts storage and spool directories that are writable by group or others or owned by
+    /// a user other than root or this one (default `false`: `build` refuses them). Unsafe:
+    /// whoever else can write there can remove or replace audit files. `[trail]
+    /// allow_insecure_permissions` in the configuration.
+    pub fn allow_insecure_permissions(self, allow: bool) -> Self {
+        Self {
+            allow_insecure_permissions: allow,
             ..self
         }
     }
@@ -299,6 +316,7 @@ impl AuditTrailBuilder {
                         .max_file_bytes(max)
                         .retention_days(Some(self.policy.retention_days))
                         .integrity(self.integrity.clone())
+                        .allow_insecure_permissions(self.allow_insecure_permissions)
                         .open()?;
                     backends.push((Box::new(fb), None));
                 }
@@ -337,6 +355,7 @@ impl AuditTrailBuilder {
         Ok(LaneConfig {
             required: opts.required,
             spool,
+            allow_insecure_permissions: self.allow_insecure_permissions,
             retry_initial: opts.retry_initial.max(Duration::from_millis(1)),
             retry_max: opts.retry_max.max(opts.retry_initial),
             // One trail batch can hold the whole queue: room for two.
@@ -364,6 +383,7 @@ impl AuditTrailBuilder {
             .shutdown_timeout(Duration::from_millis(config.shutdown_timeout_ms))
             .queue_capacity(config.queue_capacity)
             .on_full(config.on_full)
+            .allow_insecure_permissions(config.allow_insecure_permissions)
             .integrity(config.integrity()?);
         // Every library is loaded first: a plugin without `name` is named by the plugin, and
         // no two backends may share a directory (checked before anything is opened).

@@ -11,7 +11,9 @@ path (string, required): the directory of audit_YYYY-MM-DD.jsonl files; created 
 max_file_bytes (integer, default 104857600): rotate a day's file once it would grow past
     this many bytes (0: never rotate by size).
 retention_days (integer, optional): delete files dated more than this many days before the
-    newest event's date (default: keep everything).";
+    newest event's date (default: keep everything).
+allow_insecure_permissions (boolean, default false): UNSAFE; accept an existing directory
+    writable by group or others or owned by another user (refused by default).";
 
 const fn default_max_file_bytes() -> u64 {
     DEFAULT_MAX_FILE_BYTES
@@ -29,6 +31,9 @@ pub struct Config {
     /// Files older than this many days are deleted (`None`: kept).
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// Accept a directory others may write to (unsafe; default `false`).
+    #[serde(default)]
+    pub allow_insecure_permissions: bool,
 }
 
 impl Config {

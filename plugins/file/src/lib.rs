@@ -60,13 +60,18 @@ fn classify(e: Error) -> PluginError {
 /// cannot be created, read or locked; a fatal error if its newest line is not an audit event.
 pub fn open(config_json: &str) -> Result<FileBackend, PluginError> {
     let config = Config::parse(config_json)?;
-    let inner = FileStore::open(&config.path, config.max_file_bytes, config.retention_days)
-        .map_err(|e| match e {
-            Error::Io { .. } | Error::DirectoryLocked { .. } => {
-                PluginError::config(format!("config `path`: {e}"))
-            }
-            other => PluginError::fatal(other.to_string()),
-        })?;
+    let inner = FileStore::open_with(
+        &config.path,
+        config.max_file_bytes,
+        config.retention_days,
+        config.allow_insecure_permissions,
+    )
+    .map_err(|e| match e {
+        Error::Io { .. } | Error::DirectoryLocked { .. } => {
+            PluginError::config(format!("config `path`: {e}"))
+        }
+        other => PluginError::fatal(other.to_string()),
+    })?;
     let head = inner.chain_head();
     let written = head.map_or(0, |h| h.sequence_number);
     // A directory whose only chain record is its anchor has no last line to report.

@@ -1,7 +1,6 @@
 //! Reads a spool back for delivery: whole lines from the oldest segment, rebuilt into records
 //! with every checksum and chain link checked.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -129,7 +128,8 @@ impl SpoolReader {
 
 /// Reads `len - from` bytes of a segment from offset `from`.
 pub(crate) fn read_segment(path: &Path, from: u64, len: u64) -> Result<Vec<u8>> {
-    let mut f = File::open(path).map_err(Error::io("cannot open spool segment", path))?;
+    let mut f =
+        audit_format::fs::open_read(path).map_err(Error::io("cannot open spool segment", path))?;
     f.seek(SeekFrom::Start(from))
         .map_err(Error::io("cannot read spool segment", path))?;
     let mut bytes = vec![0; (len - from) as usize];
