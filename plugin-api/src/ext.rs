@@ -17,6 +17,10 @@ use abi_stable::type_layout::TypeLayout;
 
 use crate::{BackendBox, PluginError};
 
+mod refuse;
+
+pub use refuse::{REFUSE_V1, Refusal, RefuseV1, RefuseV1_Ref};
+
 /// What every extension symbol returns: the module, and its type layout as the plugin was
 /// built, which the host checks against its own before using the module. Frozen for all of
 /// 1.x, like `abi_stable`'s own library header.
