@@ -71,6 +71,9 @@ pub struct BackendStatistics {
     pub queued: u64,
     /// Events dropped for it (`required = false` only: its spool was full or absent).
     pub dropped: u64,
+    /// Records it refused ([`write_batch_refusing`](crate::StorageBackend::write_batch_refusing)):
+    /// never stored by it; they are in its dead-letter file with the reason.
+    pub refused: u64,
     /// The last error it returned (it may have recovered since).
     pub last_error: Option<String>,
     /// When that was: RFC 3339, UTC.

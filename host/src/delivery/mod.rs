@@ -14,9 +14,11 @@
 //! - `backoff`: the retry delays.
 //! - `options`: per-backend options and the lane's settings.
 //! - `spool`: the spool on disk, and its reader.
+//! - `dead_letter`: the file of records a backend refused.
 
 mod backoff;
 mod clock;
+mod dead_letter;
 mod health;
 mod lane;
 mod options;
@@ -27,5 +29,5 @@ mod worker;
 
 pub(crate) use backoff::{Backoff, Jitter};
 pub(crate) use lane::{Lane, LaneEnd, LaneObserver, Offer};
-pub use options::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
+pub use options::{BackendOptions, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, OnRefuse};
 pub(crate) use options::{LaneConfig, spool_dir_name};

@@ -25,6 +25,37 @@ pub(crate) struct LaneConfig {
     pub(crate) on_full: OnFull,
     pub(crate) durability: Durability,
     pub(crate) flush_interval: Duration,
+    /// What a refused record does (`refuse`).
+    pub(crate) on_refuse: OnRefuse,
+    /// The directory of the dead-letter file: the spool directory, also when the spool is
+    /// disabled (created on the first refusal).
+    pub(crate) dead_letter_dir: PathBuf,
+}
+
+/// What the trail does when a backend refuses records
+/// ([`StorageBackend::write_batch_refusing`](crate::StorageBackend::write_batch_refusing));
+/// the `refuse` key of a `[[backends]]` plugin entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnRefuse {
+    /// `"dead-letter"` (default): the refused records go to `dead-letter.jsonl` in the
+    /// backend's spool directory with the reason, are counted (`refused`) and reported once;
+    /// the rest of the batch counts as delivered.
+    #[default]
+    DeadLetter,
+    /// `"fail"` (with `required = true`): a refusal fails the backend as a fatal error does,
+    /// and the trail refuses new events until restart; the batch stays in the spool.
+    Fail,
+}
+
+impl OnRefuse {
+    /// As the configuration spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DeadLetter => "dead-letter",
+            Self::Fail => "fail",
+        }
+    }
 }
 
 /// How the trail treats one in-process or plugin backend; see
@@ -45,6 +76,8 @@ pub struct BackendOptions {
     pub retry_initial: Duration,
     /// Longest retry delay.
     pub retry_max: Duration,
+    /// What a refused record does (default: it goes to the dead-letter file).
+    pub on_refuse: OnRefuse,
 }
 
 impl Default for BackendOptions {
@@ -55,6 +88,7 @@ impl Default for BackendOptions {
             spool_dir: None,
             retry_initial: DEFAULT_RETRY_INITIAL,
             retry_max: DEFAULT_RETRY_MAX,
+            on_refuse: OnRefuse::DeadLetter,
         }
     }
 }
@@ -80,6 +114,11 @@ impl BackendOptions {
             spool_dir: Some(dir.into()),
             ..self
         }
+    }
+    /// Sets what a refused record does.
+    #[must_use]
+    pub fn on_refuse(self, on_refuse: OnRefuse) -> Self {
+        Self { on_refuse, ..self }
     }
     /// Sets the retry delays.
     #[must_use]

@@ -36,6 +36,9 @@ fn config() -> LaneConfig {
         // Sync mode with a spool copies a call's batches to the spool after this long (on the
         // real clock): not in these tests unless they say so.
         flush_interval: Duration::from_secs(3_600),
+        on_refuse: super::OnRefuse::DeadLetter,
+        // Set by `Harness::start` to its spool directory.
+        dead_letter_dir: PathBuf::new(),
     }
 }
 
@@ -58,6 +61,7 @@ impl Harness {
         let spool_dir = tmp.path().join("spool");
         let cfg = LaneConfig {
             spool: spool.map(|max| (spool_dir.clone(), max)),
+            dead_letter_dir: spool_dir.clone(),
             ..cfg
         };
         let clock = TestClock::new();

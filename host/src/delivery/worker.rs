@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::backoff::{Backoff, Jitter};
 use super::clock::LaneClock;
+use super::dead_letter::DeadLetter;
 use super::health::is_fatal;
 use super::lane::{Lane, LaneEnd, LaneObserver, LaneState, events};
 use super::spool::{Spool, SpoolReader};
@@ -18,6 +19,7 @@ use crate::settings::Durability;
 use audit_format::error::{Error, Result};
 use audit_format::record::Integrity;
 
+mod refusal;
 mod spill;
 
 impl<C: LaneClock> Lane<C> {
@@ -89,6 +91,10 @@ struct Worker<C: LaneClock> {
     last_flush: Instant,
     /// The close request was seen.
     closing: bool,
+    /// Where refused records go (`refusal.rs`).
+    dead_letter: DeadLetter,
+    /// The first refusal was reported on stderr.
+    refusal_reported: bool,
 }
 
 impl<C: LaneClock> Worker<C> {
@@ -102,6 +108,7 @@ impl<C: LaneClock> Worker<C> {
         // Jittered, so that the retries of many trails do not line up.
         let backoff = Backoff::new(lane.cfg.retry_initial, lane.cfg.retry_max, Jitter::Equal);
         let last_flush = lane.clock.now();
+        let dead_letter = DeadLetter::new(lane.cfg.dead_letter_dir.clone());
         Self {
             lane,
             backend,
@@ -115,6 +122,8 @@ impl<C: LaneClock> Worker<C> {
             retry_at: None,
             last_flush,
             closing: false,
+            dead_letter,
+            refusal_reported: false,
         }
     }
 
@@ -341,11 +350,15 @@ impl<C: LaneClock> Worker<C> {
             return true;
         }
         let part = batch.skip(from);
-        let result = self.call(rt, self.backend.write_batch(&part));
+        // Refused records are kept in the dead-letter file before the batch counts as written.
+        let result = self
+            .call(rt, self.backend.write_batch_refusing(&part))
+            .and_then(|refused| self.keep_refused(&part, refused));
+        let stored = part.len() as u64 - result.as_ref().map_or(0, |refused| *refused);
         self.shared
-            .record_call(self.lane.index, result.as_ref().err(), part.len() as u64);
+            .record_call(self.lane.index, result.as_ref().err(), stored);
         match result {
-            Ok(()) => {
+            Ok(_) => {
                 self.stored = part[part.len() - 1].sequence_number();
                 self.dirty = true;
                 true

@@ -7,7 +7,8 @@ use abi_stable::StableAbi;
 use abi_stable::library::RawLibrary;
 use abi_stable::prefix_type::PrefixRefTrait;
 use audit_plugin_api::ext::{
-    ExtensionExport, ExtensionFn, HEALTH_V1, HealthV1_Ref, VALIDATE_V1, ValidateV1_Ref,
+    ExtensionExport, ExtensionFn, HEALTH_V1, HealthV1_Ref, REFUSE_V1, RefuseV1_Ref, VALIDATE_V1,
+    ValidateV1_Ref,
 };
 
 use super::library_error;
@@ -18,6 +19,7 @@ use audit_format::error::{Error, Result};
 pub(super) struct Capabilities {
     pub(super) health: Option<HealthV1_Ref>,
     pub(super) validate: Option<ValidateV1_Ref>,
+    pub(super) refuse: Option<RefuseV1_Ref>,
 }
 
 impl Capabilities {
@@ -29,6 +31,9 @@ impl Capabilities {
         }
         if self.validate.is_some() {
             out.push("validate/1".to_owned());
+        }
+        if self.refuse.is_some() {
+            out.push("refuse/1".to_owned());
         }
         out
     }
@@ -47,9 +52,15 @@ pub(super) fn find_capabilities(path: &Path) -> Result<Capabilities> {
     let health = unsafe { capability::<HealthV1_Ref>(&lib, path, "health", HEALTH_V1) }?;
     // SAFETY: `export_validate!` builds this export from a `ValidateV1_Ref`.
     let validate = unsafe { capability::<ValidateV1_Ref>(&lib, path, "validate", VALIDATE_V1) }?;
+    // SAFETY: `export_refuse!` builds this export from a `RefuseV1_Ref`.
+    let refuse = unsafe { capability::<RefuseV1_Ref>(&lib, path, "refuse", REFUSE_V1) }?;
     // Libraries are never unloaded: the modules point into this one.
     std::mem::forget(lib);
-    Ok(Capabilities { health, validate })
+    Ok(Capabilities {
+        health,
+        validate,
+        refuse,
+    })
 }
 
 /// The module of capability `name` (symbol `symbol`) of `lib`, loaded from `path`: `None`
