@@ -20,7 +20,7 @@ async fn a_1_0_0_plugin_and_a_plugin_with_health_in_one_process() -> TestResult 
     assert_eq!(old.info().plugin_api, "1.0.0");
     assert_eq!(new.info().plugin_api, audit_plugin_api::API_VERSION);
     assert!(old.info().capabilities.is_empty());
-    assert_eq!(new.info().capabilities, ["health/1"]);
+    assert_eq!(new.info().capabilities, ["health/1", "refuse/1"]);
 
     // Direct: health where exported, `None` (unknown) where not.
     let store = dir.path().join("direct");

@@ -43,8 +43,10 @@ impl<C: LaneClock> Worker<C> {
             self.shared
                 .update_stats(lane.index, &mut |s| s.refused += n);
             if lane.cfg.required {
-                // Before the batch is spooled: no caller sees it durable while the trail is
-                // still open.
+                // Refusing, so that the writer's next good round does not clear the error;
+                // set before the batch is spooled, so that no caller sees it durable while
+                // the trail is still open.
+                lane.lock().admission.refuse();
                 let closed = Error::Fatal {
                     message: format!("backend `{}` {message}", lane.name),
                 };
