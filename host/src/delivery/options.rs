@@ -43,8 +43,10 @@ pub enum OnRefuse {
     /// the rest of the batch counts as delivered.
     #[default]
     DeadLetter,
-    /// `"fail"` (with `required = true`): a refusal fails the backend as a fatal error does,
-    /// and the trail refuses new events until restart; the batch stays in the spool.
+    /// `"fail"`: a refusal fails the backend as a fatal error does; the batch stays in the
+    /// spool. With `required = true` the trail refuses new events until restart (the
+    /// configuration accepts `"fail"` only then; with `required = false` only the backend
+    /// fails).
     Fail,
 }
 
