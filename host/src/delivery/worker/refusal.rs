@@ -37,7 +37,7 @@ impl<C: LaneClock> Worker<C> {
         let n = refused.len() as u64;
         if lane.cfg.on_refuse == OnRefuse::Fail {
             let message = format!(
-                "it refused {n} record(s), first sequence {}: {} (refuse = \"fail\")",
+                "refused {n} record(s), first sequence {}: {} (refuse = \"fail\")",
                 first.0, first.1
             );
             self.shared
@@ -52,7 +52,9 @@ impl<C: LaneClock> Worker<C> {
                 };
                 self.shared.set_error(&lane.name, Arc::new(closed));
             }
-            return Err(Error::Fatal { message });
+            return Err(Error::Fatal {
+                message: format!("it {message}"),
+            });
         }
         let added = self
             .dead_letter
