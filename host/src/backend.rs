@@ -54,6 +54,16 @@ impl Deref for Batch {
     }
 }
 
+/// A record a backend will never store, and why: what
+/// [`StorageBackend::write_batch_refusing`] returns for each record it refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The refused record's sequence number (one of the batch's).
+    pub sequence_number: u64,
+    /// Why, for a person (the plugin's words).
+    pub reason: String,
+}
+
 /// A place audit events are stored: the Rust counterpart of the Python trail's storage
 /// protocol (`write`, `flush`, `close`).
 ///
@@ -103,6 +113,16 @@ pub trait StorageBackend: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Stores a batch except the records it refuses, and returns those with the reason: `Ok`
+    /// means every record not refused is stored, and the refused ones never will be. The trail
+    /// writes them to the lane's dead-letter file (`dead-letter.jsonl` in the backend's spool
+    /// directory) and counts them (`refused`) instead of retrying the batch. Refuse only what
+    /// no retry can fix; return an error for anything else. The default refuses nothing: it
+    /// calls [`write_batch`](Self::write_batch).
+    async fn write_batch_refusing(&self, batch: &Batch) -> Result<Vec<Refusal>> {
+        self.write_batch(batch).await.map(|()| Vec::new())
+    }
+
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<()>;
 
@@ -146,6 +166,9 @@ impl<T: StorageBackend + ?Sized> StorageBackend for std::sync::Arc<T> {
     }
     async fn write_batch(&self, batch: &Batch) -> Result<()> {
         (**self).write_batch(batch).await
+    }
+    async fn write_batch_refusing(&self, batch: &Batch) -> Result<Vec<Refusal>> {
+        (**self).write_batch_refusing(batch).await
     }
     async fn flush(&self) -> Result<()> {
         (**self).flush().await

@@ -64,9 +64,11 @@ pub use audit_format::{
     Integrity, MAX_SEQUENCE, QueryReport, Result, VerifyReport, data_access_event_type, query_dir,
     query_dir_counting, verify_dir,
 };
-pub use backend::{Batch, ChainHead, StorageBackend};
+pub use backend::{Batch, ChainHead, Refusal, StorageBackend};
 pub use delivery::spool::DEFAULT_SPOOL_MAX_BYTES;
-pub use delivery::{BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
+pub use delivery::{
+    BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, OnRefuse,
+};
 pub use file::{DEFAULT_MAX_FILE_BYTES, FileBackendBuilder, FileStorageBackend, todays_file_name};
 pub use global::{
     audit_data_access, audit_error, audit_security_event, get_audit_trail, get_audit_trail_with,

@@ -77,6 +77,9 @@ pub struct BackendStatistics {
     pub catching_up_to: u64,
     /// Events delivered to it from the file backend at start, to catch its store up.
     pub caught_up: u64,
+    /// Records it refused ([`write_batch_refusing`](crate::StorageBackend::write_batch_refusing)):
+    /// never stored by it; they are in its dead-letter file with the reason.
+    pub refused: u64,
     /// The last error it returned (it may have recovered since).
     pub last_error: Option<String>,
     /// When that was: RFC 3339, UTC.

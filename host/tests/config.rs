@@ -277,8 +277,8 @@ fn describe_lists_every_setting_and_backend() -> TestResult {
          policy: level=gdpr enabled=true retention_days=7\n\
          integrity: hmac-sha256 key_file={}\n\
          backend 1: type=file name=file path=/var/audit max_file_bytes=1024\n\
-         backend 2: type=plugin name=copy library=/opt/libcopy.so sha256={pin} allow_insecure_permissions=false call_timeout_ms=30000 required=true spool_max_bytes=1073741824 spool_dir=(STORAGE_PATH/.spool/NAME) retry_initial_ms=100 retry_max_ms=30000 open_timeout_ms=30000 backfill=all\n\
-         backend 3: type=plugin name=(the plugin's name) library=/opt/liby.so sha256=(not pinned) allow_insecure_permissions=true call_timeout_ms=30000 required=false spool_max_bytes=0 spool_dir=(none) retry_initial_ms=20 retry_max_ms=40 open_timeout_ms=30000 backfill=1000\n",
+         backend 2: type=plugin name=copy library=/opt/libcopy.so sha256={pin} allow_insecure_permissions=false call_timeout_ms=30000 required=true spool_max_bytes=1073741824 spool_dir=(STORAGE_PATH/.spool/NAME) retry_initial_ms=100 retry_max_ms=30000 open_timeout_ms=30000 backfill=all refuse=dead-letter\n\
+         backend 3: type=plugin name=(the plugin's name) library=/opt/liby.so sha256=(not pinned) allow_insecure_permissions=true call_timeout_ms=30000 required=false spool_max_bytes=0 spool_dir=(none) retry_initial_ms=20 retry_max_ms=40 open_timeout_ms=30000 backfill=1000 refuse=dead-letter\n",
         dir.path().join("k.key").display()
     );
     assert_eq!(c.describe(), want);

@@ -22,7 +22,7 @@ async fn a_1_0_0_plugin_and_a_plugin_with_health_in_one_process() -> TestResult 
     assert!(old.info().capabilities.is_empty());
     assert_eq!(
         new.info().capabilities,
-        ["health/1", "validate/1", "stats/1"]
+        ["health/1", "validate/1", "stats/1", "refuse/1"]
     );
 
     // Direct: health where exported, `None` (unknown) where not.

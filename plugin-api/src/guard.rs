@@ -17,9 +17,9 @@ use std::sync::Once;
 use abi_stable::sabi_trait::TD_CanDowncast;
 use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString, RVec};
 
-use crate::ext::Counter;
+use crate::ext::{Counter, Refusal};
 use crate::{
-    Backend, BackendBox, Health, PluginError, ReadBack, Record, Stats, StorageBackend,
+    Backend, BackendBox, Health, PluginError, ReadBack, Record, Refuse, Stats, StorageBackend,
     StorageBackend_TO, Validate,
 };
 
@@ -260,6 +260,45 @@ pub fn read_guarded<B: ReadBack>(
         Ok(guarded) => guarded.read_from(from_sequence, limit),
         Err(_) => RErr(PluginError::fatal(
             "read_from: the instance was not opened by this plugin's `open`; this is a bug in the host",
+        )),
+    }
+}
+
+impl<B: Refuse> Guarded<B> {
+    /// Calls [`Refuse::write_batch_refusing`] guarded like every other call (a panic is
+    /// reported as `panicked in write_batch: ...`). The refusals reach `refused` only when
+    /// the call succeeds.
+    pub fn write_batch_refusing(
+        &mut self,
+        records: RSlice<'_, Record<'_>>,
+        refused: &mut RVec<Refusal>,
+    ) -> RResult<(), PluginError> {
+        let mut out = Vec::new();
+        let result = self.call("write_batch", |b| {
+            b.write_batch_refusing(records.as_slice(), &mut out)
+        });
+        if result.is_ok() {
+            refused.extend(out);
+        }
+        result
+    }
+}
+
+/// The `refuse` capability's shim: finds the plugin's `B` behind the instance the host
+/// passes back. Used by [`export_refuse!`](crate::export_refuse).
+///
+/// # Errors
+/// The backend's own error, a fatal error for a panic, or a fatal error if `instance` was not
+/// opened by this library's `open`.
+pub fn refuse_guarded<B: Refuse>(
+    instance: &mut BackendBox,
+    records: RSlice<'_, Record<'_>>,
+    refused: &mut RVec<Refusal>,
+) -> RResult<(), PluginError> {
+    match instance.obj.downcast_as_mut::<Guarded<B>>() {
+        Ok(guarded) => guarded.write_batch_refusing(records, refused),
+        Err(_) => RErr(PluginError::fatal(
+            "refuse: the instance was not opened by this plugin's `open`; this is a bug in the host",
         )),
     }
 }

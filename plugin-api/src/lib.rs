@@ -72,8 +72,8 @@
 //! layout-checked on its own, that a host uses when a plugin exports them; without them a
 //! plugin gets documented defaults (the repository's `docs/plugin-abi.md`). This release has
 //! `health` ([`Health`], [`export_health!`]), `validate` ([`Validate`],
-//! [`export_validate!`]), `read` ([`ReadBack`], [`export_read!`]) and `stats` ([`Stats`],
-//! [`export_stats!`]). A breaking
+//! [`export_validate!`]), `read` ([`ReadBack`], [`export_read!`]), `stats` ([`Stats`],
+//! [`export_stats!`]) and `refuse` ([`Refuse`], [`export_refuse!`]). A breaking
 //! change is a new major version, and a 1.x host refuses a 2.x plugin by its version. The
 //! repository's CI loads a plugin built against a frozen copy of 1.0.0 into the current host.
 //!
@@ -418,6 +418,32 @@ pub trait Stats: Backend {
     fn statistics(&mut self) -> Vec<(String, u64)>;
 }
 
+/// The `refuse` capability ([`ext::RefuseV1`]) in plain Rust: a backend that can tell that
+/// particular records of a batch can never be stored says which, with a reason, and stores
+/// the rest. A host that knows the capability calls this instead of
+/// [`Backend::write_batch`] and keeps the refused records in a dead-letter file (audit-host
+/// writes them, with the reason, to `dead-letter.jsonl` in the backend's spool directory).
+/// Export it with [`export_refuse!`] (see its example); without it a batch is stored or
+/// failed whole.
+///
+/// Refuse only what no retry can fix (a record too large for the store, a value the store
+/// rejects): a refused record is never delivered to this backend again. For anything that
+/// may pass, return an error as from `write_batch`.
+pub trait Refuse: Backend {
+    /// Stores `records`, in order, except those it pushes onto `refused` (each naming a
+    /// `sequence_number` of `records`, with a non-empty reason). `Ok` means every record not
+    /// refused is stored.
+    ///
+    /// # Errors
+    /// A [`PluginError`], as from [`Backend::write_batch`]: then nothing of the batch counts
+    /// as stored and `refused` is ignored.
+    fn write_batch_refusing(
+        &mut self,
+        records: &[Record<'_>],
+        refused: &mut Vec<ext::Refusal>,
+    ) -> Result<(), PluginError>;
+}
+
 /// Support for [`export_backend!`]'s expansion. Not part of the API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
@@ -740,6 +766,101 @@ macro_rules! export_stats {
             instance: &mut $crate::BackendBox,
         ) -> ::abi_stable::std_types::RVec<$crate::ext::Counter> {
             $crate::__private::stats_guarded::<$backend>(instance)
+        }
+    };
+}
+
+/// Exports the `refuse` capability ([`ext::RefuseV1`]) for the backend type `$backend`, which
+/// implements [`Refuse`]; use it beside [`export_backend!`], whose `open` returns that type.
+/// A host that knows the capability calls it instead of the vtable's `write_batch`; a host
+/// that does not (1.0) never looks for it and calls [`Backend::write_batch`].
+///
+/// ```
+/// use audit_plugin_api::ext::Refusal;
+/// use audit_plugin_api::{Backend, PluginError, Record, Refuse, export_backend, export_refuse};
+/// /// Stores lines of up to 64 bytes.
+/// struct Small { stored: Vec<u64> }
+/// impl Backend for Small {
+///     fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
+///         // Without the capability the batch is stored or failed whole.
+///         if records.iter().any(|r| r.line().len() > 64) {
+///             return Err(PluginError::fatal("a line is longer than 64 bytes"));
+///         }
+///         self.stored.extend(records.iter().map(|r| r.sequence_number));
+///         Ok(())
+///     }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// impl Refuse for Small {
+///     fn write_batch_refusing(
+///         &mut self,
+///         records: &[Record<'_>],
+///         refused: &mut Vec<Refusal>,
+///     ) -> Result<(), PluginError> {
+///         for r in records {
+///             if r.line().len() > 64 {
+///                 refused.push(Refusal::new(r.sequence_number, "line longer than 64 bytes"));
+///             } else {
+///                 self.stored.push(r.sequence_number);
+///             }
+///         }
+///         Ok(())
+///     }
+/// }
+/// export_backend! { name: "small", description: "", config_help: "", open: |_: &str| Ok(Small { stored: Vec::new() }) }
+/// export_refuse!(Small);
+/// # fn main() {
+/// use audit_plugin_api::abi_stable::std_types::{RNone, RSlice, RStr, RVec};
+/// let open = audit_backend_root_module().open();
+/// let mut instance = open(RStr::from_str("{}")).into_result().expect("opens");
+/// let export = audit_backend_ext_refuse_v1();
+/// // SAFETY: built by `export_refuse!` in this very crate.
+/// let module = unsafe { export.into_module::<audit_plugin_api::ext::RefuseV1_Ref>() }.expect("same layout");
+/// let long = "x".repeat(100);
+/// let record = |seq: u64, line: &'static str| Record {
+///     line: RStr::from_str(line),
+///     sequence_number: seq,
+///     timestamp: RStr::from_str("2026-01-01T00:00:00.000000Z"),
+///     timestamp_micros: 1_767_225_600_000_000,
+///     event_id: RStr::from_str("e"),
+///     event_type: RStr::from_str("data_access"),
+///     log_level: RStr::from_str("info"),
+///     user_id: RNone,
+/// };
+/// let long: &'static str = Box::leak(long.into_boxed_str());
+/// let records = [record(1, "{}"), record(2, long), record(3, "{}")];
+/// let mut refused = RVec::new();
+/// module.write_batch()(&mut instance, RSlice::from_slice(&records), &mut refused)
+///     .into_result()
+///     .expect("stored but one");
+/// assert_eq!(refused.as_slice(), [Refusal::new(2, "line longer than 64 bytes")]);
+/// # }
+/// ```
+#[macro_export]
+macro_rules! export_refuse {
+    ($backend:ty) => {
+        /// The `refuse` capability, version 1, found by the host by this symbol's name.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn audit_backend_ext_refuse_v1() -> $crate::ext::ExtensionExport {
+            use ::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::ext::ExtensionExport::new(
+                $crate::ext::RefuseV1 {
+                    write_batch: audit_backend_refuse_write_batch_v1,
+                }
+                .leak_into_prefix(),
+            )
+        }
+
+        /// Stores a batch but the records it refuses; panics are caught and returned as fatal
+        /// errors.
+        #[::abi_stable::sabi_extern_fn]
+        pub fn audit_backend_refuse_write_batch_v1(
+            instance: &mut $crate::BackendBox,
+            records: ::abi_stable::std_types::RSlice<'_, $crate::Record<'_>>,
+            refused: &mut ::abi_stable::std_types::RVec<$crate::ext::Refusal>,
+        ) -> ::abi_stable::std_types::RResult<(), $crate::PluginError> {
+            $crate::__private::refuse_guarded::<$backend>(instance, records, refused)
         }
     };
 }

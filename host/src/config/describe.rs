@@ -67,7 +67,7 @@ impl TrailConfig {
                 } => {
                     let _ = writeln!(
                         s,
-                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions} call_timeout_ms={call_timeout_ms} required={} spool_max_bytes={} spool_dir={} retry_initial_ms={} retry_max_ms={} open_timeout_ms={open_timeout_ms} backfill={}",
+                        "backend {}: type=plugin name={} library={} sha256={} allow_insecure_permissions={allow_insecure_permissions} call_timeout_ms={call_timeout_ms} required={} spool_max_bytes={} spool_dir={} retry_initial_ms={} retry_max_ms={} open_timeout_ms={open_timeout_ms} backfill={} refuse={}",
                         i + 1,
                         name.as_deref().unwrap_or("(the plugin's name)"),
                         library.display(),
@@ -82,6 +82,7 @@ impl TrailConfig {
                         options.retry_initial.as_millis(),
                         options.retry_max.as_millis(),
                         options.backfill,
+                        options.on_refuse.as_str(),
                     );
                 }
             }

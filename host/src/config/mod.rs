@@ -16,6 +16,7 @@ pub use entry::BackendEntry;
 pub use keys::{MAX_KEY_FILE_BYTES, read_key_file};
 use locate::{key_at_line, line_of, line_of_key};
 
+use crate::delivery::OnRefuse;
 use crate::file::DEFAULT_MAX_FILE_BYTES;
 use crate::settings::{
     DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability,
@@ -92,6 +93,7 @@ struct RawPluginBackend {
     retry_initial_ms: Option<u64>,
     retry_max_ms: Option<u64>,
     backfill: Option<toml::Value>,
+    refuse: Option<String>,
     config: Option<toml::Table>,
 }
 
@@ -149,7 +151,7 @@ pub enum BackendConfig {
         /// `call_timeout_ms`).
         open_timeout_ms: u64,
         /// `required`, `spool_max_bytes`, `spool_dir` (resolved), `retry_initial_ms`,
-        /// `retry_max_ms`, `backfill`.
+        /// `retry_max_ms`, `backfill`, `refuse`.
         options: crate::BackendOptions,
         /// The line of the `[[backends]]` entry, for messages.
         line: Option<usize>,
@@ -229,6 +231,21 @@ fn backend_entry<T: serde::de::DeserializeOwned>(
             }
             .into()
         })
+}
+
+/// The `refuse` key of a plugin entry: `"dead-letter"` (default) or `"fail"`, which needs
+/// `required = true` (a backend that may degrade has nothing to fail closed).
+fn parse_refuse(value: Option<&str>, required: bool) -> std::result::Result<OnRefuse, String> {
+    match value {
+        None | Some("dead-letter") => Ok(OnRefuse::DeadLetter),
+        Some("fail") if required => Ok(OnRefuse::Fail),
+        Some("fail") => Err(
+            "\"fail\" fails the trail closed on a refused record, which needs required = true; with required = false use \"dead-letter\" (the default)".into(),
+        ),
+        Some(other) => Err(format!(
+            "`{other}` is not a refusal mode; use \"dead-letter\" (refused records go to dead-letter.jsonl in the backend's spool directory) or \"fail\" (with required = true: a refusal fails the trail closed)"
+        )),
+    }
 }
 
 impl TrailConfig {
@@ -468,6 +485,10 @@ impl TrailConfig {
                             .map_err(|m| err(line, "backends.backfill", m))?;
                         options = options.backfill(choice);
                     }
+                    let required = options.required;
+                    let on_refuse = parse_refuse(pb.refuse.as_deref(), required)
+                        .map_err(|m| err(line, "backends.refuse", m))?;
+                    options = options.on_refuse(on_refuse);
                     if let Some(pin) = &pb.sha256
                         && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
                     {
@@ -636,6 +657,23 @@ mod test {
     }
 
     #[test]
+    fn refuse_defaults_to_dead_letter_and_fail_is_read() -> Result<()> {
+        let plugin = "[[backends]]\ntype = \"plugin\"\nlibrary = \"/x.so\"\n";
+        for (extra, want) in [
+            ("", OnRefuse::DeadLetter),
+            ("refuse = \"dead-letter\"\n", OnRefuse::DeadLetter),
+            ("refuse = \"fail\"\n", OnRefuse::Fail),
+        ] {
+            let c = parse(&format!("{plugin}{extra}"))?;
+            assert!(
+                matches!(&c.backends[0], BackendConfig::Plugin { options, .. } if options.on_refuse == want),
+                "{extra}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn errors_name_key_and_line() {
         let e = cfg_err("[trail]\ncolour = 1\n");
         assert_eq!(e.line, Some(2));
@@ -669,6 +707,13 @@ mod test {
         );
         let e = cfg_err("[trail\n");
         assert_eq!(e.line, Some(1));
+        let plugin = "[[backends]]\ntype = \"plugin\"\nlibrary = \"/x.so\"\n";
+        let e = cfg_err(&format!("{plugin}refuse = \"drop\"\n"));
+        assert_eq!((e.line, e.key.as_str()), (Some(1), "backends.refuse"));
+        assert!(e.message.contains("`drop` is not a refusal mode"), "{e}");
+        let e = cfg_err(&format!("{plugin}required = false\nrefuse = \"fail\"\n"));
+        assert_eq!(e.key, "backends.refuse");
+        assert!(e.message.contains("needs required = true"), "{e}");
         let shown = cfg_err("[trail]\nflush_interval_ms = 0\n").to_string();
         assert!(
             shown.starts_with("/etc/audit/audit.toml:2: trail.flush_interval_ms:"),

@@ -16,10 +16,12 @@
 //! - `options`: per-backend options and the lane's settings.
 //! - `spool`: the spool on disk, and its reader.
 //! - `catch_up`: reading back from a file backend what a store lacks at start.
+//! - `dead_letter`: the file of records a backend refused.
 
 mod backoff;
 pub(crate) mod catch_up;
 mod clock;
+mod dead_letter;
 mod health;
 mod lane;
 mod options;
@@ -30,5 +32,7 @@ mod worker;
 
 pub(crate) use backoff::{Backoff, Jitter};
 pub(crate) use lane::{Lane, LaneEnd, LaneObserver, Offer};
-pub use options::{BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX};
+pub use options::{
+    BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, OnRefuse,
+};
 pub(crate) use options::{LaneConfig, spool_dir_name};

@@ -29,6 +29,11 @@ pub(crate) struct LaneConfig {
     pub(crate) flush_interval: Duration,
     /// What an empty store receives of the history the file backend holds.
     pub(crate) backfill: Backfill,
+    /// What a refused record does (`refuse`).
+    pub(crate) on_refuse: OnRefuse,
+    /// The directory of the dead-letter file: the spool directory, also when the spool is
+    /// disabled (created on the first refusal).
+    pub(crate) dead_letter_dir: PathBuf,
 }
 
 /// What a backend whose store is empty receives, at start, of the history a file backend of
@@ -56,6 +61,34 @@ impl std::fmt::Display for Backfill {
     }
 }
 
+/// What the trail does when a backend refuses records
+/// ([`StorageBackend::write_batch_refusing`](crate::StorageBackend::write_batch_refusing));
+/// the `refuse` key of a `[[backends]]` plugin entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnRefuse {
+    /// `"dead-letter"` (default): the refused records go to `dead-letter.jsonl` in the
+    /// backend's spool directory with the reason, are counted (`refused`) and reported once;
+    /// the rest of the batch counts as delivered.
+    #[default]
+    DeadLetter,
+    /// `"fail"`: a refusal fails the backend as a fatal error does; the batch stays in the
+    /// spool. With `required = true` the trail refuses new events until restart (the
+    /// configuration accepts `"fail"` only then; with `required = false` only the backend
+    /// fails).
+    Fail,
+}
+
+impl OnRefuse {
+    /// As the configuration spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DeadLetter => "dead-letter",
+            Self::Fail => "fail",
+        }
+    }
+}
+
 /// How the trail treats one in-process or plugin backend; see
 /// [`AuditTrailBuilder::backend_with`](crate::AuditTrailBuilder::backend_with).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +110,8 @@ pub struct BackendOptions {
     /// What the backend receives of the existing history when its store is empty at start
     /// (default [`Backfill::All`]).
     pub backfill: Backfill,
+    /// What a refused record does (default: it goes to the dead-letter file).
+    pub on_refuse: OnRefuse,
 }
 
 impl Default for BackendOptions {
@@ -88,6 +123,7 @@ impl Default for BackendOptions {
             retry_initial: DEFAULT_RETRY_INITIAL,
             retry_max: DEFAULT_RETRY_MAX,
             backfill: Backfill::All,
+            on_refuse: OnRefuse::DeadLetter,
         }
     }
 }
@@ -118,6 +154,12 @@ impl BackendOptions {
     #[must_use]
     pub fn backfill(self, backfill: Backfill) -> Self {
         Self { backfill, ..self }
+    }
+
+    /// Sets what a refused record does.
+    #[must_use]
+    pub fn on_refuse(self, on_refuse: OnRefuse) -> Self {
+        Self { on_refuse, ..self }
     }
     /// Sets the retry delays.
     #[must_use]

@@ -39,6 +39,9 @@ fn config() -> LaneConfig {
         // real clock): not in these tests unless they say so.
         flush_interval: Duration::from_secs(3_600),
         backfill: crate::Backfill::All,
+        on_refuse: super::OnRefuse::DeadLetter,
+        // Set by `Harness::start` to its spool directory.
+        dead_letter_dir: PathBuf::new(),
     }
 }
 
@@ -61,6 +64,7 @@ impl Harness {
         let spool_dir = tmp.path().join("spool");
         let cfg = LaneConfig {
             spool: spool.map(|max| (spool_dir.clone(), max)),
+            dead_letter_dir: spool_dir.clone(),
             ..cfg
         };
         let clock = TestClock::new();
@@ -454,4 +458,33 @@ fn a_sync_call_that_outlasts_the_flush_interval_stalls_the_lane_until_it_returns
     let end = h.close(Duration::from_secs(5), |_| {});
     assert!(end.error.is_none() && end.lost == 0, "{end:?}");
     assert_eq!(h.trail.states(), ["ok", "stalled", "ok"]);
+}
+
+#[test]
+fn a_refused_record_is_dead_lettered_once_though_its_batch_is_delivered_again() {
+    let h = Harness::start(config(), None, |b| {
+        b.refuse(&[2]);
+        b.failing_flushes.store(1, Ordering::SeqCst);
+    });
+    assert!(matches!(h.offer(1..=3), Offer::Taken));
+    // The flush fails: after the back-off the batch is delivered again and 2 refused again.
+    h.clock.advance_to_wake();
+    h.wait_acknowledged(3);
+    assert_eq!(h.backend.stored(), [1, 3, 1, 3]);
+    let stats = h.trail.stats();
+    assert_eq!(
+        (stats.refused, stats.delivered, stats.failed_calls),
+        (1, 4, 1)
+    );
+    assert_eq!(
+        h.lane.durable(),
+        3,
+        "the watermark goes past the refused record"
+    );
+    let dead = std::fs::read_to_string(h.spool_dir.join("dead-letter.jsonl")).expect("written");
+    assert_eq!(dead.lines().count(), 1, "{dead}");
+    assert!(
+        dead.contains("\"reason\":\"too big\",") && dead.contains("\"sequence_number\":2}"),
+        "{dead}"
+    );
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::backoff::{Backoff, Jitter};
 use super::catch_up::CatchUp;
 use super::clock::LaneClock;
+use super::dead_letter::DeadLetter;
 use super::health::is_fatal;
 use super::lane::{Lane, LaneEnd, LaneObserver, LaneState, events};
 use super::spool::{Spool, SpoolReader};
@@ -22,6 +23,7 @@ use audit_format::record::Integrity;
 mod catch_up;
 mod outage;
 mod probe;
+mod refusal;
 #[cfg(test)]
 pub(super) use probe::PROBE_INTERVAL;
 mod spill;
@@ -120,6 +122,10 @@ struct Worker<C: LaneClock> {
     outage: outage::OutageLog,
     /// When the backend's status and counters were last asked for (`probe.rs`).
     probed_at: Option<Instant>,
+    /// Where refused records go (`refusal.rs`).
+    dead_letter: DeadLetter,
+    /// The first refusal was reported on stderr.
+    refusal_reported: bool,
 }
 
 impl<C: LaneClock> Worker<C> {
@@ -133,6 +139,7 @@ impl<C: LaneClock> Worker<C> {
         // Jittered, so that the retries of many trails do not line up.
         let backoff = Backoff::new(lane.cfg.retry_initial, lane.cfg.retry_max, Jitter::Equal);
         let last_flush = lane.clock.now();
+        let dead_letter = DeadLetter::new(lane.cfg.dead_letter_dir.clone());
         Self {
             lane,
             backend,
@@ -149,6 +156,8 @@ impl<C: LaneClock> Worker<C> {
             catch_up: None,
             outage: outage::OutageLog::default(),
             probed_at: None,
+            dead_letter,
+            refusal_reported: false,
         }
     }
 
@@ -386,11 +395,15 @@ impl<C: LaneClock> Worker<C> {
             return true;
         }
         let part = batch.skip(from);
-        let result = self.call(rt, self.backend.write_batch(&part));
+        // Refused records are kept in the dead-letter file before the batch counts as written.
+        let result = self
+            .call(rt, self.backend.write_batch_refusing(&part))
+            .and_then(|refused| self.keep_refused(&part, refused));
+        let stored = part.len() as u64 - result.as_ref().map_or(0, |refused| *refused);
         self.shared
-            .record_call(self.lane.index, result.as_ref().err(), part.len() as u64);
+            .record_call(self.lane.index, result.as_ref().err(), stored);
         match result {
-            Ok(()) => {
+            Ok(_) => {
                 self.stored = part[part.len() - 1].sequence_number();
                 self.dirty = true;
                 true

@@ -7,8 +7,8 @@ use abi_stable::StableAbi;
 use abi_stable::library::RawLibrary;
 use abi_stable::prefix_type::PrefixRefTrait;
 use audit_plugin_api::ext::{
-    ExtensionExport, ExtensionFn, HEALTH_V1, HealthV1_Ref, READ_V1, ReadV1_Ref, STATS_V1,
-    StatsV1_Ref, VALIDATE_V1, ValidateV1_Ref,
+    ExtensionExport, ExtensionFn, HEALTH_V1, HealthV1_Ref, READ_V1, REFUSE_V1, ReadV1_Ref,
+    RefuseV1_Ref, STATS_V1, StatsV1_Ref, VALIDATE_V1, ValidateV1_Ref,
 };
 
 use super::library_error;
@@ -21,6 +21,7 @@ pub(super) struct Capabilities {
     pub(super) validate: Option<ValidateV1_Ref>,
     pub(super) stats: Option<StatsV1_Ref>,
     pub(super) read: Option<ReadV1_Ref>,
+    pub(super) refuse: Option<RefuseV1_Ref>,
 }
 
 impl Capabilities {
@@ -38,6 +39,9 @@ impl Capabilities {
         }
         if self.stats.is_some() {
             out.push("stats/1".to_owned());
+        }
+        if self.refuse.is_some() {
+            out.push("refuse/1".to_owned());
         }
         out
     }
@@ -60,6 +64,8 @@ pub(super) fn find_capabilities(path: &Path) -> Result<Capabilities> {
     let stats = unsafe { capability::<StatsV1_Ref>(&lib, path, "stats", STATS_V1) }?;
     // SAFETY: `export_read!` builds this export from a `ReadV1_Ref`.
     let read = unsafe { capability::<ReadV1_Ref>(&lib, path, "read", READ_V1) }?;
+    // SAFETY: `export_refuse!` builds this export from a `RefuseV1_Ref`.
+    let refuse = unsafe { capability::<RefuseV1_Ref>(&lib, path, "refuse", REFUSE_V1) }?;
     // Libraries are never unloaded: the modules point into this one.
     std::mem::forget(lib);
     Ok(Capabilities {
@@ -67,6 +73,7 @@ pub(super) fn find_capabilities(path: &Path) -> Result<Capabilities> {
         validate,
         stats,
         read,
+        refuse,
     })
 }
 

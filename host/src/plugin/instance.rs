@@ -7,19 +7,21 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use abi_stable::std_types::{RSlice, RStr, RString};
+use abi_stable::std_types::{RSlice, RStr, RString, RVec};
 use async_trait::async_trait;
 use audit_plugin_api::{BackendBox, ErrorKind, PluginError, Record};
 use tokio::sync::oneshot;
 
 use super::capabilities::Capabilities;
-use crate::backend::{Batch, ChainHead, StorageBackend};
+use crate::backend::{Batch, ChainHead, Refusal, StorageBackend};
 use audit_format::error::{CallErrorKind, Error, Result};
 
 type Reply<T> = oneshot::Sender<Result<T, PluginError>>;
 
 pub(super) enum Command {
     Write(Batch, Reply<()>),
+    /// A write through the `refuse` capability when exported (else the vtable's).
+    WriteRefusing(Batch, Reply<Vec<Refusal>>),
     Flush(Reply<()>),
     LastLine(Reply<Option<String>>),
     Health(Reply<Option<String>>),
@@ -37,7 +39,11 @@ pub(super) fn serve(
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Command::Write(batch, reply) => {
-                let result = write_records(instance, &batch);
+                let result = write_records(instance, &batch, None);
+                let _ = reply.send(result.map(drop));
+            }
+            Command::WriteRefusing(batch, reply) => {
+                let result = write_records(instance, &batch, capabilities.refuse);
                 let _ = reply.send(result);
             }
             Command::Flush(reply) => {
@@ -86,11 +92,13 @@ pub(super) fn serve(
 }
 
 /// Hands records to a plugin instance the way every host call does: ids decoded (borrowed
-/// when they need no unescaping), one `Record` view per line, one `write_batch` call.
+/// when they need no unescaping), one `Record` view per line, one `write_batch` call (the
+/// `refuse` capability's when given, returning its refusals).
 fn write_records(
     instance: &mut BackendBox,
     batch: &[crate::AuditRecord],
-) -> Result<(), PluginError> {
+    refuse: Option<audit_plugin_api::ext::RefuseV1_Ref>,
+) -> Result<Vec<Refusal>, PluginError> {
     // Ids with escapes in the line are decoded; the common case borrows the line.
     let decoded: Vec<(Cow<'_, str>, Option<Cow<'_, str>>)> =
         batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
@@ -108,9 +116,21 @@ fn write_records(
             user_id: user_id.as_deref().map(RStr::from_str).into(),
         })
         .collect();
-    instance
-        .write_batch(RSlice::from_slice(&records))
-        .into_result()
+    let Some(refuse) = refuse else {
+        return instance
+            .write_batch(RSlice::from_slice(&records))
+            .into_result()
+            .map(|()| Vec::new());
+    };
+    let mut refused = RVec::new();
+    (refuse.write_batch())(instance, RSlice::from_slice(&records), &mut refused).into_result()?;
+    Ok(refused
+        .into_iter()
+        .map(|r| Refusal {
+            sequence_number: r.sequence_number,
+            reason: r.reason.into_string(),
+        })
+        .collect())
 }
 
 /// A plugin instance adapted to [`StorageBackend`]: every call goes to the instance's
@@ -250,6 +270,13 @@ impl StorageBackend for PluginBackend {
 
     async fn write_batch(&self, batch: &Batch) -> Result<()> {
         self.call(|reply| Command::Write(batch.clone(), reply))
+            .await
+    }
+
+    /// Through the plugin's `refuse` capability when it exports it; otherwise the batch is
+    /// stored or failed whole, as by [`write_batch`](StorageBackend::write_batch).
+    async fn write_batch_refusing(&self, batch: &Batch) -> Result<Vec<Refusal>> {
+        self.call(|reply| Command::WriteRefusing(batch.clone(), reply))
             .await
     }
 

@@ -333,13 +333,14 @@ impl AuditTrailBuilder {
         opts: &BackendOptions,
         spool_dirs: &mut Vec<PathBuf>,
     ) -> Result<LaneConfig> {
+        // Also without a spool: the dead-letter file lives there.
+        let dir = opts
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| self.storage_path.join(".spool").join(spool_dir_name(name)));
         let spool = if opts.spool_max_bytes == 0 {
             None
         } else {
-            let dir = opts
-                .spool_dir
-                .clone()
-                .unwrap_or_else(|| self.storage_path.join(".spool").join(spool_dir_name(name)));
             if spool_dirs.contains(&dir) {
                 return Err(setting_error(
                     "backends.name",
@@ -350,7 +351,7 @@ impl AuditTrailBuilder {
                 ));
             }
             spool_dirs.push(dir.clone());
-            Some((dir, opts.spool_max_bytes))
+            Some((dir.clone(), opts.spool_max_bytes))
         };
         Ok(LaneConfig {
             required: opts.required,
@@ -364,6 +365,8 @@ impl AuditTrailBuilder {
             durability: self.durability,
             flush_interval: self.flush_interval,
             backfill: opts.backfill,
+            on_refuse: opts.on_refuse,
+            dead_letter_dir: dir,
         })
     }
 

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Batch, StorageBackend};
+use crate::backend::{Batch, Refusal, StorageBackend};
 use crate::delivery::clock::LaneClock;
 use crate::delivery::lane::LaneObserver;
 use crate::statistics::BackendStatistics;
@@ -119,6 +119,10 @@ pub(super) struct FakeBackend {
     pub(super) fatal: AtomicBool,
     /// Writes do not return while set.
     pub(super) hang: AtomicBool,
+    /// The next this many flushes fail with a retryable error.
+    pub(super) failing_flushes: AtomicUsize,
+    /// Sequence numbers `write_batch_refusing` refuses.
+    refuse: Mutex<Vec<u64>>,
     /// See [`pause`](Self::pause).
     gate: Mutex<()>,
 }
@@ -135,8 +139,15 @@ impl FakeBackend {
             failing_writes: AtomicUsize::new(0),
             fatal: AtomicBool::new(false),
             hang: AtomicBool::new(false),
+            failing_flushes: AtomicUsize::new(0),
+            refuse: Mutex::new(Vec::new()),
             gate: Mutex::new(()),
         }
+    }
+
+    /// `write_batch_refusing` refuses these sequence numbers ("too big").
+    pub(super) fn refuse(&self, seqs: &[u64]) {
+        *lock(&self.refuse) = seqs.to_vec();
     }
 
     pub(super) fn stored(&self) -> Vec<u64> {
@@ -189,9 +200,30 @@ impl StorageBackend for FakeBackend {
         Ok(())
     }
 
+    async fn write_batch_refusing(&self, batch: &Batch) -> Result<Vec<Refusal>> {
+        let refuse = lock(&self.refuse).clone();
+        let (refused, kept): (Vec<AuditRecord>, Vec<AuditRecord>) = batch
+            .iter()
+            .cloned()
+            .partition(|r| refuse.contains(&r.sequence_number()));
+        self.write_batch(&Batch::new(kept)).await?;
+        Ok(refused
+            .iter()
+            .map(|r| Refusal {
+                sequence_number: r.sequence_number(),
+                reason: "too big".into(),
+            })
+            .collect())
+    }
+
     async fn flush(&self) -> Result<()> {
         drop(lock(&self.gate));
         self.flushes.fetch_add(1, Ordering::SeqCst);
+        let failing = self.failing_flushes.load(Ordering::SeqCst);
+        if failing > 0 {
+            self.failing_flushes.store(failing - 1, Ordering::SeqCst);
+            return Err(Error::backend("the store cannot sync"));
+        }
         Ok(())
     }
 

@@ -1,8 +1,8 @@
 //! Test fixture, not shipped: a backend plugin whose `config` says how to misbehave, and
 //! which records what it received so tests can check for loss and duplicates.
 //!
-//! Built against the current interface, it also exports the `health`, `validate` and `stats`
-//! capabilities.
+//! Built against the current interface, it also exports the `health`, `validate`, `stats` and
+//! `refuse` capabilities.
 //!
 //! Keys: `panic_in` (`"validate"`, `"open"`, `"write_batch"`, `"flush"`, `"health"`,
 //! `"statistics"`, `"close"`), `open_sleep_ms` (`open`
@@ -15,14 +15,23 @@
 //! record accepted; a sequence number already recorded there is skipped, as a real backend
 //! de-duplicates at-least-once delivery), `last_line` (the line `last_line` returns, verbatim:
 //! the store's head the fixture claims), `forge_last_line` (`"ahead"`, `"fork"` or
-//! `"garbage"`: `last_line` returns a forgery of the `last_line` given; see [`Forge`]).
+//! `"garbage"`: `last_line` returns a forgery of the `last_line` given; see [`Forge`]),
+//! `refuse_sequences` (through the `refuse` capability, these sequence numbers are refused
+//! and not stored), `refuse_event_type` (records of this event type are refused),
+//! `refuse_reason` (the reason given; default `fixture refuses this record`), `refuse_broken`
+//! (`"foreign"`: also refuses a sequence number that is not in the batch; `"empty_reason"`:
+//! gives an empty reason; for the conformance kit's `refusal` check).
+//!
+//! Without `last_line` configured, `last_line` returns the line of the highest sequence
+//! number this instance stored (nothing after a reopen: the fixture keeps no store).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 
+use audit_plugin_api::ext::Refusal;
 use audit_plugin_api::{
-    Backend, Health, PluginError, Record, Stats, Validate, export_backend, export_health,
-    export_stats, export_validate,
+    Backend, Health, PluginError, Record, Refuse, Stats, Validate, export_backend, export_health,
+    export_refuse, export_stats, export_validate,
 };
 use serde::Deserialize;
 
@@ -55,6 +64,25 @@ pub struct Config {
     pub last_line: Option<String>,
     /// Return a forgery of `last_line` instead.
     pub forge_last_line: Option<Forge>,
+    /// Sequence numbers the `refuse` capability refuses.
+    #[serde(default)]
+    pub refuse_sequences: Vec<u64>,
+    /// An event type the `refuse` capability refuses.
+    pub refuse_event_type: Option<String>,
+    /// The reason given for a refusal.
+    pub refuse_reason: Option<String>,
+    /// How the refusals break the contract, if they do.
+    pub refuse_broken: Option<Broken>,
+}
+
+/// How the fixture's refusals break the `refuse` contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Broken {
+    /// Also refuses sequence number `u64::MAX`, which no batch holds.
+    Foreign,
+    /// Gives an empty reason.
+    EmptyReason,
 }
 
 /// How `last_line` forges the head it returns from the configured `last_line` (a genuine
@@ -125,6 +153,8 @@ pub struct Faulty {
     /// The highest sequence number recorded.
     recorded: u64,
     writes: u64,
+    /// The line of the highest sequence number stored by this instance.
+    last_stored: Option<(u64, String)>,
     /// `write_batch` calls that failed.
     failed_writes: u64,
     /// Records newly recorded (a re-delivered sequence number is not counted).
@@ -132,6 +162,43 @@ pub struct Faulty {
 }
 
 impl Faulty {
+    /// Records `records` (those above the highest recorded) and remembers the last line.
+    fn store<'r>(
+        &mut self,
+        records: impl Iterator<Item = &'r Record<'r>>,
+    ) -> Result<(), PluginError> {
+        let mut text = String::new();
+        for r in records {
+            if r.sequence_number > self.recorded {
+                text.push_str(&format!("{}\n", r.sequence_number));
+                self.recorded = r.sequence_number;
+                self.records_recorded += 1;
+            }
+            if self
+                .last_stored
+                .as_ref()
+                .is_none_or(|(seq, _)| r.sequence_number > *seq)
+            {
+                self.last_stored = Some((r.sequence_number, r.line().to_owned()));
+            }
+        }
+        if let Some(f) = &mut self.record {
+            f.write_all(text.as_bytes())
+                .map_err(|e| PluginError::fatal(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the configuration refuses `r`.
+    fn refuses(&self, r: &Record<'_>) -> bool {
+        self.config.refuse_sequences.contains(&r.sequence_number)
+            || self
+                .config
+                .refuse_event_type
+                .as_deref()
+                .is_some_and(|t| t == r.event_type.as_str())
+    }
+
     fn maybe_panic(&self, call: &str) {
         if self.config.panic_in.as_deref() == Some(call) {
             panic!("fixture panic in {call}");
@@ -179,6 +246,7 @@ pub fn open(config_json: &str) -> Result<Faulty, PluginError> {
         record,
         recorded,
         writes: 0,
+        last_stored: None,
         failed_writes: 0,
         records_recorded: 0,
     })
@@ -200,7 +268,7 @@ impl Backend for Faulty {
 
     fn last_line(&mut self) -> Result<Option<String>, PluginError> {
         let Some(line) = &self.config.last_line else {
-            return Ok(None);
+            return Ok(self.last_stored.as_ref().map(|(_, l)| l.clone()));
         };
         match self.config.forge_last_line {
             None => Ok(Some(line.clone())),
@@ -244,19 +312,7 @@ impl Faulty {
                 "fixture outage: {flag} exists"
             )));
         }
-        if let Some(f) = &mut self.record {
-            let mut text = String::new();
-            for r in records {
-                if r.sequence_number > self.recorded {
-                    text.push_str(&format!("{}\n", r.sequence_number));
-                    self.recorded = r.sequence_number;
-                    self.records_recorded += 1;
-                }
-            }
-            f.write_all(text.as_bytes())
-                .map_err(|e| PluginError::fatal(e.to_string()))?;
-        }
-        Ok(())
+        self.store(records.iter())
     }
 }
 
@@ -273,6 +329,38 @@ impl Health for Faulty {
 }
 
 export_health!(Faulty);
+
+/// The `refuse` capability: the failures of `write_batch` first, then the records the
+/// configuration refuses are left out and the rest stored.
+impl Refuse for Faulty {
+    fn write_batch_refusing(
+        &mut self,
+        records: &[Record<'_>],
+        refused: &mut Vec<Refusal>,
+    ) -> Result<(), PluginError> {
+        self.write_batch(&[])?;
+        let reason = match self.config.refuse_broken {
+            Some(Broken::EmptyReason) => String::new(),
+            _ => self
+                .config
+                .refuse_reason
+                .clone()
+                .unwrap_or_else(|| "fixture refuses this record".to_owned()),
+        };
+        let (no, yes): (Vec<&Record<'_>>, Vec<&Record<'_>>) =
+            records.iter().partition(|r| self.refuses(r));
+        refused.extend(
+            no.iter()
+                .map(|r| Refusal::new(r.sequence_number, reason.clone())),
+        );
+        if self.config.refuse_broken == Some(Broken::Foreign) {
+            refused.push(Refusal::new(u64::MAX, reason));
+        }
+        self.store(yes.into_iter())
+    }
+}
+
+export_refuse!(Faulty);
 
 /// The `validate` capability: the keys `open` accepts; with `panic_in = "validate"` it
 /// panics instead.
@@ -306,6 +394,6 @@ export_stats!(Faulty);
 export_backend! {
     name: "faulty",
     description: "Test fixture: fails, panics or records on command",
-    config_help: "panic_in, open_sleep_ms, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, record, last_line, forge_last_line",
+    config_help: "panic_in, open_sleep_ms, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, record, last_line, forge_last_line, refuse_sequences, refuse_event_type, refuse_reason, refuse_broken",
     open: open,
 }
