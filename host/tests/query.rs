@@ -65,6 +65,7 @@ async fn get_events_does_not_follow_a_symlinked_audit_file() -> TestResult {
         .clock(|| at(2026, 3, 1))
         .build()?;
     log_n(&trail, 2).await?;
+    trail.flush().await?;
     std::os::unix::fs::symlink(
         elsewhere.path().join("audit_2026-01-01.jsonl"),
         dir.path().join("audit_2026-01-01.jsonl"),

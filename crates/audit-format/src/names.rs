@@ -69,20 +69,21 @@ impl std::fmt::Display for NotRegular {
 }
 
 /// Every audit log file in `dir`, oldest first (by date, then rotation index), for a reader
-/// or writer of the directory.
+/// or writer of the directory; entries with an audit file name that are neither regular
+/// files nor symbolic links are left out (`verify` reports them through [`scan_log_dir`]).
 ///
 /// # Errors
-/// The `io::Error` of reading the directory; one naming the entry when an entry with an
-/// audit file name is not a regular file (a symbolic link is never followed: it could point
-/// anywhere and redirect writes; `verify` reports these through [`scan_log_dir`]).
+/// The `io::Error` of reading the directory; one naming the entry when an audit file's name
+/// is a symbolic link (never followed: it could point anywhere and redirect writes).
 pub fn list_log_files(dir: &Path) -> io::Result<Vec<LogFile>> {
     let (files, odd) = scan_log_dir(dir)?;
-    match odd.first() {
+    match odd.iter().find(|o| o.kind == "symlink") {
         None => Ok(files),
-        Some(odd) => Err(io::Error::new(
+        Some(link) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "{odd}; links are never followed and only regular files are read or written in audit directories (one planted there could redirect writes to any file): remove it"
+                "{} is a symbolic link, and links are never followed in audit directories (one planted there could redirect writes to any file): remove it",
+                link.path.display()
             ),
         )),
     }
