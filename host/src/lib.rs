@@ -66,9 +66,7 @@ pub use audit_format::{
 };
 pub use backend::{Batch, ChainHead, Refusal, StorageBackend};
 pub use delivery::spool::DEFAULT_SPOOL_MAX_BYTES;
-pub use delivery::{
-    BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, OnRefuse,
-};
+pub use delivery::{BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, OnRefuse};
 pub use file::{DEFAULT_MAX_FILE_BYTES, FileBackendBuilder, FileStorageBackend, todays_file_name};
 pub use global::{
     audit_data_access, audit_error, audit_security_event, get_audit_trail, get_audit_trail_with,

@@ -448,8 +448,8 @@ pub trait Refuse: Backend {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::{
-        Guarded, health_guarded, open_guarded, panic_message, read_guarded, stats_guarded,
-        validate_guarded,
+        Guarded, health_guarded, open_guarded, panic_message, read_guarded, refuse_guarded,
+        stats_guarded, validate_guarded,
     };
 }
 

@@ -126,7 +126,9 @@ fn query_directory(dir: &Path, q: &EventQuery, verify_args: &str) -> Result<Vec<
     match audit_host::query_dir_counting(dir, q) {
         Ok(report) => {
             for odd in &report.not_regular {
-                eprintln!("audit query: warning: {odd}; not searched. Run `audit verify {verify_args}`");
+                eprintln!(
+                    "audit query: warning: {odd}; not searched. Run `audit verify {verify_args}`"
+                );
             }
             warn_unreadable(report.unreadable, verify_args);
             Ok(report.lines)

@@ -52,7 +52,12 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
                 return ExitCode::from(EXIT_USAGE);
             }
             let hint = key.is_none();
-            verify_directory(dir, &key.unwrap_or(Integrity::Sha256), hint, args.retention_days)
+            verify_directory(
+                dir,
+                &key.unwrap_or(Integrity::Sha256),
+                hint,
+                args.retention_days,
+            )
         }
         _ => {
             eprintln!("audit verify: give DIR, or --config FILE --backend NAME");

@@ -32,7 +32,5 @@ mod worker;
 
 pub(crate) use backoff::{Backoff, Jitter};
 pub(crate) use lane::{Lane, LaneEnd, LaneObserver, Offer};
-pub use options::{
-    BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, OnRefuse,
-};
+pub use options::{BackendOptions, Backfill, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, OnRefuse};
 pub(crate) use options::{LaneConfig, spool_dir_name};
