@@ -59,7 +59,7 @@ fn a_planted_symlink_named_like_an_audit_file_is_refused_by_open_and_verify() ->
     // verify does not report "ok: 0 events in 0 files" past it.
     let e = audit_host::verify_dir(&dir, &Integrity::Sha256).expect_err("verify must refuse");
     assert!(
-        e.to_string().contains(&todays_file_name()) && e.to_string().contains("symbolic link"),
+        e.to_string().contains(&todays_file_name()) && e.to_string().contains("is a symlink"),
         "{e}"
     );
     assert_eq!(std::fs::read_to_string(&target)?, PRECIOUS);
