@@ -38,7 +38,9 @@ fn pg() -> Option<Pg> {
             "CI is set but AUDIT_TEST_POSTGRES_URL is not: .ci/run must start PostgreSQL with .ci/postgres.sh"
         ),
         None => {
-            eprintln!(
+            // Straight to stderr: the test harness captures `eprintln!`, and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n*** SKIPPED: no PostgreSQL test server (AUDIT_TEST_POSTGRES_URL is not set). Run `eval \"$(.ci/postgres.sh start)\"` first (docs/backends/postgres.md) ***\n"
             );
             None
