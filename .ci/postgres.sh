@@ -3,6 +3,7 @@
 #
 #   eval "$(.ci/postgres.sh start)"   # prints `export AUDIT_TEST_POSTGRES_...=...` lines
 #   .ci/postgres.sh stop "$AUDIT_TEST_POSTGRES_DIR"
+#   .ci/postgres.sh kill9 DIR; .ci/postgres.sh restart DIR   # crash and restart (tests)
 #
 # The server listens on 127.0.0.1 (a free port) and on a Unix socket in its directory, with
 # TLS on (a CA and a server certificate for `localhost`/127.0.0.1 made for this run), password
@@ -122,6 +123,34 @@ export AUDIT_TEST_POSTGRES_OTHER_CA='$dir/tls/other-ca.crt'
 ENV
 }
 
+# SIGKILL of the postmaster and its children (a crash, not a shutdown), by their ids.
+kill9() {
+  local dir=$1 pid kids
+  pid=$(head -1 "$dir/data/postmaster.pid")
+  kids=$(pgrep -P "$pid" || true)
+  kill -9 "$pid" $kids
+  # Wait until they are gone (reaped): a restart refuses while the old postmaster's id lives.
+  local i
+  for i in $(seq 100); do
+    [ -e "/proc/$pid" ] || return 0
+    if [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && [ "$i" -gt 50 ]; then
+      # A zombie nobody reaps (no init in a container): it holds no lock, only its id.
+      rm -f "$dir/data/postmaster.pid"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "kill9: postmaster $pid still present after 10 s"
+  exit 1
+}
+
+# Starts the server of DIR again, on its port (after kill9 or stop of a kept directory).
+restart() {
+  local dir=$1
+  as_server "$(cat "$dir/bindir")/pg_ctl" -D "$dir/data" -l "$dir/log/server.log" -w -t 60 \
+    -o "-p $(cat "$dir/port")" start >&2 || { cat "$dir/log/server.log" >&2; exit 1; }
+}
+
 stop() {
   local dir=${1:-${AUDIT_TEST_POSTGRES_DIR:-}}
   if [ -z "$dir" ] || [ ! -d "$dir/data" ]; then
@@ -135,5 +164,7 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop "${2:-}" ;;
-  *) echo "usage: $0 start | stop [DIR]" >&2; exit 2 ;;
+  kill9) kill9 "${2:?usage: $0 kill9 DIR}" ;;
+  restart) restart "${2:?usage: $0 restart DIR}" ;;
+  *) echo "usage: $0 start | stop [DIR] | kill9 DIR | restart DIR" >&2; exit 2 ;;
 esac
