@@ -67,14 +67,21 @@ fn is_retryable(code: &SqlState) -> bool {
         || *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
 }
 
-/// The error and its causes in one line (postgres::Error's Display omits the cause).
+/// The error and its causes in one line.
 fn describe(e: &postgres::Error) -> String {
-    let mut text = e.to_string();
     if let Some(db) = e.as_db_error() {
-        // Display already holds the message; add the code for searches.
-        text = format!("{text} (SQLSTATE {})", db.code().code());
+        // postgres::Error's Display says only "db error": the server's own words, and the
+        // code for searches.
+        let mut text = format!("server: {} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text = format!("{text}; {detail}");
+        }
+        if let Some(hint) = db.hint() {
+            text = format!("{text}; hint: {hint}");
+        }
         return text;
     }
+    let mut text = e.to_string();
     let mut cur = std::error::Error::source(e);
     while let Some(s) = cur {
         let part = s.to_string();

@@ -271,7 +271,10 @@ fn a_wrong_password_is_a_config_error_naming_the_key() -> TestResult {
     let e = expect_err(open(&cfg), "bad password");
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
     assert!(e.message.contains("password_file"), "{e}");
-    assert!(e.message.contains("28P01"), "{e}");
+    assert!(
+        e.message.contains("password authentication failed") && e.message.contains("28P01"),
+        "{e}"
+    );
     Ok(())
 }
 
@@ -296,7 +299,9 @@ fn a_missing_grant_or_table_is_a_config_error_naming_the_table() -> TestResult {
     let e = expect_err(open(&missing), "no CREATE");
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
     assert!(
-        e.message.contains("`table`") && e.message.contains("42501"),
+        e.message.contains("`table`")
+            && e.message.contains("permission denied")
+            && e.message.contains("42501"),
         "{e}"
     );
 
@@ -312,8 +317,27 @@ fn a_missing_grant_or_table_is_a_config_error_naming_the_table() -> TestResult {
     pg.admin().batch_execute(&format!(
         "GRANT INSERT, SELECT ON \"{table}\" TO audit_limited"
     ))?;
+    // With the append-only trigger of docs/backends/postgres.md: writes and re-deliveries
+    // go through, changes do not.
+    pg.admin().batch_execute(&format!(
+        "CREATE OR REPLACE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'append-only (% refused)', TG_OP; END $$;
+         CREATE TRIGGER append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON \"{table}\"
+         FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();"
+    ))?;
     let mut b = open(&limited)?;
     write(&mut b, &lines(1..=2, "limited"))?;
+    write(&mut b, &lines(1..=3, "limited"))?;
+    assert_eq!(pg.lines(&table).len(), 3);
+    let refused = pg
+        .admin()
+        .batch_execute(&format!("DELETE FROM \"{table}\""));
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| format!("{e:?}").contains("append-only")),
+        "{refused:?}"
+    );
     Ok(())
 }
 
