@@ -387,3 +387,37 @@ fn a_unix_socket_url_works_without_tls() -> TestResult {
     assert_eq!(pg.lines(&table).len(), 3);
     Ok(())
 }
+
+#[test]
+fn a_read_only_server_and_a_statement_timeout_are_retryable() -> TestResult {
+    let Some(pg) = pg() else { return Ok(()) };
+    let table = unique_table("readonly");
+    let mut b = open(&pg.config(&table))?;
+    write(&mut b, &lines(1..=2, "primary"))?;
+    // A session that can only read, as on a replica after failover (SQLSTATE 25006).
+    let url = format!("{}?options=-c%20default_transaction_read_only%3Don", pg.url);
+    // (It cannot even create its staging table: a hot standby refuses that too.)
+    let ro = pg
+        .config(&table)
+        .replace(&json_str(&pg.url), &json_str(&url));
+    let e = expect_err(open(&ro), "read-only");
+    assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
+    assert!(e.message.contains("25006"), "{e}");
+
+    // A batch that waits on a lock longer than statement_timeout_ms is cancelled and retryable;
+    // the retry after the lock is gone succeeds.
+    let cfg = pg
+        .config(&table)
+        .replace(r#""tls":"#, r#""statement_timeout_ms":300,"tls":"#);
+    let mut b = open(&cfg)?;
+    let mut admin = pg.admin();
+    let mut lock = admin.transaction()?;
+    lock.batch_execute(&format!("LOCK TABLE \"{table}\" IN ACCESS EXCLUSIVE MODE"))?;
+    let e = expect_err(write(&mut b, &lines(3..=4, "later")), "locked");
+    assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
+    assert!(e.message.contains("57014"), "{e}");
+    lock.rollback()?;
+    write(&mut b, &lines(3..=4, "later"))?;
+    assert_eq!(pg.lines(&table).len(), 4);
+    Ok(())
+}
