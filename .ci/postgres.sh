@@ -8,7 +8,8 @@
 # The server listens on 127.0.0.1 (a free port) and on a Unix socket in its directory, with
 # TLS on (a CA and a server certificate for `localhost`/127.0.0.1 made for this run), password
 # (SCRAM) authentication over TCP and trust over the socket. Roles: `audit_test` owns the
-# database `audit_test`; `audit_limited` may connect and nothing more (permission tests).
+# database `audit_test`; `audit_limited` may connect and nothing more (permission tests);
+# `audit_cert` logs in with a client certificate (tls.cert_file/key_file tests).
 # PostgreSQL refuses to run as root: as root the server runs as the `postgres` user.
 set -euo pipefail
 
@@ -53,7 +54,13 @@ make_certs() {
     printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > server.ext
     openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
       -extfile server.ext -out server.crt 2>/dev/null
-    rm -f server.csr server.ext ca.srl other-ca.key
+    # A client certificate for the role audit_cert (pg_hba: `cert` authentication).
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=audit_cert" \
+      -keyout client.key -out client.csr 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > client.ext
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile client.ext -out client.crt 2>/dev/null
+    rm -f server.csr server.ext client.csr client.ext ca.srl other-ca.key
     chmod 600 server.key ca.key
   )
 }
@@ -82,6 +89,7 @@ start() {
     cat "$dir/log/initdb.log" >&2; exit 1; }
   cat > "$dir/data/pg_hba.conf" <<HBA
 local all all trust
+hostssl all audit_cert 127.0.0.1/32 cert
 hostssl all all 127.0.0.1/32 scram-sha-256
 hostnossl all all 127.0.0.1/32 scram-sha-256
 HBA
@@ -104,12 +112,14 @@ CONF
   as_server "$bindir/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >&2 <<SQL
 CREATE ROLE audit_test LOGIN PASSWORD '$password';
 CREATE ROLE audit_limited LOGIN PASSWORD '$password';
+CREATE ROLE audit_cert LOGIN;
 CREATE DATABASE audit_test OWNER audit_test;
 SQL
   as_server "$bindir/psql" -h "$dir/sock" -p "$port" -U postgres -d audit_test -v ON_ERROR_STOP=1 -q >&2 <<SQL
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 ALTER SCHEMA public OWNER TO audit_test;
 GRANT USAGE ON SCHEMA public TO audit_limited;
+GRANT USAGE, CREATE ON SCHEMA public TO audit_cert;
 SQL
   log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port and $dir/sock (data in $dir)"
   cat <<ENV
@@ -120,6 +130,9 @@ export AUDIT_TEST_POSTGRES_SOCKET_URL='host=$dir/sock port=$port user=audit_test
 export AUDIT_TEST_POSTGRES_PASSWORD_FILE='$dir/password'
 export AUDIT_TEST_POSTGRES_CA='$dir/tls/ca.crt'
 export AUDIT_TEST_POSTGRES_OTHER_CA='$dir/tls/other-ca.crt'
+export AUDIT_TEST_POSTGRES_CERT_URL='postgresql://audit_cert@localhost:$port/audit_test'
+export AUDIT_TEST_POSTGRES_CLIENT_CERT='$dir/tls/client.crt'
+export AUDIT_TEST_POSTGRES_CLIENT_KEY='$dir/tls/client.key'
 ENV
 }
 

@@ -421,3 +421,28 @@ fn a_read_only_server_and_a_statement_timeout_are_retryable() -> TestResult {
     assert_eq!(pg.lines(&table).len(), 4);
     Ok(())
 }
+
+#[test]
+fn a_client_certificate_logs_in_without_a_password() -> TestResult {
+    let Some(pg) = pg() else { return Ok(()) };
+    let var = |name: &str| std::env::var(name).expect(name);
+    let table = unique_table("cert");
+    let cfg = |key: &str| {
+        format!(
+            r#"{{"url":{},"table":{},"tls":{{"ca_file":{},"cert_file":{},"key_file":{}}}}}"#,
+            json_str(&var("AUDIT_TEST_POSTGRES_CERT_URL")),
+            json_str(&table),
+            json_str(&pg.ca),
+            json_str(&var("AUDIT_TEST_POSTGRES_CLIENT_CERT")),
+            json_str(key)
+        )
+    };
+    let mut b = open(&cfg(&var("AUDIT_TEST_POSTGRES_CLIENT_KEY")))?;
+    write(&mut b, &lines(1..=2, "cert"))?;
+    assert_eq!(b.last_line()?, Some(line(2, "cert")));
+    // A file with no key in it is named.
+    let e = expect_err(open(&cfg(&pg.ca)), "no key");
+    assert_eq!(e.kind, ErrorKind::Config, "{e}");
+    assert!(e.message.contains("tls.key_file"), "{e}");
+    Ok(())
+}
