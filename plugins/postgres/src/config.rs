@@ -54,6 +54,38 @@ pub struct TlsConfig {
     pub key_file: Option<String>,
 }
 
+impl TlsConfig {
+    /// `mode` with its default for the host kind, checked against the other `tls` keys.
+    fn check(&self, unix: bool) -> Result<TlsMode, PluginError> {
+        let tls_mode = match (self.mode, unix) {
+            (Some(mode), _) => mode,
+            (None, true) => TlsMode::Disable,
+            (None, false) => TlsMode::VerifyFull,
+        };
+        if unix && tls_mode != TlsMode::Disable {
+            return Err(PluginError::config(
+                "config `tls.mode`: PostgreSQL has no TLS over a Unix socket; use \"disable\" with a socket host, or a TCP host",
+            ));
+        }
+        if tls_mode == TlsMode::VerifyFull && self.ca_file.is_none() {
+            return Err(PluginError::config(
+                "config `tls.ca_file`: tls.mode \"verify-full\" (the default over TCP) needs the CA that signs the server's certificate (a PEM file; for a public CA /etc/ssl/certs/ca-certificates.crt)",
+            ));
+        }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(PluginError::config(
+                "config `tls.cert_file`/`tls.key_file`: give both (the client certificate and its key) or neither",
+            ));
+        }
+        if tls_mode == TlsMode::Disable && (self.ca_file.is_some() || self.cert_file.is_some()) {
+            return Err(PluginError::config(
+                "config `tls.mode`: \"disable\" with tls.ca_file or tls.cert_file set; remove them or choose \"verify-full\"",
+            ));
+        }
+        Ok(tls_mode)
+    }
+}
+
 const fn default_true() -> bool {
     true
 }
@@ -137,31 +169,7 @@ impl Config {
             ));
         }
         let unix = pg.get_hosts().iter().any(|h| matches!(h, Host::Unix(_)));
-        let tls_mode = match (c.tls.mode, unix) {
-            (Some(mode), _) => mode,
-            (None, true) => TlsMode::Disable,
-            (None, false) => TlsMode::VerifyFull,
-        };
-        if unix && tls_mode != TlsMode::Disable {
-            return Err(PluginError::config(
-                "config `tls.mode`: PostgreSQL has no TLS over a Unix socket; use \"disable\" with a socket host, or a TCP host",
-            ));
-        }
-        if tls_mode == TlsMode::VerifyFull && c.tls.ca_file.is_none() {
-            return Err(PluginError::config(
-                "config `tls.ca_file`: tls.mode \"verify-full\" (the default over TCP) needs the CA that signs the server's certificate (a PEM file; for a public CA /etc/ssl/certs/ca-certificates.crt)",
-            ));
-        }
-        if c.tls.cert_file.is_some() != c.tls.key_file.is_some() {
-            return Err(PluginError::config(
-                "config `tls.cert_file`/`tls.key_file`: give both (the client certificate and its key) or neither",
-            ));
-        }
-        if tls_mode == TlsMode::Disable && (c.tls.ca_file.is_some() || c.tls.cert_file.is_some()) {
-            return Err(PluginError::config(
-                "config `tls.mode`: \"disable\" with tls.ca_file or tls.cert_file set; remove them or choose \"verify-full\"",
-            ));
-        }
+        let tls_mode = c.tls.check(unix)?;
         if c.connect_timeout_ms == 0 {
             return Err(PluginError::config(
                 "config `connect_timeout_ms`: must be at least 1",
