@@ -259,7 +259,7 @@ fn a_plugin_whose_open_hangs_is_reported_within_its_open_timeout() -> TestResult
 
 /// Every `examples/*.toml`, copied into a temporary directory (so that what it creates,
 /// such as the SQLite database, lands there) with `plugin_dir` pointing at this build's
-/// plugins, passes.
+/// plugins, passes (postgres.toml with `--no-connect`).
 #[test]
 fn the_shipped_examples_pass() -> TestResult {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
@@ -286,7 +286,13 @@ fn the_shipped_examples_pass() -> TestResult {
                 }
             })
             .collect();
-        let out = check(&work, &toml, &[]);
+        // postgres.toml names a server that is not here: its keys are checked offline.
+        let offline: &[&str] = if path.ends_with("postgres.toml") {
+            &["--no-connect"]
+        } else {
+            &[]
+        };
+        let out = check(&work, &toml, offline);
         assert_eq!(
             out.status.code(),
             Some(0),

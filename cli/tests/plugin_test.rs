@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::io::Write as _;
+
 use common::{TestResult, audit, plugin_lib, text};
 
 /// Runs the kit against `lib` with `config`; returns (exit code, stdout, stderr).
@@ -216,4 +218,30 @@ fn dir_keeps_the_store_and_a_second_run_continues_its_chain() -> TestResult {
         "{stdout}"
     );
     Ok(())
+}
+
+/// The postgres plugin against the server `.ci/postgres.sh` starts (skipped, loudly, when
+/// `AUDIT_TEST_POSTGRES_URL` is unset outside CI).
+#[test]
+fn the_postgres_plugin_passes() {
+    let var = |name: &str| std::env::var(name).expect(name);
+    if std::env::var_os("AUDIT_TEST_POSTGRES_URL").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but AUDIT_TEST_POSTGRES_URL is not: .ci/run must start PostgreSQL with .ci/postgres.sh"
+        );
+        // Straight to stderr: the test harness captures `eprintln!`, and a skip must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED: no PostgreSQL test server (AUDIT_TEST_POSTGRES_URL is not set). Run `eval \"$(.ci/postgres.sh start)\"` first (docs/backends/postgres.md) ***\n"
+        );
+        return;
+    }
+    let config = serde_json::json!({
+        "url": var("AUDIT_TEST_POSTGRES_URL"),
+        "password_file": var("AUDIT_TEST_POSTGRES_PASSWORD_FILE"),
+        "table": format!("kit_cli_{}", std::process::id()),
+        "tls": { "ca_file": var("AUDIT_TEST_POSTGRES_CA") },
+    });
+    assert_passes("audit_backend_postgres", &config.to_string());
 }

@@ -1,0 +1,115 @@
+//! `audit` with the postgres backend against the real server `.ci/postgres.sh` starts
+//! (docs/backends/postgres.md, "Running the tests"): the password from PGPASSWORD, a
+//! missing password named, and `emit` into file + table.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{TestResult, audit_bin, plugin_lib, text};
+
+/// `AUDIT_TEST_POSTGRES_URL` and `_CA` and the password, or `None` with a loud message; in
+/// CI a missing server fails.
+fn pg_env() -> Option<(String, String, String)> {
+    let Ok(url) = std::env::var("AUDIT_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but AUDIT_TEST_POSTGRES_URL is not: .ci/run must start PostgreSQL with .ci/postgres.sh"
+        );
+        // Straight to stderr: the test harness captures `eprintln!`, and a skip must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED: no PostgreSQL test server (AUDIT_TEST_POSTGRES_URL is not set). Run `eval \"$(.ci/postgres.sh start)\"` first (docs/backends/postgres.md) ***\n"
+        );
+        return None;
+    };
+    let var = |name: &str| std::env::var(name).expect(name);
+    let password = std::fs::read_to_string(var("AUDIT_TEST_POSTGRES_PASSWORD_FILE"))
+        .expect("password file")
+        .trim_end()
+        .to_owned();
+    Some((url, var("AUDIT_TEST_POSTGRES_CA"), password))
+}
+
+/// A file backend in `logs` and the postgres plugin without `password_file`.
+fn write_config(dir: &Path, url: &str, ca: &str, table: &str) {
+    let lib = plugin_lib("audit_backend_postgres");
+    std::fs::write(
+        dir.join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {:?}\nconfig = {{ url = {url:?}, table = {table:?}, tls = {{ ca_file = {ca:?} }} }}\n",
+            lib.to_str().expect("utf-8 path")
+        ),
+    )
+    .expect("write config");
+}
+
+/// Runs `audit ARGS` in `dir` with PGPASSWORD set to `password` (or unset).
+fn run(dir: &Path, args: &[&str], password: Option<&str>, stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(audit_bin());
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("PGPASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let mut child = cmd.spawn().expect("spawn audit");
+    let _ = child.stdin.take().expect("stdin").write_all(stdin);
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn pgpassword_is_used_and_a_missing_password_names_the_keys() -> TestResult {
+    let Some((url, ca, password)) = pg_env() else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let table = format!("cli_{}", std::process::id());
+    write_config(dir.path(), &url, &ca, &table);
+
+    let out = run(
+        dir.path(),
+        &["config", "check", "audit.toml"],
+        Some(&password),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("plugin postgres 0.1.0"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(dir.path(), &["config", "check", "audit.toml"], None, b"");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("password_file") && err.contains("PGPASSWORD"),
+        "{err}"
+    );
+
+    // The sample events reach the file and the table; a second emit continues the chain.
+    let events =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/events.jsonl"))?;
+    for _ in 0..2 {
+        let out = run(
+            dir.path(),
+            &["emit", "--config", "audit.toml"],
+            Some(&password),
+            &events,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let out = run(dir.path(), &["verify", "logs"], None, b"");
+    assert!(
+        text(&out.stdout).contains("ok: 20 events"),
+        "{}",
+        text(&out.stdout)
+    );
+    Ok(())
+}

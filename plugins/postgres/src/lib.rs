@@ -1,0 +1,211 @@
+//! `audit-backend-postgres`: stores audit events in a PostgreSQL table.
+//!
+//! One row per event: `sequence_number bigint primary key`, the indexed fields (`event_id`,
+//! `timestamp timestamptz`, `event_type`, `log_level`, `user_id`) and `line`, the canonical
+//! JSON line byte for byte. Each batch is one transaction: COPY into a temporary staging
+//! table, then `INSERT ... SELECT ... ON CONFLICT (sequence_number) DO NOTHING`, so a
+//! re-delivered batch inserts nothing; a stored row whose line differs from the delivered
+//! one is a fatal error naming the sequence, never kept silently nor overwritten.
+//!
+//! ```toml
+//! [[backends]]
+//! type = "plugin"
+//! library = "audit_backend_postgres"      # found in [trail] plugin_dir
+//! config = { url = "postgresql://audit@db.example:5432/audit", password_file = "/etc/audit/pg-password", tls = { ca_file = "/etc/audit/pg-ca.pem" } }
+//! ```
+//!
+//! Errors: an unreachable or restarting server, a dropped connection, `too many
+//! connections`, a read-only server (a replica after failover) or a statement timeout is
+//! retryable, and the next call reconnects; a failed login, a rejected server certificate,
+//! a missing grant, schema or table is a configuration error naming the key to fix.
+//!
+//! TLS is rustls with the ring provider (docs/backends/postgres.md says why).
+//!
+//! Capabilities: `validate` (keys and values, offline) and `health` (the server, table and
+//! highest stored sequence). docs/backends/postgres.md covers setup, grants and durability.
+
+mod config;
+mod connect;
+mod errors;
+mod sql;
+mod tls;
+
+use audit_plugin_api::{
+    Backend, Health, PluginError, Record, Validate, export_backend, export_health, export_validate,
+};
+use postgres::Client;
+
+pub use config::{Config, Parsed, TlsConfig, TlsMode};
+
+use connect::Target;
+use errors::{classify, needs_reconnect};
+
+/// An instance: where to connect and the current session, if any.
+pub struct PostgresBackend {
+    target: Target,
+    client: Option<Client>,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend")
+            .field("target", &self.target.describe)
+            .field("connected", &self.client.is_some())
+            .finish()
+    }
+}
+
+/// Parses the configuration, connects, and creates (or checks) the table.
+///
+/// # Errors
+/// A configuration error naming the key (bad keys or values, a password or certificate the
+/// server refuses, a missing grant or table); a retryable error when the server cannot be
+/// reached.
+pub fn open(config_json: &str) -> Result<PostgresBackend, PluginError> {
+    let target = Target::new(Config::parse(config_json)?)?;
+    let mut client = target.connect()?;
+    target.prepare_table(&mut client)?;
+    Ok(PostgresBackend {
+        target,
+        client: Some(client),
+    })
+}
+
+impl PostgresBackend {
+    /// Runs `f` on a live session (reconnecting first if the last one failed); a retryable
+    /// failure drops the session so the next call starts a new one.
+    fn with_client<T>(
+        &mut self,
+        f: impl FnOnce(&mut Client, &Target) -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        let client = match &mut self.client {
+            Some(c) if !c.is_closed() => c,
+            slot => slot.insert(self.target.connect()?),
+        };
+        let result = f(client, &self.target);
+        if let Err(e) = &result
+            && needs_reconnect(e)
+        {
+            self.client = None;
+        }
+        result
+    }
+
+    /// Stored lines with `sequence_number >= from`, in order, at most `limit`: the read-back
+    /// query (for the `read` capability).
+    ///
+    /// # Errors
+    /// As `write_batch`.
+    pub fn read_from(&mut self, from: u64, limit: u32) -> Result<Vec<String>, PluginError> {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        self.with_client(|c, t| {
+            let rows = c
+                .query(&t.sql.read_from, &[&from, &i64::from(limit)])
+                .map_err(|e| classify(&format!("reading {}", t.sql.table), &e))?;
+            rows.iter()
+                .map(|r| r.try_get::<_, String>(0))
+                .collect::<Result<_, _>>()
+                .map_err(|e| classify(&format!("reading {}", t.sql.table), &e))
+        })
+    }
+}
+
+/// One batch, one transaction (see the crate docs).
+fn write(client: &mut Client, t: &Target, records: &[Record<'_>]) -> Result<(), PluginError> {
+    use std::io::Write as _;
+    let rows = sql::copy_rows(records)?;
+    let table = &t.sql.table;
+    let mut tx = client.transaction().map_err(|e| classify("BEGIN", &e))?;
+    let mut copy = tx
+        .copy_in(&t.sql.copy)
+        .map_err(|e| classify("COPY into the staging table", &e))?;
+    copy.write_all(&rows)
+        .map_err(|e| PluginError::retryable(format!("COPY into the staging table: {e}")))?;
+    copy.finish()
+        .map_err(|e| classify("COPY into the staging table", &e))?;
+    let inserted = tx
+        .execute(&t.sql.insert, &[])
+        .map_err(|e| classify(&format!("inserting into {table}"), &e))?;
+    if usize::try_from(inserted).ok() != Some(records.len()) {
+        // Some sequence numbers were stored already: a re-delivery is a no-op, but another
+        // line under a stored number is another chain and must not be dropped.
+        let conflict = tx
+            .query_opt(&t.sql.conflict, &[])
+            .map_err(|e| classify(&format!("comparing with {table}"), &e))?;
+        if let Some(row) = conflict {
+            let seq: i64 = row.get(0);
+            return Err(PluginError::fatal(format!(
+                "sequence {seq} is already stored in {table} with a different line: the table holds another chain (shared between trails, or the trail restarted without its history). Point `table` at a new table"
+            )));
+        }
+    }
+    tx.commit().map_err(|e| classify("COMMIT", &e))
+}
+
+impl Backend for PostgresBackend {
+    fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.with_client(|c, t| write(c, t, records))
+    }
+
+    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
+        self.with_client(|c, t| {
+            let row = c
+                .query_opt(&t.sql.last_line, &[])
+                .map_err(|e| classify("reading the last stored event", &e))?;
+            row.map(|r| r.try_get::<_, String>(0))
+                .transpose()
+                .map_err(|e| classify("reading the last stored event", &e))
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), PluginError> {
+        // Every batch was committed; with synchronous_commit = on (the server default) a
+        // commit is durable on the server before it returns.
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), PluginError> {
+        match self.client.take() {
+            Some(c) => c
+                .close()
+                .map_err(|e| classify("closing the connection", &e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Health for PostgresBackend {
+    fn health(&mut self) -> Result<String, PluginError> {
+        self.with_client(|c, t| {
+            let max: Option<i64> = c
+                .query_one(&t.sql.max_sequence, &[])
+                .and_then(|r| r.try_get(0))
+                .map_err(|e| classify("health check", &e))?;
+            Ok(match max {
+                Some(m) => format!("{}: connected, last sequence {m}", t.describe),
+                None => format!("{}: connected, table empty", t.describe),
+            })
+        })
+    }
+}
+
+/// The `validate` capability: the keys and values `open` would accept, checked offline (no
+/// connection, no file read).
+impl Validate for PostgresBackend {
+    fn validate(config_json: &str) -> Result<(), PluginError> {
+        Config::parse(config_json).map(drop)
+    }
+}
+
+export_validate!(PostgresBackend);
+export_health!(PostgresBackend);
+
+export_backend! {
+    name: "postgres",
+    description: "Stores audit events in a PostgreSQL table (one transaction and COPY per batch, TLS with rustls)",
+    config_help: config::HELP,
+    open: open,
+}
