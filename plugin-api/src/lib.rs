@@ -94,6 +94,7 @@ use std::fmt;
 
 pub mod ext;
 mod guard;
+pub mod secrets;
 
 pub use abi_stable;
 use abi_stable::library::RootModule;

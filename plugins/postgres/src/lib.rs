@@ -31,7 +31,8 @@ mod sql;
 mod tls;
 
 use audit_plugin_api::{
-    Backend, Health, PluginError, Record, Validate, export_backend, export_health, export_validate,
+    Backend, Health, PluginError, ReadBack, Record, Validate, export_backend, export_health,
+    export_read, export_validate,
 };
 use postgres::Client;
 
@@ -200,8 +201,17 @@ impl Validate for PostgresBackend {
     }
 }
 
+/// The `read` capability: `audit verify --config FILE --backend NAME` and `audit query` read
+/// the table back in sequence order.
+impl ReadBack for PostgresBackend {
+    fn read_from(&mut self, from_sequence: u64, limit: u32) -> Result<Vec<String>, PluginError> {
+        PostgresBackend::read_from(self, from_sequence, limit)
+    }
+}
+
 export_validate!(PostgresBackend);
 export_health!(PostgresBackend);
+export_read!(PostgresBackend);
 
 export_backend! {
     name: "postgres",
