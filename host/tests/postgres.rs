@@ -93,6 +93,10 @@ async fn three_thousand_events_reach_the_table_byte_for_byte() -> TestResult {
             .await?;
     }
     trail.close().await?;
+    // The plugin's `stats` capability, asked for before close: every event inserted once.
+    let pg = &trail.statistics().per_backend[1];
+    assert_eq!(pg.counters.get("rows_written"), Some(&3000), "{pg:?}");
+    assert_eq!(pg.counters.get("duplicates_skipped"), Some(&0), "{pg:?}");
 
     // A second trail continues the chain; both backends get the new events.
     let trail = AuditTrail::from_config_file(dir.path().join("audit.toml"))?;

@@ -31,8 +31,8 @@ mod sql;
 mod tls;
 
 use audit_plugin_api::{
-    Backend, Health, PluginError, ReadBack, Record, Validate, export_backend, export_health,
-    export_read, export_validate,
+    Backend, Health, PluginError, ReadBack, Record, Stats, Validate, export_backend, export_health,
+    export_read, export_stats, export_validate,
 };
 use postgres::Client;
 
@@ -45,6 +45,16 @@ use errors::{classify, needs_reconnect};
 pub struct PostgresBackend {
     target: Target,
     client: Option<Client>,
+    counters: Counters,
+}
+
+/// What the `stats` capability reports, counted since `open` after each commit.
+#[derive(Debug, Default)]
+struct Counters {
+    rows_written: u64,
+    duplicates_skipped: u64,
+    batches_written: u64,
+    reconnects: u64,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -69,6 +79,7 @@ pub fn open(config_json: &str) -> Result<PostgresBackend, PluginError> {
     Ok(PostgresBackend {
         target,
         client: Some(client),
+        counters: Counters::default(),
     })
 }
 
@@ -81,7 +92,11 @@ impl PostgresBackend {
     ) -> Result<T, PluginError> {
         let client = match &mut self.client {
             Some(c) if !c.is_closed() => c,
-            slot => slot.insert(self.target.connect()?),
+            slot => {
+                let fresh = self.target.connect()?;
+                self.counters.reconnects += 1;
+                slot.insert(fresh)
+            }
         };
         let result = f(client, &self.target);
         if let Err(e) = &result
@@ -111,8 +126,9 @@ impl PostgresBackend {
     }
 }
 
-/// One batch, one transaction (see the crate docs).
-fn write(client: &mut Client, t: &Target, records: &[Record<'_>]) -> Result<(), PluginError> {
+/// One batch, one transaction (see the crate docs); the rows it inserted (fewer than the
+/// records when some were stored already).
+fn write(client: &mut Client, t: &Target, records: &[Record<'_>]) -> Result<u64, PluginError> {
     use std::io::Write as _;
     let rows = sql::copy_rows(records)?;
     let table = &t.sql.table;
@@ -140,7 +156,8 @@ fn write(client: &mut Client, t: &Target, records: &[Record<'_>]) -> Result<(), 
             )));
         }
     }
-    tx.commit().map_err(|e| classify("COMMIT", &e))
+    tx.commit().map_err(|e| classify("COMMIT", &e))?;
+    Ok(inserted)
 }
 
 impl Backend for PostgresBackend {
@@ -148,7 +165,12 @@ impl Backend for PostgresBackend {
         if records.is_empty() {
             return Ok(());
         }
-        self.with_client(|c, t| write(c, t, records))
+        let inserted = self.with_client(|c, t| write(c, t, records))?;
+        let counters = &mut self.counters;
+        counters.rows_written += inserted;
+        counters.duplicates_skipped += (records.len() as u64).saturating_sub(inserted);
+        counters.batches_written += 1;
+        Ok(())
     }
 
     fn last_line(&mut self) -> Result<Option<String>, PluginError> {
@@ -212,6 +234,21 @@ impl ReadBack for PostgresBackend {
 export_validate!(PostgresBackend);
 export_health!(PostgresBackend);
 export_read!(PostgresBackend);
+
+/// The `stats` capability: monotonic since `open`, counted after each commit.
+impl Stats for PostgresBackend {
+    fn statistics(&mut self) -> Vec<(String, u64)> {
+        let c = &self.counters;
+        vec![
+            ("rows_written".to_owned(), c.rows_written),
+            ("duplicates_skipped".to_owned(), c.duplicates_skipped),
+            ("batches_written".to_owned(), c.batches_written),
+            ("reconnects".to_owned(), c.reconnects),
+        ]
+    }
+}
+
+export_stats!(PostgresBackend);
 
 export_backend! {
     name: "postgres",
