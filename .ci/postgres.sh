@@ -113,6 +113,7 @@ CONF
 CREATE ROLE audit_test LOGIN PASSWORD '$password';
 CREATE ROLE audit_limited LOGIN PASSWORD '$password';
 CREATE ROLE audit_cert LOGIN;
+CREATE ROLE audit_one LOGIN PASSWORD '$password' CONNECTION LIMIT 1;
 CREATE DATABASE audit_test OWNER audit_test;
 SQL
   as_server "$bindir/psql" -h "$dir/sock" -p "$port" -U postgres -d audit_test -v ON_ERROR_STOP=1 -q >&2 <<SQL
@@ -120,12 +121,14 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 ALTER SCHEMA public OWNER TO audit_test;
 GRANT USAGE ON SCHEMA public TO audit_limited;
 GRANT USAGE, CREATE ON SCHEMA public TO audit_cert;
+GRANT USAGE, CREATE ON SCHEMA public TO audit_one;
 SQL
   log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port and $dir/sock (data in $dir)"
   cat <<ENV
 export AUDIT_TEST_POSTGRES_DIR='$dir'
 export AUDIT_TEST_POSTGRES_URL='postgresql://audit_test@localhost:$port/audit_test'
 export AUDIT_TEST_POSTGRES_LIMITED_URL='postgresql://audit_limited@localhost:$port/audit_test'
+export AUDIT_TEST_POSTGRES_ONE_CONN_URL='postgresql://audit_one@localhost:$port/audit_test'
 export AUDIT_TEST_POSTGRES_SOCKET_URL='host=$dir/sock port=$port user=audit_test dbname=audit_test'
 export AUDIT_TEST_POSTGRES_PASSWORD_FILE='$dir/password'
 export AUDIT_TEST_POSTGRES_CA='$dir/tls/ca.crt'

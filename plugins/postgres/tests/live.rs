@@ -15,6 +15,8 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 struct Pg {
     url: String,
     limited_url: String,
+    /// A role allowed one connection at a time (`CONNECTION LIMIT 1`).
+    one_conn_url: String,
     socket_url: String,
     password_file: String,
     ca: String,
@@ -29,6 +31,7 @@ fn pg() -> Option<Pg> {
         Some(url) => Some(Pg {
             url,
             limited_url: var("AUDIT_TEST_POSTGRES_LIMITED_URL").expect("LIMITED_URL"),
+            one_conn_url: var("AUDIT_TEST_POSTGRES_ONE_CONN_URL").expect("ONE_CONN_URL"),
             socket_url: var("AUDIT_TEST_POSTGRES_SOCKET_URL").expect("SOCKET_URL"),
             password_file: var("AUDIT_TEST_POSTGRES_PASSWORD_FILE").expect("PASSWORD_FILE"),
             ca: var("AUDIT_TEST_POSTGRES_CA").expect("CA"),
@@ -338,6 +341,29 @@ fn a_missing_grant_or_table_is_a_config_error_naming_the_table() -> TestResult {
             .is_err_and(|e| format!("{e:?}").contains("append-only")),
         "{refused:?}"
     );
+    Ok(())
+}
+
+#[test]
+fn too_many_connections_is_retryable_and_the_retry_connects_once_one_is_free() -> TestResult {
+    let Some(pg) = pg() else { return Ok(()) };
+    let table = unique_table("one_conn");
+    let cfg = pg
+        .config(&table)
+        .replace(&json_str(&pg.url), &json_str(&pg.one_conn_url));
+    let mut first = open(&cfg)?;
+    write(&mut first, &lines(1..=5, "first"))?;
+    // The role's only connection is taken: the server answers 53300 too_many_connections.
+    let e = expect_err(open(&cfg), "a second connection");
+    assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
+    assert!(e.message.contains("too many connections"), "{e}");
+    first.close()?;
+    // Once it is free, the retry connects and delivers.
+    let mut second = open(&cfg)?;
+    write(&mut second, &lines(1..=10, "first"))?;
+    // The table belongs to that role: read it back through the plugin.
+    assert_eq!(second.read_from(1, 100)?.len(), 10);
+    second.close()?;
     Ok(())
 }
 
