@@ -14,8 +14,9 @@
 //!
 //! Delivery: syslog has no application acknowledgement. After each batch the plugin checks
 //! the connection (a close, a reset or a TLS alert is an error) before it reports success;
-//! a failed batch is retried whole on a new connection, so delivery is at least once and
-//! duplicates carry the same `seq`. A syslog store cannot be read back: `last_line` is `None`
+//! a failed batch is retried whole on a new connection, after the batches of the last
+//! seconds (the replay window: the server may not have read them before it closed), so
+//! delivery is at least once and duplicates carry the same `seq`. A syslog store cannot be read back: `last_line` is `None`
 //! and the host resumes the chain from its file backend, the local system of record.
 //!
 //! Capabilities: `validate` (keys and values, offline), `health` (connects) and `stats`.
@@ -27,6 +28,7 @@ mod format;
 mod leef;
 mod rfc5424;
 mod transport;
+mod window;
 
 use audit_plugin_api::{
     Backend, Health, PluginError, Record, Stats, Validate, export_backend, export_health,
@@ -37,6 +39,7 @@ pub use config::{Config, Format, Framing, LeefVersion, Parsed, TlsConfig, Transp
 
 use format::Formatter;
 use transport::{Conn, Target};
+use window::Window;
 
 /// An instance: the formatter, where to connect, and the current connection, if any.
 #[derive(Debug)]
@@ -46,6 +49,8 @@ pub struct SyslogBackend {
     conn: Option<Conn>,
     counters: Counters,
     buf: Vec<u8>,
+    /// Recent batches the server may not have read yet; replayed on a new connection.
+    window: Window,
 }
 
 /// What the `stats` capability reports, counted since `open`.
@@ -56,6 +61,7 @@ struct Counters {
     bytes_sent: u64,
     reconnects: u64,
     resent_batches: u64,
+    replayed_batches: u64,
 }
 
 /// Parses the configuration, reads the TLS files and connects.
@@ -74,6 +80,7 @@ pub fn open(config_json: &str) -> Result<SyslogBackend, PluginError> {
         conn: Some(conn),
         counters: Counters::default(),
         buf: Vec::new(),
+        window: Window::default(),
     })
 }
 
@@ -90,27 +97,41 @@ impl SyslogBackend {
         Ok(out)
     }
 
-    /// Sends `self.buf` on the current connection (opening one if needed) and checks the
-    /// connection after it; any failure drops the connection.
+    /// Sends `self.buf` on the current connection (opening one if needed: then the recent
+    /// batches of the broken one go first) and checks the connection after it; any failure
+    /// drops the connection.
     fn send_once(&mut self) -> Result<(), PluginError> {
+        let fresh = self.conn.is_none();
         let conn = match &mut self.conn {
             Some(c) => c,
             slot => {
-                let fresh = self.target.connect()?;
+                let new = self.target.connect()?;
                 self.counters.reconnects += 1;
-                slot.insert(fresh)
+                slot.insert(new)
             }
         };
-        let result = conn
+        let target = &self.target;
+        let mut result = conn
             .check(None)
-            .map_err(|e| self.target.broken("before sending", &e))
+            .map_err(|e| target.broken("before sending", &e));
+        if fresh && result.is_ok() {
+            let replay = self.window.replay();
+            for batch in &replay {
+                result = result.and_then(|()| {
+                    conn.send(batch)
+                        .map_err(|e| target.broken("resending recent batches", &e))
+                });
+            }
+            self.counters.replayed_batches += replay.len() as u64;
+        }
+        let result = result
             .and_then(|()| {
                 conn.send(&self.buf)
-                    .map_err(|e| self.target.broken("sending", &e))
+                    .map_err(|e| target.broken("sending", &e))
             })
             .and_then(|()| {
                 conn.check(None)
-                    .map_err(|e| self.target.broken("after sending", &e))
+                    .map_err(|e| target.broken("after sending", &e))
             });
         if result.is_err() {
             self.conn = None;
@@ -138,6 +159,7 @@ impl Backend for SyslogBackend {
             self.counters.resent_batches += 1;
             self.send_once()?;
         }
+        self.window.push(&self.buf);
         let c = &mut self.counters;
         c.messages_sent += records.len() as u64;
         c.batches_sent += 1;
@@ -204,6 +226,7 @@ impl Stats for SyslogBackend {
             ("bytes_sent".to_owned(), c.bytes_sent),
             ("reconnects".to_owned(), c.reconnects),
             ("resent_batches".to_owned(), c.resent_batches),
+            ("replayed_batches".to_owned(), c.replayed_batches),
         ]
     }
 }

@@ -424,3 +424,42 @@ pub fn split_pairs(text: &str, sep: char) -> Vec<(String, String)> {
     pairs.push((key, val));
     pairs
 }
+
+/// What arrived, by `seq`: the first arrivals in order, how many times the stream went back
+/// (a replay after a reconnect), and whether every copy of a `seq` is the same message.
+pub struct Arrivals {
+    pub firsts: Vec<u64>,
+    pub rewinds: usize,
+    pub duplicates: usize,
+}
+
+pub fn arrivals(lines: &[String]) -> Arrivals {
+    let mut seen: std::collections::HashMap<u64, &str> = std::collections::HashMap::new();
+    let (mut firsts, mut rewinds, mut duplicates, mut last) = (Vec::new(), 0, 0, 0u64);
+    for l in lines {
+        let seq: u64 = parse_5424(l).param("seq").parse().expect("seq");
+        if seq <= last {
+            rewinds += usize::from(seq < last || seen.contains_key(&seq));
+        }
+        last = seq;
+        match seen.get(&seq) {
+            Some(first) => {
+                assert_eq!(
+                    *first,
+                    l.as_str(),
+                    "seq {seq} arrived twice with different messages"
+                );
+                duplicates += 1;
+            }
+            None => {
+                seen.insert(seq, l);
+                firsts.push(seq);
+            }
+        }
+    }
+    Arrivals {
+        firsts,
+        rewinds,
+        duplicates,
+    }
+}
