@@ -135,6 +135,7 @@ impl SyslogBackend {
             });
         if result.is_err() {
             self.conn = None;
+            self.window.mark_broken();
         }
         result
     }
@@ -195,6 +196,7 @@ impl Health for SyslogBackend {
             && c.check(None).is_err()
         {
             self.conn = None;
+            self.window.mark_broken();
         }
         if self.conn.is_none() {
             self.conn = Some(self.target.connect()?);

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 /// At most this many bytes are kept (about what the socket buffers of both ends can hold).
 pub(crate) const MAX_BYTES: usize = 4 << 20;
 
-/// Batches older than this are not replayed: a live server reads within seconds.
+/// Batches sent longer than this before the connection broke are not replayed: a live
+/// server reads within seconds.
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(10);
 
 /// The recent batches, oldest first, as framed bytes.
@@ -16,26 +17,44 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(10);
 pub(crate) struct Window {
     batches: VecDeque<(Instant, Vec<u8>)>,
     bytes: usize,
+    /// When the connection was found broken (ages count up to then, not to the replay).
+    broken_at: Option<Instant>,
 }
 
 impl Window {
     /// Remembers a batch that was sent and checked.
     pub(crate) fn push(&mut self, batch: &[u8]) {
-        self.batches.push_back((Instant::now(), batch.to_vec()));
+        let now = Instant::now();
+        self.batches.push_back((now, batch.to_vec()));
         self.bytes += batch.len();
-        self.prune();
+        self.prune(now);
     }
 
-    /// The batches to send again on a new connection (they stay in the window: they were
-    /// just sent on the new connection too).
+    /// The connection broke: the window's ages stop here (an outage longer than
+    /// [`MAX_AGE`] must not empty it).
+    pub(crate) fn mark_broken(&mut self) {
+        self.broken_at.get_or_insert_with(Instant::now);
+    }
+
+    /// The batches to send again on a new connection. They stay in the window, as sent now:
+    /// they were just sent on the new connection too.
     pub(crate) fn replay(&mut self) -> Vec<Vec<u8>> {
-        self.prune();
-        self.batches.iter().map(|(_, b)| b.clone()).collect()
+        let now = Instant::now();
+        let until = self.broken_at.take().unwrap_or(now);
+        self.prune(until);
+        self.batches
+            .iter_mut()
+            .map(|(at, b)| {
+                *at = now;
+                b.clone()
+            })
+            .collect()
     }
 
-    fn prune(&mut self) {
+    /// Drops the oldest batches beyond [`MAX_BYTES`] or sent [`MAX_AGE`] before `now`.
+    fn prune(&mut self, now: Instant) {
         while let Some((at, b)) = self.batches.front() {
-            if self.bytes <= MAX_BYTES && at.elapsed() <= MAX_AGE {
+            if self.bytes <= MAX_BYTES && now.saturating_duration_since(*at) <= MAX_AGE {
                 break;
             }
             self.bytes -= b.len();
@@ -60,5 +79,19 @@ mod tests {
         assert!(replay.iter().all(|b| b.len() == MAX_BYTES / 2));
         w.push(b"last");
         assert_eq!(w.replay().last().map(Vec::as_slice), Some(&b"last"[..]));
+    }
+
+    #[test]
+    fn ages_stop_when_the_connection_breaks() {
+        let long_ago = Instant::now().checked_sub(MAX_AGE * 2).expect("clock");
+        let old = |broken_at| Window {
+            batches: VecDeque::from([(long_ago, b"old".to_vec())]),
+            bytes: 3,
+            broken_at,
+        };
+        let mut w = old(Some(long_ago + MAX_AGE / 2));
+        assert_eq!(w.replay().len(), 1, "sent within MAX_AGE before the break");
+        assert!(w.broken_at.is_none());
+        assert!(old(None).replay().is_empty(), "too old without a break");
     }
 }
