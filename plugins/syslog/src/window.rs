@@ -5,8 +5,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// At most this many bytes are kept (about what the socket buffers of both ends can hold).
-pub(crate) const MAX_BYTES: usize = 4 << 20;
+/// At most this many bytes are kept: about what Linux socket buffers of both ends can hold
+/// (autotuned up to 4 MiB to send, 6 MiB to receive).
+pub(crate) const MAX_BYTES: usize = 8 << 20;
 
 /// Batches sent longer than this before the connection broke are not replayed: a live
 /// server reads within seconds.

@@ -173,6 +173,23 @@ input(type="imtcp" address="127.0.0.1" port="{mtls_port}" ruleset="mtls" streamD
         let _ = self.child.wait();
     }
 
+    /// Stops rsyslogd gracefully (SIGTERM: it closes its connections and writes its queue).
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid}");
+        let _ = self.child.wait();
+    }
+
+    /// Starts rsyslogd after [`Rsyslog::terminate`], with the same ports and files.
+    pub fn start_again(&mut self) {
+        self.child = spawn(self.dir.path());
+        self.wait_listening();
+    }
+
     /// Starts rsyslogd again with the same ports and files.
     pub fn restart(&mut self) {
         self.kill();
