@@ -14,12 +14,23 @@ pub(crate) const MAX_BYTES: usize = 8 << 20;
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(10);
 
 /// The recent batches, oldest first, as framed bytes.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Window {
     batches: VecDeque<(Instant, Vec<u8>)>,
     bytes: usize,
     /// When the connection was found broken (ages count up to then, not to the replay).
     broken_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for Window {
+    // Sizes only: the batches hold up to MAX_BYTES of messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Window")
+            .field("batches", &self.batches.len())
+            .field("bytes", &self.bytes)
+            .field("broken_at", &self.broken_at)
+            .finish()
+    }
 }
 
 impl Window {
