@@ -42,7 +42,6 @@ use transport::{Conn, Target};
 use window::Window;
 
 /// An instance: the formatter, where to connect, and the current connection, if any.
-#[derive(Debug)]
 pub struct SyslogBackend {
     formatter: Formatter,
     target: Target,
@@ -51,6 +50,18 @@ pub struct SyslogBackend {
     buf: Vec<u8>,
     /// Recent batches the server may not have read yet; replayed on a new connection.
     window: Window,
+}
+
+impl std::fmt::Debug for SyslogBackend {
+    // Not the buffered messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyslogBackend")
+            .field("target", &self.target.describe)
+            .field("connected", &self.conn.is_some())
+            .field("counters", &self.counters)
+            .field("window", &self.window)
+            .finish()
+    }
 }
 
 /// What the `stats` capability reports, counted since `open`.
