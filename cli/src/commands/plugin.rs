@@ -51,6 +51,10 @@ pub(crate) enum PluginCommand {
         /// Skip the ownership and write-permission checks.
         #[arg(long)]
         allow_insecure_permissions: bool,
+        /// The store cannot be read back (a syslog server): `last_line` stays none, and the
+        /// reopen and fork checks, which compare the stored head, are skipped.
+        #[arg(long)]
+        write_only: bool,
     },
 }
 
@@ -66,11 +70,13 @@ pub(crate) fn run(command: PluginCommand, verbose: bool) -> ExitCode {
             config,
             dir,
             allow_insecure_permissions,
+            write_only,
         } => super::plugin_kit::run(&super::plugin_kit::KitArgs {
             path,
             config,
             dir,
             allow_insecure_permissions,
+            write_only,
             verbose,
         }),
     }
