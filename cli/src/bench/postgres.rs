@@ -160,9 +160,23 @@ mod with {
                 events.div_ceil(512)
             };
             let mut table = BenchTable::fresh(&self.baseline_config).map_err(pg_error)?;
-            let seconds = client_loop(&mut table, pool, events, batches.clamp(1, events.max(1)))?;
-            table.drop_table().map_err(pg_error)?;
+            let seconds = client_loop(&mut table, pool, events, batches.clamp(1, events.max(1)));
+            // Dropped also after a failed loop; the loop's error is the one reported.
+            let dropped = table.drop_table().map_err(pg_error);
+            let seconds = seconds?;
+            dropped?;
             Ok(seconds)
+        }
+    }
+
+    /// A trail run that failed leaves its table: dropped here, a failure said on stderr.
+    impl Drop for PgBench {
+        fn drop(&mut self) {
+            if let Some(table) = self.trail_table.take()
+                && let Err(e) = table.drop_table()
+            {
+                eprintln!("audit bench: {}; drop it by hand", pg_error(e));
+            }
         }
     }
 
