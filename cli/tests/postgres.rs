@@ -162,3 +162,81 @@ fn verify_backend_reads_the_table_back_and_catches_a_tampered_row() -> TestResul
     );
     Ok(())
 }
+
+/// `audit bench` against the postgres plugin runs and reports its baseline and ratio (no
+/// timing asserted). Built with `postgres-bench`, the baseline is the client loop writing as
+/// many transactions as the trail did; without it, stderr says how to get that baseline.
+/// With the feature the configured table is left alone (the bench writes scratch tables and
+/// drops them); without it the trail stores into the configured table, as with any plugin.
+#[test]
+fn bench_reports_a_baseline_and_a_ratio_and_leaves_no_table() -> TestResult {
+    let Some((url, ca, password)) = pg_env() else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let table = format!("cli_bench_{}", std::process::id());
+    let lib = plugin_lib("audit_backend_postgres");
+    let backend = format!("plugin:{}", lib.to_str().expect("utf-8 path"));
+    let config = serde_json::json!({ "url": url, "table": table, "tls": { "ca_file": ca } });
+    let bench_dir = dir.path().join("bench");
+    // Without the feature, a second round would find the first one's chain in the table.
+    let rounds = if cfg!(feature = "postgres-bench") {
+        "2"
+    } else {
+        "1"
+    };
+    let args = [
+        "bench",
+        "--events",
+        "2000",
+        "--rounds",
+        rounds,
+        "--json",
+        "--dir",
+        bench_dir.to_str().expect("utf-8 path"),
+        "--backend",
+        &backend,
+        "--plugin-config",
+        &config.to_string(),
+    ];
+    let out = run(dir.path(), &args, Some(&password), b"");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let r: serde_json::Value = serde_json::from_str(text(&out.stdout).trim())?;
+    assert_eq!(r["events"], 2000, "{r}");
+    for key in ["events_per_s", "baseline_events_per_s", "ratio_to_baseline"] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {r}");
+    }
+    if cfg!(feature = "postgres-bench") {
+        // Each round: the trail's transactions counted, then as many in the baseline.
+        assert_eq!(
+            err.matches("the baseline writes as many").count(),
+            2,
+            "{err}"
+        );
+        assert!(
+            r["bytes_per_event"].as_f64().is_some_and(|b| b > 500.0),
+            "{r}"
+        );
+    } else {
+        assert!(err.contains("--features postgres-bench"), "{err}");
+    }
+
+    let socket_url = std::env::var("AUDIT_TEST_POSTGRES_SOCKET_URL")?;
+    let mut db = postgres::Client::connect(&socket_url, postgres::NoTls)?;
+    if !cfg!(feature = "postgres-bench") {
+        let stored: i64 = db
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])?
+            .get(0);
+        assert_eq!(stored, 2000);
+        db.batch_execute(&format!("DROP TABLE {table}"))?;
+    }
+    let left: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = $1 OR tablename LIKE 'audit\\_bench\\_%'",
+            &[&table],
+        )?
+        .get(0);
+    assert_eq!(left, 0, "the bench left a table in the database");
+    Ok(())
+}

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::baseline::run_baseline;
 use super::histogram::Histogram;
+use super::postgres::PgBench;
 use super::sample::sample_events;
 use super::scenario::{BenchBackend, Scenario};
 use super::store::{clear_bench_store, dir_bytes, fresh_dir, peak_rss_bytes, plugin_store_bytes};
@@ -66,6 +67,10 @@ pub(crate) fn run(
     // Every round logs the same number of events, a multiple of the producers.
     let per_round = (scenario.events / rounds / producers).max(1) * producers;
     let events = per_round * rounds;
+    // The postgres plugin stores into scratch tables and is compared with a client loop.
+    let mut pg = PgBench::for_scenario(scenario)?;
+    let pg_scenario = pg.as_ref().map(|p| p.scenario(scenario));
+    let scenario = pg_scenario.as_ref().unwrap_or(scenario);
     let mut totals = Totals {
         histogram: Histogram::new(),
         seconds: 0.0,
@@ -78,14 +83,18 @@ pub(crate) fn run(
         // Alternate which goes first, so a noisy neighbour hits both alike.
         let baseline_first = round % 2 == 1;
         let mut base = None;
+        let baseline = |pg: Option<&mut PgBench>| match pg {
+            Some(p) => p.baseline(&pool, per_round),
+            None => run_baseline(scenario, &pool, per_round, producers),
+        };
         if baseline_first && !scenario.skip_baseline {
-            base = Some(run_baseline(scenario, &pool, per_round, producers)?);
+            base = Some(baseline(pg.as_mut())?);
         }
         let done_before = (round * per_round) as u64;
         let shown = |done: u64, _: u64| progress(done_before + done, events as u64);
-        let r = run_trail(scenario, &pool, per_round, producers, &shown)?;
+        let r = run_trail(scenario, pg.as_mut(), &pool, per_round, producers, &shown)?;
         if !baseline_first && !scenario.skip_baseline {
-            base = Some(run_baseline(scenario, &pool, per_round, producers)?);
+            base = Some(baseline(pg.as_mut())?);
         }
         totals.add(r, base);
     }
@@ -190,6 +199,7 @@ struct TrailRun {
 /// `events` events through a real trail in a fresh directory, from `producers` tasks.
 fn run_trail(
     scenario: &Scenario,
+    mut pg: Option<&mut PgBench>,
     pool: &Arc<Vec<AuditEvent>>,
     events: usize,
     producers: usize,
@@ -197,6 +207,9 @@ fn run_trail(
 ) -> Result<TrailRun> {
     let trail_dir = scenario.dir.join("trail");
     fresh_dir(&trail_dir)?;
+    if let Some(p) = pg.as_deref_mut() {
+        p.before_trail()?;
+    }
     let (trail, backend_name) = build_trail(scenario, &trail_dir)?;
     let trail = Arc::new(trail);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -207,9 +220,10 @@ fn run_trail(
     let started = Instant::now();
     let histogram = rt.block_on(log_all(scenario, &trail, pool, events, producers, progress))?;
     let seconds = started.elapsed().as_secs_f64();
-    let bytes = match &scenario.backend {
-        BenchBackend::File => dir_bytes(&trail_dir) as f64,
-        BenchBackend::Plugin { config_json, .. } => plugin_store_bytes(config_json) as f64,
+    let bytes = match (&scenario.backend, pg) {
+        (_, Some(p)) => p.after_trail(events)?,
+        (BenchBackend::File, None) => dir_bytes(&trail_dir) as f64,
+        (BenchBackend::Plugin { config_json, .. }, None) => plugin_store_bytes(config_json) as f64,
     };
     Ok(TrailRun {
         seconds,

@@ -3,6 +3,7 @@
 //!
 //! - [`engine`]: one scenario, its rounds and its `--json` result;
 //! - [`baseline`]: the tightest loop doing the trail's work without the trail;
+//! - [`postgres`]: the postgres plugin's scratch tables and its client-loop baseline;
 //! - [`sample`], [`histogram`], [`store`]: the events logged, latencies, scratch directories;
 //! - [`verify`]: `audit verify` against plain SHA-256;
 //! - [`suite`] and [`ab`]: `--suite`, the standard scenarios in child processes.
@@ -12,6 +13,7 @@ pub(crate) mod baseline;
 pub(crate) mod child;
 pub(crate) mod engine;
 pub(crate) mod histogram;
+pub(crate) mod postgres;
 pub(crate) mod report;
 pub(crate) mod sample;
 pub(crate) mod scenario;

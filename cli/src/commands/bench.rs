@@ -29,7 +29,7 @@ pub(crate) struct BenchArgs {
     /// `file`, or `plugin:PATH` for a plugin library.
     #[arg(long, value_name = "BACKEND", default_value = "file")]
     pub(crate) backend: String,
-    /// The plugin's `config`, as JSON (default: `{"path": "DIR/plugin-store"}`). A store inside DIR is emptied before each run and round; one elsewhere must be empty, since each run's chain starts at sequence 1.
+    /// The plugin's `config`, as JSON (default: `{"path": "DIR/plugin-store"}`). A store inside DIR is emptied before each run and round; one elsewhere must be empty, since each run's chain starts at sequence 1. The postgres plugin (with the `postgres-bench` feature) stores into scratch tables instead of `table` and is compared with a hand-written PostgreSQL client.
     #[arg(long, value_name = "JSON")]
     pub(crate) plugin_config: Option<String>,
     /// Scratch directory (default: a new directory under the system's temp dir, removed at

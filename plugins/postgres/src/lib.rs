@@ -23,7 +23,10 @@
 //!
 //! Capabilities: `validate` (keys and values, offline) and `health` (the server, table and
 //! highest stored sequence). docs/backends/postgres.md covers setup, grants and durability.
+//!
+//! [`bench`] gives `audit bench` scratch tables and the baseline's writes (docs/benchmarks.md).
 
+pub mod bench;
 mod config;
 mod connect;
 mod errors;
@@ -126,6 +129,9 @@ impl PostgresBackend {
     }
 }
 
+/// Bytes of COPY data per message to the server.
+const COPY_CHUNK: usize = 64 * 1024;
+
 /// One batch, one transaction (see the crate docs); the rows it inserted (fewer than the
 /// records when some were stored already).
 fn write(client: &mut Client, t: &Target, records: &[Record<'_>]) -> Result<u64, PluginError> {
@@ -136,8 +142,12 @@ fn write(client: &mut Client, t: &Target, records: &[Record<'_>]) -> Result<u64,
     let mut copy = tx
         .copy_in(&t.sql.copy)
         .map_err(|e| classify("COPY into the staging table", &e))?;
-    copy.write_all(&rows)
-        .map_err(|e| PluginError::retryable(format!("COPY into the staging table: {e}")))?;
+    // One CopyData message per COPY_CHUNK: the server parses each while the next is on its
+    // way; the batch as one ~1 MB message made it wait for the last byte (docs/benchmarks.md).
+    for chunk in rows.chunks(COPY_CHUNK) {
+        copy.write_all(chunk)
+            .map_err(|e| PluginError::retryable(format!("COPY into the staging table: {e}")))?;
+    }
     copy.finish()
         .map_err(|e| classify("COPY into the staging table", &e))?;
     let inserted = tx

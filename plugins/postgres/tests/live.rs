@@ -181,6 +181,21 @@ fn batches_are_stored_byte_for_byte_and_redelivery_inserts_nothing() -> TestResu
     Ok(())
 }
 
+/// A batch of ~400 KB goes to the server as several COPY messages, rows split across their
+/// boundaries: every row arrives whole.
+#[test]
+fn a_batch_larger_than_a_copy_message_is_stored_byte_for_byte() -> TestResult {
+    let Some(pg) = pg() else { return Ok(()) };
+    let table = unique_table("big");
+    let mut b = open(&pg.config(&table))?;
+    let all = lines(1..=1000, &"x\tü".repeat(100));
+    write(&mut b, &all)?;
+    let expected: Vec<(i64, String)> = all.iter().map(|(s, l)| (*s as i64, l.clone())).collect();
+    assert_eq!(pg.lines(&table), expected);
+    b.close()?;
+    Ok(())
+}
+
 #[test]
 fn a_different_line_under_a_stored_sequence_is_fatal_and_nothing_of_its_batch_is_kept() -> TestResult
 {
