@@ -108,3 +108,75 @@ fn the_syslog_plugin_passes_the_kit_write_only() {
         "{stdout}"
     );
 }
+
+/// `audit bench` against the syslog plugin and a real rsyslogd runs and reports its baseline
+/// and ratio (no timing asserted). Built with `syslog-bench`, the baseline is the plugin
+/// crate's own sender sending as many batches as the trail did; without it, stderr says how
+/// to get that baseline. Either way every event reaches rsyslogd.
+#[test]
+fn bench_reports_a_baseline_and_a_ratio_against_rsyslogd() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some((_rs, port)) = rsyslog(tmp.path()) else {
+        return;
+    };
+    let lib = plugin_lib("audit_backend_syslog");
+    let backend = format!("plugin:{}", lib.to_str().expect("utf-8 path"));
+    let config = format!(r#"{{"address":"127.0.0.1:{port}","transport":"tcp","format":"cef"}}"#);
+    let bench_dir = tmp.path().join("bench");
+    let out = audit(
+        &[
+            "bench",
+            "--events",
+            "2000",
+            "--rounds",
+            "2",
+            "--json",
+            "--dir",
+            bench_dir.to_str().expect("utf-8 path"),
+            "--backend",
+            &backend,
+            "--plugin-config",
+            &config,
+        ],
+        tmp.path(),
+        "",
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let r: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).expect("JSON");
+    assert_eq!(r["events"], 2000, "{r}");
+    for key in ["events_per_s", "baseline_events_per_s", "ratio_to_baseline"] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {r}");
+    }
+    let sent_by_plugin = if cfg!(feature = "syslog-bench") {
+        // Each round: the trail's batches counted, then as many in the baseline.
+        assert_eq!(
+            err.matches("the baseline sends as many").count(),
+            2,
+            "{err}"
+        );
+        // The CEF messages' bytes, from the plugin's `bytes_sent` counter.
+        assert!(
+            r["bytes_per_event"].as_f64().is_some_and(|b| b > 200.0),
+            "{r}"
+        );
+        // Two trail runs and two baseline runs of 1,000 events each.
+        4000
+    } else {
+        assert!(err.contains("--features syslog-bench"), "{err}");
+        2000
+    };
+    // rsyslogd writes what it received asynchronously: wait for it (a bound, not a timing).
+    let log = tmp.path().join("received.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut cef = 0;
+    while Instant::now() < deadline {
+        let received = std::fs::read_to_string(&log).unwrap_or_default();
+        cef = received.lines().filter(|l| l.contains("CEF:0|")).count();
+        if cef >= sent_by_plugin {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cef, sent_by_plugin, "CEF messages rsyslogd received");
+}

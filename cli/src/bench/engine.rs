@@ -1,6 +1,7 @@
 //! One `audit bench` scenario: throughput and `log_event` latency of a real [`AuditTrail`],
 //! timed against the hand-written [baseline](super::baseline) in the same process.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use serde::Serialize;
 
 use super::baseline::run_baseline;
 use super::histogram::Histogram;
-use super::postgres::PgBench;
+use super::plugin_bench::PluginBench;
 use super::sample::sample_events;
 use super::scenario::{BenchBackend, Scenario};
 use super::store::{clear_bench_store, dir_bytes, fresh_dir, peak_rss_bytes, plugin_store_bytes};
@@ -67,8 +68,8 @@ pub(crate) fn run(
     // Every round logs the same number of events, a multiple of the producers.
     let per_round = (scenario.events / rounds / producers).max(1) * producers;
     let events = per_round * rounds;
-    // The postgres plugin stores into scratch tables and is compared with a client loop.
-    let mut pg = PgBench::for_scenario(scenario)?;
+    // The postgres and syslog plugins are compared with a client loop of their own.
+    let mut pg = PluginBench::for_scenario(scenario)?;
     let pg_scenario = pg.as_ref().map(|p| p.scenario(scenario));
     let scenario = pg_scenario.as_ref().unwrap_or(scenario);
     let mut totals = Totals {
@@ -83,7 +84,7 @@ pub(crate) fn run(
         // Alternate which goes first, so a noisy neighbour hits both alike.
         let baseline_first = round % 2 == 1;
         let mut base = None;
-        let baseline = |pg: Option<&mut PgBench>| match pg {
+        let baseline = |pg: Option<&mut PluginBench>| match pg {
             Some(p) => p.baseline(&pool, per_round),
             None => run_baseline(scenario, &pool, per_round, producers),
         };
@@ -199,7 +200,7 @@ struct TrailRun {
 /// `events` events through a real trail in a fresh directory, from `producers` tasks.
 fn run_trail(
     scenario: &Scenario,
-    mut pg: Option<&mut PgBench>,
+    mut pg: Option<&mut PluginBench>,
     pool: &Arc<Vec<AuditEvent>>,
     events: usize,
     producers: usize,
@@ -221,7 +222,7 @@ fn run_trail(
     let histogram = rt.block_on(log_all(scenario, &trail, pool, events, producers, progress))?;
     let seconds = started.elapsed().as_secs_f64();
     let bytes = match (&scenario.backend, pg) {
-        (_, Some(p)) => p.after_trail(events)?,
+        (_, Some(p)) => p.after_trail(events, &plugin_counters(&trail))?,
         (BenchBackend::File, None) => dir_bytes(&trail_dir) as f64,
         (BenchBackend::Plugin { config_json, .. }, None) => plugin_store_bytes(config_json) as f64,
     };
@@ -231,6 +232,17 @@ fn run_trail(
         histogram,
         backend_name,
     })
+}
+
+/// The counters the plugin under test (the backend named `bench`) reported at close.
+fn plugin_counters(trail: &AuditTrail) -> BTreeMap<String, u64> {
+    trail
+        .statistics()
+        .per_backend
+        .into_iter()
+        .find(|b| b.name == "bench")
+        .map(|b| b.counters)
+        .unwrap_or_default()
 }
 
 /// The trail under test, storing into `trail_dir` or the scenario's plugin, and the

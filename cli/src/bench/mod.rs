@@ -3,7 +3,9 @@
 //!
 //! - [`engine`]: one scenario, its rounds and its `--json` result;
 //! - [`baseline`]: the tightest loop doing the trail's work without the trail;
-//! - [`postgres`]: the postgres plugin's scratch tables and its client-loop baseline;
+//! - [`plugin_bench`]: the plugins with a baseline of their own:
+//!   [`postgres`] (scratch tables, a client loop) and [`syslog`] (a sender loop), both
+//!   through the shared [`client_loop`];
 //! - [`sample`], [`histogram`], [`store`]: the events logged, latencies, scratch directories;
 //! - [`verify`]: `audit verify` against plain SHA-256;
 //! - [`suite`] and [`ab`]: `--suite`, the standard scenarios in child processes.
@@ -11,12 +13,16 @@
 pub(crate) mod ab;
 pub(crate) mod baseline;
 pub(crate) mod child;
+#[cfg(any(feature = "postgres-bench", feature = "syslog-bench"))]
+pub(crate) mod client_loop;
 pub(crate) mod engine;
 pub(crate) mod histogram;
+pub(crate) mod plugin_bench;
 pub(crate) mod postgres;
 pub(crate) mod report;
 pub(crate) mod sample;
 pub(crate) mod scenario;
 pub(crate) mod store;
 pub(crate) mod suite;
+pub(crate) mod syslog;
 pub(crate) mod verify;

@@ -5,22 +5,8 @@
 //! crate's own code ([`audit_backend_postgres::bench`]). Built with the `postgres-bench`
 //! feature; without it, a note says how to get this baseline and the file baseline is used.
 
-use audit_host::Result;
-use audit_host::plugin::{LoadOptions, LoadedPlugin};
-
-use super::scenario::{BenchBackend, Scenario};
-
 /// The plugin name that selects this baseline.
 const POSTGRES: &str = "postgres";
-
-/// The name the scenario's plugin library gives itself, when it is a plugin.
-fn plugin_name(scenario: &Scenario) -> Result<Option<String>> {
-    let BenchBackend::Plugin { library, .. } = &scenario.backend else {
-        return Ok(None);
-    };
-    let loaded = LoadedPlugin::load(library, &LoadOptions::default())?;
-    Ok(Some(loaded.info().name.clone()))
-}
 
 #[cfg(not(feature = "postgres-bench"))]
 pub(crate) use without::PgBench;
@@ -33,7 +19,7 @@ mod without {
     use audit_host::{AuditEvent, Result};
 
     use super::super::scenario::Scenario;
-    use super::{POSTGRES, plugin_name};
+    use super::POSTGRES;
 
     /// Never built without the `postgres-bench` feature.
     #[derive(Debug)]
@@ -41,8 +27,8 @@ mod without {
 
     impl PgBench {
         /// `None`, with a note on stderr when the plugin is the postgres one.
-        pub(crate) fn for_scenario(scenario: &Scenario) -> Result<Option<Self>> {
-            if plugin_name(scenario)?.as_deref() == Some(POSTGRES) {
+        pub(crate) fn for_scenario(_: &Scenario, plugin: Option<&str>) -> Result<Option<Self>> {
+            if plugin == Some(POSTGRES) {
                 eprintln!(
                     "audit bench: the postgres plugin is compared with the file baseline here; for the hand-written PostgreSQL client baseline build audit with `cargo build --release -p audit-cli --features postgres-bench` (docs/benchmarks.md)"
                 );
@@ -70,17 +56,13 @@ mod without {
 
 #[cfg(feature = "postgres-bench")]
 mod with {
-    use std::time::Instant;
-
     use audit_backend_postgres::bench::{BenchTable, with_table};
-    use audit_format::{ComplianceLevel, IdPool, LineEncoder};
-    use audit_host::{AuditEvent, AuditRecord, Error, Integrity};
-    use audit_plugin_api::abi_stable::std_types::RStr;
-    use audit_plugin_api::{PluginError, Record};
-    use chrono::Utc;
+    use audit_host::{AuditEvent, Error, Result};
+    use audit_plugin_api::PluginError;
 
+    use super::super::client_loop::client_loop;
     use super::super::scenario::{BenchBackend, Scenario};
-    use super::{POSTGRES, Result, plugin_name};
+    use super::POSTGRES;
 
     /// The scratch tables' configurations and what the last trail run measured.
     #[derive(Debug)]
@@ -101,11 +83,14 @@ mod with {
 
     impl PgBench {
         /// The bench tables when the scenario's plugin is the postgres one.
-        pub(crate) fn for_scenario(scenario: &Scenario) -> Result<Option<Self>> {
+        pub(crate) fn for_scenario(
+            scenario: &Scenario,
+            plugin: Option<&str>,
+        ) -> Result<Option<Self>> {
             let BenchBackend::Plugin { config_json, .. } = &scenario.backend else {
                 return Ok(None);
             };
-            if plugin_name(scenario)?.as_deref() != Some(POSTGRES) {
+            if plugin != Some(POSTGRES) {
                 return Ok(None);
             }
             let pid = std::process::id();
@@ -160,7 +145,9 @@ mod with {
                 events.div_ceil(512)
             };
             let mut table = BenchTable::fresh(&self.baseline_config).map_err(pg_error)?;
-            let seconds = client_loop(&mut table, pool, events, batches.clamp(1, events.max(1)));
+            let seconds = client_loop(pool, events, batches, |records| {
+                table.write(records).map_err(pg_error)
+            });
             // Dropped also after a failed loop; the loop's error is the one reported.
             let dropped = table.drop_table().map_err(pg_error);
             let seconds = seconds?;
@@ -178,64 +165,5 @@ mod with {
                 eprintln!("audit bench: {}; drop it by hand", pg_error(e));
             }
         }
-    }
-
-    /// The tightest client loop: for each event a UUID, the timestamp, the canonical line
-    /// and the SHA-256 chain (as the file baseline), collected into `batches` equal batches,
-    /// each written as the plugin writes one. Returns the seconds it took.
-    fn client_loop(
-        table: &mut BenchTable,
-        pool: &[AuditEvent],
-        events: usize,
-        batches: usize,
-    ) -> Result<f64> {
-        let integrity = Integrity::Sha256;
-        let host = gethostname::gethostname().to_string_lossy().into_owned();
-        let pid = i64::from(std::process::id());
-        let mut encoder = LineEncoder::new();
-        let mut ids = IdPool::default();
-        let mut prev: Option<[u8; 64]> = None;
-        let mut batch: Vec<AuditRecord> = Vec::with_capacity(events / batches + 1);
-        let mut written = 0;
-        let started = Instant::now();
-        for i in 0..events {
-            let ev = &pool[i % pool.len()];
-            let id = ids.next_id()?;
-            encoder.encode(ev, &id, &host, pid, ComplianceLevel::Basic);
-            let (record, hex) =
-                encoder.assemble(ev, i as u64 + 1, prev.as_ref(), Utc::now(), &integrity);
-            prev = Some(hex);
-            batch.push(record);
-            // Batch `written` ends at event events * (written + 1) / batches.
-            if (i + 1) * batches >= events * (written + 1) {
-                write(table, &batch)?;
-                batch.clear();
-                written += 1;
-            }
-        }
-        if !batch.is_empty() {
-            write(table, &batch)?;
-        }
-        Ok(started.elapsed().as_secs_f64())
-    }
-
-    /// One batch, handed over as the host hands records to a plugin.
-    fn write(table: &mut BenchTable, batch: &[AuditRecord]) -> Result<()> {
-        let ids: Vec<_> = batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
-        let records: Vec<Record<'_>> = batch
-            .iter()
-            .zip(ids.iter())
-            .map(|(r, (event_id, user_id))| Record {
-                line: RStr::from_str(r.line()),
-                sequence_number: r.sequence_number(),
-                timestamp: RStr::from_str(r.timestamp_str()),
-                timestamp_micros: r.timestamp().timestamp_micros(),
-                event_id: RStr::from_str(event_id),
-                event_type: RStr::from_str(r.event_type().as_str()),
-                log_level: RStr::from_str(r.log_level().as_str()),
-                user_id: user_id.as_deref().map(RStr::from_str).into(),
-            })
-            .collect();
-        table.write(&records).map_err(pg_error)
     }
 }

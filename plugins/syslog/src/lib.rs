@@ -21,6 +21,7 @@
 //!
 //! Capabilities: `validate` (keys and values, offline), `health` (connects) and `stats`.
 
+pub mod bench;
 mod cef;
 mod config;
 mod event;
