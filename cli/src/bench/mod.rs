@@ -5,7 +5,7 @@
 //! - [`baseline`]: the tightest loop doing the trail's work without the trail;
 //! - [`plugin_bench`]: the plugins with a baseline of their own:
 //!   [`postgres`] (scratch tables, a client loop) and [`syslog`] (a sender loop), both
-//!   through the shared [`client_loop`];
+//!   through the shared `client_loop` (built with their features);
 //! - [`sample`], [`histogram`], [`store`]: the events logged, latencies, scratch directories;
 //! - [`verify`]: `audit verify` against plain SHA-256;
 //! - [`suite`] and [`ab`]: `--suite`, the standard scenarios in child processes.

@@ -78,3 +78,51 @@ impl BenchSender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+    use std::net::TcpListener;
+
+    use audit_plugin_api::Backend as _;
+    use audit_plugin_api::abi_stable::std_types::{RNone, RStr};
+
+    use super::*;
+
+    /// The baseline's bytes on the wire are the plugin's: a real loopback socket reads both.
+    #[test]
+    fn the_sender_sends_what_the_plugin_sends() -> Result<(), Box<dyn std::error::Error>> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let config =
+            format!(r#"{{"address":"127.0.0.1:{port}","transport":"tcp","format":"cef"}}"#);
+        let line = r#"{"checksum":"ab","event_type":"login","hostname":"h","log_level":"info","message":"m|x=y","process_id":7,"sequence_number":1}"#;
+        let record = Record {
+            line: RStr::from_str(line),
+            sequence_number: 1,
+            timestamp: RStr::from_str("2026-12-03T11:41:03.000001Z"),
+            timestamp_micros: 1_796_297_263_000_001,
+            event_id: RStr::from_str("e-1"),
+            event_type: RStr::from_str("login"),
+            log_level: RStr::from_str("info"),
+            user_id: RNone,
+        };
+        let records = [record, record];
+        let mut plugin = crate::open(&config)?;
+        let expected = plugin.render(&records)?;
+        let (mut from_plugin, _) = listener.accept()?;
+        plugin.write_batch(&records)?;
+        plugin.close()?;
+        let mut sender = BenchSender::connect(&config)?;
+        let (mut from_sender, _) = listener.accept()?;
+        sender.send(&records)?;
+        assert_eq!(sender.bytes_sent, expected.len() as u64);
+        sender.close()?;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        from_plugin.read_to_end(&mut a)?;
+        from_sender.read_to_end(&mut b)?;
+        assert_eq!(a, expected);
+        assert_eq!(b, expected);
+        Ok(())
+    }
+}
