@@ -10,9 +10,8 @@ use std::task::{Context, Poll};
 use audit_plugin_api::PluginError;
 use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::config::{TlsConfig, TlsMode};
@@ -29,62 +28,26 @@ impl MakeRustls {
     /// # Errors
     /// A configuration error naming `tls.ca_file`, `tls.cert_file` or `tls.key_file`.
     pub(crate) fn new(mode: TlsMode, tls: &TlsConfig) -> Result<Self, PluginError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| PluginError::fatal(format!("TLS setup: {e}")))?;
+        let provider = audit_plugin_tls::provider();
+        let builder = audit_plugin_tls::builder(provider.clone())?;
         let builder = if mode == TlsMode::VerifyFull {
-            let mut roots = RootCertStore::empty();
-            let path = tls.ca_file.as_deref().unwrap_or_default();
-            for cert in read_certs("tls.ca_file", path)? {
-                roots.add(cert).map_err(|e| {
-                    PluginError::config(format!(
-                        "config `tls.ca_file`: {path}: a certificate cannot be used as a CA: {e}"
-                    ))
-                })?;
-            }
-            builder.with_root_certificates(roots)
+            builder.with_root_certificates(audit_plugin_tls::roots(
+                tls.ca_file.as_deref().unwrap_or_default(),
+            )?)
         } else {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
         };
-        let config = match (&tls.cert_file, &tls.key_file) {
-            (Some(cert), Some(key)) => {
-                let chain = read_certs("tls.cert_file", cert)?;
-                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                    PluginError::config(format!(
-                        "config `tls.key_file`: {key}: no PEM private key read: {e}"
-                    ))
-                })?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    PluginError::config(format!(
-                        "config `tls.key_file`: does not fit tls.cert_file: {e}"
-                    ))
-                })?
-            }
-            _ => builder.with_no_client_auth(),
-        };
+        let config = audit_plugin_tls::with_client_auth(
+            builder,
+            tls.cert_file.as_deref(),
+            tls.key_file.as_deref(),
+        )?;
         Ok(Self {
             config: Arc::new(config),
         })
     }
-}
-
-fn read_certs(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, PluginError> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .and_then(Iterator::collect)
-        .map_err(|e| {
-            PluginError::config(format!(
-                "config `{key}`: {path}: cannot read PEM certificates: {e}"
-            ))
-        })?;
-    if certs.is_empty() {
-        return Err(PluginError::config(format!(
-            "config `{key}`: {path}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
-        )));
-    }
-    Ok(certs)
 }
 
 impl<S> MakeTlsConnect<S> for MakeRustls

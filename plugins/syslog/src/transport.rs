@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use audit_plugin_api::PluginError;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{AlertDescription, ClientConfig, ClientConnection, RootCertStore};
+use rustls::pki_types::ServerName;
+use rustls::{AlertDescription, ClientConfig, ClientConnection};
 
 use crate::config::{Parsed, TlsConfig, Transport};
 
@@ -158,52 +157,10 @@ fn refuses_client(alert: AlertDescription) -> bool {
 
 /// The rustls client configuration for the `tls` table.
 fn client_config(tls: &TlsConfig) -> Result<ClientConfig, PluginError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PluginError::fatal(format!("TLS setup: {e}")))?;
-    let mut roots = RootCertStore::empty();
-    let path = tls.ca_file.as_deref().unwrap_or_default();
-    for cert in read_certs("tls.ca_file", path)? {
-        roots.add(cert).map_err(|e| {
-            PluginError::config(format!(
-                "config `tls.ca_file`: {path}: a certificate cannot be used as a CA: {e}"
-            ))
-        })?;
-    }
-    let builder = builder.with_root_certificates(roots);
-    match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => {
-            let chain = read_certs("tls.cert_file", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                PluginError::config(format!(
-                    "config `tls.key_file`: {key}: no PEM private key read: {e}"
-                ))
-            })?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                PluginError::config(format!(
-                    "config `tls.key_file`: does not fit tls.cert_file: {e}"
-                ))
-            })
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
-fn read_certs(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, PluginError> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .and_then(Iterator::collect)
-        .map_err(|e| {
-            PluginError::config(format!(
-                "config `{key}`: {path}: cannot read PEM certificates: {e}"
-            ))
-        })?;
-    if certs.is_empty() {
-        return Err(PluginError::config(format!(
-            "config `{key}`: {path}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
-        )));
-    }
-    Ok(certs)
+    let builder = audit_plugin_tls::builder(audit_plugin_tls::provider())?.with_root_certificates(
+        audit_plugin_tls::roots(tls.ca_file.as_deref().unwrap_or_default())?,
+    );
+    audit_plugin_tls::with_client_auth(builder, tls.cert_file.as_deref(), tls.key_file.as_deref())
 }
 
 /// An open connection.
