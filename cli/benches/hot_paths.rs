@@ -20,7 +20,7 @@ use abi_stable::std_types::{RResult, RSlice, RStr};
 use audit_format::{ComplianceLevel, LineEncoder};
 use audit_host::plugin::{LoadOptions, LoadedPlugin, library_file_name};
 use audit_host::{AuditRecord, Batch, Integrity, StorageBackend};
-use audit_plugin_api::{BackendBox, PluginModule_Ref, Record};
+use audit_plugin_api::{BackendBox, PluginModule_Ref};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sample::sample_events;
@@ -128,25 +128,12 @@ fn plugin_lib(name: &str) -> PathBuf {
 /// Hands `batch` to `instance` as the host does for every call: one `Record` view per line
 /// (ids borrowed from the line), one `write_batch` call.
 fn sabi_write_batch(instance: &mut BackendBox, batch: &[AuditRecord]) {
-    let ids: Vec<_> = batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
-    let records: Vec<Record<'_>> = batch
-        .iter()
-        .zip(&ids)
-        .map(|(r, (event_id, user_id))| Record {
-            line: RStr::from_str(r.line()),
-            sequence_number: r.sequence_number(),
-            timestamp: RStr::from_str(r.timestamp_str()),
-            timestamp_micros: r.timestamp().timestamp_micros(),
-            event_id: RStr::from_str(event_id),
-            event_type: RStr::from_str(r.event_type().as_str()),
-            log_level: RStr::from_str(r.log_level().as_str()),
-            user_id: user_id.as_deref().map(RStr::from_str).into(),
-        })
-        .collect();
-    instance
-        .write_batch(RSlice::from_slice(black_box(&records)))
-        .into_result()
-        .expect("write_batch");
+    audit_host::plugin::with_plugin_records(batch, |records| {
+        instance
+            .write_batch(RSlice::from_slice(black_box(records)))
+            .into_result()
+            .expect("write_batch");
+    });
 }
 
 fn plugin_abi(c: &mut Criterion) {

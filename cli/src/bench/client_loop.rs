@@ -7,7 +7,6 @@ use std::time::Instant;
 use audit_format::{ComplianceLevel, IdPool, LineEncoder};
 use audit_host::{AuditEvent, AuditRecord, Integrity, Result};
 use audit_plugin_api::Record;
-use audit_plugin_api::abi_stable::std_types::RStr;
 use chrono::Utc;
 
 /// `events` events from `pool` in `batches` equal batches, each handed to `write`: the
@@ -54,20 +53,5 @@ fn hand_over(
     batch: &[AuditRecord],
     write: &mut impl FnMut(&[Record<'_>]) -> Result<()>,
 ) -> Result<()> {
-    let ids: Vec<_> = batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
-    let records: Vec<Record<'_>> = batch
-        .iter()
-        .zip(ids.iter())
-        .map(|(r, (event_id, user_id))| Record {
-            line: RStr::from_str(r.line()),
-            sequence_number: r.sequence_number(),
-            timestamp: RStr::from_str(r.timestamp_str()),
-            timestamp_micros: r.timestamp().timestamp_micros(),
-            event_id: RStr::from_str(event_id),
-            event_type: RStr::from_str(r.event_type().as_str()),
-            log_level: RStr::from_str(r.log_level().as_str()),
-            user_id: user_id.as_deref().map(RStr::from_str).into(),
-        })
-        .collect();
-    write(&records)
+    audit_host::plugin::with_plugin_records(batch, |records| write(records))
 }

@@ -99,7 +99,33 @@ fn write_records(
     batch: &[crate::AuditRecord],
     refuse: Option<audit_plugin_api::ext::RefuseV1_Ref>,
 ) -> Result<Vec<Refusal>, PluginError> {
-    // Ids with escapes in the line are decoded; the common case borrows the line.
+    with_plugin_records(batch, |records| {
+        let Some(refuse) = refuse else {
+            return instance
+                .write_batch(RSlice::from_slice(records))
+                .into_result()
+                .map(|()| Vec::new());
+        };
+        let mut refused = RVec::new();
+        (refuse.write_batch())(instance, RSlice::from_slice(records), &mut refused)
+            .into_result()?;
+        Ok(refused
+            .into_iter()
+            .map(|r| Refusal {
+                sequence_number: r.sequence_number,
+                reason: r.reason.into_string(),
+            })
+            .collect())
+    })
+}
+
+/// Calls `f` with the `Record` views the host hands a plugin for `batch`: one per line, ids
+/// decoded (borrowed from the line when they need no unescaping). Every host call, the
+/// bench's plugin baselines and the ABI micro-benchmark build them here.
+pub fn with_plugin_records<T>(
+    batch: &[crate::AuditRecord],
+    f: impl FnOnce(&[Record<'_>]) -> T,
+) -> T {
     let decoded: Vec<(Cow<'_, str>, Option<Cow<'_, str>>)> =
         batch.iter().map(|r| (r.event_id(), r.user_id())).collect();
     let records: Vec<Record<'_>> = batch
@@ -116,21 +142,7 @@ fn write_records(
             user_id: user_id.as_deref().map(RStr::from_str).into(),
         })
         .collect();
-    let Some(refuse) = refuse else {
-        return instance
-            .write_batch(RSlice::from_slice(&records))
-            .into_result()
-            .map(|()| Vec::new());
-    };
-    let mut refused = RVec::new();
-    (refuse.write_batch())(instance, RSlice::from_slice(&records), &mut refused).into_result()?;
-    Ok(refused
-        .into_iter()
-        .map(|r| Refusal {
-            sequence_number: r.sequence_number,
-            reason: r.reason.into_string(),
-        })
-        .collect())
+    f(&records)
 }
 
 /// A plugin instance adapted to [`StorageBackend`]: every call goes to the instance's

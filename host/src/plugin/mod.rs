@@ -24,7 +24,7 @@ mod permissions;
 
 use capabilities::{Capabilities, find_capabilities};
 use instance::{Command, serve};
-pub use instance::{DEFAULT_CALL_TIMEOUT, PluginBackend};
+pub use instance::{DEFAULT_CALL_TIMEOUT, PluginBackend, with_plugin_records};
 use permissions::check_permissions;
 
 /// What a plugin library says about itself (`audit plugin inspect`).
