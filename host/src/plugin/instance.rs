@@ -30,13 +30,64 @@ pub(super) enum Command {
     Close(Reply<()>),
 }
 
+impl Command {
+    /// Answers the call without the instance: `Close` and `Statistics` succeed (nothing to
+    /// close, no counters), every other call fails with `e`.
+    fn answer_unopened(self, e: &PluginError) {
+        match self {
+            Self::Write(_, reply) | Self::Flush(reply) => drop(reply.send(Err(e.clone()))),
+            Self::WriteRefusing(_, reply) => drop(reply.send(Err(e.clone()))),
+            Self::LastLine(reply) => drop(reply.send(Err(e.clone()))),
+            Self::Health(reply) => drop(reply.send(Err(e.clone()))),
+            Self::ReadFrom(_, _, reply) => drop(reply.send(Err(e.clone()))),
+            Self::Statistics(reply) => drop(reply.send(Ok(Vec::new()))),
+            Self::Close(reply) => drop(reply.send(Ok(()))),
+        }
+    }
+}
+
+/// The plugin thread before its instance is open (its first `open` failed with a retryable
+/// error and the host started anyway): each call tries `open` again first, and fails with
+/// the open error (``not open yet: ...``) until it succeeds. Returns the instance and the
+/// call that opened it, or `None` at `Close` or when the host goes away.
+pub(super) fn open_on_demand(
+    open: impl Fn() -> Result<BackendBox, PluginError>,
+    rx: &mpsc::Receiver<Command>,
+) -> Option<(BackendBox, Command)> {
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Command::Close(_) => {
+                cmd.answer_unopened(&PluginError::retryable("not open"));
+                return None;
+            }
+            // Polled after flushes: no reason to connect for it.
+            Command::Statistics(_) => {
+                cmd.answer_unopened(&PluginError::retryable("not open"));
+                continue;
+            }
+            _ => {}
+        }
+        match open() {
+            Ok(instance) => return Some((instance, cmd)),
+            Err(e) => cmd.answer_unopened(&PluginError {
+                kind: e.kind,
+                message: format!("not open yet: {}", e.message).into(),
+            }),
+        }
+    }
+    None
+}
+
 /// The plugin thread's loop: one call at a time, until `Close` or the host goes away.
+/// `first` is a call received before the instance opened, served first.
 pub(super) fn serve(
     instance: &mut BackendBox,
     rx: &mpsc::Receiver<Command>,
     capabilities: Capabilities,
+    first: Option<Command>,
 ) {
-    while let Ok(cmd) = rx.recv() {
+    let mut first = first;
+    while let Some(cmd) = first.take().or_else(|| rx.recv().ok()) {
         match cmd {
             Command::Write(batch, reply) => {
                 let result = write_records(instance, &batch, None);
