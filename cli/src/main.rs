@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use commands::bench::BenchArgs;
 use commands::config::ConfigCommand;
+use commands::docs::CompletionsArgs;
 use commands::emit::EmitArgs;
 use commands::plugin::PluginCommand;
 use commands::query::QueryArgs;
@@ -76,6 +77,11 @@ enum Command {
     /// waits until all are durable, then runs the baseline in the same process. Reports
     /// events/s, MB/s, the ratio to the baseline, log_event latency percentiles and peak RSS.
     Bench(BenchArgs),
+    /// Print a shell completion script: `audit completions bash > /etc/bash_completion.d/audit`
+    /// (zsh: into a directory on $fpath as `_audit`; fish: ~/.config/fish/completions/audit.fish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `audit man > audit.1; man ./audit.1`.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +95,8 @@ fn main() -> ExitCode {
         Command::Config(c) => commands::config::run(c, verbose),
         Command::Bench(a) => commands::bench::bench(&a),
         Command::Plugin(c) => commands::plugin::run(c, verbose),
+        Command::Completions(a) => commands::docs::completions::<Cli>(&a),
+        Command::Man => commands::docs::man::<Cli>(),
     }
 }
 

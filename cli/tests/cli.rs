@@ -479,3 +479,55 @@ fn query_warns_about_lines_it_cannot_read() -> TestResult {
     );
     Ok(())
 }
+
+/// `audit completions bash` is a script bash accepts that completes every command; `audit
+/// man` is a roff page naming them; an unknown shell is a usage error listing the others.
+#[test]
+fn completions_and_the_manual_page_cover_every_command() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let out = run(&["completions", "bash"], b"", cwd.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = cwd.path().join("audit.bash");
+    std::fs::write(&script, &out.stdout)?;
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()?;
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let man = run(&["man"], b"", cwd.path());
+    assert!(man.status.success());
+    let page = String::from_utf8(man.stdout)?;
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH audit 1"),
+        "{page}"
+    );
+    for command in [
+        "emit",
+        "verify",
+        "query",
+        "config",
+        "plugin",
+        "bench",
+        "completions",
+        "man",
+    ] {
+        assert!(text.contains(command), "completions lack `{command}`");
+        assert!(
+            page.contains(&format!("audit\\-{command}")) || page.contains(command),
+            "the page lacks `{command}`"
+        );
+    }
+    let bad = run(&["completions", "tcsh"], b"", cwd.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values: bash, zsh, fish"));
+    Ok(())
+}

@@ -4,6 +4,7 @@
 pub(crate) mod bench;
 pub(crate) mod config;
 pub(crate) mod configured;
+pub(crate) mod docs;
 pub(crate) mod emit;
 pub(crate) mod plugin;
 pub(crate) mod plugin_kit;
