@@ -61,8 +61,8 @@ pub use audit_format::verify;
 pub use audit_format::{
     AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, CallErrorKind,
     ComplianceLevel, CompliancePolicy, ConfigError, Error, ErrorReport, ErrorSeverity, EventQuery,
-    Integrity, MAX_SEQUENCE, QueryReport, Result, VerifyReport, data_access_event_type, query_dir,
-    query_dir_counting, verify_dir,
+    Integrity, MAX_SEQUENCE, QueryReport, QueryScan, Result, VerifyReport, data_access_event_type,
+    query_dir, query_dir_counting, query_dir_each, verify_dir,
 };
 pub use backend::{Batch, ChainHead, Refusal, StorageBackend};
 pub use delivery::spool::DEFAULT_SPOOL_MAX_BYTES;

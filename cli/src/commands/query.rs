@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use audit_host::{AuditEventType, AuditLogLevel, EventQuery};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -88,50 +89,100 @@ pub(crate) fn query(args: QueryArgs, verbose: bool) -> ExitCode {
         component: args.component,
         limit: args.limit,
     };
-    let found = match (&args.dir, &args.store.config, &args.store.backend) {
-        (_, Some(config), Some(backend)) => query_configured(config, backend, &q, verbose),
-        (Some(dir), _, _) => query_directory(dir, &q, &dir.display().to_string()),
+    let stdout = io::stdout();
+    let mut out = Output::new(stdout.lock());
+    let done = match (&args.dir, &args.store.config, &args.store.backend) {
+        (_, Some(config), Some(backend)) => {
+            query_configured(config, backend, &q, verbose, &mut out)
+        }
+        (Some(dir), _, _) => query_directory(dir, &q, &dir.display().to_string(), &mut out),
         _ => {
             eprintln!("audit query: give DIR, or --config FILE --backend NAME");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let lines = match found {
-        Ok(lines) => lines,
-        Err(code) => return code,
-    };
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    for line in &lines {
-        if let Err(e) = out
-            .write_all(line.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-        {
-            return broken_pipe_ok(&e);
-        }
+    if let Err(code) = done {
+        return code;
     }
-    if let Err(e) = out.flush() {
-        return broken_pipe_ok(&e);
+    match out.finish() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => broken_pipe_ok(&e),
     }
-    ExitCode::SUCCESS
 }
 
-/// The matching lines of the directory `dir`, newest first; `verify_args` is what `audit
-/// verify` is told in the warning about unreadable lines.
-fn query_directory(dir: &Path, q: &EventQuery, verify_args: &str) -> Result<Vec<String>, ExitCode> {
+/// Matching lines as they are found: buffered, and flushed at least every 100 ms so a reader
+/// sees the first lines while the search goes on. Remembers the first write error (a closed
+/// pipe: the reader has seen enough).
+struct Output<W: Write> {
+    out: io::BufWriter<W>,
+    flushed: Instant,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Output<W> {
+    fn new(w: W) -> Self {
+        Self {
+            out: io::BufWriter::new(w),
+            flushed: Instant::now(),
+            error: None,
+        }
+    }
+
+    /// Writes `line`; `false` once writing failed (stop searching).
+    fn line(&mut self, line: &str) -> bool {
+        let written = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|()| self.out.write_all(b"\n"))
+            .and_then(|()| {
+                if self.flushed.elapsed() >= FLUSH_EVERY {
+                    self.flushed = Instant::now();
+                    self.out.flush()
+                } else {
+                    Ok(())
+                }
+            });
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                self.error = Some(e);
+                false
+            }
+        }
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        }
+    }
+}
+
+/// The longest a found line waits in the output buffer.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Prints the matching lines of the directory `dir`, newest first, as they are found;
+/// `verify_args` is what `audit verify` is told in the warning about unreadable lines.
+fn query_directory<W: Write>(
+    dir: &Path,
+    q: &EventQuery,
+    verify_args: &str,
+    out: &mut Output<W>,
+) -> Result<(), ExitCode> {
     if !dir.is_dir() {
         eprintln!("audit query: {} is not a directory", dir.display());
         return Err(ExitCode::from(EXIT_USAGE));
     }
-    match audit_host::query_dir_counting(dir, q) {
-        Ok(report) => {
-            for odd in &report.not_regular {
+    match audit_host::query_dir_each(dir, q, |line| out.line(line)) {
+        Ok(scan) => {
+            for odd in &scan.not_regular {
                 eprintln!(
                     "audit query: warning: {odd}; not searched. Run `audit verify {verify_args}`"
                 );
             }
-            warn_unreadable(report.unreadable, verify_args);
-            Ok(report.lines)
+            warn_unreadable(scan.unreadable, verify_args);
+            Ok(())
         }
         Err(e) => {
             eprintln!("audit query: {e}");
@@ -140,18 +191,20 @@ fn query_directory(dir: &Path, q: &EventQuery, verify_args: &str) -> Result<Vec<
     }
 }
 
-/// The matching lines of a configured backend's store, newest first: a file backend's
-/// directory, or a plugin's store read back in sequence order (the newest `limit` kept).
-fn query_configured(
+/// Prints the matching lines of a configured backend's store, newest first: a file
+/// backend's directory as it is searched, or a plugin's store read back in sequence order
+/// (the newest `limit` kept, then printed).
+fn query_configured<W: Write>(
     config: &Path,
     backend: &str,
     q: &EventQuery,
     verbose: bool,
-) -> Result<Vec<String>, ExitCode> {
+    out: &mut Output<W>,
+) -> Result<(), ExitCode> {
     let verify_args = format!("--config {} --backend {backend}", config.display());
     let (_, store) = configured::open("audit query", config, backend, verbose)?;
     if let Some(dir) = store.directory() {
-        return query_directory(dir, q, &verify_args);
+        return query_directory(dir, q, &verify_args, out);
     }
     let rt = runtime()?;
     let limit = q.limit.unwrap_or(usize::MAX);
@@ -175,7 +228,12 @@ fn query_configured(
         return Err(ExitCode::from(EXIT_USAGE));
     }
     warn_unreadable(unreadable, &verify_args);
-    Ok(newest.into_iter().rev().collect())
+    for line in newest.iter().rev() {
+        if !out.line(line) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn warn_unreadable(unreadable: usize, verify_args: &str) {

@@ -42,6 +42,7 @@ pub mod query;
 pub mod read;
 pub mod record;
 pub mod recover;
+pub mod rev_lines;
 pub mod store;
 pub mod verify;
 
@@ -54,7 +55,9 @@ pub use event::{
 pub use ids::IdPool;
 pub use names::todays_file_name;
 pub use policy::{AlertReason, CompliancePolicy};
-pub use query::{EventQuery, QueryReport, query_dir, query_dir_counting};
+pub use query::{
+    EventQuery, QueryReport, QueryScan, query_dir, query_dir_counting, query_dir_each,
+};
 pub use record::{AuditRecord, Integrity, LineEncoder, MAX_SEQUENCE};
 pub use recover::{ChainHead, find_line};
 pub use store::{DEFAULT_MAX_FILE_BYTES, FileStore, Storable};

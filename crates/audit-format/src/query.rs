@@ -1,6 +1,5 @@
 //! Reading events back: filters over the stored lines, newest first.
 
-use std::io::Read;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +8,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::event::{AuditEventType, AuditLogLevel};
 use crate::names::{NotRegular, scan_log_dir};
+use crate::rev_lines::for_each_line_rev;
 
 /// Filters for `AuditTrail::get_events` (in `audit-host`) and `audit query`;
 /// every filter set must match. The default matches everything, with a limit of 100 (as
@@ -135,40 +135,74 @@ pub struct QueryReport {
 /// # Errors
 /// [`Error::Io`] when the directory or a file cannot be read.
 pub fn query_dir_counting(dir: &Path, query: &EventQuery) -> Result<QueryReport> {
+    let mut lines = Vec::new();
+    let found = query_dir_each(dir, query, |line| {
+        lines.push(line.to_owned());
+        true
+    })?;
+    Ok(QueryReport {
+        lines,
+        unreadable: found.unreadable,
+        not_regular: found.not_regular,
+    })
+}
+
+/// What [`query_dir_each`] saw besides the matching lines.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct QueryScan {
+    /// Matching lines passed to the callback.
+    pub matched: usize,
+    /// Lines that could not be read as events (they match no filter).
+    pub unreadable: usize,
+    /// Entries with an audit file name that are not regular files: not searched.
+    pub not_regular: Vec<NotRegular>,
+}
+
+/// Calls `on_match` with each stored line in `dir` matching `query`, newest first (files
+/// newest first, each read backwards), as it is found: memory holds one 64 KiB block and the
+/// longest line, not the matches. Stops after `query.limit` matches, or when `on_match`
+/// returns `false`.
+///
+/// # Errors
+/// [`Error::Io`] when the directory or a file cannot be read.
+pub fn query_dir_each(
+    dir: &Path,
+    query: &EventQuery,
+    mut on_match: impl FnMut(&str) -> bool,
+) -> Result<QueryScan> {
     let (files, not_regular) =
         scan_log_dir(dir).map_err(Error::io("cannot list audit directory", dir))?;
-    let mut report = QueryReport {
+    let mut scan = QueryScan {
         not_regular,
         ..Default::default()
     };
     let limit = query.limit.unwrap_or(usize::MAX);
-    if limit == 0 {
-        return Ok(report);
-    }
     let start_date = query.start_time.map(|t| t.date_naive());
+    let mut more = limit > 0;
     for f in files.iter().rev() {
+        if !more {
+            break;
+        }
         // A file holds no event dated after its own date (older ones, yes: imports), so a
         // file dated before the start holds nothing that matches.
         if start_date.is_some_and(|d| f.date < d) {
             continue;
         }
-        let mut text = Vec::new();
-        crate::fs::open_read(&f.path)
-            .and_then(|mut f| f.read_to_end(&mut text))
-            .map_err(Error::io("cannot read", &f.path))?;
-        let text = String::from_utf8_lossy(&text);
-        for line in text.lines().rev() {
-            match query.matches(line) {
+        let file = crate::fs::open_read(&f.path).map_err(Error::io("cannot read", &f.path))?;
+        for_each_line_rev(file, |bytes| {
+            let line = String::from_utf8_lossy(bytes);
+            match query.matches(&line) {
                 Some(true) => {
-                    report.lines.push(line.to_owned());
-                    if report.lines.len() >= limit {
-                        return Ok(report);
-                    }
+                    scan.matched += 1;
+                    more = on_match(&line) && scan.matched < limit;
                 }
                 Some(false) => {}
-                None => report.unreadable += 1,
+                None => scan.unreadable += 1,
             }
-        }
+            more
+        })
+        .map_err(Error::io("cannot read", &f.path))?;
     }
-    Ok(report)
+    Ok(scan)
 }
