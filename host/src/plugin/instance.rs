@@ -30,59 +30,116 @@ pub(super) enum Command {
     Close(Reply<()>),
 }
 
+/// What the plugin thread drives: an opened instance of either ABI (a Rust plugin's
+/// `BackendBox` with its capabilities, or a C plugin's instance and function table), so the
+/// thread, the timeouts, the lanes and the kit have one copy for both. Capabilities the
+/// plugin does not offer answer with their documented defaults (`None`, no counters, a
+/// write that stores or fails whole).
+pub(super) trait Instance {
+    /// Stores `batch`; with `refusing`, through the refusal capability when offered.
+    fn write(
+        &mut self,
+        batch: &[crate::AuditRecord],
+        refusing: bool,
+    ) -> Result<Vec<Refusal>, PluginError>;
+    fn flush(&mut self) -> Result<(), PluginError>;
+    fn last_line(&mut self) -> Result<Option<String>, PluginError>;
+    fn health(&mut self) -> Result<Option<String>, PluginError>;
+    fn statistics(&mut self) -> Vec<(String, u64)>;
+    fn read_from(&mut self, from: u64, limit: u32) -> Result<Option<Vec<String>>, PluginError>;
+    /// Releases the instance; no call follows.
+    fn close(&mut self) -> Result<(), PluginError>;
+}
+
+/// A Rust (`abi_stable`) plugin's instance and the capabilities its library exports.
+pub(super) struct RustInstance {
+    pub(super) instance: BackendBox,
+    pub(super) capabilities: Capabilities,
+}
+
+impl Instance for RustInstance {
+    fn write(
+        &mut self,
+        batch: &[crate::AuditRecord],
+        refusing: bool,
+    ) -> Result<Vec<Refusal>, PluginError> {
+        let refuse = if refusing {
+            self.capabilities.refuse
+        } else {
+            None
+        };
+        write_records(&mut self.instance, batch, refuse)
+    }
+
+    fn flush(&mut self) -> Result<(), PluginError> {
+        self.instance.flush().into_result()
+    }
+
+    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
+        let last = self.instance.last_line().into_result();
+        last.map(|l| l.map(RString::into_string).into_option())
+    }
+
+    fn health(&mut self) -> Result<Option<String>, PluginError> {
+        match self.capabilities.health {
+            Some(health) => (health.health())(&mut self.instance)
+                .into_result()
+                .map(|s| Some(s.into_string())),
+            None => Ok(None),
+        }
+    }
+
+    fn statistics(&mut self) -> Vec<(String, u64)> {
+        match self.capabilities.stats {
+            Some(stats) => (stats.statistics())(&mut self.instance)
+                .into_iter()
+                .map(|c| (c.name.into_string(), c.value))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn read_from(&mut self, from: u64, limit: u32) -> Result<Option<Vec<String>>, PluginError> {
+        match self.capabilities.read {
+            Some(read) => (read.read_from())(&mut self.instance, from, limit)
+                .into_result()
+                .map(|page| Some(page.into_iter().map(RString::into_string).collect())),
+            None => Ok(None),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), PluginError> {
+        self.instance.close().into_result()
+    }
+}
+
 /// The plugin thread's loop: one call at a time, until `Close` or the host goes away.
-pub(super) fn serve(
-    instance: &mut BackendBox,
-    rx: &mpsc::Receiver<Command>,
-    capabilities: Capabilities,
-) {
+pub(super) fn serve(instance: &mut dyn Instance, rx: &mpsc::Receiver<Command>) {
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Command::Write(batch, reply) => {
-                let result = write_records(instance, &batch, None);
-                let _ = reply.send(result.map(drop));
+                let _ = reply.send(instance.write(&batch, false).map(drop));
             }
             Command::WriteRefusing(batch, reply) => {
-                let result = write_records(instance, &batch, capabilities.refuse);
-                let _ = reply.send(result);
+                let _ = reply.send(instance.write(&batch, true));
             }
             Command::Flush(reply) => {
-                let _ = reply.send(instance.flush().into_result());
+                let _ = reply.send(instance.flush());
             }
             Command::LastLine(reply) => {
-                let last = instance.last_line().into_result();
-                let _ = reply.send(last.map(|l| l.map(RString::into_string).into_option()));
+                let _ = reply.send(instance.last_line());
             }
             Command::Health(reply) => {
-                let status = match capabilities.health {
-                    Some(health) => (health.health())(instance)
-                        .into_result()
-                        .map(|s| Some(s.into_string())),
-                    None => Ok(None),
-                };
-                let _ = reply.send(status);
+                let _ = reply.send(instance.health());
             }
             Command::Statistics(reply) => {
-                let counters = match capabilities.stats {
-                    Some(stats) => (stats.statistics())(instance)
-                        .into_iter()
-                        .map(|c| (c.name.into_string(), c.value))
-                        .collect(),
-                    None => Vec::new(),
-                };
-                let _ = reply.send(Ok(counters));
+                let _ = reply.send(Ok(instance.statistics()));
             }
             Command::ReadFrom(from, limit, reply) => {
-                let lines = match capabilities.read {
-                    Some(read) => (read.read_from())(instance, from, limit)
-                        .into_result()
-                        .map(|page| Some(page.into_iter().map(RString::into_string).collect())),
-                    None => Ok(None),
-                };
-                let _ = reply.send(lines);
+                let _ = reply.send(instance.read_from(from, limit));
             }
             Command::Close(reply) => {
-                let _ = reply.send(instance.close().into_result());
+                let _ = reply.send(instance.close());
                 return;
             }
         }
