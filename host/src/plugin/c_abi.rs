@@ -166,10 +166,15 @@ pub(super) fn load(path: &Path) -> Result<Option<CPlugin>> {
     let table = unsafe { entry(C_ABI_VERSION, &raw mut theirs) };
     let ours = version_text(C_ABI_VERSION);
     let mismatch = |theirs: u32| {
+        let upgrade = if theirs >> 16 > C_ABI_MAJOR {
+            format!(", or run a host that speaks C ABI {}.x", theirs >> 16)
+        } else {
+            String::new()
+        };
         plugin_error(
             path,
             format!(
-                "built against the C plugin ABI {} (audit_backend.h), but this host speaks C ABI {ours}; rebuild the plugin against this host's audit_backend.h (ABI {C_ABI_MAJOR}.x)",
+                "built against the C plugin ABI {} (audit_backend.h), but this host speaks C ABI {ours}; rebuild the plugin against this host's audit_backend.h (ABI {C_ABI_MAJOR}.x){upgrade}",
                 version_text(theirs)
             ),
         )
