@@ -316,6 +316,89 @@ async fn bad_strings_and_statuses_from_calls_are_errors() -> TestResult {
     Ok(())
 }
 
+/// A C plugin's call that does not answer within `call_timeout_ms` fails as retryable, like
+/// a Rust plugin's: the same plugin thread and timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_c_call_times_out() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let source = format!(
+        "#define _POSIX_C_SOURCE 200809L\n#include \"audit_backend.h\"\n#define AUDIT_FIXTURE_SLOW 1\n{MINIMAL}"
+    );
+    let plugin = load(&build_fixture(dir.path(), "slow", &source))?;
+    let backend = plugin
+        .open("slow", "{}")?
+        .with_call_timeout(std::time::Duration::from_millis(200));
+    let err = backend.flush().await.expect_err("flush sleeps 2 s");
+    assert!(
+        matches!(
+            &err,
+            audit_host::Error::PluginCall {
+                kind: audit_host::CallErrorKind::Retryable,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("no answer within call_timeout_ms (200 ms)"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// A C plugin that is down (retryable errors) for the middle third of 3,000 events gets
+/// every event once it is back, through its lane's retries and spool, and stores the file
+/// backend's lines byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_c_plugin_down_for_a_while_gets_every_event_through_its_lane() -> TestResult {
+    const N: u64 = 3_000;
+    let dir = tempfile::tempdir()?;
+    let lib = build_fixture(dir.path(), "flaky", FLAKY);
+    let (flag, store) = (dir.path().join("down"), dir.path().join("flaky.jsonl"));
+    let cfg = dir.path().join("audit.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {:?}\nretry_initial_ms = 10\nretry_max_ms = 50\nconfig = {{ down = {:?}, path = {:?} }}\n",
+            lib.display().to_string(),
+            flag.display().to_string(),
+            store.display().to_string()
+        ),
+    )?;
+    let trail = AuditTrail::from_config_file(&cfg)?;
+    for i in 0..N {
+        if i == N / 3 {
+            std::fs::write(&flag, "down")?;
+        }
+        if i == 2 * N / 3 {
+            trail.flush().await?;
+            wait_until(std::time::Duration::from_secs(30), "a retry", || {
+                trail.statistics().per_backend[1].retried > 0
+            })
+            .await;
+            std::fs::remove_file(&flag)?;
+        }
+        trail
+            .log_event(AuditEventType::DataAccess, format!("event {i}"))
+            .await?;
+    }
+    wait_until(
+        std::time::Duration::from_secs(60),
+        "the C plugin to catch up",
+        || trail.statistics().per_backend[1].delivered_sequence == N,
+    )
+    .await;
+    trail.close().await?;
+    let expected: String = all_lines(&dir.path().join("logs"))
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(expected.lines().count() as u64, N);
+    assert_eq!(std::fs::read_to_string(&store)?, expected);
+    Ok(())
+}
+
 /// `n` chained records, as a trail makes them.
 fn records(n: u64) -> Vec<audit_host::AuditRecord> {
     let mut encoder = audit_format::LineEncoder::new();
@@ -340,6 +423,9 @@ fn records(n: u64) -> Vec<audit_host::AuditRecord> {
 /// A minimal C plugin whose table the tests bend with macros defined before it.
 const MINIMAL: &str = r#"
 #include <string.h>
+#ifdef AUDIT_FIXTURE_SLOW
+#include <unistd.h>
+#endif
 #ifndef AUDIT_FIXTURE_SIZE
 #define AUDIT_FIXTURE_SIZE sizeof(audit_backend)
 #endif
@@ -357,6 +443,9 @@ static audit_status f_write(void *i, const audit_record *r, size_t n, size_t s, 
 #endif
 static audit_status f_flush(void *i, audit_sink *e) {
     (void)i;
+#ifdef AUDIT_FIXTURE_SLOW
+    sleep(2);
+#endif
 #ifdef AUDIT_FIXTURE_MISBEHAVE
     e->put(e, "disk on fire", 12);
     return 42;
@@ -437,5 +526,79 @@ const audit_backend table = {
     cpp_open, cpp_write, cpp_call, nullptr, cpp_call, nullptr, nullptr, nullptr, nullptr
 };
 }
+AUDIT_BACKEND_DEFINE_ENTRY(table)
+"#;
+
+/// A C plugin that fails (retryable) while the file `down` exists, and otherwise appends new
+/// lines to `path`; config `{"down": "...", "path": "..."}` (no escapes in the paths).
+const FLAKY: &str = r#"
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "audit_backend.h"
+typedef struct flaky { char down[1024]; char path[1024]; uint64_t last; } flaky;
+static int value(const char *json, size_t len, const char *key, char *out) {
+    char pattern[64];
+    const char *p, *end = json + len, *q;
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    p = strstr(json, pattern);
+    if (p == NULL || p >= end) return -1;
+    p += strlen(pattern);
+    q = memchr(p, '"', (size_t)(end - p));
+    if (q == NULL || q - p >= 1023) return -1;
+    memcpy(out, p, (size_t)(q - p));
+    out[q - p] = '\0';
+    return 0;
+}
+static audit_status f_open(const char *c, size_t n, void **i, audit_sink *e) {
+    flaky *f = (flaky *)calloc(1, sizeof *f);
+    char *json = (char *)malloc(n + 1);
+    memcpy(json, c, n);
+    json[n] = '\0';
+    if (value(json, n, "down", f->down) != 0 || value(json, n, "path", f->path) != 0) {
+        free(json); free(f);
+        e->put(e, "`down` and `path` are required", 30);
+        return AUDIT_CONFIG;
+    }
+    free(json);
+    *i = f;
+    return AUDIT_OK;
+}
+static audit_status f_write(void *i, const audit_record *r, size_t n, size_t s, audit_sink *e) {
+    flaky *f = (flaky *)i;
+    FILE *out;
+    size_t k;
+    if (access(f->down, F_OK) == 0) {
+        e->put(e, "the store is down", 17);
+        return AUDIT_RETRYABLE;
+    }
+    out = fopen(f->path, "a");
+    if (out == NULL) return AUDIT_FATAL;
+    for (k = 0; k < n; k++) {
+        const audit_record *rec = audit_record_at(r, s, k);
+        if (rec->sequence_number > f->last) {
+            fwrite(rec->line.ptr, 1, rec->line.len, out);
+            fputc('\n', out);
+            f->last = rec->sequence_number;
+        }
+    }
+    return fclose(out) == 0 ? AUDIT_OK : AUDIT_RETRYABLE;
+}
+static audit_status f_flush(void *i, audit_sink *e) {
+    flaky *f = (flaky *)i;
+    if (access(f->down, F_OK) == 0) {
+        e->put(e, "the store is down", 17);
+        return AUDIT_RETRYABLE;
+    }
+    return AUDIT_OK;
+}
+static audit_status f_close(void *i, audit_sink *e) { (void)e; free(i); return AUDIT_OK; }
+static const audit_backend table = {
+    sizeof(audit_backend), AUDIT_BACKEND_ABI_VERSION,
+    AUDIT_STR("flaky"), AUDIT_STR("0.0.1"), AUDIT_STR("down while a file exists"), AUDIT_STR(""),
+    f_open, f_write, f_flush, NULL, f_close, NULL, NULL, NULL, NULL
+};
 AUDIT_BACKEND_DEFINE_ENTRY(table)
 "#;
