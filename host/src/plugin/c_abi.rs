@@ -195,9 +195,9 @@ pub(super) fn load(path: &Path) -> Result<Option<CPlugin>> {
             ),
         ));
     }
-    // SAFETY: a non-NULL table starts with its size in every ABI version; the pointer comes
-    // from the plugin's static table, aligned for `struct audit_backend`.
-    let size = unsafe { table.cast::<u32>().read() } as usize;
+    // SAFETY: a non-NULL table starts with its size in every ABI version (read unaligned:
+    // nothing checks the alignment of the pointer the plugin returned).
+    let size = unsafe { table.cast::<u32>().read_unaligned() } as usize;
     if size < MIN_TABLE_SIZE {
         return Err(malformed(
             path,

@@ -232,3 +232,69 @@ pub(in crate::plugin) fn finish(
         message: message.into(),
     })
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn borrowed_strings_are_checked() {
+        // SAFETY: NULL is never read; the slices are live for the call.
+        unsafe {
+            assert_eq!(borrowed(std::ptr::null(), 0), Ok(""));
+            assert_eq!(
+                borrowed(std::ptr::null(), 3),
+                Err("is NULL with a length of 3".to_owned())
+            );
+            let bad = b"ok\xff";
+            assert_eq!(
+                borrowed(bad.as_ptr().cast(), bad.len()),
+                Err("is not UTF-8 (invalid bytes at offset 2 of 3)".to_owned())
+            );
+            let good = "h\u{e9}";
+            assert_eq!(borrowed(good.as_ptr().cast(), good.len()), Ok(good));
+            assert!(
+                borrowed(good.as_ptr().cast(), MAX_STRING + 1)
+                    .is_err_and(|e| e.contains("bytes long"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_sink_collects_what_is_put_and_remembers_the_first_bad_string() {
+        let mut sink = StringSink::new();
+        let raw = sink.raw();
+        // SAFETY: `raw` is this live sink's; the strings are live for each call.
+        unsafe {
+            ((*raw).put)(raw, "one".as_ptr().cast(), 3);
+            ((*raw).put)(raw, std::ptr::null(), 1);
+            ((*raw).put)(raw, "two".as_ptr().cast(), 3);
+        }
+        assert_eq!(sink.take(), Err("is NULL with a length of 1".to_owned()));
+    }
+
+    #[test]
+    fn statuses_map_to_error_kinds_and_unknown_ones_are_fatal() {
+        let with = |status: i32, message: &str| {
+            let mut error = StringSink::new();
+            let raw = error.raw();
+            // SAFETY: as above.
+            unsafe { ((*raw).put)(raw, message.as_ptr().cast(), message.len()) };
+            finish(status, "flush", error)
+        };
+        assert!(with(0, "").is_ok());
+        assert!(
+            matches!(with(1, "busy"), Err(e) if e.kind == ErrorKind::Retryable && e.message.as_str() == "busy")
+        );
+        assert!(matches!(with(2, "broken"), Err(e) if e.kind == ErrorKind::Fatal));
+        assert!(matches!(with(3, "`path`"), Err(e) if e.kind == ErrorKind::Config));
+        assert!(matches!(
+            with(-7, "what"),
+            Err(e) if e.kind == ErrorKind::Fatal && e.message.as_str() == "`flush` returned the unknown status -7: what"
+        ));
+        assert!(matches!(
+            finish(1, "flush", StringSink::new()),
+            Err(e) if e.message.as_str() == "`flush` failed without a message (status 1)"
+        ));
+    }
+}
