@@ -1,7 +1,8 @@
 //! The C example plugin (examples/c-backend) through the `audit` command: built with its
 //! Makefile, `audit plugin inspect` prints its name, version and C ABI, `audit plugin test`
 //! passes, and `audit emit --config` with a file and the C backend stores the same lines in
-//! both, resolving a bare library name in `plugin_dir` and honouring a `sha256` pin.
+//! both (resolving a bare library name in `plugin_dir`, honouring a `sha256` pin), and
+//! `audit verify --config` reads its store back and verifies it.
 
 mod common;
 
@@ -111,6 +112,19 @@ fn emit_through_a_configured_c_plugin_stores_the_file_backends_lines() -> TestRe
     assert_eq!(
         std::fs::read_to_string(dir.path().join("c-store.jsonl"))?,
         expected
+    );
+
+    // Its store read back through `read_from` verifies as a chain.
+    let out = audit(
+        &["verify", "--config", "audit.toml", "--backend", "c-example"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("ok: 500 events in backends[2] \"c-example\""),
+        "{}",
+        text(&out.stdout)
     );
 
     // A wrong pin refuses the library before any of its code runs.

@@ -241,6 +241,33 @@ fn a_table_smaller_than_abi_1_0_is_refused() -> TestResult {
     Ok(())
 }
 
+/// A plugin built with a later 1.x header (a bigger table, minor 3) loads: the host copies
+/// only the members it knows and reads nothing past them.
+#[test]
+fn a_table_from_a_later_minor_with_more_members_loads() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let source = format!(
+        "#include \"audit_backend.h\"\n#undef AUDIT_BACKEND_ABI_MINOR\n#define AUDIT_BACKEND_ABI_MINOR 3\n{}",
+        MINIMAL
+            .replace(
+                "static const audit_backend table = {",
+                "static const struct { audit_backend v1_0; void (*later)(void); } grown = { {"
+            )
+            .replace(
+                "AUDIT_FIXTURE_SIZE, AUDIT_BACKEND_ABI_VERSION,",
+                "(uint32_t)sizeof(grown), AUDIT_BACKEND_ABI_VERSION,"
+            )
+            .replace(
+                "    NULL\n};\nAUDIT_BACKEND_DEFINE_ENTRY(table)",
+                "    NULL\n}, NULL };\n#define table grown.v1_0\nAUDIT_BACKEND_DEFINE_ENTRY(table)"
+            )
+    );
+    let plugin = load(&build_fixture(dir.path(), "later", &source))?;
+    assert_eq!(plugin.info().plugin_api, "C ABI 1.3");
+    assert_eq!(plugin.info().name, "fixture");
+    Ok(())
+}
+
 #[test]
 fn a_null_required_function_is_refused_naming_it() -> TestResult {
     let dir = tempfile::tempdir()?;
