@@ -126,12 +126,15 @@ pub fn is_bare_name(library: &str) -> bool {
 
 impl LoadedPlugin {
     /// Loads and checks the library at `path`: existence, permissions, the sha256 pin, that
-    /// it is a shared library exporting an audit backend root module, and that it was built
-    /// against a compatible `audit-plugin-api`. Libraries are never unloaded.
+    /// it is a shared library exporting an audit backend, and that it was built against a
+    /// compatible interface: a C plugin (it exports `audit_backend_c_entry`) the same C ABI
+    /// major with a well-formed function table, a Rust plugin a compatible
+    /// `audit-plugin-api`. Libraries are never unloaded.
     ///
     /// # Errors
     /// [`Error::Plugin`] with a short message naming the file and what to do; for an
-    /// incompatible interface, `details` holds `abi_stable`'s full layout report.
+    /// incompatible Rust interface, `details` holds `abi_stable`'s full layout report; for a
+    /// C plugin of another ABI major, one line naming both versions.
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Self> {
         // A relative path without a directory part (`libx.so`) would make the dynamic loader
         // search the system's library path instead of opening this file.
