@@ -105,6 +105,67 @@ async fn a_backlog_spooled_at_close_is_delivered_by_the_next_process() -> TestRe
     Ok(())
 }
 
+/// A plugin whose `open` fails with a retryable error (its server is down at start) does not
+/// keep the trail from starting: its events go to its spool, and a retry opens it once it
+/// comes up and delivers them, in order.
+#[tokio::test]
+async fn a_backend_down_at_start_is_opened_by_a_retry_and_gets_its_spool() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let flag = dir.path().join("down");
+    let record = dir.path().join("received.txt");
+    let cfg = config(
+        dir.path(),
+        "",
+        "retry_initial_ms = 10\nretry_max_ms = 50\n",
+        &format!(
+            "{{ open_fail_while_exists = {}, record = {} }}",
+            toml_str(&flag),
+            toml_str(&record)
+        ),
+    );
+    std::fs::write(&flag, "down")?;
+    let trail = AuditTrail::from_config_file(&cfg)?;
+    for i in 0..1_000 {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("while down {i}"))
+            .await?;
+    }
+    trail.flush().await?;
+    let stats = trail.statistics();
+    let plugin = &stats.per_backend[1];
+    assert_eq!(plugin.state.to_string(), "retrying", "{plugin:?}");
+    let error = plugin.last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("not open yet") && error.contains("cannot connect"),
+        "{error}"
+    );
+    assert!(!record.exists(), "nothing delivered while it cannot open");
+    std::fs::remove_file(&flag)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while received(&record).len() < 1_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    trail.close().await?;
+    assert_eq!(received(&record), (1..=1_000).collect::<Vec<_>>());
+    assert_eq!(verify(&dir.path().join("logs")).events, 1_000);
+    Ok(())
+}
+
+/// A configuration error in `open` still stops start-up: retrying cannot fix it.
+#[test]
+fn a_config_error_in_open_still_stops_start_up() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    config(dir.path(), "", "", "{ record = \"/nonexistent-dir/x\" }");
+    let out = audit(&["emit", "--config", "audit.toml"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("config `record`"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
 /// Reads `child`'s stderr on a thread: each line is sent on the returned channel.
 fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;

@@ -13,7 +13,7 @@ fn emit_with_file_size_limit(
     cwd: &std::path::Path,
     events: std::ops::Range<u32>,
     limit_kib: Option<u32>,
-    extra: &str,
+    args: &str,
 ) -> std::process::Output {
     use std::io::Write;
     let input: String = events
@@ -22,10 +22,7 @@ fn emit_with_file_size_limit(
     let limit = limit_kib.map_or_else(String::new, |k| format!("ulimit -f {k};"));
     // No `trap '' XFSZ`: `audit` ignores SIGXFSZ itself, so write() fails with EFBIG and the
     // batch is rolled back instead of the process dying with a partial line (exit 153).
-    let script = format!(
-        "{limit} exec {} emit --dir logs {extra}",
-        audit_bin().display()
-    );
+    let script = format!("{limit} exec {} emit {args}", audit_bin().display());
     let mut child = std::process::Command::new("bash")
         .args(["-c", &script])
         .current_dir(cwd)
@@ -46,12 +43,12 @@ fn emit_with_file_size_limit(
 fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult {
     let cwd = tempfile::tempdir()?;
     let logs = cwd.path().join("logs");
-    let out = emit_with_file_size_limit(cwd.path(), 0..100, None, "");
+    let out = emit_with_file_size_limit(cwd.path(), 0..100, None, "--dir logs");
     assert!(out.status.success());
     let before = std::fs::metadata(log_files(&logs).pop().ok_or("file")?)?.len();
     assert!(before < 128 * 1024);
     // RLIMIT_FSIZE (128 KiB) runs out in the middle of a batch.
-    let out = emit_with_file_size_limit(cwd.path(), 100..5000, Some(128), "");
+    let out = emit_with_file_size_limit(cwd.path(), 100..5000, Some(128), "--dir logs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -66,7 +63,7 @@ fn a_file_size_limit_gives_an_error_no_partial_line_and_recovery() -> TestResult
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert!(report.events >= 100);
     // Space returns: the next run continues the chain without a gap.
-    let out = emit_with_file_size_limit(cwd.path(), 0..10, None, "");
+    let out = emit_with_file_size_limit(cwd.path(), 0..10, None, "--dir logs");
     assert!(
         out.status.success(),
         "{}",
@@ -85,8 +82,19 @@ fn after_a_rolled_back_write_the_events_written_before_it_are_acknowledged() -> 
     let logs = cwd.path().join("logs");
     // Batched mode: the file fills up (RLIMIT_FSIZE, 1 MiB) after some batches were written,
     // and before (or long after) the last periodic fdatasync: only the rollback's fdatasync
-    // makes the last of them durable.
-    let out = emit_with_file_size_limit(cwd.path(), 0..10_000, Some(1024), "--ack");
+    // makes the last of them durable. A queue of 512 events keeps every batch far below
+    // 1 MiB, so the first batch is stored however slowly the writer starts (with the default
+    // 16,384 the whole input could be one batch, rolled back whole).
+    std::fs::write(
+        cwd.path().join("audit.toml"),
+        "[trail]\nstorage_path = \"logs\"\nqueue_capacity = 512\n",
+    )?;
+    let out = emit_with_file_size_limit(
+        cwd.path(),
+        0..10_000,
+        Some(1024),
+        "--config audit.toml --ack",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("File too large"), "{stderr}");

@@ -296,6 +296,40 @@ fn a_full_queue_blocks_with_on_full_block_and_loses_nothing() -> TestResult {
     Ok(())
 }
 
+/// A caller waiting for room in a full queue is told when the backend starts failing: the
+/// room would not come until the backend recovers (found when `audit emit` under a file-size
+/// limit hung instead of exiting).
+#[test]
+fn a_caller_blocked_on_a_full_queue_gets_the_failure() -> TestResult {
+    let be = Arc::new(MemoryBackend::named("flaky"));
+    be.stall(true);
+    let dir = tempfile::tempdir()?;
+    let trail = Arc::new(
+        trail_in(&dir, Box::new(Arc::clone(&be)), no_spool())
+            .queue_capacity(4)
+            .shutdown_timeout(Duration::from_millis(100))
+            .build()?,
+    );
+    let rt = rt();
+    let producer = {
+        let trail = Arc::clone(&trail);
+        rt.spawn(async move { log_n(&trail, 50).await })
+    };
+    wait_until_blocking(Duration::from_secs(10), "the queue to fill", || {
+        trail.statistics().queue_size == 4
+    });
+    assert!(!producer.is_finished(), "the producer must be blocked");
+    be.fail_writes_forever();
+    be.stall(false);
+    let woken =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), producer).await });
+    match woken.map_err(|_| "the producer is still blocked 30 s after the failure")?? {
+        Err(Error::Storage { backend, .. }) => assert_eq!(backend, "flaky"),
+        other => panic!("expected the storage failure, got {other:?}"),
+    }
+    Ok(())
+}
+
 #[test]
 fn sync_durability_returns_after_fsync_and_shares_it() -> TestResult {
     let be = Arc::new(MemoryBackend::named("flaky"));

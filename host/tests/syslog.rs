@@ -66,6 +66,13 @@ impl Rsyslog {
 
     /// SIGTERM, then a new rsyslogd on the same port after `pause`.
     fn stop_for(&mut self, pause: Duration) {
+        self.stop();
+        std::thread::sleep(pause);
+        self.restart();
+    }
+
+    /// SIGTERM; the port is closed when this returns.
+    fn stop(&mut self) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
@@ -73,7 +80,10 @@ impl Rsyslog {
             .expect("kill");
         assert!(status.success());
         let _ = self.child.wait();
-        std::thread::sleep(pause);
+    }
+
+    /// A new rsyslogd on the same port, listening when this returns.
+    fn restart(&mut self) {
         self.child = spawn(&self.dir);
         self.wait_listening();
     }
@@ -120,6 +130,60 @@ impl Drop for Rsyslog {
     }
 }
 
+/// The trail's config: a file backend in `logs` and the syslog plugin sending to `port`.
+fn write_config(dir: &Path, port: u16) -> TestResult {
+    let lib = plugin_lib("audit_backend_syslog");
+    std::fs::write(
+        dir.join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 120000\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {:?}\nretry_initial_ms = 50\nretry_max_ms = 500\nconfig = {{ address = \"127.0.0.1:{port}\", transport = \"tcp\" }}\n",
+            lib.to_str().ok_or("utf-8 path")?,
+        ),
+    )?;
+    Ok(())
+}
+
+/// The server is down when the trail starts: the trail starts anyway (the plugin's `open`
+/// fails with a retryable error), spools, and a retry after the server is up connects and
+/// sends every line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_down_at_start_gets_every_line_once_it_is_up() -> TestResult {
+    const EVENTS: usize = 2_000;
+    let rs_dir = tempfile::tempdir()?;
+    let Some(mut rs) = Rsyslog::start(rs_dir.path()) else {
+        return Ok(());
+    };
+    rs.stop();
+    let dir = tempfile::tempdir()?;
+    write_config(dir.path(), rs.port)?;
+    let trail = AuditTrail::from_config_file(dir.path().join("audit.toml"))?;
+    for i in 0..EVENTS {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("event {i}"))
+            .await?;
+    }
+    trail.flush().await?;
+    let syslog = trail.statistics().per_backend[1].clone();
+    assert_eq!(syslog.state.to_string(), "retrying", "{syslog:?}");
+    assert!(
+        syslog
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not open yet"),
+        "{syslog:?}"
+    );
+    rs.restart();
+    trail.close().await?;
+    let file_lines = all_lines(&dir.path().join("logs"));
+    assert_eq!(file_lines.len(), EVENTS);
+    assert!(
+        rs.messages(EVENTS) == file_lines,
+        "the messages differ from the file's lines"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_gets_every_file_line_after_its_restart() -> TestResult {
     const EVENTS: usize = 20_000;
@@ -128,15 +192,7 @@ async fn a_stopped_server_gets_every_file_line_after_its_restart() -> TestResult
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
-    let lib = plugin_lib("audit_backend_syslog");
-    std::fs::write(
-        dir.path().join("audit.toml"),
-        format!(
-            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = 120000\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {:?}\nretry_initial_ms = 50\nretry_max_ms = 500\nconfig = {{ address = \"127.0.0.1:{}\", transport = \"tcp\" }}\n",
-            lib.to_str().ok_or("utf-8 path")?,
-            rs.port
-        ),
-    )?;
+    write_config(dir.path(), rs.port)?;
     let trail = AuditTrail::from_config_file(dir.path().join("audit.toml"))?;
     let rs = std::sync::Arc::new(std::sync::Mutex::new(rs));
     let mut outage = None;

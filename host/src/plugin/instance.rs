@@ -30,6 +30,54 @@ pub(super) enum Command {
     Close(Reply<()>),
 }
 
+impl Command {
+    /// Answers the call without the instance: `Close` and `Statistics` succeed (nothing to
+    /// close, no counters), every other call fails with `e`.
+    fn answer_unopened(self, e: &PluginError) {
+        match self {
+            Self::Write(_, reply) | Self::Flush(reply) => drop(reply.send(Err(e.clone()))),
+            Self::WriteRefusing(_, reply) => drop(reply.send(Err(e.clone()))),
+            Self::LastLine(reply) => drop(reply.send(Err(e.clone()))),
+            Self::Health(reply) => drop(reply.send(Err(e.clone()))),
+            Self::ReadFrom(_, _, reply) => drop(reply.send(Err(e.clone()))),
+            Self::Statistics(reply) => drop(reply.send(Ok(Vec::new()))),
+            Self::Close(reply) => drop(reply.send(Ok(()))),
+        }
+    }
+}
+
+/// The plugin thread before its instance is open (its first `open` failed with a retryable
+/// error and the host started anyway): each call tries `open` again first, and fails with
+/// the open error (``not open yet: ...``) until it succeeds. Returns the instance and the
+/// call that opened it, or `None` at `Close` or when the host goes away.
+pub(super) fn open_on_demand(
+    open: impl Fn() -> Result<Box<dyn Instance>, PluginError>,
+    rx: &mpsc::Receiver<Command>,
+) -> Option<(Box<dyn Instance>, Command)> {
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Command::Close(_) => {
+                cmd.answer_unopened(&PluginError::retryable("not open"));
+                return None;
+            }
+            // Polled after flushes: no reason to connect for it.
+            Command::Statistics(_) => {
+                cmd.answer_unopened(&PluginError::retryable("not open"));
+                continue;
+            }
+            _ => {}
+        }
+        match open() {
+            Ok(instance) => return Some((instance, cmd)),
+            Err(e) => cmd.answer_unopened(&PluginError {
+                kind: e.kind,
+                message: format!("not open yet: {}", e.message).into(),
+            }),
+        }
+    }
+    None
+}
+
 /// What the plugin thread drives: an opened instance of either ABI (a Rust plugin's
 /// `BackendBox` with its capabilities, or a C plugin's instance and function table), so the
 /// thread, the timeouts, the lanes and the kit have one copy for both. Capabilities the
@@ -114,8 +162,14 @@ impl Instance for RustInstance {
 }
 
 /// The plugin thread's loop: one call at a time, until `Close` or the host goes away.
-pub(super) fn serve(instance: &mut dyn Instance, rx: &mpsc::Receiver<Command>) {
-    while let Ok(cmd) = rx.recv() {
+/// `first` is a call received before the instance opened, served first.
+pub(super) fn serve(
+    instance: &mut dyn Instance,
+    rx: &mpsc::Receiver<Command>,
+    first: Option<Command>,
+) {
+    let mut first = first;
+    while let Some(cmd) = first.take().or_else(|| rx.recv().ok()) {
         match cmd {
             Command::Write(batch, reply) => {
                 let _ = reply.send(instance.write(&batch, false).map(drop));

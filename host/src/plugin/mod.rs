@@ -281,6 +281,37 @@ impl LoadedPlugin {
         config_json: &str,
         timeout: Duration,
     ) -> Result<PluginBackend> {
+        self.start(name, config_json, timeout, false)
+            .map(|(backend, _)| backend)
+    }
+
+    /// [`LoadedPlugin::open_within`], except that a **retryable** failure of `open` (the
+    /// server it connects to is down) does not fail: the instance starts unopened, with the
+    /// open error returned beside it, and each later call tries `open` again first, failing
+    /// with ``not open yet: ERROR`` until it succeeds; so the trail starts, spools this
+    /// backend's events and delivers them once it opens. A configuration or fatal error, a
+    /// panic, or no answer within `timeout` still fails.
+    ///
+    /// # Errors
+    /// As [`LoadedPlugin::open_within`], except for retryable `open` failures.
+    pub fn open_or_defer(
+        &self,
+        name: &str,
+        config_json: &str,
+        timeout: Duration,
+    ) -> Result<(PluginBackend, Option<String>)> {
+        self.start(name, config_json, timeout, true)
+    }
+
+    /// Starts the instance's thread and waits up to `timeout` for its first `open`; with
+    /// `defer`, a retryable failure leaves it unopened (the error is returned beside it).
+    fn start(
+        &self,
+        name: &str,
+        config_json: &str,
+        timeout: Duration,
+        defer: bool,
+    ) -> Result<(PluginBackend, Option<String>)> {
         let opener: Opener = match &self.kind {
             &Kind::Rust {
                 module,
@@ -305,7 +336,8 @@ impl LoadedPlugin {
         };
         let path = self.info.path.clone();
         let (tx, rx) = mpsc::channel::<Command>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        // Ok(None): open; Ok(Some(error)): deferred after a retryable failure.
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<String>>>();
         let config = config_json.to_owned();
         let plugin = self.info.name.clone();
         let thread = std::thread::Builder::new()
@@ -313,8 +345,19 @@ impl LoadedPlugin {
             .spawn(move || {
                 // The instance lives and dies on this thread: the host calls it from one
                 // thread at a time, and a slow call never blocks an async runtime.
-                let mut instance = match opener(&config) {
-                    Ok(instance) => instance,
+                let open_now = || opener(&config);
+                let (mut instance, first) = match open_now() {
+                    Ok(instance) => {
+                        let _ = ready_tx.send(Ok(None));
+                        (instance, None)
+                    }
+                    Err(e) if defer && e.kind == ErrorKind::Retryable => {
+                        let _ = ready_tx.send(Ok(Some(e.message.into_string())));
+                        match instance::open_on_demand(open_now, &rx) {
+                            Some((instance, call)) => (instance, Some(call)),
+                            None => return,
+                        }
+                    }
                     Err(e) => {
                         let message = match e.kind {
                             ErrorKind::Config => {
@@ -326,8 +369,7 @@ impl LoadedPlugin {
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(()));
-                serve(instance.as_mut(), &rx);
+                serve(instance.as_mut(), &rx, first);
             })
             .map_err(|e| {
                 plugin_error(
@@ -336,13 +378,16 @@ impl LoadedPlugin {
                 )
             })?;
         match ready_rx.recv_timeout(timeout) {
-            Ok(Ok(())) => Ok(PluginBackend {
-                name: name.to_owned(),
-                tx: Mutex::new(tx),
-                thread: Mutex::new(Some(thread)),
-                call_timeout: DEFAULT_CALL_TIMEOUT,
-                entry: None,
-            }),
+            Ok(Ok(deferred)) => Ok((
+                PluginBackend {
+                    name: name.to_owned(),
+                    tx: Mutex::new(tx),
+                    thread: Mutex::new(Some(thread)),
+                    call_timeout: DEFAULT_CALL_TIMEOUT,
+                    entry: None,
+                },
+                deferred,
+            )),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -366,8 +411,8 @@ impl LoadedPlugin {
     }
 }
 
-/// Opens an instance on the plugin thread, for either ABI.
-type Opener = Box<dyn FnOnce(&str) -> Result<Box<dyn Instance>, PluginError> + Send>;
+/// Opens an instance on the plugin thread, for either ABI (again after a deferred open).
+type Opener = Box<dyn Fn(&str) -> Result<Box<dyn Instance>, PluginError> + Send>;
 
 pub(super) fn library_error(path: &Path, e: LibraryError) -> Error {
     let (message, details) = match &e {

@@ -473,9 +473,16 @@ impl AuditTrailBuilder {
                 };
                 let name = name.clone().unwrap_or_else(|| loaded.info().name.clone());
                 let entry = config.entry(index, &name);
-                let opened = loaded
-                    .open_within(&name, config_json, Duration::from_millis(*open_timeout_ms))
-                    .map_err(|e| entry.annotate(e))?
+                let (opened, deferred) = loaded
+                    .open_or_defer(&name, config_json, Duration::from_millis(*open_timeout_ms))
+                    .map_err(|e| entry.annotate(e))?;
+                if let Some(e) = deferred {
+                    // What it connects to is down: start, spool its events, open it on retry.
+                    eprintln!(
+                        "audit: backend `{name}` could not open ({entry}: {e}); starting without it: its events are kept in its spool and each retry opens it again"
+                    );
+                }
+                let opened = opened
                     .with_call_timeout(Duration::from_millis(*call_timeout_ms))
                     .with_entry(plugin_entry(&entry, loaded.info()));
                 self.backend_with(Box::new(opened), options.clone())

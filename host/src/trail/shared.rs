@@ -195,11 +195,14 @@ impl LaneObserver for Shared {
         Shared::update_stats(self, backend, f);
     }
 
-    /// New events are refused (fail closed) while this lasts.
+    /// New events are refused (fail closed) while this lasts. Callers blocked on a full queue
+    /// (`on_full = block`) are woken to get the refusal rather than wait for space that does
+    /// not come while the failure lasts.
     fn set_error(&self, backend: &str, e: Arc<Error>) {
         let err = (backend.to_owned(), e);
         self.lock().error = Some(err.clone());
         self.progress.send_modify(|p| p.error = Some(err));
+        self.space.notify_waiters();
     }
 
     /// Clears the failure if `backend` reported it.

@@ -2,10 +2,13 @@
 //!
 //! One row per event: `sequence_number bigint primary key`, the indexed fields (`event_id`,
 //! `timestamp timestamptz`, `event_type`, `log_level`, `user_id`) and `line`, the canonical
-//! JSON line byte for byte. Each batch is one transaction: COPY into a temporary staging
-//! table, then `INSERT ... SELECT ... ON CONFLICT (sequence_number) DO NOTHING`, so a
-//! re-delivered batch inserts nothing; a stored row whose line differs from the delivered
-//! one is a fatal error naming the sequence, never kept silently nor overwritten.
+//! JSON line byte for byte. Each batch is one transaction: a batch above the highest stored
+//! sequence is copied (`COPY`) straight into the table; any other (a re-delivery) goes into
+//! a temporary staging table, then `INSERT ... SELECT ... ON CONFLICT (sequence_number) DO
+//! NOTHING`, so a re-delivered batch inserts nothing; a stored row whose line differs from
+//! the delivered one is a fatal error naming the sequence, never kept silently nor
+//! overwritten (a direct copy that meets a stored sequence is refused by the primary key and
+//! redone through the staging table).
 //!
 //! ```toml
 //! [[backends]]
@@ -32,6 +35,7 @@ mod connect;
 mod errors;
 mod sql;
 mod tls;
+mod write;
 
 use audit_plugin_api::{
     Backend, Health, PluginError, ReadBack, Record, Stats, Validate, export_backend, export_health,
@@ -48,6 +52,9 @@ use errors::{classify, needs_reconnect};
 pub struct PostgresBackend {
     target: Target,
     client: Option<Client>,
+    /// The highest stored sequence as this instance last committed it (0: empty table);
+    /// `None` until read, and after any failed write.
+    head: Option<i64>,
     counters: Counters,
 }
 
@@ -57,6 +64,8 @@ struct Counters {
     rows_written: u64,
     duplicates_skipped: u64,
     batches_written: u64,
+    /// Batches written through the staging table (re-deliveries), not copied directly.
+    batches_staged: u64,
     reconnects: u64,
 }
 
@@ -82,6 +91,7 @@ pub fn open(config_json: &str) -> Result<PostgresBackend, PluginError> {
     Ok(PostgresBackend {
         target,
         client: Some(client),
+        head: None,
         counters: Counters::default(),
     })
 }
@@ -129,57 +139,20 @@ impl PostgresBackend {
     }
 }
 
-/// Bytes of COPY data per message to the server.
-const COPY_CHUNK: usize = 64 * 1024;
-
-/// One batch, one transaction (see the crate docs); the rows it inserted (fewer than the
-/// records when some were stored already).
-fn write(client: &mut Client, t: &Target, records: &[Record<'_>]) -> Result<u64, PluginError> {
-    use std::io::Write as _;
-    let rows = sql::copy_rows(records)?;
-    let table = &t.sql.table;
-    let mut tx = client.transaction().map_err(|e| classify("BEGIN", &e))?;
-    let mut copy = tx
-        .copy_in(&t.sql.copy)
-        .map_err(|e| classify("COPY into the staging table", &e))?;
-    // One CopyData message per COPY_CHUNK: the server parses each while the next is on its
-    // way; the batch as one ~1 MB message made it wait for the last byte (docs/benchmarks.md).
-    for chunk in rows.chunks(COPY_CHUNK) {
-        copy.write_all(chunk)
-            .map_err(|e| PluginError::retryable(format!("COPY into the staging table: {e}")))?;
-    }
-    copy.finish()
-        .map_err(|e| classify("COPY into the staging table", &e))?;
-    let inserted = tx
-        .execute(&t.sql.insert, &[])
-        .map_err(|e| classify(&format!("inserting into {table}"), &e))?;
-    if usize::try_from(inserted).ok() != Some(records.len()) {
-        // Some sequence numbers were stored already: a re-delivery is a no-op, but another
-        // line under a stored number is another chain and must not be dropped.
-        let conflict = tx
-            .query_opt(&t.sql.conflict, &[])
-            .map_err(|e| classify(&format!("comparing with {table}"), &e))?;
-        if let Some(row) = conflict {
-            let seq: i64 = row.get(0);
-            return Err(PluginError::fatal(format!(
-                "sequence {seq} is already stored in {table} with a different line: the table holds another chain (shared between trails, or the trail restarted without its history). Point `table` at a new table"
-            )));
-        }
-    }
-    tx.commit().map_err(|e| classify("COMMIT", &e))?;
-    Ok(inserted)
-}
-
 impl Backend for PostgresBackend {
     fn write_batch(&mut self, records: &[Record<'_>]) -> Result<(), PluginError> {
         if records.is_empty() {
             return Ok(());
         }
-        let inserted = self.with_client(|c, t| write(c, t, records))?;
+        // Unknown after a failure: the commit may or may not have happened.
+        let head = self.head.take();
+        let w = self.with_client(|c, t| write::write(c, t, records, head))?;
+        self.head = Some(w.head);
         let counters = &mut self.counters;
-        counters.rows_written += inserted;
-        counters.duplicates_skipped += (records.len() as u64).saturating_sub(inserted);
+        counters.rows_written += w.inserted;
+        counters.duplicates_skipped += (records.len() as u64).saturating_sub(w.inserted);
         counters.batches_written += 1;
+        counters.batches_staged += u64::from(w.staged);
         Ok(())
     }
 
@@ -253,6 +226,7 @@ impl Stats for PostgresBackend {
             ("rows_written".to_owned(), c.rows_written),
             ("duplicates_skipped".to_owned(), c.duplicates_skipped),
             ("batches_written".to_owned(), c.batches_written),
+            ("batches_staged".to_owned(), c.batches_staged),
             ("reconnects".to_owned(), c.reconnects),
         ]
     }

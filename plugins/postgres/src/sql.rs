@@ -17,6 +17,8 @@ pub(crate) struct Sql {
     pub(crate) create_staging: String,
     /// `COPY staging FROM STDIN`.
     pub(crate) copy: String,
+    /// `COPY table FROM STDIN`: a batch wholly above the stored sequences.
+    pub(crate) copy_direct: String,
     /// Staging into the table, skipping stored sequence numbers.
     pub(crate) insert: String,
     /// The first staged sequence stored with a different line.
@@ -62,6 +64,7 @@ impl Sql {
                 ) ON COMMIT DELETE ROWS"
             ),
             copy: format!("COPY {STAGING} ({cols}) FROM STDIN"),
+            copy_direct: format!("COPY {table} ({cols}) FROM STDIN"),
             insert: format!(
                 "INSERT INTO {table} ({cols}) SELECT {cols} FROM {STAGING} ORDER BY sequence_number ON CONFLICT (sequence_number) DO NOTHING"
             ),
@@ -84,12 +87,7 @@ impl Sql {
 pub(crate) fn copy_rows(records: &[Record<'_>]) -> Result<Vec<u8>, PluginError> {
     let mut out = Vec::with_capacity(records.iter().map(|r| r.line.len() + 128).sum());
     for r in records {
-        let seq = i64::try_from(r.sequence_number).map_err(|_| {
-            PluginError::fatal(format!(
-                "sequence_number {} does not fit PostgreSQL's bigint",
-                r.sequence_number
-            ))
-        })?;
+        let seq = bigint(r.sequence_number)?;
         out.extend_from_slice(seq.to_string().as_bytes());
         for field in [
             Some(r.event_id.as_str()),
@@ -108,6 +106,28 @@ pub(crate) fn copy_rows(records: &[Record<'_>]) -> Result<Vec<u8>, PluginError> 
         out.push(b'\n');
     }
     Ok(out)
+}
+
+/// The first and last sequence numbers of `records` (not empty, in order) as `bigint`s.
+///
+/// # Errors
+/// Fatal for a sequence number beyond `bigint`, or no records.
+pub(crate) fn first_last(records: &[Record<'_>]) -> Result<(i64, i64), PluginError> {
+    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        return Err(PluginError::fatal("an empty batch has no sequence numbers"));
+    };
+    Ok((
+        bigint(first.sequence_number)?,
+        bigint(last.sequence_number)?,
+    ))
+}
+
+fn bigint(sequence: u64) -> Result<i64, PluginError> {
+    i64::try_from(sequence).map_err(|_| {
+        PluginError::fatal(format!(
+            "sequence_number {sequence} does not fit PostgreSQL's bigint"
+        ))
+    })
 }
 
 /// COPY text escaping: backslash, tab, newline and carriage return.

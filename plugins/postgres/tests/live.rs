@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use audit_backend_postgres::{PostgresBackend, open};
 use audit_plugin_api::abi_stable::std_types::{RNone, RSome, RStr};
-use audit_plugin_api::{Backend, ErrorKind, Health, PluginError, Record};
+use audit_plugin_api::{Backend, ErrorKind, Health, PluginError, Record, Stats};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -214,6 +214,46 @@ fn a_different_line_under_a_stored_sequence_is_fatal_and_nothing_of_its_batch_is
     Ok(())
 }
 
+/// A batch above the stored sequences is copied straight into the table. Two sessions on one
+/// table make one's idea of the highest stored sequence stale: its direct copy meets the
+/// primary key, and the staging path then tells a re-delivery (the new rows inserted, the
+/// stored ones skipped) from a fork (fatal, nothing kept).
+#[test]
+fn a_stale_session_falls_back_to_the_staging_path() -> TestResult {
+    let Some(pg) = pg() else { return Ok(()) };
+    let table = unique_table("stale");
+    let mut a = open(&pg.config(&table))?;
+    let mut b = open(&pg.config(&table))?;
+    write(&mut b, &lines(1..=5, "x"))?;
+    write(&mut a, &lines(6..=10, "x"))?;
+    // b last stored 5: it copies 6..=12 directly, the key refuses 6, the staging path adds 11, 12.
+    write(&mut b, &lines(6..=12, "x"))?;
+    let expected: Vec<(i64, String)> = lines(1..=12, "x")
+        .into_iter()
+        .map(|(s, l)| (s as i64, l))
+        .collect();
+    assert_eq!(pg.lines(&table), expected);
+    let counter = |be: &mut PostgresBackend, name: &str| {
+        be.statistics()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    };
+    assert_eq!(counter(&mut b, "batches_staged"), Some(1));
+    assert_eq!(counter(&mut b, "duplicates_skipped"), Some(5));
+    assert_eq!(counter(&mut a, "batches_staged"), Some(0));
+    // a last stored 10: its direct copy of 11..=13 meets 11, stored with another line.
+    let e = expect_err(write(&mut a, &lines(11..=13, "forked")), "forked batch");
+    assert_eq!(e.kind, ErrorKind::Fatal, "{e}");
+    assert!(e.message.contains("sequence 11 is already stored"), "{e}");
+    assert_eq!(
+        pg.lines(&table),
+        expected,
+        "nothing of the forked batch kept"
+    );
+    Ok(())
+}
+
 #[test]
 fn tls_verify_full_checks_the_ca_and_the_server_name() -> TestResult {
     let Some(pg) = pg() else { return Ok(()) };
@@ -373,8 +413,19 @@ fn too_many_connections_is_retryable_and_the_retry_connects_once_one_is_free() -
     assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
     assert!(e.message.contains("too many connections"), "{e}");
     first.close()?;
-    // Once it is free, the retry connects and delivers.
-    let mut second = open(&cfg)?;
+    // Once it is free, the retry connects and delivers. The server releases the slot when
+    // the closed session's process has exited, a moment after `close` returns: retry as the
+    // host does, for up to 10 s.
+    let mut tries = 0;
+    let mut second = loop {
+        match open(&cfg) {
+            Err(e) if e.kind == ErrorKind::Retryable && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => break other?,
+        }
+    };
     write(&mut second, &lines(1..=10, "first"))?;
     // The table belongs to that role: read it back through the plugin.
     assert_eq!(second.read_from(1, 100)?.len(), 10);

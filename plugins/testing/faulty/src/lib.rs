@@ -11,7 +11,8 @@
 //! returns a fatal error), `sleep_ms` (each `write_batch` first sleeps this long),
 //! `hang_on_write` (the Nth `write_batch` call, 1-based, never returns), `fail_while_exists`
 //! (every `write_batch` returns a retryable error while this file exists: a test switches an
-//! outage on and off), `record` (a file that receives one `sequence_number` per line for every
+//! outage on and off), `open_fail_while_exists` (`open` returns a retryable error while
+//! this file exists: a server down at start), `record` (a file that receives one `sequence_number` per line for every
 //! record accepted; a sequence number already recorded there is skipped, as a real backend
 //! de-duplicates at-least-once delivery), `last_line` (the line `last_line` returns, verbatim:
 //! the store's head the fixture claims), `forge_last_line` (`"ahead"`, `"fork"` or
@@ -57,6 +58,8 @@ pub struct Config {
     pub hang_on_write: Option<u64>,
     /// Fail (retryable) while this file exists.
     pub fail_while_exists: Option<String>,
+    /// `open` fails (retryable, as when a server is down) while this file exists.
+    pub open_fail_while_exists: Option<String>,
     /// Where to record received sequence numbers.
     pub record: Option<String>,
     /// What `last_line` returns (default: nothing stored); with `forge_last_line`, the
@@ -221,6 +224,13 @@ pub fn open(config_json: &str) -> Result<Faulty, PluginError> {
     }
     if config.panic_in.as_deref() == Some("open") {
         panic!("fixture panic in open");
+    }
+    if let Some(flag) = &config.open_fail_while_exists
+        && std::path::Path::new(flag).exists()
+    {
+        return Err(PluginError::retryable(format!(
+            "fixture: cannot connect while {flag} exists"
+        )));
     }
     let recorded = match &config.record {
         Some(path) => std::fs::read_to_string(path)
@@ -394,6 +404,6 @@ export_stats!(Faulty);
 export_backend! {
     name: "faulty",
     description: "Test fixture: fails, panics or records on command",
-    config_help: "panic_in, open_sleep_ms, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, record, last_line, forge_last_line, refuse_sequences, refuse_event_type, refuse_reason, refuse_broken",
+    config_help: "panic_in, open_sleep_ms, fail_writes, fatal, sleep_ms, hang_on_write, fail_while_exists, open_fail_while_exists, record, last_line, forge_last_line, refuse_sequences, refuse_event_type, refuse_reason, refuse_broken",
     open: open,
 }
