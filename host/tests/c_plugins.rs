@@ -426,6 +426,49 @@ async fn a_c_plugin_down_for_a_while_gets_every_event_through_its_lane() -> Test
     Ok(())
 }
 
+/// A C plugin whose `open` fails with a retryable error (its store down at start) does not
+/// stop the trail: its events wait in its spool and are delivered once it opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_c_plugin_down_at_start_is_opened_later_and_gets_every_event() -> TestResult {
+    const N: u64 = 500;
+    let dir = tempfile::tempdir()?;
+    let lib = build_fixture(dir.path(), "flaky", FLAKY);
+    let (flag, store) = (dir.path().join("down"), dir.path().join("flaky.jsonl"));
+    std::fs::write(&flag, "down")?;
+    let cfg = dir.path().join("audit.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {:?}\nretry_initial_ms = 10\nretry_max_ms = 50\nconfig = {{ down = {:?}, path = {:?} }}\n",
+            lib.display().to_string(),
+            flag.display().to_string(),
+            store.display().to_string()
+        ),
+    )?;
+    let trail = AuditTrail::from_config_file(&cfg)?;
+    for i in 0..N {
+        trail
+            .log_event(AuditEventType::DataAccess, format!("event {i}"))
+            .await?;
+    }
+    trail.flush().await?;
+    assert_eq!(trail.statistics().per_backend[1].delivered_sequence, 0);
+    std::fs::remove_file(&flag)?;
+    wait_until(
+        std::time::Duration::from_secs(60),
+        "the C plugin to open and catch up",
+        || trail.statistics().per_backend[1].delivered_sequence == N,
+    )
+    .await;
+    trail.close().await?;
+    let expected: String = all_lines(&dir.path().join("logs"))
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(std::fs::read_to_string(&store)?, expected);
+    Ok(())
+}
+
 /// `n` chained records, as a trail makes them.
 fn records(n: u64) -> Vec<audit_host::AuditRecord> {
     let mut encoder = audit_format::LineEncoder::new();
@@ -556,7 +599,7 @@ const audit_backend table = {
 AUDIT_BACKEND_DEFINE_ENTRY(table)
 "#;
 
-/// A C plugin that fails (retryable) while the file `down` exists, and otherwise appends new
+/// A C plugin that fails (retryable, also in `open`) while the file `down` exists, and otherwise appends new
 /// lines to `path`; config `{"down": "...", "path": "..."}` (no escapes in the paths).
 const FLAKY: &str = r#"
 #define _POSIX_C_SOURCE 200809L
@@ -590,6 +633,11 @@ static audit_status f_open(const char *c, size_t n, void **i, audit_sink *e) {
         return AUDIT_CONFIG;
     }
     free(json);
+    if (access(f->down, F_OK) == 0) {
+        free(f);
+        e->put(e, "the store is down at open", 25);
+        return AUDIT_RETRYABLE;
+    }
     *i = f;
     return AUDIT_OK;
 }
