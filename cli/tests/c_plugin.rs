@@ -42,7 +42,7 @@ fn inspect_prints_name_version_and_abi() -> TestResult {
         "{stdout}"
     );
     assert!(
-        stdout.contains("capabilities: health/1, validate/1, read/1\n"),
+        stdout.contains("capabilities: health/1, validate/1, read/1, stats/1\n"),
         "{stdout}"
     );
     Ok(())
@@ -74,7 +74,7 @@ fn the_conformance_kit_passes() -> TestResult {
         "ok   redelivery",
         "ok   fork",
         "ok   read: read_from returned the 300 lines written",
-        "ok   capabilities",
+        "stats/1 reports last_sequence=300, lines_appended=0, lines_skipped=0",
         "ok   close",
     ] {
         assert!(stdout.contains(check), "no `{check}` in\n{stdout}");

@@ -1,8 +1,8 @@
 /*
  * A complete storage backend in plain C99 + POSIX, against plugin-api/include/audit_backend.h:
  * a file store that appends each record's canonical line to the file `path`, skips sequence
- * numbers it already holds, and implements last_line, read back (read_from), health and
- * validate. Build: `make` (see README.md).
+ * numbers it already holds, and implements last_line, read back (read_from), health,
+ * statistics and validate. Build: `make` (see README.md).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -449,6 +449,16 @@ static audit_status store_read_from(void *instance, uint64_t from_sequence, uint
     return AUDIT_OK;
 }
 
+static audit_status store_statistics(void *instance, audit_counters *counters,
+                                     audit_sink *error) {
+    store *s = (store *)instance;
+    (void)error;
+    counters->counter(counters, "last_sequence", 13, s->last_seq);
+    counters->counter(counters, "lines_appended", 14, s->appended);
+    counters->counter(counters, "lines_skipped", 13, s->skipped);
+    return AUDIT_OK;
+}
+
 /* ---- The table and the entry ------------------------------------------------------------ */
 
 static const audit_backend table = {
@@ -468,6 +478,7 @@ static const audit_backend table = {
     store_health,
     NULL, /* write_batch_refusing: this store refuses no single record */
     store_read_from,
+    store_statistics,
 };
 
 AUDIT_BACKEND_DEFINE_ENTRY(table)

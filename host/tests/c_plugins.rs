@@ -144,7 +144,10 @@ fn inspect_reports_name_version_and_c_abi() -> TestResult {
     assert_eq!(info.version, "0.1.0");
     assert_eq!(info.plugin_api, "C ABI 1.0");
     assert_eq!(info.abi, PluginAbi::C);
-    assert_eq!(info.capabilities, ["health/1", "validate/1", "read/1"]);
+    assert_eq!(
+        info.capabilities,
+        ["health/1", "validate/1", "read/1", "stats/1"]
+    );
     assert!(info.config_help.contains("path"), "{}", info.config_help);
     Ok(())
 }
@@ -189,6 +192,15 @@ async fn three_thousand_events_through_file_and_c_backends_are_byte_identical() 
     assert_eq!(page, file_lines[2_998..].to_vec());
     let health = backend.health().await?.expect("health/1");
     assert!(health.contains("last sequence 3000"), "{health}");
+    let counters = backend.statistics().await?;
+    assert_eq!(
+        counters,
+        [
+            ("last_sequence".to_owned(), 3_000),
+            ("lines_appended".to_owned(), 0),
+            ("lines_skipped".to_owned(), 0),
+        ]
+    );
     backend.close().await?;
     Ok(())
 }
@@ -258,8 +270,8 @@ fn a_table_from_a_later_minor_with_more_members_loads() -> TestResult {
                 "(uint32_t)sizeof(grown), AUDIT_BACKEND_ABI_VERSION,"
             )
             .replace(
-                "    NULL\n};\nAUDIT_BACKEND_DEFINE_ENTRY(table)",
-                "    NULL\n}, NULL };\n#define table grown.v1_0\nAUDIT_BACKEND_DEFINE_ENTRY(table)"
+                "#endif\n};\nAUDIT_BACKEND_DEFINE_ENTRY(table)",
+                "#endif\n}, NULL };\n#define table grown.v1_0\nAUDIT_BACKEND_DEFINE_ENTRY(table)"
             )
     );
     let plugin = load(&build_fixture(dir.path(), "later", &source))?;
@@ -308,14 +320,18 @@ fn a_name_that_is_not_utf8_is_refused() -> TestResult {
 }
 
 /// The fixture's calls misbehave at run time: each becomes an error for the host, not a
-/// crash: a non-UTF-8 last line, an unknown status, two health strings, refusals.
+/// crash: a non-UTF-8 last line, an unknown status, two health strings, a counter name that
+/// is not UTF-8; and its refusals come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_strings_and_statuses_from_calls_are_errors() -> TestResult {
     let dir = tempfile::tempdir()?;
     let source =
         format!("#include \"audit_backend.h\"\n#define AUDIT_FIXTURE_MISBEHAVE 1\n{MINIMAL}");
     let plugin = load(&build_fixture(dir.path(), "misbehave", &source))?;
-    assert_eq!(plugin.info().capabilities, ["health/1", "refuse/1"]);
+    assert_eq!(
+        plugin.info().capabilities,
+        ["health/1", "stats/1", "refuse/1"]
+    );
     let backend = plugin.open("bad", "{}")?;
     let err = backend
         .resume()
@@ -334,6 +350,15 @@ async fn bad_strings_and_statuses_from_calls_are_errors() -> TestResult {
     );
     let err = backend.health().await.expect_err("two strings");
     assert!(err.to_string().contains("put 2 strings"), "{err}");
+    let err = backend
+        .statistics()
+        .await
+        .expect_err("a counter name not UTF-8");
+    assert!(
+        err.to_string()
+            .contains("`statistics` handed back a counter name that is not UTF-8"),
+        "{err}"
+    );
     let batch = audit_host::Batch::new(records(3));
     let refused = backend.write_batch_refusing(&batch).await?;
     assert_eq!(refused.len(), 1);
@@ -545,6 +570,12 @@ static audit_status f_refusing(void *i, const audit_record *r, size_t n, size_t 
     }
     return AUDIT_OK;
 }
+static audit_status f_statistics(void *i, audit_counters *c, audit_sink *e) {
+    (void)i; (void)e;
+    c->counter(c, "fine", 4, 1);
+    c->counter(c, "bad\xff", 4, 2);
+    return AUDIT_OK;
+}
 #endif
 static const audit_backend table = {
     AUDIT_FIXTURE_SIZE, AUDIT_BACKEND_ABI_VERSION,
@@ -563,11 +594,10 @@ static const audit_backend table = {
 #endif
     f_close, NULL,
 #ifdef AUDIT_FIXTURE_MISBEHAVE
-    f_health, f_refusing,
+    f_health, f_refusing, NULL, f_statistics
 #else
-    NULL, NULL,
+    NULL, NULL, NULL, NULL
 #endif
-    NULL
 };
 AUDIT_BACKEND_DEFINE_ENTRY(table)
 "#;
@@ -593,7 +623,7 @@ audit_status cpp_call(void *, audit_sink *) { return AUDIT_OK; }
 const audit_backend table = {
     sizeof(audit_backend), AUDIT_BACKEND_ABI_VERSION,
     AUDIT_STR("cpp-fixture"), AUDIT_STR("0.0.1"), AUDIT_STR("C++ fixture"), AUDIT_STR(""),
-    cpp_open, cpp_write, cpp_call, nullptr, cpp_call, nullptr, nullptr, nullptr, nullptr
+    cpp_open, cpp_write, cpp_call, nullptr, cpp_call, nullptr, nullptr, nullptr, nullptr, nullptr
 };
 }
 AUDIT_BACKEND_DEFINE_ENTRY(table)
@@ -673,7 +703,7 @@ static audit_status f_close(void *i, audit_sink *e) { (void)e; free(i); return A
 static const audit_backend table = {
     sizeof(audit_backend), AUDIT_BACKEND_ABI_VERSION,
     AUDIT_STR("flaky"), AUDIT_STR("0.0.1"), AUDIT_STR("down while a file exists"), AUDIT_STR(""),
-    f_open, f_write, f_flush, NULL, f_close, NULL, NULL, NULL, NULL
+    f_open, f_write, f_flush, NULL, f_close, NULL, NULL, NULL, NULL, NULL
 };
 AUDIT_BACKEND_DEFINE_ENTRY(table)
 "#;

@@ -7,7 +7,7 @@
  * finds that symbol, and drives the backend through the function table it returns. The
  * semantics are those of the Rust contract (audit-plugin-api): batches written in sequence
  * order, flush, last line, close; retryable, fatal and configuration errors; the optional
- * capabilities validate, health, per-record refusal and read back.
+ * capabilities validate, health, per-record refusal, read back and statistics.
  *
  * C99 and C++11. The repository's docs/extension-guide.md, "Writing a plugin in C", walks
  * through a complete plugin (examples/c-backend/).
@@ -30,10 +30,11 @@
  *    parameters). Strings the host passes in are borrowed for the duration of the call: copy
  *    what you keep. A NULL pointer is allowed only with length 0.
  * 4. Memory never crosses allocators. Strings going back to the host (error messages, the
- *    last line, a health status, lines read back, refusal reasons) are copied by the host
- *    through the callback it passes (audit_sink, audit_refusals) during the call; the plugin
- *    frees or reuses its buffer as soon as the callback returns. The host validates them
- *    (UTF-8, NULL with a length, at most 64 MiB each) and turns a bad one into a fatal error.
+ *    last line, a health status, lines read back, refusal reasons, counter names) are copied
+ *    by the host through the callback it passes (audit_sink, audit_refusals, audit_counters)
+ *    during the call; the plugin frees or reuses its buffer as soon as the callback returns.
+ *    The host validates them (UTF-8, NULL with a length, at most 64 MiB each) and turns a
+ *    bad one into a fatal error.
  *    The plugin allocates its instance in open() and frees it in close(); the host never
  *    frees plugin memory, and the plugin never frees host memory.
  * 5. Threads. The host calls one instance from one thread at a time (in this host, always
@@ -119,6 +120,18 @@ struct audit_refusals {
     void *host_data;
     void (*refuse)(audit_refusals *refusals, uint64_t sequence_number, const char *reason,
                    size_t reason_len);
+};
+
+/**
+ * Where statistics() reports an instance's counters: one call per counter, with a snake_case
+ * name (copied like a sink's string) and its value.
+ */
+typedef struct audit_counters audit_counters;
+struct audit_counters {
+    /** The host's; do not touch. */
+    void *host_data;
+    void (*counter)(audit_counters *counters, const char *name, size_t name_len,
+                    uint64_t value);
 };
 
 /**
@@ -234,6 +247,13 @@ struct audit_backend {
      */
     audit_status (*read_from)(void *instance, uint64_t from_sequence, uint32_t limit,
                               audit_sink *lines, audit_sink *error);
+    /**
+     * stats: reports the instance's counters, one counter() call each: snake_case names,
+     * unique, stable across releases, each monotonic since open or a gauge. Called after
+     * flushes (at most every 5 s) and before close; keep it cheap. On an error the host shows
+     * no counters.
+     */
+    audit_status (*statistics)(void *instance, audit_counters *counters, audit_sink *error);
     /* Members added in later 1.x minors go here, and only here. */
 };
 

@@ -76,6 +76,7 @@ type WriteRefusingFn = unsafe extern "C" fn(
     *mut RawSink,
 ) -> i32;
 type ReadFromFn = unsafe extern "C" fn(*mut c_void, u64, u32, *mut RawSink, *mut RawSink) -> i32;
+type StatisticsFn = unsafe extern "C" fn(*mut c_void, *mut sink::RawCounters, *mut RawSink) -> i32;
 type EntryFn = unsafe extern "C" fn(u32, *mut u32) -> *const CTable;
 
 /// `struct audit_backend` of ABI 1.0. All-zero is a valid value (NULL pointers, `None`).
@@ -97,6 +98,7 @@ struct CTable {
     health: Option<OutputFn>,
     write_batch_refusing: Option<WriteRefusingFn>,
     read_from: Option<ReadFromFn>,
+    statistics: Option<StatisticsFn>,
 }
 
 /// The smallest table this host accepts: every member of ABI 1.0.
@@ -115,6 +117,7 @@ pub(super) struct Functions {
     pub(super) health: Option<OutputFn>,
     pub(super) write_batch_refusing: Option<WriteRefusingFn>,
     pub(super) read_from: Option<ReadFromFn>,
+    pub(super) statistics: Option<StatisticsFn>,
 }
 
 impl Functions {
@@ -124,6 +127,7 @@ impl Functions {
             ("health/1", self.health.is_some()),
             ("validate/1", self.validate.is_some()),
             ("read/1", self.read_from.is_some()),
+            ("stats/1", self.statistics.is_some()),
             ("refuse/1", self.write_batch_refusing.is_some()),
         ]
         .into_iter()
@@ -261,6 +265,7 @@ pub(super) fn load(path: &Path) -> Result<Option<CPlugin>> {
             health: t.health,
             write_batch_refusing: t.write_batch_refusing,
             read_from: t.read_from,
+            statistics: t.statistics,
         },
         name: text("name", t.name, true)?,
         version: text("version", t.version, true)?,

@@ -93,7 +93,9 @@ pub(super) trait Instance {
     fn flush(&mut self) -> Result<(), PluginError>;
     fn last_line(&mut self) -> Result<Option<String>, PluginError>;
     fn health(&mut self) -> Result<Option<String>, PluginError>;
-    fn statistics(&mut self) -> Vec<(String, u64)>;
+    /// The instance's counters (none without the capability); an error shows in the
+    /// backend's health, it does not fail delivery.
+    fn statistics(&mut self) -> Result<Vec<(String, u64)>, PluginError>;
     fn read_from(&mut self, from: u64, limit: u32) -> Result<Option<Vec<String>>, PluginError>;
     /// Releases the instance; no call follows.
     fn close(&mut self) -> Result<(), PluginError>;
@@ -137,14 +139,14 @@ impl Instance for RustInstance {
         }
     }
 
-    fn statistics(&mut self) -> Vec<(String, u64)> {
-        match self.capabilities.stats {
+    fn statistics(&mut self) -> Result<Vec<(String, u64)>, PluginError> {
+        Ok(match self.capabilities.stats {
             Some(stats) => (stats.statistics())(&mut self.instance)
                 .into_iter()
                 .map(|c| (c.name.into_string(), c.value))
                 .collect(),
             None => Vec::new(),
-        }
+        })
     }
 
     fn read_from(&mut self, from: u64, limit: u32) -> Result<Option<Vec<String>>, PluginError> {
@@ -187,7 +189,7 @@ pub(super) fn serve(
                 let _ = reply.send(instance.health());
             }
             Command::Statistics(reply) => {
-                let _ = reply.send(Ok(instance.statistics()));
+                let _ = reply.send(instance.statistics());
             }
             Command::ReadFrom(from, limit, reply) => {
                 let _ = reply.send(instance.read_from(from, limit));

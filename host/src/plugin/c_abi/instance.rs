@@ -6,7 +6,7 @@ use std::ffi::c_void;
 
 use audit_plugin_api::{PluginError, Record};
 
-use super::sink::{RefusalSink, StringSink};
+use super::sink::{CounterSink, RefusalSink, StringSink};
 use super::{CRecord, CStr, Functions};
 use crate::backend::Refusal;
 use crate::plugin::instance::{Instance, with_plugin_records};
@@ -157,8 +157,19 @@ impl Instance for CInstance {
         }
     }
 
-    fn statistics(&mut self) -> Vec<(String, u64)> {
-        Vec::new()
+    fn statistics(&mut self) -> Result<Vec<(String, u64)>, PluginError> {
+        let Some(statistics) = self.functions.statistics else {
+            return Ok(Vec::new());
+        };
+        let (mut counters, mut error) = (CounterSink::new(), StringSink::new());
+        // SAFETY: the sinks outlive the call; the instance is this plugin's.
+        let status = unsafe { statistics(self.instance, counters.raw(), error.raw()) };
+        super::sink::finish(status, "statistics", error)?;
+        counters.take().map_err(|why| {
+            PluginError::fatal(format!(
+                "the C plugin's `statistics` handed back a counter name that {why}"
+            ))
+        })
     }
 
     fn read_from(&mut self, from: u64, limit: u32) -> Result<Option<Vec<String>>, PluginError> {

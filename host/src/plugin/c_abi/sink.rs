@@ -29,6 +29,13 @@ pub(in crate::plugin) struct RawRefusals {
     refuse: unsafe extern "C" fn(*mut RawRefusals, u64, *const c_char, usize),
 }
 
+/// `audit_counters`.
+#[repr(C)]
+pub(in crate::plugin) struct RawCounters {
+    host_data: *mut c_void,
+    counter: unsafe extern "C" fn(*mut RawCounters, *const c_char, usize, u64),
+}
+
 struct Collected<T> {
     items: Vec<T>,
     /// The first string that was not acceptable, and why.
@@ -162,6 +169,61 @@ unsafe extern "C" fn refuse(
             sequence_number,
             reason: reason.to_owned(),
         }),
+        Err(why) => state.bad = Some(why),
+    }
+}
+
+/// The counters a plugin reported during one `statistics` call.
+pub(in crate::plugin) struct CounterSink {
+    raw: RawCounters,
+    state: Box<Collected<(String, u64)>>,
+}
+
+impl CounterSink {
+    pub(in crate::plugin) fn new() -> Self {
+        Self {
+            raw: RawCounters {
+                host_data: std::ptr::null_mut(),
+                counter,
+            },
+            state: Box::default(),
+        }
+    }
+
+    /// As [`StringSink::raw`].
+    pub(in crate::plugin) fn raw(&mut self) -> *mut RawCounters {
+        self.raw.host_data = std::ptr::from_mut(&mut *self.state).cast();
+        &raw mut self.raw
+    }
+
+    /// The counters, or why one name was refused.
+    pub(in crate::plugin) fn take(self) -> Result<Vec<(String, u64)>, String> {
+        let state = *self.state;
+        match state.bad {
+            Some(why) => Err(why),
+            None => Ok(state.items),
+        }
+    }
+}
+
+/// `audit_counters.counter`: records one counter.
+unsafe extern "C" fn counter(
+    counters: *mut RawCounters,
+    ptr: *const c_char,
+    len: usize,
+    value: u64,
+) {
+    if counters.is_null() {
+        return;
+    }
+    // SAFETY: as in `put`: the pointer `CounterSink::raw` handed over for this call.
+    let state = unsafe { &mut *(*counters).host_data.cast::<Collected<(String, u64)>>() };
+    if state.bad.is_some() {
+        return;
+    }
+    // SAFETY: as in `put`.
+    match unsafe { borrowed(ptr, len) } {
+        Ok(name) => state.items.push((name.to_owned(), value)),
         Err(why) => state.bad = Some(why),
     }
 }
