@@ -234,8 +234,8 @@ struct audit_backend {
     /**
      * refuse: write_batch, except that records the plugin will never store (too large, a
      * type it rejects) are reported through `refused` instead of failing the whole batch.
-     * AUDIT_OK means every record not reported is stored. The host calls it instead of
-     * write_batch when it is not NULL.
+     * AUDIT_OK means every record not reported is stored. When it is not NULL, the host's
+     * delivery calls it instead of write_batch (which stays required for other callers).
      */
     audit_status (*write_batch_refusing)(void *instance, const audit_record *records,
                                          size_t count, size_t record_size,
@@ -250,8 +250,8 @@ struct audit_backend {
     /**
      * stats: reports the instance's counters, one counter() call each: snake_case names,
      * unique, stable across releases, each monotonic since open or a gauge. Called after
-     * flushes (at most every 5 s) and before close; keep it cheap. On an error the host shows
-     * no counters.
+     * flushes (at most every 5 s) and before close; keep it cheap. An error (or a bad name)
+     * shows as the backend's health; it does not affect delivery.
      */
     audit_status (*statistics)(void *instance, audit_counters *counters, audit_sink *error);
     /* Members added in later 1.x minors go here, and only here. */
