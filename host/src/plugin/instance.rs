@@ -51,9 +51,9 @@ impl Command {
 /// the open error (``not open yet: ...``) until it succeeds. Returns the instance and the
 /// call that opened it, or `None` at `Close` or when the host goes away.
 pub(super) fn open_on_demand(
-    open: impl Fn() -> Result<BackendBox, PluginError>,
+    open: impl Fn() -> Result<Box<dyn Instance>, PluginError>,
     rx: &mpsc::Receiver<Command>,
-) -> Option<(BackendBox, Command)> {
+) -> Option<(Box<dyn Instance>, Command)> {
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Command::Close(_) => {
@@ -78,62 +78,124 @@ pub(super) fn open_on_demand(
     None
 }
 
+/// What the plugin thread drives: an opened instance of either ABI (a Rust plugin's
+/// `BackendBox` with its capabilities, or a C plugin's instance and function table), so the
+/// thread, the timeouts, the lanes and the kit have one copy for both. Capabilities the
+/// plugin does not offer answer with their documented defaults (`None`, no counters, a
+/// write that stores or fails whole).
+pub(super) trait Instance {
+    /// Stores `batch`; with `refusing`, through the refusal capability when offered.
+    fn write(
+        &mut self,
+        batch: &[crate::AuditRecord],
+        refusing: bool,
+    ) -> Result<Vec<Refusal>, PluginError>;
+    fn flush(&mut self) -> Result<(), PluginError>;
+    fn last_line(&mut self) -> Result<Option<String>, PluginError>;
+    fn health(&mut self) -> Result<Option<String>, PluginError>;
+    /// The instance's counters (none without the capability); an error shows in the
+    /// backend's health, it does not fail delivery.
+    fn statistics(&mut self) -> Result<Vec<(String, u64)>, PluginError>;
+    fn read_from(&mut self, from: u64, limit: u32) -> Result<Option<Vec<String>>, PluginError>;
+    /// Releases the instance; no call follows.
+    fn close(&mut self) -> Result<(), PluginError>;
+}
+
+/// A Rust (`abi_stable`) plugin's instance and the capabilities its library exports.
+pub(super) struct RustInstance {
+    pub(super) instance: BackendBox,
+    pub(super) capabilities: Capabilities,
+}
+
+impl Instance for RustInstance {
+    fn write(
+        &mut self,
+        batch: &[crate::AuditRecord],
+        refusing: bool,
+    ) -> Result<Vec<Refusal>, PluginError> {
+        let refuse = if refusing {
+            self.capabilities.refuse
+        } else {
+            None
+        };
+        write_records(&mut self.instance, batch, refuse)
+    }
+
+    fn flush(&mut self) -> Result<(), PluginError> {
+        self.instance.flush().into_result()
+    }
+
+    fn last_line(&mut self) -> Result<Option<String>, PluginError> {
+        let last = self.instance.last_line().into_result();
+        last.map(|l| l.map(RString::into_string).into_option())
+    }
+
+    fn health(&mut self) -> Result<Option<String>, PluginError> {
+        match self.capabilities.health {
+            Some(health) => (health.health())(&mut self.instance)
+                .into_result()
+                .map(|s| Some(s.into_string())),
+            None => Ok(None),
+        }
+    }
+
+    fn statistics(&mut self) -> Result<Vec<(String, u64)>, PluginError> {
+        Ok(match self.capabilities.stats {
+            Some(stats) => (stats.statistics())(&mut self.instance)
+                .into_iter()
+                .map(|c| (c.name.into_string(), c.value))
+                .collect(),
+            None => Vec::new(),
+        })
+    }
+
+    fn read_from(&mut self, from: u64, limit: u32) -> Result<Option<Vec<String>>, PluginError> {
+        match self.capabilities.read {
+            Some(read) => (read.read_from())(&mut self.instance, from, limit)
+                .into_result()
+                .map(|page| Some(page.into_iter().map(RString::into_string).collect())),
+            None => Ok(None),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), PluginError> {
+        self.instance.close().into_result()
+    }
+}
+
 /// The plugin thread's loop: one call at a time, until `Close` or the host goes away.
 /// `first` is a call received before the instance opened, served first.
 pub(super) fn serve(
-    instance: &mut BackendBox,
+    instance: &mut dyn Instance,
     rx: &mpsc::Receiver<Command>,
-    capabilities: Capabilities,
     first: Option<Command>,
 ) {
     let mut first = first;
     while let Some(cmd) = first.take().or_else(|| rx.recv().ok()) {
         match cmd {
             Command::Write(batch, reply) => {
-                let result = write_records(instance, &batch, None);
-                let _ = reply.send(result.map(drop));
+                let _ = reply.send(instance.write(&batch, false).map(drop));
             }
             Command::WriteRefusing(batch, reply) => {
-                let result = write_records(instance, &batch, capabilities.refuse);
-                let _ = reply.send(result);
+                let _ = reply.send(instance.write(&batch, true));
             }
             Command::Flush(reply) => {
-                let _ = reply.send(instance.flush().into_result());
+                let _ = reply.send(instance.flush());
             }
             Command::LastLine(reply) => {
-                let last = instance.last_line().into_result();
-                let _ = reply.send(last.map(|l| l.map(RString::into_string).into_option()));
+                let _ = reply.send(instance.last_line());
             }
             Command::Health(reply) => {
-                let status = match capabilities.health {
-                    Some(health) => (health.health())(instance)
-                        .into_result()
-                        .map(|s| Some(s.into_string())),
-                    None => Ok(None),
-                };
-                let _ = reply.send(status);
+                let _ = reply.send(instance.health());
             }
             Command::Statistics(reply) => {
-                let counters = match capabilities.stats {
-                    Some(stats) => (stats.statistics())(instance)
-                        .into_iter()
-                        .map(|c| (c.name.into_string(), c.value))
-                        .collect(),
-                    None => Vec::new(),
-                };
-                let _ = reply.send(Ok(counters));
+                let _ = reply.send(instance.statistics());
             }
             Command::ReadFrom(from, limit, reply) => {
-                let lines = match capabilities.read {
-                    Some(read) => (read.read_from())(instance, from, limit)
-                        .into_result()
-                        .map(|page| Some(page.into_iter().map(RString::into_string).collect())),
-                    None => Ok(None),
-                };
-                let _ = reply.send(lines);
+                let _ = reply.send(instance.read_from(from, limit));
             }
             Command::Close(reply) => {
-                let _ = reply.send(instance.close().into_result());
+                let _ = reply.send(instance.close());
                 return;
             }
         }

@@ -1,5 +1,8 @@
-//! Backend plugins: loading shared libraries built against `audit-plugin-api`, checking them,
-//! and adapting an opened instance to [`StorageBackend`].
+//! Backend plugins: loading shared libraries built against `audit-plugin-api` (Rust,
+//! `abi_stable`) or `audit_backend.h` (C, any language with a C FFI), checking them, and
+//! adapting an opened instance to [`StorageBackend`]. Both kinds run behind one plugin
+//! thread and one [`PluginBackend`]: a library that exports `audit_backend_c_entry` is a C
+//! plugin, any other must export the `abi_stable` root module.
 //!
 //! Loading a library runs its code (its initializers, then `open`): only load files you
 //! trust. The `sha256` pin in the configuration is the way to trust exactly one build;
@@ -12,18 +15,20 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use abi_stable::library::{LibraryError, lib_header_from_path};
-use abi_stable::std_types::RStr;
-use audit_plugin_api::{ErrorKind, PluginModule_Ref};
+use abi_stable::std_types::{RResult, RStr};
+use audit_plugin_api::{ErrorKind, PluginError, PluginModule_Ref};
 use sha2::{Digest, Sha256};
 
 use audit_format::error::{Error, Result};
 
+mod c_abi;
 mod capabilities;
 mod instance;
 mod permissions;
 
+pub use c_abi::{C_ABI_MAJOR, C_ABI_MINOR};
 use capabilities::{Capabilities, find_capabilities};
-use instance::{Command, serve};
+use instance::{Command, Instance, RustInstance, serve};
 pub use instance::{DEFAULT_CALL_TIMEOUT, PluginBackend, with_plugin_records};
 use permissions::check_permissions;
 
@@ -37,8 +42,11 @@ pub struct PluginInfo {
     pub name: String,
     /// The plugin's version.
     pub version: String,
-    /// The `audit-plugin-api` version it was built against.
+    /// The `audit-plugin-api` version it was built against; for a C plugin, `C ABI
+    /// MAJOR.MINOR` (the `audit_backend.h` it was built with).
     pub plugin_api: String,
+    /// Which ABI it speaks.
+    pub abi: PluginAbi,
     /// One line about what it does.
     pub description: String,
     /// Its configuration keys.
@@ -46,6 +54,16 @@ pub struct PluginInfo {
     /// The capabilities it exports that this host uses, as `name/version` (`health/1`,
     /// `validate/1`, `read/1`).
     pub capabilities: Vec<String>,
+}
+
+/// The ABI a plugin library speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginAbi {
+    /// Rust, built against `audit-plugin-api` (`abi_stable`).
+    Rust,
+    /// C, built against `plugin-api/include/audit_backend.h`.
+    C,
 }
 
 /// How to load a plugin library.
@@ -60,9 +78,19 @@ pub struct LoadOptions {
 /// A loaded plugin library: inspect it, or open instances of its backend.
 #[derive(Clone)]
 pub struct LoadedPlugin {
-    module: PluginModule_Ref,
-    capabilities: Capabilities,
+    kind: Kind,
     info: PluginInfo,
+}
+
+/// The library's entry points, by ABI.
+#[derive(Clone)]
+enum Kind {
+    Rust {
+        module: PluginModule_Ref,
+        capabilities: Capabilities,
+    },
+    /// Boxed: nine function pointers would make every `LoadedPlugin` larger.
+    C(Box<c_abi::Functions>),
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -98,12 +126,15 @@ pub fn is_bare_name(library: &str) -> bool {
 
 impl LoadedPlugin {
     /// Loads and checks the library at `path`: existence, permissions, the sha256 pin, that
-    /// it is a shared library exporting an audit backend root module, and that it was built
-    /// against a compatible `audit-plugin-api`. Libraries are never unloaded.
+    /// it is a shared library exporting an audit backend, and that it was built against a
+    /// compatible interface: a C plugin (it exports `audit_backend_c_entry`) the same C ABI
+    /// major with a well-formed function table, a Rust plugin a compatible
+    /// `audit-plugin-api`. Libraries are never unloaded.
     ///
     /// # Errors
     /// [`Error::Plugin`] with a short message naming the file and what to do; for an
-    /// incompatible interface, `details` holds `abi_stable`'s full layout report.
+    /// incompatible Rust interface, `details` holds `abi_stable`'s full layout report; for a
+    /// C plugin of another ABI major, one line naming both versions.
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Self> {
         // A relative path without a directory part (`libx.so`) would make the dynamic loader
         // search the system's library path instead of opening this file.
@@ -136,6 +167,22 @@ impl LoadedPlugin {
                 ));
             }
         }
+        if let Some(c) = c_abi::load(path)? {
+            let info = PluginInfo {
+                path: path.to_path_buf(),
+                name: c.name,
+                version: c.version,
+                plugin_api: format!("C ABI {}", c.abi),
+                abi: PluginAbi::C,
+                description: c.description,
+                config_help: c.config_help,
+                capabilities: c.functions.capability_names(),
+            };
+            return Ok(Self {
+                kind: Kind::C(Box::new(c.functions)),
+                info,
+            });
+        }
         let header = lib_header_from_path(path).map_err(|e| library_error(path, e))?;
         let theirs = header.version_strings();
         let plugin_api = theirs.version.to_string();
@@ -157,13 +204,16 @@ impl LoadedPlugin {
             name: module.name().to_string(),
             version: module.version().to_string(),
             plugin_api,
+            abi: PluginAbi::Rust,
             description: module.description().to_string(),
             config_help: module.config_help().to_string(),
             capabilities: capabilities.names(),
         };
         Ok(Self {
-            module,
-            capabilities,
+            kind: Kind::Rust {
+                module,
+                capabilities,
+            },
             info,
         })
     }
@@ -182,25 +232,29 @@ impl LoadedPlugin {
     /// `Some(Err(`[`Error::Plugin`]`))` with the plugin's message (it names the key) when
     /// it rejects the configuration, or fails or panics while checking it.
     pub fn validate(&self, config_json: &str) -> Option<Result<()>> {
-        let validate = self.capabilities.validate?;
+        let verdict = match &self.kind {
+            Kind::Rust { capabilities, .. } => {
+                let validate = capabilities.validate?;
+                (validate.validate())(RStr::from_str(config_json)).into_result()
+            }
+            Kind::C(functions) => c_abi::validate(functions, config_json)?,
+        };
         let plugin = &self.info.name;
-        Some(
-            match (validate.validate())(RStr::from_str(config_json)).into_result() {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let message = match e.kind {
-                        ErrorKind::Config => {
-                            format!("plugin `{plugin}` rejected its config: {}", e.message)
-                        }
-                        _ => format!(
-                            "plugin `{plugin}` failed to validate its config: {}",
-                            e.message
-                        ),
-                    };
-                    Err(plugin_error(&self.info.path, message))
-                }
-            },
-        )
+        Some(match verdict {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let message = match e.kind {
+                    ErrorKind::Config => {
+                        format!("plugin `{plugin}` rejected its config: {}", e.message)
+                    }
+                    _ => format!(
+                        "plugin `{plugin}` failed to validate its config: {}",
+                        e.message
+                    ),
+                };
+                Err(plugin_error(&self.info.path, message))
+            }
+        })
     }
 
     /// Opens an instance with `config_json` (the backend's `config` table as JSON) and
@@ -258,29 +312,49 @@ impl LoadedPlugin {
         timeout: Duration,
         defer: bool,
     ) -> Result<(PluginBackend, Option<String>)> {
-        let open = self.module.open();
+        let opener: Opener = match &self.kind {
+            &Kind::Rust {
+                module,
+                capabilities,
+            } => {
+                let open = module.open();
+                Box::new(move |config: &str| match open(RStr::from_str(config)) {
+                    RResult::ROk(instance) => Ok(Box::new(RustInstance {
+                        instance,
+                        capabilities,
+                    }) as Box<dyn Instance>),
+                    RResult::RErr(e) => Err(e),
+                })
+            }
+            Kind::C(functions) => {
+                let functions = **functions;
+                Box::new(move |config: &str| {
+                    c_abi::CInstance::open(functions, config)
+                        .map(|i| Box::new(i) as Box<dyn Instance>)
+                })
+            }
+        };
         let path = self.info.path.clone();
         let (tx, rx) = mpsc::channel::<Command>();
         // Ok(None): open; Ok(Some(error)): deferred after a retryable failure.
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<String>>>();
         let config = config_json.to_owned();
         let plugin = self.info.name.clone();
-        let capabilities = self.capabilities;
         let thread = std::thread::Builder::new()
             .name(format!("audit-plugin-{name}"))
             .spawn(move || {
                 // The instance lives and dies on this thread: the host calls it from one
                 // thread at a time, and a slow call never blocks an async runtime.
-                let open_now = || open(RStr::from_str(&config)).into_result();
+                let open_now = || opener(&config);
                 let (mut instance, first) = match open_now() {
-                    Ok(b) => {
+                    Ok(instance) => {
                         let _ = ready_tx.send(Ok(None));
-                        (b, None)
+                        (instance, None)
                     }
                     Err(e) if defer && e.kind == ErrorKind::Retryable => {
                         let _ = ready_tx.send(Ok(Some(e.message.into_string())));
                         match instance::open_on_demand(open_now, &rx) {
-                            Some((b, call)) => (b, Some(call)),
+                            Some((instance, call)) => (instance, Some(call)),
                             None => return,
                         }
                     }
@@ -295,7 +369,7 @@ impl LoadedPlugin {
                         return;
                     }
                 };
-                serve(&mut instance, &rx, capabilities, first);
+                serve(instance.as_mut(), &rx, first);
             })
             .map_err(|e| {
                 plugin_error(
@@ -337,6 +411,9 @@ impl LoadedPlugin {
     }
 }
 
+/// Opens an instance on the plugin thread, for either ABI (again after a deferred open).
+type Opener = Box<dyn Fn(&str) -> Result<Box<dyn Instance>, PluginError> + Send>;
+
 pub(super) fn library_error(path: &Path, e: LibraryError) -> Error {
     let (message, details) = match &e {
         LibraryError::OpenError { err, .. } => (
@@ -344,7 +421,7 @@ pub(super) fn library_error(path: &Path, e: LibraryError) -> Error {
             None,
         ),
         LibraryError::GetSymbolError { .. } => (
-            "a shared library, but not an audit backend plugin: it exports no abi_stable root module (plugins are built with audit_plugin_api::export_backend!)".to_owned(),
+            "a shared library, but not an audit backend plugin: it exports neither an abi_stable root module (Rust plugins are built with audit_plugin_api::export_backend!) nor audit_backend_c_entry (C plugins use AUDIT_BACKEND_DEFINE_ENTRY from audit_backend.h)".to_owned(),
             None,
         ),
         LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => (
