@@ -82,6 +82,22 @@ fn bench_rejects_an_unknown_backend() -> TestResult {
 }
 
 #[test]
+fn bench_refuses_zero_events_or_producers() -> TestResult {
+    for flag in ["--events", "--producers"] {
+        let out = Command::new(audit_bin())
+            .args(["bench", flag, "0"])
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("must be at least 1"),
+            "{stderr}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn bench_rounds_through_a_plugin_start_each_round_with_an_empty_store() -> TestResult {
     // Each round's chain starts at sequence 1: the SQLite plugin refuses a second chain in
     // the database the first round filled, so the default store must start empty each round,

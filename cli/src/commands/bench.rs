@@ -15,13 +15,22 @@ use crate::bench::suite::bench_suite;
 use crate::bench::verify::verify_vs_sha256;
 use crate::progress::Progress;
 
+/// A count that must be at least 1: nothing to measure otherwise.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Args)]
 pub(crate) struct BenchArgs {
-    /// Events to log.
-    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    /// Events to log (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = at_least_one)]
     pub(crate) events: usize,
-    /// Concurrent producers.
-    #[arg(long, value_name = "P", default_value_t = 1)]
+    /// Concurrent producers (at least 1).
+    #[arg(long, value_name = "P", default_value_t = 1, value_parser = at_least_one)]
     pub(crate) producers: usize,
     /// `batched` or `sync`.
     #[arg(long, value_name = "MODE", value_parser = parse_durability, default_value = "batched")]
