@@ -48,7 +48,8 @@ enum Command {
     /// `sequence_number`, `previous_hash` and `checksum` are assigned by the trail and refused.
     /// A number that would be stored as a different number (an integer beyond 64 bits, more
     /// digits than a 64-bit float holds) is refused; send it as a string.
-    /// A bad line stops the run with exit code 65 after every earlier event is written.
+    /// A bad line stops the run with exit code 65 after every earlier event is written
+    /// (with --rejects FILE: it is written to FILE and the run goes on).
     Emit(EmitArgs),
     /// Check every audit_*.jsonl file in DIR, or the store of backend NAME of a configuration
     /// (--config FILE --backend NAME): contiguous sequence numbers, each checksum recomputed

@@ -58,6 +58,77 @@ fn emit_stops_at_a_bad_line_after_writing_everything_before_it() -> TestResult {
     Ok(())
 }
 
+/// With `--rejects FILE` the run goes on past bad lines (not JSON, a bad key, not UTF-8,
+/// longer than --max-event-bytes), each written to FILE with its line number and error;
+/// every good line is recorded, in order, and the exit code is 0.
+#[test]
+fn emit_with_rejects_keeps_going_and_writes_each_bad_line_there() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let mut input = events(3).into_bytes();
+    input.extend_from_slice(b"not json\n");
+    input.extend_from_slice(events(2).as_bytes());
+    input.extend_from_slice(
+        b"{\"event_type\":\"data_access\",\"message\":\"x\",\"contains_pii\":\"yes\"}\n",
+    );
+    input.extend_from_slice(b"{\"event_type\":\"data_access\",\"message\":\"\xff\"}\n");
+    input.extend_from_slice(format!("{{\"message\":\"{}\"}}\n", "y".repeat(5000)).as_bytes());
+    input.extend_from_slice(events(1).as_bytes());
+    let out = run(
+        &[
+            "emit",
+            "--dir",
+            "logs",
+            "--max-event-bytes",
+            "2000",
+            "--rejects",
+            "bad.jsonl",
+        ],
+        &input,
+        cwd.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("4 input line(s) were not events") && err.contains("bad.jsonl"),
+        "{err}"
+    );
+    let out = run(&["verify", "logs"], b"", cwd.path());
+    assert_eq!(
+        text(&out.stdout).lines().last(),
+        Some("ok: 6 events in 1 files")
+    );
+    let rejects: Vec<serde_json::Value> = std::fs::read_to_string(cwd.path().join("bad.jsonl"))?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let lines: Vec<u64> = rejects.iter().filter_map(|r| r["line"].as_u64()).collect();
+    assert_eq!(lines, [4, 7, 8, 9]);
+    assert_eq!(rejects[0]["input"], "not json");
+    assert!(
+        rejects[1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("contains_pii")
+    );
+    assert!(
+        rejects[2]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not valid UTF-8")
+    );
+    assert_eq!(rejects[3]["truncated"], true);
+    assert_eq!(rejects[3]["input"].as_str().map(str::len), Some(2001));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(cwd.path().join("bad.jsonl"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    Ok(())
+}
+
 #[test]
 fn emit_names_each_kind_of_bad_input() -> TestResult {
     let cwd = tempfile::tempdir()?;

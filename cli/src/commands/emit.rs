@@ -2,6 +2,7 @@
 
 mod acks;
 mod input;
+mod rejects;
 #[cfg(unix)]
 mod signals;
 
@@ -21,6 +22,7 @@ use clap::Args;
 use super::{EXIT_DATAERR, EXIT_USAGE, parse_durability, report, runtime};
 use acks::{Acks, Shared};
 use input::{DEFAULT_MAX_EVENT_BYTES, Line, LineReader};
+use rejects::Rejects;
 
 #[derive(Args)]
 pub(crate) struct EmitArgs {
@@ -50,6 +52,11 @@ pub(crate) struct EmitArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     max_event_bytes: u64,
+    /// Keep going past input lines that are not events: append each to FILE as one JSON
+    /// object (`line`, `error`, `input`, `truncated`; created with mode 0600), and exit 0
+    /// when every other line was recorded. Without it the first bad line stops the run (65).
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
 }
 
 /// Why reading stopped early: the exit code (when closing succeeds) and the message.
@@ -59,6 +66,13 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
+    };
+    let mut rejects = match args.rejects.as_deref().map(Rejects::open).transpose() {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("audit emit: {msg}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let trail = match build_trail(&args) {
         Ok(t) => Arc::new(t),
@@ -82,7 +96,15 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         .then(|| spawn_ack_printer(&trail, &acks, &ack_stop));
     rt.block_on(async {
         let limit = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
-        let (count, failure) = log_stdin(&trail, args.ack.then_some(&acks), limit).await;
+        let (count, mut failure) =
+            log_stdin(&trail, args.ack.then_some(&acks), limit, rejects.as_mut()).await;
+        let rejected = match rejects.map(Rejects::finish).transpose() {
+            Ok(r) => r,
+            Err(f) => {
+                failure = failure.or(Some(f));
+                None
+            }
+        };
         if interrupted.load(Ordering::SeqCst) {
             // The signal handler closes the trail, acknowledges what is durable and exits.
             std::future::pending::<()>().await;
@@ -108,6 +130,12 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
                 Ok(json) => eprintln!("{json}"),
                 Err(e) => eprintln!("audit emit: cannot print statistics: {e}"),
             }
+        }
+        if let Some((n, path)) = rejected.filter(|(n, _)| *n > 0) {
+            eprintln!(
+                "audit emit: {n} input line(s) were not events and were not recorded; see {}",
+                path.display()
+            );
         }
         exit_code(failure, count, closed.is_ok())
     })
@@ -142,13 +170,58 @@ fn spawn_ack_printer(
     })
 }
 
+/// What the next input line is.
+enum Next {
+    End,
+    /// An empty line: skipped.
+    Blank,
+    Event(Box<AuditEvent>),
+    /// Not an event: the message (naming the line), and whether only the first
+    /// `--max-event-bytes` + 1 bytes were read.
+    Bad(String, bool),
+}
+
+/// Reads and parses the next line of `input` into `line` (its number `line_no`).
+fn next_event<R: io::BufRead>(
+    input: &mut LineReader<R>,
+    line: &mut Vec<u8>,
+    line_no: u64,
+    limit: usize,
+) -> Next {
+    let bad = |msg: String| Next::Bad(format!("stdin line {line_no}: {msg}"), false);
+    let text = match input.next(line) {
+        Ok(Line::End) => return Next::End,
+        Ok(Line::Read) => std::str::from_utf8(line),
+        Ok(Line::TooLong) => {
+            let msg = format!(
+                "stdin line {line_no}: longer than --max-event-bytes ({limit} bytes); not read \
+                 further, not recorded. Make the event smaller, or raise --max-event-bytes"
+            );
+            return Next::Bad(msg, true);
+        }
+        Err(e) => return bad(format!("cannot read: {e}")),
+    };
+    let Ok(text) = text.map(str::trim) else {
+        return bad("cannot read: the line is not valid UTF-8".to_owned());
+    };
+    if text.is_empty() {
+        return Next::Blank;
+    }
+    match parse_event(text, line_no) {
+        Ok(ev) => Next::Event(Box::new(ev)),
+        Err(msg) => Next::Bad(msg, false),
+    }
+}
+
 /// Logs every event on stdin until its end or the first failure: how many events the trail
 /// accepted, and the failure. With `acks`, each receipt waits there for its event to be
-/// durable. A line longer than `limit` bytes is a failure, found without reading it whole.
+/// durable. A line longer than `limit` bytes is bad, found without reading it whole. A bad
+/// line is the failure (exit 65), or, with `rejects`, written there and skipped.
 async fn log_stdin(
     trail: &AuditTrail,
     acks: Option<&Shared<Acks>>,
     limit: usize,
+    mut rejects: Option<&mut Rejects>,
 ) -> (u64, Option<Failure>) {
     let mut count = 0u64;
     let stdin = io::stdin();
@@ -156,35 +229,26 @@ async fn log_stdin(
     let mut line = Vec::new();
     let mut line_no = 0u64;
     loop {
-        let read = input.next(&mut line);
         line_no += 1;
-        let bad = |msg: String| Some((EXIT_DATAERR, format!("stdin line {line_no}: {msg}")));
-        let text = match read {
-            Ok(Line::End) => break,
-            Ok(Line::Read) => std::str::from_utf8(&line),
-            Ok(Line::TooLong) => {
-                let msg = format!(
-                    "longer than --max-event-bytes ({limit} bytes); not read further, not \
-                     recorded. Make the event smaller, or raise --max-event-bytes"
-                );
-                return (count, bad(msg));
+        let event = match next_event(&mut input, &mut line, line_no, limit) {
+            Next::End => break,
+            Next::Blank => continue,
+            Next::Event(event) => event,
+            Next::Bad(msg, truncated) => {
+                let Some(rejects) = rejects.as_deref_mut() else {
+                    return (count, Some((EXIT_DATAERR, msg)));
+                };
+                if let Err(failure) = rejects.write(line_no, &msg, &line, truncated) {
+                    return (count, Some(failure));
+                }
+                if truncated && let Err(e) = input.skip_rest() {
+                    let msg = format!("stdin line {line_no}: cannot read: {e}");
+                    return (count, Some((EXIT_DATAERR, msg)));
+                }
+                continue;
             }
-            Err(e) => return (count, bad(format!("cannot read: {e}"))),
         };
-        let Ok(text) = text.map(str::trim) else {
-            return (
-                count,
-                bad("cannot read: the line is not valid UTF-8".to_owned()),
-            );
-        };
-        if text.is_empty() {
-            continue;
-        }
-        let event = match parse_event(text, line_no) {
-            Ok(ev) => ev,
-            Err(msg) => return (count, Some((EXIT_DATAERR, msg))),
-        };
-        match trail.log_receipt(event).await {
+        match trail.log_receipt(*event).await {
             Ok(receipt) => {
                 if let Some(acks) = acks {
                     let mut acks = acks::lock(acks);

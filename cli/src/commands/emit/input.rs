@@ -76,6 +76,35 @@ impl<R: BufRead> LineReader<R> {
     }
 }
 
+impl<R: BufRead> LineReader<R> {
+    /// After [`Line::TooLong`]: reads past the rest of that line, without keeping it.
+    ///
+    /// # Errors
+    /// The `io::Error` of reading.
+    pub(super) fn skip_rest(&mut self) -> io::Result<()> {
+        loop {
+            let chunk = match self.input.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            match memchr_newline(chunk) {
+                Some(at) => {
+                    self.input.consume(at + 1);
+                    return Ok(());
+                }
+                None => {
+                    let n = chunk.len();
+                    self.input.consume(n);
+                }
+            }
+        }
+    }
+}
+
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n')
 }
@@ -131,5 +160,20 @@ mod test {
         }
         // Exactly limit + 1 bytes before the newline is too long too.
         assert_eq!(lines(b"abcde\n", 4, 64)[0].0, Line::TooLong);
+    }
+
+    #[test]
+    fn skip_rest_goes_on_at_the_next_line() {
+        for cap in [1, 3, 64] {
+            let mut r = LineReader::new(
+                io::BufReader::with_capacity(cap, &b"abcdefgh\nnext\n"[..]),
+                4,
+            );
+            let mut buf = Vec::new();
+            assert_eq!(r.next(&mut buf).expect("read"), Line::TooLong);
+            r.skip_rest().expect("skip");
+            assert_eq!(r.next(&mut buf).expect("read"), Line::Read);
+            assert_eq!(buf, b"next", "buffer {cap}");
+        }
     }
 }
