@@ -28,7 +28,7 @@ pub enum OnFull {
     /// Wait for space (back-pressure). The default.
     #[default]
     Block,
-    /// Return [`Error::QueueFull`]; the event is not recorded.
+    /// Return [`Error::QueueFull`](crate::Error::QueueFull); the event is not recorded.
     Fail,
 }
 

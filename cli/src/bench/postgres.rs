@@ -2,7 +2,7 @@
 //! baseline is the tightest client loop doing the same writes (the same canonical lines, as
 //! many transactions as the trail's run took, each a COPY into the staging table then
 //! `INSERT ... SELECT ... ON CONFLICT DO NOTHING`) to the same server, through the plugin
-//! crate's own code ([`audit_backend_postgres::bench`]). Built with the `postgres-bench`
+//! crate's own code (`audit_backend_postgres::bench`). Built with the `postgres-bench`
 //! feature; without it, a note says how to get this baseline and the file baseline is used.
 
 /// The plugin name that selects this baseline.

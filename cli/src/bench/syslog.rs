@@ -1,7 +1,7 @@
 //! `audit bench` with the syslog plugin: the trail sends to the configured server, and the
 //! baseline is the tightest sender loop doing the same sends (the same messages, formatted
 //! and framed by the plugin crate's own code, over its own TCP/TLS connection, in as many
-//! batches as the trail's run took) to the same server ([`audit_backend_syslog::bench`]).
+//! batches as the trail's run took) to the same server (`audit_backend_syslog::bench`).
 //! Built with the `syslog-bench` feature; without it, a note says how to get this baseline
 //! and the file baseline is used.
 

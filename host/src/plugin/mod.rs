@@ -1,6 +1,6 @@
 //! Backend plugins: loading shared libraries built against `audit-plugin-api` (Rust,
 //! `abi_stable`) or `audit_backend.h` (C, any language with a C FFI), checking them, and
-//! adapting an opened instance to [`StorageBackend`]. Both kinds run behind one plugin
+//! adapting an opened instance to [`StorageBackend`](crate::StorageBackend). Both kinds run behind one plugin
 //! thread and one [`PluginBackend`]: a library that exports `audit_backend_c_entry` is a C
 //! plugin, any other must export the `abi_stable` root module.
 //!

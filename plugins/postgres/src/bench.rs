@@ -49,7 +49,7 @@ impl BenchTable {
     /// (connect, create, check the grants).
     ///
     /// # Errors
-    /// As [`open`](crate::open), and a failed `DROP TABLE`.
+    /// As [`open`], and a failed `DROP TABLE`.
     pub fn fresh(config_json: &str) -> Result<Self, PluginError> {
         let target = Target::new(Config::parse(config_json)?)?;
         let mut client = target.connect()?;

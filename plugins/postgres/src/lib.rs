@@ -27,7 +27,7 @@
 //! Capabilities: `validate` (keys and values, offline) and `health` (the server, table and
 //! highest stored sequence). docs/backends/postgres.md covers setup, grants and durability.
 //!
-//! [`bench`] gives `audit bench` scratch tables and the baseline's writes (docs/benchmarks.md).
+//! [`mod@bench`] gives `audit bench` scratch tables and the baseline's writes (docs/benchmarks.md).
 
 pub mod bench;
 mod config;
