@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth, Removed};
 use crate::error::Error;
 use crate::names::scan_log_dir;
+use crate::origin::{ORIGIN_FILE, Origin};
 use crate::record::{ChainFields, Integrity, check_line, is_genesis};
 
 mod stream;
@@ -170,6 +171,7 @@ pub fn verify_dir_with_progress(
         ..Default::default()
     };
     let anchor = check_anchor(dir, integrity, &mut report.warnings)?;
+    let imported = ImportedLines::of(dir)?;
     report.removed = anchor.as_ref().and_then(|a| a.removed.clone());
     let mut chain = Chain::new(
         anchor.as_ref().map_or(1, |a| a.sequence_number),
@@ -220,10 +222,18 @@ pub fn verify_dir_with_progress(
                         ))
                     })?;
                     chain.enter(file);
+                    let name = files[file]
+                        .path
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy();
                     for checked in out {
                         let line = chain.next_line;
                         chain.next_line += 1;
                         let path = &files[file].path;
+                        chain.imported_line = imported
+                            .check(&name, line, checked.as_ref().ok())
+                            .map_err(|reason| chain.broken(reason).at(path, line))?;
                         chain
                             .accept(checked, &format_args!("{}:{line}", path.display()))
                             .map_err(|b| b.at(path, line))?;
@@ -385,6 +395,54 @@ fn check_anchor(
     Ok(Some(anchor))
 }
 
+/// Which lines a trail did not write ([`Origin`]): among them, a restart at sequence 1 is
+/// fapilog 0.3.5's new process, not a broken chain.
+enum ImportedLines {
+    /// No trail has opened the directory (no origin record): every line is another
+    /// program's.
+    All,
+    /// The trail wrote every line.
+    None,
+    /// The lines up to the recorded last one.
+    Upto(crate::origin::Imported),
+}
+
+impl ImportedLines {
+    fn of(dir: &Path) -> Result<Self, VerifyError> {
+        let origin = Origin::read(dir).map_err(|e| VerifyError::Directory {
+            path: dir.join(ORIGIN_FILE),
+            reason: e.to_string(),
+        })?;
+        Ok(match origin {
+            None => Self::All,
+            Some(Origin { imported: None }) => Self::None,
+            Some(Origin {
+                imported: Some(i), ..
+            }) => Self::Upto(i),
+        })
+    }
+
+    /// Is line `line` of `file` imported? The last imported line must be the one the
+    /// origin record names (its checksum), or the record does not describe these files.
+    fn check(&self, file: &str, line: u64, checked: Option<&Checked>) -> Result<bool, String> {
+        let i = match self {
+            Self::All => return Ok(true),
+            Self::None => return Ok(false),
+            Self::Upto(i) => i,
+        };
+        let last = file == i.last_file && line == i.last_line;
+        let found = checked.and_then(|c| c.checksum.as_ref()).map(Hash::text);
+        if last && found.as_deref() != i.last_checksum.as_deref() {
+            return Err(format!(
+                "{ORIGIN_FILE} records the last line the trail did not write here with checksum {}, this line has {}: lines were altered, removed or inserted before it",
+                i.last_checksum.as_deref().unwrap_or("null"),
+                found.as_deref().unwrap_or("null"),
+            ));
+        }
+        Ok(i.holds(file, line))
+    }
+}
+
 /// How much of a file one verification job covers.
 const CHUNK: usize = 1 << 20;
 
@@ -473,6 +531,8 @@ struct Chain {
     /// The file being checked, and the line number of its next line.
     file: usize,
     next_line: u64,
+    /// The next line is one the trail did not write ([`ImportedLines`]).
+    imported_line: bool,
 }
 
 impl Chain {
@@ -486,6 +546,7 @@ impl Chain {
             report,
             file: usize::MAX,
             next_line: 1,
+            imported_line: false,
         }
     }
 
@@ -512,14 +573,15 @@ impl Chain {
     ) -> Result<(), Break> {
         let fields = checked.map_err(|reason| self.broken(reason))?;
         let seq = fields.sequence_number;
-        if fields.legacy
+        if (fields.legacy || self.imported_line)
             && !self.first
             && seq == 1
             && is_genesis(fields.previous_hash.as_ref().map(Hash::text).as_deref())
         {
-            // The Python trail started a new chain at 1 after every process restart.
+            // fapilog's trail started a new chain at 1 in every process. Only in lines the
+            // trail did not write: in its own, a restart is a broken chain.
             self.report.warnings.push(format!(
-                "{place}: a new chain starts at sequence 1 (the Python trail restarted its sequence after each process restart); verification continues with it"
+                "{place}: a new chain starts at sequence 1 (the Python trail, fapilog 0.3.5, restarted its sequence in every process; a line this trail did not write: {ORIGIN_FILE} records it as imported, or no trail has opened the directory); verification continues with it"
             ));
             self.expected_seq = 1;
             self.expected_prev = None;
