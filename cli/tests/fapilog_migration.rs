@@ -137,6 +137,11 @@ fn emit_continues_the_last_fapilog_chain_and_a_later_restart_fails() -> TestResu
         "{\"event_type\":\"data_access\",\"message\":\"from Rust, caf\u{e9}\"}\n{\"event_type\":\"system_shutdown\",\"message\":\"bye\"}\n",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("continuing a chain this trail did not write (2 files, up to audit_2025-06-02.jsonl:8, sequence 3"),
+        "{stderr}"
+    );
     let lines = all_lines(&dir);
     assert_eq!(lines.len(), 13);
     assert_eq!(lines[..11], python[..]);
