@@ -139,6 +139,58 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Which lines of a directory a trail did not write, for `audit verify`: among them, a
+/// restart at sequence 1 is fapilog 0.3.5's new process, not a broken chain.
+#[derive(Debug)]
+pub(crate) enum ImportedLines {
+    /// No trail has opened the directory (no origin record): every line is another
+    /// program's.
+    All,
+    /// The trail wrote every line.
+    None,
+    /// The lines up to the recorded last one.
+    Upto(Imported),
+}
+
+impl ImportedLines {
+    /// What `dir`'s origin record says.
+    pub(crate) fn of(dir: &Path) -> Result<Self> {
+        Ok(match Origin::read(dir)? {
+            None => Self::All,
+            Some(Origin { imported: None }) => Self::None,
+            Some(Origin { imported: Some(i) }) => Self::Upto(i),
+        })
+    }
+
+    /// Is line `line` (1-based) of `file`, whose checksum is `checksum` (`None`: the line
+    /// does not verify, which the chain rules report), imported? The last imported line must
+    /// have the checksum the record names, or the record does not describe these files.
+    pub(crate) fn check(
+        &self,
+        file: &str,
+        line: u64,
+        checksum: Option<&str>,
+    ) -> std::result::Result<bool, String> {
+        let i = match self {
+            Self::All => return Ok(true),
+            Self::None => return Ok(false),
+            Self::Upto(i) => i,
+        };
+        if file == i.last_file
+            && line == i.last_line
+            && checksum.is_some()
+            && checksum != i.last_checksum.as_deref()
+        {
+            return Err(format!(
+                "{ORIGIN_FILE} records the last line the trail did not write here with checksum {}, this line has {}: lines were altered, removed or inserted before it",
+                i.last_checksum.as_deref().unwrap_or("null"),
+                checksum.unwrap_or_default(),
+            ));
+        }
+        Ok(i.holds(file, line))
+    }
+}
+
 /// The last complete line of a file: its 1-based number and chain fields.
 struct LastLine {
     number: u64,

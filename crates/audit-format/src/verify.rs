@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth, Removed};
 use crate::error::Error;
 use crate::names::scan_log_dir;
-use crate::origin::{ORIGIN_FILE, Origin};
+use crate::origin::{ImportedLines, ORIGIN_FILE};
 use crate::record::{ChainFields, Integrity, check_line, is_genesis};
 
 mod stream;
@@ -171,7 +171,10 @@ pub fn verify_dir_with_progress(
         ..Default::default()
     };
     let anchor = check_anchor(dir, integrity, &mut report.warnings)?;
-    let imported = ImportedLines::of(dir)?;
+    let imported = ImportedLines::of(dir).map_err(|e| VerifyError::Directory {
+        path: dir.join(ORIGIN_FILE),
+        reason: e.to_string(),
+    })?;
     report.removed = anchor.as_ref().and_then(|a| a.removed.clone());
     let mut chain = Chain::new(
         anchor.as_ref().map_or(1, |a| a.sequence_number),
@@ -231,8 +234,9 @@ pub fn verify_dir_with_progress(
                         let line = chain.next_line;
                         chain.next_line += 1;
                         let path = &files[file].path;
+                        let checksum = checked.as_ref().ok().and_then(|c| c.checksum.as_ref());
                         chain.imported_line = imported
-                            .check(&name, line, checked.as_ref().ok())
+                            .check(&name, line, checksum.map(Hash::text).as_deref())
                             .map_err(|reason| chain.broken(reason).at(path, line))?;
                         chain
                             .accept(checked, &format_args!("{}:{line}", path.display()))
@@ -393,54 +397,6 @@ fn check_anchor(
         ));
     }
     Ok(Some(anchor))
-}
-
-/// Which lines a trail did not write ([`Origin`]): among them, a restart at sequence 1 is
-/// fapilog 0.3.5's new process, not a broken chain.
-enum ImportedLines {
-    /// No trail has opened the directory (no origin record): every line is another
-    /// program's.
-    All,
-    /// The trail wrote every line.
-    None,
-    /// The lines up to the recorded last one.
-    Upto(crate::origin::Imported),
-}
-
-impl ImportedLines {
-    fn of(dir: &Path) -> Result<Self, VerifyError> {
-        let origin = Origin::read(dir).map_err(|e| VerifyError::Directory {
-            path: dir.join(ORIGIN_FILE),
-            reason: e.to_string(),
-        })?;
-        Ok(match origin {
-            None => Self::All,
-            Some(Origin { imported: None }) => Self::None,
-            Some(Origin {
-                imported: Some(i), ..
-            }) => Self::Upto(i),
-        })
-    }
-
-    /// Is line `line` of `file` imported? The last imported line must be the one the
-    /// origin record names (its checksum), or the record does not describe these files.
-    fn check(&self, file: &str, line: u64, checked: Option<&Checked>) -> Result<bool, String> {
-        let i = match self {
-            Self::All => return Ok(true),
-            Self::None => return Ok(false),
-            Self::Upto(i) => i,
-        };
-        let last = file == i.last_file && line == i.last_line;
-        let found = checked.and_then(|c| c.checksum.as_ref()).map(Hash::text);
-        if last && found.as_deref() != i.last_checksum.as_deref() {
-            return Err(format!(
-                "{ORIGIN_FILE} records the last line the trail did not write here with checksum {}, this line has {}: lines were altered, removed or inserted before it",
-                i.last_checksum.as_deref().unwrap_or("null"),
-                found.as_deref().unwrap_or("null"),
-            ));
-        }
-        Ok(i.holds(file, line))
-    }
 }
 
 /// How much of a file one verification job covers.
