@@ -28,6 +28,7 @@ pub struct FileBackendBuilder {
     name: Option<String>,
     max_file_bytes: u64,
     retention_days: Option<u32>,
+    retention_of_imported: bool,
     integrity: Integrity,
     allow_insecure_permissions: bool,
 }
@@ -60,6 +61,17 @@ impl FileBackendBuilder {
     pub fn retention_days(self, days: Option<u32>) -> Self {
         Self {
             retention_days: days,
+            ..self
+        }
+    }
+
+    /// Lets retention delete the files found in the directory when a trail first opened it
+    /// (lines it did not write, such as the Python trail's; see [`audit_format::Origin`]).
+    /// Default `false`: retention that would delete one deletes nothing and says so. The
+    /// trail sets this from its policy's `retention_applies_to_imported`.
+    pub fn retention_of_imported(self, allow: bool) -> Self {
+        Self {
+            retention_of_imported: allow,
             ..self
         }
     }
@@ -99,7 +111,9 @@ impl FileBackendBuilder {
         if store.chain_head().is_some_and(|h| h.anchor.is_some()) {
             check_anchor_key(&dir, &self.integrity)?;
         }
-        let store = store.with_integrity(self.integrity);
+        let store = store
+            .with_integrity(self.integrity)
+            .with_retention_of_imported(self.retention_of_imported);
         Ok(FileStorageBackend {
             name: self
                 .name
@@ -170,6 +184,7 @@ impl FileStorageBackend {
             name: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             retention_days: None,
+            retention_of_imported: false,
             integrity: Integrity::Sha256,
             allow_insecure_permissions: false,
         }

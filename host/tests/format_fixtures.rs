@@ -172,17 +172,16 @@ fn python_restarts_and_nested_datetimes_verify_with_a_warning() {
 
 #[tokio::test]
 async fn a_canonical_line_restarting_at_one_is_still_a_failure() -> TestResult {
-    // Only the Python form gets the restart allowance: a Rust-written chain that restarts
-    // (for example after files were swapped in) must fail.
+    // Only lines the trail did not write get the restart allowance: in a directory the trail
+    // wrote from its first line (its `.audit-origin.json` records no imported line), a chain
+    // that restarts (for example after lines were swapped in) must fail.
     let dir = tempfile::tempdir()?;
-    let trail = audit_host::AuditTrail::new(None, Some(dir.path().join("a")), None)?;
+    let trail = audit_host::AuditTrail::new(None, Some(dir.path().to_path_buf()), None)?;
     trail.log_event(AuditEventType::DataAccess, "a1").await?;
     trail.close().await?;
-    let first = std::fs::read_to_string(log_files(&dir.path().join("a")).remove(0))?;
-    std::fs::write(
-        dir.path().join("audit_2026-01-01.jsonl"),
-        format!("{first}{first}"),
-    )?;
+    let file = log_files(dir.path()).remove(0);
+    let first = std::fs::read_to_string(&file)?;
+    std::fs::write(&file, format!("{first}{first}"))?;
     match verify_dir(dir.path(), &Integrity::Sha256) {
         Err(VerifyError::Broken {
             sequence: 2,

@@ -37,6 +37,7 @@ pub mod ids;
 pub mod lock;
 pub mod names;
 pub mod numbers;
+pub mod origin;
 pub mod policy;
 pub mod query;
 pub mod read;
@@ -54,6 +55,7 @@ pub use event::{
 };
 pub use ids::IdPool;
 pub use names::todays_file_name;
+pub use origin::{Imported, ORIGIN_FILE, Origin};
 pub use policy::{AlertReason, CompliancePolicy};
 pub use query::{
     EventQuery, QueryReport, QueryScan, query_dir, query_dir_counting, query_dir_each,

@@ -27,6 +27,11 @@ pub struct CompliancePolicy {
     pub enabled: bool,
     /// Files dated more than this many days before the newest event are deleted. Default 365.
     pub retention_days: u32,
+    /// Retention may also delete files the trail did not write (found in the directory when
+    /// it first opened it, such as the Python trail's; see [`Origin`](crate::Origin)).
+    /// Default `false`: retention that would delete one deletes nothing and says so. Not a
+    /// Python field.
+    pub retention_applies_to_imported: bool,
     /// Must stay 90: archiving is not implemented, and a changed value would be ignored.
     pub archive_after_days: u32,
     /// Must stay `false`: encryption at rest is not implemented (the Python trail silently
@@ -55,6 +60,7 @@ impl Default for CompliancePolicy {
             level: ComplianceLevel::Basic,
             enabled: true,
             retention_days: 365,
+            retention_applies_to_imported: false,
             archive_after_days: 90,
             encrypt_audit_logs: false,
             require_integrity_check: true,

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::fs::{check_dir_private, create_dir_private, open_private, sync_dir, truncate_to};
 use crate::lock::lock_dir;
 use crate::names::{LogFile, list_log_files, log_file_name};
+use crate::origin::{ORIGIN_FILE, Origin};
 use crate::record::{AuditRecord, ChainFields, Integrity};
 use crate::recover::{ChainHead, recover_tail};
 
@@ -119,6 +120,7 @@ impl FileStore {
         let lock = lock_dir(&dir)?;
         let files = list_log_files(&dir).map_err(Error::io("cannot list audit directory", &dir))?;
         let mut head = recover_tail(&files)?;
+        let imported = imported_files(&dir, &files)?;
         let anchored = dir.join(ANCHOR_FILE).exists();
         let fresh = files.is_empty() && !anchored;
         // No file holds a line: the anchor is where the chain continues (read only then, so
@@ -144,6 +146,8 @@ impl FileStore {
                 fresh,
                 integrity: Integrity::Sha256,
                 pending_retention: None,
+                imported,
+                retention_of_imported: false,
                 _lock: lock,
             },
         })
@@ -155,6 +159,15 @@ impl FileStore {
     #[must_use]
     pub fn with_integrity(mut self, integrity: Integrity) -> Self {
         self.state.integrity = integrity;
+        self
+    }
+
+    /// Lets retention delete the files this store found in the directory when it first
+    /// opened it (see [`Origin`]); default `false`: retention that would delete one of them
+    /// deletes nothing and says so.
+    #[must_use]
+    pub fn with_retention_of_imported(mut self, allow: bool) -> Self {
+        self.state.retention_of_imported = allow;
         self
     }
 
@@ -261,6 +274,10 @@ struct State {
     /// A new day's file was started on this day (counting back from it, retention is due
     /// once that file's first batch is durable).
     pending_retention: Option<NaiveDate>,
+    /// The names of the files the trail did not write ([`Origin`]'s imported files).
+    imported: Vec<String>,
+    /// Retention may delete `imported` files too.
+    retention_of_imported: bool,
     _lock: File,
 }
 
@@ -516,6 +533,9 @@ impl State {
         if expired.is_empty() {
             return;
         }
+        if !self.retention_of_imported && self.refuse_imported(dir, &expired, days) {
+            return;
+        }
         let Some(mut anchor) = Anchor::at_first_line(&kept.path) else {
             eprintln!(
                 "audit: retention skipped in {}: cannot read where the kept chain starts ({})",
@@ -542,6 +562,30 @@ impl State {
             }
         }
         let _ = sync_dir(dir);
+    }
+
+    /// Whether `expired` includes files the trail did not write (it then deletes nothing:
+    /// deleting only the newer of them would cut the chain in the middle); says so.
+    fn refuse_imported(&self, dir: &Path, expired: &[&LogFile], days: u32) -> bool {
+        let names: Vec<String> = expired
+            .iter()
+            .filter_map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter(|n| self.imported.contains(n))
+            .collect();
+        if names.is_empty() {
+            return false;
+        }
+        eprintln!(
+            "audit: retention skipped in {}: {} expired (older than {days} days) but {} not written by this trail ({ORIGIN_FILE} records them as imported, e.g. from the Python trail); nothing was deleted. Archive them and set `retention_applies_to_imported = true` in [trail.policy] to let retention delete them, or raise `retention_days` to keep them",
+            dir.display(),
+            names.join(", "),
+            if names.len() == 1 {
+                "it was"
+            } else {
+                "they were"
+            },
+        );
+        true
     }
 
     /// What the anchor at `kept` records as removed: the `expired` files, and before them
@@ -582,6 +626,13 @@ impl State {
             retention_days: days,
         }
     }
+}
+
+/// The names of the files in `dir` the trail did not write, as its origin record says (written
+/// now if it has none: the files present are then imported).
+fn imported_files(dir: &Path, files: &[LogFile]) -> Result<Vec<String>> {
+    let origin = Origin::record_on_open(dir, files)?;
+    Ok(origin.imported.map(|i| i.files).unwrap_or_default())
 }
 
 /// Bytes appended to a file before the kernel is asked to start writing them out.

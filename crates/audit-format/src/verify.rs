@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth, Removed};
 use crate::error::Error;
 use crate::names::scan_log_dir;
+use crate::origin::{ImportedLines, ORIGIN_FILE};
 use crate::record::{ChainFields, Integrity, check_line, is_genesis};
 
 mod stream;
@@ -170,6 +171,10 @@ pub fn verify_dir_with_progress(
         ..Default::default()
     };
     let anchor = check_anchor(dir, integrity, &mut report.warnings)?;
+    let imported = ImportedLines::of(dir).map_err(|e| VerifyError::Directory {
+        path: dir.join(ORIGIN_FILE),
+        reason: e.to_string(),
+    })?;
     report.removed = anchor.as_ref().and_then(|a| a.removed.clone());
     let mut chain = Chain::new(
         anchor.as_ref().map_or(1, |a| a.sequence_number),
@@ -220,10 +225,19 @@ pub fn verify_dir_with_progress(
                         ))
                     })?;
                     chain.enter(file);
+                    let name = files[file]
+                        .path
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy();
                     for checked in out {
                         let line = chain.next_line;
                         chain.next_line += 1;
                         let path = &files[file].path;
+                        let checksum = checked.as_ref().ok().and_then(|c| c.checksum.as_ref());
+                        chain.imported_line = imported
+                            .check(&name, line, checksum.map(Hash::text).as_deref())
+                            .map_err(|reason| chain.broken(reason).at(path, line))?;
                         chain
                             .accept(checked, &format_args!("{}:{line}", path.display()))
                             .map_err(|b| b.at(path, line))?;
@@ -473,6 +487,8 @@ struct Chain {
     /// The file being checked, and the line number of its next line.
     file: usize,
     next_line: u64,
+    /// The next line is one the trail did not write ([`ImportedLines`]).
+    imported_line: bool,
 }
 
 impl Chain {
@@ -486,6 +502,7 @@ impl Chain {
             report,
             file: usize::MAX,
             next_line: 1,
+            imported_line: false,
         }
     }
 
@@ -512,14 +529,15 @@ impl Chain {
     ) -> Result<(), Break> {
         let fields = checked.map_err(|reason| self.broken(reason))?;
         let seq = fields.sequence_number;
-        if fields.legacy
+        if (fields.legacy || self.imported_line)
             && !self.first
             && seq == 1
             && is_genesis(fields.previous_hash.as_ref().map(Hash::text).as_deref())
         {
-            // The Python trail started a new chain at 1 after every process restart.
+            // fapilog's trail started a new chain at 1 in every process. Only in lines the
+            // trail did not write: in its own, a restart is a broken chain.
             self.report.warnings.push(format!(
-                "{place}: a new chain starts at sequence 1 (the Python trail restarted its sequence after each process restart); verification continues with it"
+                "{place}: a new chain starts at sequence 1 (the Python trail, fapilog 0.3.5, restarted its sequence in every process; a line this trail did not write: {ORIGIN_FILE} records it as imported, or no trail has opened the directory); verification continues with it"
             ));
             self.expected_seq = 1;
             self.expected_prev = None;

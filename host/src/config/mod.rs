@@ -59,6 +59,7 @@ struct RawPolicy {
     level: Option<ComplianceLevel>,
     enabled: Option<bool>,
     retention_days: Option<u32>,
+    retention_applies_to_imported: Option<bool>,
     archive_after_days: Option<Spanned<u32>>,
     encrypt_audit_logs: Option<bool>,
     require_integrity_check: Option<bool>,
@@ -313,6 +314,9 @@ impl TrailConfig {
             level: p.level.unwrap_or(d.level),
             enabled: p.enabled.unwrap_or(d.enabled),
             retention_days: p.retention_days.unwrap_or(d.retention_days),
+            retention_applies_to_imported: p
+                .retention_applies_to_imported
+                .unwrap_or(d.retention_applies_to_imported),
             archive_after_days: d.archive_after_days,
             encrypt_audit_logs: p.encrypt_audit_logs.unwrap_or(d.encrypt_audit_logs),
             require_integrity_check: p

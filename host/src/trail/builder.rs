@@ -315,6 +315,7 @@ impl AuditTrailBuilder {
                         .name(name)
                         .max_file_bytes(max)
                         .retention_days(Some(self.policy.retention_days))
+                        .retention_of_imported(self.policy.retention_applies_to_imported)
                         .integrity(self.integrity.clone())
                         .allow_insecure_permissions(self.allow_insecure_permissions)
                         .open()?;
