@@ -249,9 +249,10 @@ async fn a_full_queue_fails_fast_with_on_full_fail() -> TestResult {
         matches!(full, Some(Error::QueueFull { capacity: 8 })),
         "{full:?}"
     );
-    // The trail's queue (8), the backend's memory (8) and the batch its stalled worker
-    // holds (at most 8): bounded, whatever the number of attempts.
-    assert!(accepted <= 24, "{accepted}");
+    // The trail's queue (8), the lane's memory (2 x queue_capacity = 16) and the batch its
+    // stalled worker holds (at most 8; how much of it is taken before the stall depends on
+    // timing): bounded, whatever the number of attempts (100).
+    assert!(accepted <= 32, "{accepted}");
     be.stall(false);
     trail.close().await?;
     assert_eq!(
