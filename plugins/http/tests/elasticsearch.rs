@@ -1,0 +1,170 @@
+//! The elasticsearch kind against a real osmem-server (an OpenSearch-API server; one per
+//! test, tests/common/osmem.rs): every event stored exactly once, re-deliveries answered 409
+//! and not stored again, a mapping error refused with the server's reason while the rest of
+//! the batch is stored, read-back in sequence order, a server that comes up late, and TLS
+//! with a CA made for the test.
+
+mod common;
+
+use audit_backend_http::{HttpBackend, open};
+use audit_plugin_api::{Backend, ErrorKind, Health, Refuse, Stats};
+use common::osmem::{Osmem, osmem};
+use common::{event_with, events, records};
+
+fn config(o: &Osmem, index: &str) -> String {
+    format!(
+        r#"{{"kind":"elasticsearch","url":"{}","index":"{index}"}}"#,
+        o.url()
+    )
+}
+
+fn stat(b: &mut HttpBackend, name: &str) -> u64 {
+    b.statistics()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("counter {name}"))
+}
+
+#[test]
+fn three_thousand_events_are_stored_exactly_once_and_read_back_in_order() {
+    let Some(o) = osmem() else { return };
+    let mut b = open(&config(&o, "audit-%Y.%m")).expect("open");
+    assert_eq!(b.last_line().expect("empty index"), None);
+    let evs = events(1..=3_000);
+    for chunk in evs.chunks(250) {
+        b.write_batch(&records(chunk)).expect("batch stored");
+    }
+    // A re-delivery of the middle (what the host does after a failed flush): 409s, no copy.
+    b.write_batch(&records(&evs[1_000..1_500]))
+        .expect("re-delivery");
+    assert_eq!(stat(&mut b, "events_stored"), 3_000);
+    assert_eq!(stat(&mut b, "duplicates_skipped"), 500);
+    let docs = o.documents("audit-*");
+    assert_eq!(docs.len(), 3_000, "each event once");
+    for (doc, e) in docs.iter().zip(&evs) {
+        assert_eq!(doc.0, e.event_id, "_id is the event id");
+        assert_eq!(doc.1, e.line, "the line byte for byte");
+    }
+    assert_eq!(b.last_line().expect("last"), Some(evs[2_999].line.clone()));
+    let page = b.read_from(2_990, 100).expect("read");
+    let want: Vec<String> = evs[2_989..].iter().map(|e| e.line.clone()).collect();
+    assert_eq!(page, want);
+    assert!(b.health().expect("health").contains("3000 events stored"));
+    b.close().expect("close");
+}
+
+#[test]
+fn a_mapping_error_refuses_that_event_and_stores_the_rest() {
+    let Some(o) = osmem() else { return };
+    let mut b = open(&config(&o, "refusals")).expect("open");
+    // `metadata.k` is mapped as text by the first batch; an object there is a mapping error.
+    let first = events(1..=10);
+    b.write_batch(&records(&first)).expect("first batch");
+    let mut second: Vec<_> = (11..=20).map(common::event).collect();
+    second[4] = event_with(15, serde_json::json!({"k": {"nested": 1}}));
+    let mut refused = Vec::new();
+    b.write_batch_refusing(&records(&second), &mut refused)
+        .expect("the rest is stored");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].sequence_number, 15);
+    let reason = refused[0].reason.as_str();
+    assert!(reason.contains("mapper_parsing_exception"), "{reason}");
+    assert!(reason.contains("HTTP 400"), "{reason}");
+    let ids: Vec<String> = o.documents("refusals").into_iter().map(|d| d.0).collect();
+    assert_eq!(ids.len(), 19);
+    assert!(!ids.contains(&second[4].event_id));
+    assert_eq!(stat(&mut b, "events_refused"), 1);
+    // Without the refuse capability the same batch cannot be stored: a fatal error naming it.
+    let e = b
+        .write_batch(&records(&second))
+        .expect_err("refused record");
+    assert_eq!(e.kind, ErrorKind::Fatal);
+    assert!(e.message.contains("sequence 15"), "{}", e.message);
+}
+
+#[test]
+fn a_server_that_is_down_is_retryable_and_gets_everything_once_it_is_up() {
+    let Some(mut o) = Osmem::stopped() else {
+        return;
+    };
+    let mut b = open(&config(&o, "late")).expect("open makes no request");
+    let evs = events(1..=500);
+    let e = b.write_batch(&records(&evs)).expect_err("nothing listens");
+    assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
+    assert!(b.health().is_err());
+    o.start();
+    b.write_batch(&records(&evs))
+        .expect("delivered after the start");
+    assert_eq!(o.documents("late").len(), 500);
+}
+
+#[test]
+fn small_max_batch_bytes_splits_a_batch_into_several_requests() {
+    let Some(o) = osmem() else { return };
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"{}","index":"split","max_batch_bytes":4096}}"#,
+        o.url()
+    );
+    let mut b = open(&cfg).expect("open");
+    let evs = events(1..=100);
+    b.write_batch(&records(&evs)).expect("stored");
+    assert!(stat(&mut b, "requests_sent") > 5);
+    assert_eq!(o.documents("split").len(), 100);
+}
+
+#[test]
+fn tls_with_the_tests_ca_and_an_untrusted_server_named_by_key() {
+    let Some(o) = osmem() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    common::make_certs(dir.path());
+    let port = common::tls_proxy::start(dir.path(), o.port);
+    let ca = dir.path().join("ca.pem");
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"https://localhost:{port}","index":"tls","tls":{{"ca_file":"{}"}}}}"#,
+        ca.display()
+    );
+    let mut b = open(&cfg).expect("open");
+    let evs = events(1..=300);
+    b.write_batch(&records(&evs)).expect("stored over TLS");
+    assert_eq!(b.read_from(1, 1_000).expect("read over TLS").len(), 300);
+    // The webpki roots do not hold the test CA: a configuration error naming tls.ca_file.
+    let untrusted =
+        format!(r#"{{"kind":"elasticsearch","url":"https://localhost:{port}","index":"tls"}}"#);
+    let mut b = open(&untrusted).expect("open");
+    let e = b.write_batch(&records(&evs)).expect_err("untrusted");
+    assert_eq!(e.kind, ErrorKind::Config, "{e}");
+    assert!(e.message.contains("tls.ca_file"), "{}", e.message);
+    // insecure_skip_verify accepts it (tests only).
+    let insecure = format!(
+        r#"{{"kind":"elasticsearch","url":"https://localhost:{port}","index":"tls","tls":{{"insecure_skip_verify":true}}}}"#
+    );
+    let mut b = open(&insecure).expect("open");
+    b.write_batch(&records(&evs)).expect("re-delivery, 409s");
+    assert_eq!(stat(&mut b, "duplicates_skipped"), 300);
+}
+
+#[test]
+fn bad_config_and_unsafe_secret_files_name_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "secret\n").expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"http://127.0.0.1:1","index":"a","username":"u","password_file":"{}"}}"#,
+        pw.display()
+    );
+    let e = open(&cfg).expect_err("group-readable");
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(
+        e.message.contains("password_file") && e.message.contains("chmod 600"),
+        "{}",
+        e.message
+    );
+    let e = open(r#"{"kind":"elasticsearch","url":"http://h"}"#).expect_err("no index");
+    assert!(e.message.contains("`index`"), "{}", e.message);
+}
