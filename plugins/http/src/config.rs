@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 /// Shown by `audit plugin inspect`.
 pub(crate) const HELP: &str = "\
-kind (\"elasticsearch\" | \"splunk-hec\" | \"webhook\", required): the API spoken.
+kind (\"elasticsearch\" | \"webhook\", required): the API spoken.
 url (string, required): http:// or https:// base URL: the Elasticsearch/OpenSearch node
     (\"https://es.example:9200\"), the HEC endpoint's host (\"https://splunk.example:8088\")
     or the webhook's full URL.
@@ -299,6 +299,13 @@ impl Config {
                 crate::elastic::check_index_pattern(index)?;
             }
             Kind::SplunkHec => {
+                return Err(bad(
+                    "kind",
+                    "\"splunk-hec\" is not available in this version of audit-backend-http; use \"elasticsearch\" or \"webhook\"",
+                ));
+            }
+            #[expect(unreachable_patterns, reason = "splunk-hec lands in the next change")]
+            Kind::SplunkHec => {
                 if self.username.is_some() || self.password_file.is_some() {
                     return Err(bad(
                         "username",
@@ -351,9 +358,7 @@ mod test {
         assert_eq!(p.base, "https://es:9200");
         assert!(p.https);
         assert_eq!(p.config.timeout_ms, 30_000);
-        let p = Config::parse(r#"{"kind":"splunk-hec","url":"http://h:8088"}"#).expect("valid");
-        assert!(p.ack);
-        assert_eq!(p.ack_timeout_ms, 60_000);
+        assert!(err(r#"{"kind":"splunk-hec","url":"http://h:8088"}"#).contains("not available"));
         let p = Config::parse(r#"{"kind":"webhook","url":"http://h/x","body":"ndjson"}"#)
             .expect("valid");
         assert_eq!(p.body, BodyFormat::Ndjson);

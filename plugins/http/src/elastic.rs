@@ -210,7 +210,8 @@ impl Elastic {
             push_item(&self.pattern, r, &mut buf)?;
             items.push(buf);
         }
-        for part in chunks(&items, self.max_batch_bytes) {
+        let sizes: Vec<usize> = items.iter().map(Vec::len).collect();
+        for part in chunks(&sizes, self.max_batch_bytes) {
             let mut pending: Vec<usize> = part.collect();
             let mut attempt = 0;
             loop {

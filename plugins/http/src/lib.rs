@@ -13,17 +13,22 @@
 //!   nothing twice; per item, 201 stored, 409 already stored, 400 refused (the `refuse`
 //!   capability: the host dead-letters it with the server's reason), anything else retried
 //!   alone. Read back (`last_line`, the `read` capability) through `_search`.
+//! - webhook: a POST of a JSON array or NDJSON with an `Idempotency-Key` (trail id, first and
+//!   last sequence) and an optional HMAC-SHA256 signature; 2xx delivered, 408/429/5xx
+//!   retried honouring `Retry-After`, another 4xx refuses the request's events. At least
+//!   once: a receiver de-duplicates by the key or by `sequence_number`.
 //!
 //! One blocking client (ureq on the workspace's rustls with the ring provider); 408, 429
 //! and 5xx answers and transport failures are retryable, 401/403/404 configuration errors.
 //!
 //! Capabilities: `validate` (keys and values, offline), `health`, `stats`, `refuse` and
-//! `read` (elasticsearch).
+//! `read` (elasticsearch; the other kinds cannot be read back: `last_line` is `None`).
 
 mod client;
 mod config;
 mod elastic;
 mod split;
+mod webhook;
 
 use audit_plugin_api::ext::Refusal;
 use audit_plugin_api::{
@@ -35,11 +40,13 @@ pub use config::{BodyFormat, Config, Kind, Parsed, TlsConfig};
 
 use client::Client;
 use elastic::Elastic;
+use webhook::Webhook;
 
 /// What the kind of an instance keeps.
 #[derive(Debug)]
 enum Api {
     Elasticsearch(Elastic),
+    Webhook(Webhook),
 }
 
 /// An instance: the client and the kind's state.
@@ -57,6 +64,7 @@ struct Counters {
     duplicates_skipped: u64,
     events_refused: u64,
     items_retried: u64,
+    requests_retried: u64,
     requests_sent: u64,
     bytes_sent: u64,
 }
@@ -70,11 +78,9 @@ pub fn open(config_json: &str) -> Result<HttpBackend, PluginError> {
     let parsed = Config::parse(config_json)?;
     let api = match parsed.config.kind {
         Kind::Elasticsearch => Api::Elasticsearch(Elastic::new(&parsed)),
-        Kind::SplunkHec | Kind::Webhook => {
-            return Err(config::bad(
-                "kind",
-                "only \"elasticsearch\" is available in this version of audit-backend-http",
-            ));
+        Kind::Webhook => Api::Webhook(Webhook::new(&parsed)?),
+        Kind::SplunkHec => {
+            unreachable!("Config::parse refuses splunk-hec; this is a bug in audit-backend-http")
         }
     };
     Ok(HttpBackend {
@@ -106,6 +112,17 @@ impl HttpBackend {
                 c.bytes_sent += out.bytes;
                 result
             }
+            Api::Webhook(w) => {
+                let mut out = webhook::Outcome::default();
+                let result = w.write(&self.client, records, refused, &mut out);
+                let c = &mut self.counters;
+                c.events_stored += out.stored;
+                c.events_refused += out.refused;
+                c.requests_retried += out.retried_requests;
+                c.requests_sent += out.requests;
+                c.bytes_sent += out.bytes;
+                result
+            }
         }
     }
 
@@ -118,6 +135,9 @@ impl HttpBackend {
     pub fn read_from(&mut self, from: u64, limit: u32) -> Result<Vec<String>, PluginError> {
         match &self.api {
             Api::Elasticsearch(es) => es.read_from(&self.client, from, limit),
+            Api::Webhook(_) => Err(PluginError::config(
+                "kind = \"webhook\" cannot be read back: verify the trail's file backend instead",
+            )),
         }
     }
 }
@@ -130,6 +150,8 @@ impl Backend for HttpBackend {
     fn last_line(&mut self) -> Result<Option<String>, PluginError> {
         match &self.api {
             Api::Elasticsearch(es) => es.last_line(&self.client),
+            // Not a store: the host resumes its chain from its file backend.
+            Api::Webhook(_) => Ok(None),
         }
     }
 
@@ -138,6 +160,8 @@ impl Backend for HttpBackend {
             // Each item was answered 201 or 409: with the default translog durability
             // ("request") the server fsynced it before answering.
             Api::Elasticsearch(_) => Ok(()),
+            // Every request was answered 2xx: what the receiver does next is its own.
+            Api::Webhook(_) => Ok(()),
         }
     }
 
@@ -148,6 +172,16 @@ impl Backend for HttpBackend {
 
 impl Health for HttpBackend {
     fn health(&mut self) -> Result<String, PluginError> {
+        if let Api::Webhook(_) = self.api {
+            // A webhook URL need not answer anything but its POSTs: report, do not probe.
+            return Ok(format!(
+                "{}: {} events delivered, {} refused, {} requests",
+                self.client.describe,
+                self.counters.events_stored,
+                self.counters.events_refused,
+                self.counters.requests_sent
+            ));
+        }
         let r = self
             .client
             .send(&format!("{}/", self.client.describe), None, &[])?;
@@ -200,6 +234,7 @@ impl Stats for HttpBackend {
             ("duplicates_skipped".to_owned(), c.duplicates_skipped),
             ("events_refused".to_owned(), c.events_refused),
             ("items_retried".to_owned(), c.items_retried),
+            ("requests_retried".to_owned(), c.requests_retried),
             ("requests_sent".to_owned(), c.requests_sent),
             ("bytes_sent".to_owned(), c.bytes_sent),
         ]

@@ -2,20 +2,20 @@
 
 use std::ops::Range;
 
-/// Consecutive ranges of `items` whose byte total stays within `max` (an item larger than
-/// `max` goes alone).
-pub(crate) fn chunks(items: &[Vec<u8>], max: usize) -> Vec<Range<usize>> {
+/// Consecutive ranges of items, given their encoded `sizes`, whose byte total stays within
+/// `max` (an item larger than `max` goes alone).
+pub(crate) fn chunks(sizes: &[usize], max: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut size) = (0, 0);
-    for (i, item) in items.iter().enumerate() {
-        if i > start && size + item.len() > max {
+    for (i, &len) in sizes.iter().enumerate() {
+        if i > start && size + len > max {
             out.push(start..i);
             (start, size) = (i, 0);
         }
-        size += item.len();
+        size += len;
     }
-    if start < items.len() {
-        out.push(start..items.len());
+    if start < sizes.len() {
+        out.push(start..sizes.len());
     }
     out
 }
@@ -26,9 +26,9 @@ mod test {
 
     #[test]
     fn splits_at_the_limit_and_keeps_large_items_whole() {
-        let items: Vec<Vec<u8>> = [4, 4, 4, 10, 1].iter().map(|&n| vec![0; n]).collect();
-        assert_eq!(chunks(&items, 8), vec![0..2, 2..3, 3..4, 4..5]);
-        assert_eq!(chunks(&items, 100), vec![0..5]);
+        let sizes = [4, 4, 4, 10, 1];
+        assert_eq!(chunks(&sizes, 8), vec![0..2, 2..3, 3..4, 4..5]);
+        assert_eq!(chunks(&sizes, 100), vec![0..5]);
         assert!(chunks(&[], 8).is_empty());
     }
 }

@@ -168,3 +168,71 @@ fn bad_config_and_unsafe_secret_files_name_the_key() {
     let e = open(r#"{"kind":"elasticsearch","url":"http://h"}"#).expect_err("no index");
     assert!(e.message.contains("`index`"), "{}", e.message);
 }
+
+/// osmem-server never answers an item 429; a `_bulk` stand-in does (tests/common/server.rs):
+/// only the failed items are sent again, and items still failing after `retries` make the
+/// call retryable.
+#[test]
+fn items_answered_429_or_503_are_sent_again_alone() {
+    use common::server::{Reply, Request, Server};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let n = calls.clone();
+    let s = Server::start(move |r: &Request| {
+        let call = n.fetch_add(1, Ordering::SeqCst);
+        let actions = r.text().lines().step_by(2).count();
+        let items: Vec<String> = (0..actions)
+            .map(|i| {
+                let status = match (call, i) {
+                    (0, 1) => 429,
+                    (0, 3) => 503,
+                    _ => 201,
+                };
+                format!(r#"{{"create":{{"status":{status}}}}}"#)
+            })
+            .collect();
+        Reply::new(
+            200,
+            format!(r#"{{"errors":true,"items":[{}]}}"#, items.join(",")),
+        )
+    });
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"{}","index":"x"}}"#,
+        s.url("")
+    );
+    let mut b = open(&cfg).expect("open");
+    let evs = events(1..=5);
+    b.write_batch(&records(&evs))
+        .expect("stored after one retry");
+    let reqs = s.requests();
+    assert_eq!(reqs.len(), 2);
+    let resent: Vec<String> = reqs[1]
+        .text()
+        .lines()
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(resent.len(), 2, "only the two failed items: {resent:?}");
+    assert!(resent[0].contains(&evs[1].event_id) && resent[1].contains(&evs[3].event_id));
+    assert_eq!(stat(&mut b, "events_stored"), 5);
+    assert_eq!(stat(&mut b, "items_retried"), 2);
+
+    // An item that keeps failing: retryable once `retries` are spent.
+    let s = Server::start(|_: &Request| {
+        Reply::new(
+            200,
+            r#"{"errors":true,"items":[{"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}}]}"#,
+        )
+    });
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"{}","index":"x","retries":1}}"#,
+        s.url("")
+    );
+    let mut b = open(&cfg).expect("open");
+    let e = b
+        .write_batch(&records(&evs[..1]))
+        .expect_err("still failing");
+    assert_eq!(e.kind, ErrorKind::Retryable);
+    assert!(e.message.contains("queue full"), "{}", e.message);
+    assert_eq!(s.requests().len(), 2);
+}

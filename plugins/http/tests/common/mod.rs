@@ -8,6 +8,7 @@
 )]
 
 pub mod osmem;
+pub mod server;
 pub mod tls_proxy;
 
 use std::path::Path;
