@@ -1,13 +1,19 @@
-//! The http plugin (kind `elasticsearch`) inside `audit emit`, against a real osmem-server
+//! The http plugin inside `audit emit`. Kind `elasticsearch` against a real osmem-server
 //! (plugins/http/tests/common/osmem.rs): `audit emit` killed with SIGKILL mid-run and
 //! started again leaves the index holding each event of the file backend exactly once (by
 //! `_id`, byte for byte); a server that is down while events are logged gets them all from
-//! the spool once it is up; `audit plugin test` passes.
+//! the spool once it is up; an event the mapping rejects lands in the dead-letter file with
+//! the server's reason; `audit plugin test` passes. Kinds `splunk-hec` (acks delayed 2 s)
+//! and `webhook` against the test servers of plugins/http/tests/common: every event once.
 #![cfg(unix)]
 
 mod common;
+#[path = "../../plugins/http/tests/common/hec.rs"]
+mod hec;
 #[path = "../../plugins/http/tests/common/osmem.rs"]
 mod osmem;
+#[path = "../../plugins/http/tests/common/server.rs"]
+mod server;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -20,13 +26,22 @@ use osmem::{Osmem, osmem};
 /// `audit.toml` in `dir`: the file backend and the http plugin on `o`'s index `index`; `close`
 /// delivers for up to `shutdown_ms`.
 fn write_config(dir: &Path, o: &Osmem, index: &str, shutdown_ms: u32) {
+    let plugin = format!(
+        "kind = \"elasticsearch\", url = \"{}\", index = \"{index}\"",
+        o.url()
+    );
+    write_config_with(dir, &plugin, shutdown_ms);
+}
+
+/// `audit.toml` in `dir`: the file backend and the http plugin (named `es`) with `plugin` as
+/// its config table's keys.
+fn write_config_with(dir: &Path, plugin: &str, shutdown_ms: u32) {
     let lib = plugin_lib("audit_backend_http");
     std::fs::write(
         dir.join("audit.toml"),
         format!(
-            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = {shutdown_ms}\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nname = \"es\"\nlibrary = {:?}\nretry_initial_ms = 20\nretry_max_ms = 200\nconfig = {{ kind = \"elasticsearch\", url = \"{}\", index = \"{index}\" }}\n",
+            "[trail]\nstorage_path = \"logs\"\nshutdown_timeout_ms = {shutdown_ms}\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nname = \"es\"\nlibrary = {:?}\nretry_initial_ms = 20\nretry_max_ms = 200\nconfig = {{ {plugin} }}\n",
             lib.display().to_string(),
-            o.url()
         ),
     )
     .expect("config");
@@ -151,5 +166,109 @@ fn the_conformance_kit_passes_against_osmem() -> TestResult {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains(" 0 failed"), "{stdout}");
+    Ok(())
+}
+
+#[test]
+fn an_event_the_mapping_rejects_is_dead_lettered_with_the_servers_reason() -> TestResult {
+    let Some(o) = osmem() else { return Ok(()) };
+    let cwd = tempfile::tempdir()?;
+    write_config(cwd.path(), &o, "mapping", 120_000);
+    // `metadata.k` is text in the first event and an object in the third.
+    let input = [
+        r#"{"event_type":"data_access","message":"a","metadata":{"k":"text"}}"#,
+        r#"{"event_type":"data_access","message":"b","metadata":{"k":"more"}}"#,
+        r#"{"event_type":"data_access","message":"c","metadata":{"k":{"nested":1}}}"#,
+        r#"{"event_type":"data_access","message":"d","metadata":{"k":"last"}}"#,
+    ]
+    .join("\n");
+    let out = audit(
+        &["emit", "--config", "audit.toml"],
+        cwd.path(),
+        input + "\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = cwd.path().join("logs");
+    let files = file_events(&logs);
+    assert_eq!(files.len(), 4);
+    let docs: Vec<String> = o.documents("mapping").into_iter().map(|d| d.1).collect();
+    let want: Vec<String> = [0, 1, 3].iter().map(|&i| files[i].2.clone()).collect();
+    assert_eq!(docs, want, "the other three stored");
+    let dead = std::fs::read_to_string(logs.join(".spool/es/dead-letter.jsonl"))?;
+    let entries: Vec<serde_json::Value> = dead
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(entries.len(), 1, "{dead}");
+    assert_eq!(entries[0]["sequence_number"], 3);
+    assert_eq!(entries[0]["line"], files[2].2.as_str());
+    let reason = entries[0]["reason"].as_str().ok_or("reason")?;
+    assert!(reason.contains("mapper_parsing_exception"), "{reason}");
+    Ok(())
+}
+
+#[test]
+fn splunk_hec_with_delayed_acks_gets_every_event_once() -> TestResult {
+    let collector = hec::Hec::start(hec::Knobs {
+        ack_delay: Duration::from_secs(2),
+        ..hec::Knobs::default()
+    });
+    let cwd = tempfile::tempdir()?;
+    let token = cwd.path().join("token");
+    std::fs::write(&token, "hec-t0ken\n")?;
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    write_config_with(
+        cwd.path(),
+        &format!(
+            "kind = \"splunk-hec\", url = \"{}\", token_file = {:?}",
+            collector.url(),
+            token.display().to_string()
+        ),
+        120_000,
+    );
+    let out = audit(
+        &["emit", "--config", "audit.toml"],
+        cwd.path(),
+        event_lines(3_000),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let files = file_events(&cwd.path().join("logs"));
+    let got: Vec<String> = collector
+        .events()
+        .iter()
+        .map(|e| e["event"].to_string())
+        .collect();
+    let want: Vec<String> = files.iter().map(|f| f.2.clone()).collect();
+    assert_eq!(got.len(), 3_000);
+    assert_eq!(got, want, "each event once, in order");
+    Ok(())
+}
+
+#[test]
+fn a_webhook_gets_every_event_once() -> TestResult {
+    let hook = server::Server::start(|_: &server::Request| server::Reply::new(202, ""));
+    let cwd = tempfile::tempdir()?;
+    write_config_with(
+        cwd.path(),
+        &format!(
+            "kind = \"webhook\", url = \"{}\", body = \"ndjson\"",
+            hook.url("/in")
+        ),
+        120_000,
+    );
+    let out = audit(
+        &["emit", "--config", "audit.toml"],
+        cwd.path(),
+        event_lines(3_000),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let files = file_events(&cwd.path().join("logs"));
+    let got: Vec<String> = hook
+        .requests()
+        .iter()
+        .flat_map(|r| r.text().lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let want: Vec<String> = files.iter().map(|f| f.2.clone()).collect();
+    assert_eq!(got, want, "each event once, in order, byte for byte");
     Ok(())
 }

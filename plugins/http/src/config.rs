@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 /// Shown by `audit plugin inspect`.
 pub(crate) const HELP: &str = "\
-kind (\"elasticsearch\" | \"webhook\", required): the API spoken.
+kind (\"elasticsearch\" | \"splunk-hec\" | \"webhook\", required): the API spoken.
 url (string, required): http:// or https:// base URL: the Elasticsearch/OpenSearch node
     (\"https://es.example:9200\"), the HEC endpoint's host (\"https://splunk.example:8088\")
     or the webhook's full URL.
@@ -33,9 +33,11 @@ index (string): elasticsearch: required, the index, with optional %Y %m %d of th
     UTC date (\"audit-%Y.%m\"); splunk-hec: optional, the Splunk index.
 source, sourcetype (string, optional; splunk-hec): the HEC event metadata (sourcetype
     default \"_json\").
-ack (bool, default true; splunk-hec): use indexer acknowledgement; flush waits for it.
-ack_timeout_ms (integer, default 60000; splunk-hec): re-send a batch whose ackId is not
-    confirmed within it.
+ack (bool, default: when the server offers it; splunk-hec): indexer acknowledgement; flush
+    waits until every ackId is confirmed. true: required (an answer without ackId is an error).
+ack_timeout_ms (integer, default 10000; splunk-hec): re-send a request whose ackId is not
+    confirmed within it; flush gives up (retryable) after twice that. Keep it below half the
+    backend's call_timeout_ms.
 channel (string, default a new UUID per instance; splunk-hec): X-Splunk-Request-Channel.
 body (\"json\" | \"ndjson\", default \"json\"; webhook): a JSON array of the events or one
     event per line.
@@ -95,7 +97,7 @@ const fn default_max_retry_wait_ms() -> u64 {
     30_000
 }
 const fn default_ack_timeout_ms() -> u64 {
-    60_000
+    10_000
 }
 fn default_signature_header() -> String {
     "X-Audit-Signature".to_owned()
@@ -164,8 +166,6 @@ pub struct Parsed {
     pub base: String,
     /// `url` starts with `https://`.
     pub https: bool,
-    /// HEC ack (resolved default).
-    pub ack: bool,
     /// HEC ack deadline (resolved default).
     pub ack_timeout_ms: u64,
     /// Webhook body (resolved default).
@@ -241,7 +241,6 @@ impl Config {
         Ok(Parsed {
             base: config.url.trim_end_matches('/').to_owned(),
             https,
-            ack: config.ack.unwrap_or(true),
             ack_timeout_ms: config.ack_timeout_ms.unwrap_or(default_ack_timeout_ms()),
             body: config.body.unwrap_or_default(),
             signature_header: config
@@ -299,13 +298,6 @@ impl Config {
                 crate::elastic::check_index_pattern(index)?;
             }
             Kind::SplunkHec => {
-                return Err(bad(
-                    "kind",
-                    "\"splunk-hec\" is not available in this version of audit-backend-http; use \"elasticsearch\" or \"webhook\"",
-                ));
-            }
-            #[expect(unreachable_patterns, reason = "splunk-hec lands in the next change")]
-            Kind::SplunkHec => {
                 if self.username.is_some() || self.password_file.is_some() {
                     return Err(bad(
                         "username",
@@ -358,7 +350,13 @@ mod test {
         assert_eq!(p.base, "https://es:9200");
         assert!(p.https);
         assert_eq!(p.config.timeout_ms, 30_000);
-        assert!(err(r#"{"kind":"splunk-hec","url":"http://h:8088"}"#).contains("not available"));
+        let p = Config::parse(r#"{"kind":"splunk-hec","url":"http://h:8088"}"#).expect("valid");
+        assert_eq!(p.config.ack, None, "on when the server offers it");
+        assert_eq!(p.ack_timeout_ms, 10_000);
+        assert!(err(r#"{"kind":"splunk-hec","url":"http://h","body":"json"}"#).contains("`body`"));
+        assert!(
+            err(r#"{"kind":"splunk-hec","url":"http://h","username":"u"}"#).contains("token_file")
+        );
         let p = Config::parse(r#"{"kind":"webhook","url":"http://h/x","body":"ndjson"}"#)
             .expect("valid");
         assert_eq!(p.body, BodyFormat::Ndjson);

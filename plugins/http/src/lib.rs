@@ -18,6 +18,11 @@
 //!   retried honouring `Retry-After`, another 4xx refuses the request's events. At least
 //!   once: a receiver de-duplicates by the key or by `sequence_number`.
 //!
+//! - splunk-hec: `/services/collector/event` with a channel per instance; with indexer
+//!   acknowledgement `flush` polls `/services/collector/ack` until every ackId is true,
+//!   re-sending requests unconfirmed within `ack_timeout_ms`. At least once (HEC has no
+//!   idempotency key).
+//!
 //! One blocking client (ureq on the workspace's rustls with the ring provider); 408, 429
 //! and 5xx answers and transport failures are retryable, 401/403/404 configuration errors.
 //!
@@ -27,6 +32,7 @@
 mod client;
 mod config;
 mod elastic;
+mod hec;
 mod split;
 mod webhook;
 
@@ -40,6 +46,7 @@ pub use config::{BodyFormat, Config, Kind, Parsed, TlsConfig};
 
 use client::Client;
 use elastic::Elastic;
+use hec::Hec;
 use webhook::Webhook;
 
 /// What the kind of an instance keeps.
@@ -47,6 +54,7 @@ use webhook::Webhook;
 enum Api {
     Elasticsearch(Elastic),
     Webhook(Webhook),
+    SplunkHec(Hec),
 }
 
 /// An instance: the client and the kind's state.
@@ -65,8 +73,20 @@ struct Counters {
     events_refused: u64,
     items_retried: u64,
     requests_retried: u64,
+    unacknowledged_resent: u64,
     requests_sent: u64,
     bytes_sent: u64,
+}
+
+impl Counters {
+    fn add_hec(&mut self, out: &hec::Outcome) {
+        self.events_stored += out.stored;
+        self.events_refused += out.refused;
+        self.requests_retried += out.retried_requests;
+        self.unacknowledged_resent += out.resent_unacked;
+        self.requests_sent += out.requests;
+        self.bytes_sent += out.bytes;
+    }
 }
 
 /// Parses the configuration and reads the secret and certificate files. No request is
@@ -79,9 +99,7 @@ pub fn open(config_json: &str) -> Result<HttpBackend, PluginError> {
     let api = match parsed.config.kind {
         Kind::Elasticsearch => Api::Elasticsearch(Elastic::new(&parsed)),
         Kind::Webhook => Api::Webhook(Webhook::new(&parsed)?),
-        Kind::SplunkHec => {
-            unreachable!("Config::parse refuses splunk-hec; this is a bug in audit-backend-http")
-        }
+        Kind::SplunkHec => Api::SplunkHec(Hec::new(&parsed)),
     };
     Ok(HttpBackend {
         client: Client::new(&parsed)?,
@@ -123,6 +141,12 @@ impl HttpBackend {
                 c.bytes_sent += out.bytes;
                 result
             }
+            Api::SplunkHec(h) => {
+                let mut out = hec::Outcome::default();
+                let result = h.write(&self.client, records, refused, &mut out);
+                self.counters.add_hec(&out);
+                result
+            }
         }
     }
 
@@ -135,8 +159,8 @@ impl HttpBackend {
     pub fn read_from(&mut self, from: u64, limit: u32) -> Result<Vec<String>, PluginError> {
         match &self.api {
             Api::Elasticsearch(es) => es.read_from(&self.client, from, limit),
-            Api::Webhook(_) => Err(PluginError::config(
-                "kind = \"webhook\" cannot be read back: verify the trail's file backend instead",
+            Api::Webhook(_) | Api::SplunkHec(_) => Err(PluginError::config(
+                "kind = \"webhook\" and \"splunk-hec\" cannot be read back: verify the trail's file backend instead",
             )),
         }
     }
@@ -151,12 +175,19 @@ impl Backend for HttpBackend {
         match &self.api {
             Api::Elasticsearch(es) => es.last_line(&self.client),
             // Not a store: the host resumes its chain from its file backend.
-            Api::Webhook(_) => Ok(None),
+            Api::Webhook(_) | Api::SplunkHec(_) => Ok(None),
         }
     }
 
     fn flush(&mut self) -> Result<(), PluginError> {
-        match &self.api {
+        match &mut self.api {
+            // Durable once every ackId is confirmed (docs/backends/http.md).
+            Api::SplunkHec(h) => {
+                let mut out = hec::Outcome::default();
+                let result = h.flush(&self.client, &mut out);
+                self.counters.add_hec(&out);
+                result
+            }
             // Each item was answered 201 or 409: with the default translog durability
             // ("request") the server fsynced it before answering.
             Api::Elasticsearch(_) => Ok(()),
@@ -182,14 +213,16 @@ impl Health for HttpBackend {
                 self.counters.requests_sent
             ));
         }
-        let r = self
-            .client
-            .send(&format!("{}/", self.client.describe), None, &[])?;
+        let (url, pending) = match &self.api {
+            Api::SplunkHec(h) => (h.health_url.clone(), h.unacknowledged()),
+            _ => (format!("{}/", self.client.describe), 0),
+        };
+        let r = self.client.send(&url, None, &[])?;
         if r.status != 200 {
-            return Err(self.client.status_error("GET /", &r));
+            return Err(self.client.status_error("health check", &r));
         }
         Ok(format!(
-            "{}: reachable (HTTP {}), {} events stored, {} refused",
+            "{}: reachable (HTTP {}), {} events stored, {} refused, {pending} requests awaiting acknowledgement",
             self.client.describe,
             r.status,
             self.counters.events_stored,
@@ -235,6 +268,7 @@ impl Stats for HttpBackend {
             ("events_refused".to_owned(), c.events_refused),
             ("items_retried".to_owned(), c.items_retried),
             ("requests_retried".to_owned(), c.requests_retried),
+            ("unacknowledged_resent".to_owned(), c.unacknowledged_resent),
             ("requests_sent".to_owned(), c.requests_sent),
             ("bytes_sent".to_owned(), c.bytes_sent),
         ]

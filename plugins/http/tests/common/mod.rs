@@ -7,6 +7,7 @@
     reason = "each test file uses part of the harness"
 )]
 
+pub mod hec;
 pub mod osmem;
 pub mod server;
 pub mod tls_proxy;

@@ -1,6 +1,12 @@
 //! A loopback HTTP/1.1 server for the tests (std only): keep-alive connections, each request
 //! recorded and answered by the test's handler, which can also make it hang.
 
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test file uses part of the harness"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
