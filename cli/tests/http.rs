@@ -272,3 +272,65 @@ fn a_webhook_gets_every_event_once() -> TestResult {
     assert_eq!(got, want, "each event once, in order, byte for byte");
     Ok(())
 }
+
+/// `audit bench` against the http plugin (kind elasticsearch) and osmem-server runs and
+/// reports its baseline and ratio (no timing asserted). Built with `http-bench`, the baseline
+/// is the plugin crate's own `_bulk` sender sending as many requests as the trail did, and
+/// both scratch indices are deleted; without it, stderr says how to get that baseline.
+#[test]
+fn bench_reports_a_baseline_and_a_ratio_against_osmem() -> TestResult {
+    let Some(o) = osmem() else { return Ok(()) };
+    let tmp = tempfile::tempdir()?;
+    let lib = plugin_lib("audit_backend_http");
+    let backend = format!("plugin:{}", lib.to_str().ok_or("utf-8")?);
+    let config = format!(
+        r#"{{"kind":"elasticsearch","url":"{}","index":"audit"}}"#,
+        o.url()
+    );
+    let bench_dir = tmp.path().join("bench");
+    let out = audit(
+        &[
+            "bench",
+            "--events",
+            "2000",
+            "--rounds",
+            "2",
+            "--json",
+            "--dir",
+            bench_dir.to_str().ok_or("utf-8")?,
+            "--backend",
+            &backend,
+            "--plugin-config",
+            &config,
+        ],
+        tmp.path(),
+        "",
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let r: serde_json::Value = serde_json::from_str(text(&out.stdout).trim())?;
+    assert_eq!(r["events"], 2000, "{r}");
+    for key in ["events_per_s", "baseline_events_per_s", "ratio_to_baseline"] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {r}");
+    }
+    if cfg!(feature = "http-bench") {
+        assert_eq!(
+            err.matches("the baseline sends as many").count(),
+            2,
+            "{err}"
+        );
+        assert!(
+            r["bytes_per_event"].as_f64().is_some_and(|b| b > 200.0),
+            "{r}"
+        );
+        assert!(
+            o.documents("audit-bench-*").is_empty(),
+            "scratch indices deleted"
+        );
+    } else {
+        assert!(err.contains("--features http-bench"), "{err}");
+        // Two trail runs of 1,000 events each, into the configured index.
+        assert_eq!(o.documents("audit").len(), 2_000, "every event stored");
+    }
+    Ok(())
+}

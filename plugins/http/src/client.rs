@@ -200,6 +200,25 @@ impl Client {
             }
             None => self.decorate(self.agent.get(url), extra).call(),
         };
+        self.reply(what, url, result)
+    }
+
+    /// `DELETE url` (the bench's scratch indices).
+    ///
+    /// # Errors
+    /// As [`Client::send`].
+    pub(crate) fn delete(&self, url: &str) -> Result<Reply, PluginError> {
+        let result = self.decorate(self.agent.delete(url), &[]).call();
+        self.reply("DELETE", url, result)
+    }
+
+    /// The answer of a request, read whole.
+    fn reply(
+        &self,
+        what: &str,
+        url: &str,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Reply, PluginError> {
         let mut resp = result.map_err(|e| self.transport_error(what, url, e))?;
         let status = resp.status().as_u16();
         let retry_after = resp

@@ -147,7 +147,11 @@ pub(crate) fn classify_item(status: u16, error: Option<&serde_json::Value>) -> I
 
 /// The `_bulk` lines of `r`: the `create` action and the document, the canonical line's
 /// fields plus `line`, the line itself (what `read` returns, byte for byte).
-fn push_item(pattern: &str, r: &Record<'_>, out: &mut Vec<u8>) -> Result<(), PluginError> {
+pub(crate) fn push_item(
+    pattern: &str,
+    r: &Record<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), PluginError> {
     let line = r.line();
     let Some(rest) = line.strip_prefix('{') else {
         return Err(PluginError::fatal(format!(

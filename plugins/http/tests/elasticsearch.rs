@@ -236,3 +236,34 @@ fn items_answered_429_or_503_are_sent_again_alone() {
     assert!(e.message.contains("queue full"), "{}", e.message);
     assert_eq!(s.requests().len(), 2);
 }
+
+/// `audit bench`'s `_bulk` baseline sends the bytes the plugin sends (a recording server
+/// reads both).
+#[test]
+fn the_bench_sender_sends_what_the_plugin_sends() {
+    use common::server::{Reply, Request, Server};
+    let s = Server::start(|_: &Request| Reply::new(200, r#"{"errors":false,"items":[]}"#));
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"{}","index":"b"}}"#,
+        s.url("")
+    );
+    let evs = events(1..=20);
+    let mut sender = audit_backend_http::bench::BulkSender::connect(&cfg).expect("sender");
+    sender.send(&records(&evs)).expect("sent");
+    let mut b = open(&cfg).expect("open");
+    // The stand-in answers no items: the plugin counts 20 answered for 0 and fails, after
+    // sending the same body.
+    let e = b
+        .write_batch(&records(&evs))
+        .expect_err("no items answered");
+    assert!(
+        e.message.contains("0 items answered for 20 sent"),
+        "{}",
+        e.message
+    );
+    let reqs = s.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].body, reqs[1].body);
+    assert_eq!(sender.bytes_sent, reqs[0].body.len() as u64);
+    assert_eq!(reqs[0].path, "/_bulk");
+}
