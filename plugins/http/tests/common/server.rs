@@ -103,6 +103,8 @@ impl Server {
 }
 
 fn serve(tcp: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
+    // Head and body are two writes: no Nagle delay between them.
+    let _ = tcp.set_nodelay(true);
     let mut out = tcp.try_clone().expect("clone");
     let mut r = BufReader::new(tcp);
     while let Some(req) = read_request(&mut r) {
