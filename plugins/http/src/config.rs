@@ -12,13 +12,15 @@ kind (\"elasticsearch\" | \"splunk-hec\" | \"webhook\", required): the API spoke
 url (string, required): http:// or https:// base URL: the Elasticsearch/OpenSearch node
     (\"https://es.example:9200\"), the HEC endpoint's host (\"https://splunk.example:8088\")
     or the webhook's full URL.
-timeout_ms (integer, default 30000): longest one request may take, connect to last byte.
+timeout_ms (integer, default 20000): longest one request may take, connect to last byte;
+    below the backend's call_timeout_ms (30000), so a hanging server fails the call first.
 max_batch_bytes (integer, default 5242880): a batch whose body would be larger is sent as
     several requests.
 retries (integer, default 3): extra attempts within one call for a 408/429/5xx answer or the
     items _bulk could not store yet, with back-off; then the host retries the batch.
-max_retry_wait_ms (integer, default 30000): the longest Retry-After the plugin waits within a
-    call; a longer one becomes a retryable error at once.
+max_retry_wait_ms (integer, default 5000): the longest Retry-After the plugin waits within a
+    call; a longer one becomes a retryable error at once (the host's back-off takes over).
+    Keep retries x max_retry_wait_ms well below the backend's call_timeout_ms (30000).
 headers (table of strings, default none): extra request headers, for example a tenant id.
 tls.ca_file (string, optional): PEM file of the CA(s) that sign the server's certificate;
     default the webpki (Mozilla) roots.
@@ -85,7 +87,7 @@ pub struct TlsConfig {
 }
 
 const fn default_timeout_ms() -> u64 {
-    30_000
+    20_000
 }
 const fn default_max_batch_bytes() -> usize {
     5 * 1024 * 1024
@@ -94,7 +96,7 @@ const fn default_retries() -> u32 {
     3
 }
 const fn default_max_retry_wait_ms() -> u64 {
-    30_000
+    5_000
 }
 const fn default_ack_timeout_ms() -> u64 {
     10_000
@@ -349,7 +351,7 @@ mod test {
         .expect("valid");
         assert_eq!(p.base, "https://es:9200");
         assert!(p.https);
-        assert_eq!(p.config.timeout_ms, 30_000);
+        assert_eq!(p.config.timeout_ms, 20_000);
         let p = Config::parse(r#"{"kind":"splunk-hec","url":"http://h:8088"}"#).expect("valid");
         assert_eq!(p.config.ack, None, "on when the server offers it");
         assert_eq!(p.ack_timeout_ms, 10_000);
