@@ -118,7 +118,7 @@ fn tls_with_the_tests_ca_and_an_untrusted_server_named_by_key() {
     let Some(o) = osmem() else { return };
     let dir = tempfile::tempdir().expect("dir");
     common::make_certs(dir.path());
-    let port = common::tls_proxy::start(dir.path(), o.port);
+    let port = common::tls_proxy::start(dir.path(), o.port, false);
     let ca = dir.path().join("ca.pem");
     let cfg = format!(
         r#"{{"kind":"elasticsearch","url":"https://localhost:{port}","index":"tls","tls":{{"ca_file":"{}"}}}}"#,
@@ -167,6 +167,47 @@ fn bad_config_and_unsafe_secret_files_name_the_key() {
     );
     let e = open(r#"{"kind":"elasticsearch","url":"http://h"}"#).expect_err("no index");
     assert!(e.message.contains("`index`"), "{}", e.message);
+}
+
+#[test]
+fn mutual_tls_with_a_client_certificate_and_without_one() {
+    let Some(o) = osmem() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    common::make_certs(dir.path());
+    let port = common::tls_proxy::start(dir.path(), o.port, true);
+    let file = |n: &str| dir.path().join(n).display().to_string();
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"https://127.0.0.1:{port}","index":"mtls","tls":{{"ca_file":"{}","cert_file":"{}","key_file":"{}"}}}}"#,
+        file("ca.pem"),
+        file("client.pem"),
+        file("client.key")
+    );
+    let mut b = open(&cfg).expect("open");
+    let evs = events(1..=100);
+    b.write_batch(&records(&evs))
+        .expect("stored over mutual TLS");
+    assert_eq!(o.documents("mtls").len(), 100);
+    // Without a client certificate the server refuses the session: retryable, naming the key.
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"https://127.0.0.1:{port}","index":"mtls","tls":{{"ca_file":"{}"}}}}"#,
+        file("ca.pem")
+    );
+    let mut b = open(&cfg).expect("open");
+    let e = b
+        .write_batch(&records(&evs))
+        .expect_err("no client certificate");
+    assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
+    assert!(e.message.contains("tls.cert_file"), "{}", e.message);
+    // A key that does not fit the certificate is refused at open, naming tls.key_file.
+    let cfg = format!(
+        r#"{{"kind":"elasticsearch","url":"https://127.0.0.1:{port}","index":"mtls","tls":{{"ca_file":"{}","cert_file":"{}","key_file":"{}"}}}}"#,
+        file("ca.pem"),
+        file("client.pem"),
+        file("server.key")
+    );
+    let e = open(&cfg).expect_err("mismatched key");
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(e.message.contains("tls.key_file"), "{}", e.message);
 }
 
 /// osmem-server never answers an item 429; a `_bulk` stand-in does (tests/common/server.rs):

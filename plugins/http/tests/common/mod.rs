@@ -93,8 +93,8 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// `ca.pem`/`ca.key`, and `server.pem`/`server.key` for localhost and 127.0.0.1 signed by it,
-/// in `dir`.
+/// `ca.pem`/`ca.key`, `server.pem`/`server.key` for localhost and 127.0.0.1 and
+/// `client.pem`/`client.key` (client authentication) signed by it, in `dir`.
 pub fn make_certs(dir: &Path) {
     openssl(
         dir,
@@ -154,4 +154,11 @@ pub fn make_certs(dir: &Path) {
             "server.ext",
         ],
     );
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    for args in [
+        "req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=audit-client",
+        "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext",
+    ] {
+        openssl(dir, &args.split(' ').collect::<Vec<_>>());
+    }
 }

@@ -11,20 +11,32 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// Listens on a free port with `dir`'s `server.pem`/`server.key` and forwards each
-/// connection to `127.0.0.1:upstream`; returns the port. Runs until the test ends.
-pub fn start(dir: &Path, upstream: u16) -> u16 {
+/// connection to `127.0.0.1:upstream`; returns the port. Runs until the test ends. With
+/// `mutual`, clients must present a certificate signed by `dir`'s `ca.pem`.
+pub fn start(dir: &Path, upstream: u16, mutual: bool) -> u16 {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
         .expect("server.pem")
         .collect::<Result<_, _>>()
         .expect("certs");
     let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server config");
+        .expect("versions");
+    let builder = if mutual {
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(dir.join("ca.pem")).expect("ca.pem") {
+            roots.add(ca.expect("ca")).expect("root");
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("client verifier");
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder.with_single_cert(certs, key).expect("server config");
     let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
