@@ -216,16 +216,19 @@ impl Health for HttpBackend {
                 self.counters.requests_sent
             ));
         }
-        let (url, pending) = match &self.api {
-            Api::SplunkHec(h) => (h.health_url.clone(), h.unacknowledged()),
-            _ => (format!("{}/", self.client.describe), 0),
+        let (url, awaiting) = match &self.api {
+            Api::SplunkHec(h) => (
+                h.health_url.clone(),
+                format!(", {} requests awaiting acknowledgement", h.unacknowledged()),
+            ),
+            _ => (format!("{}/", self.client.describe), String::new()),
         };
         let r = self.client.send(&url, None, &[])?;
         if r.status != 200 {
             return Err(self.client.status_error("health check", &r));
         }
         Ok(format!(
-            "{}: reachable (HTTP {}), {} events stored, {} refused, {pending} requests awaiting acknowledgement",
+            "{}: reachable (HTTP {}), {} events stored, {} refused{awaiting}",
             self.client.describe,
             r.status,
             self.counters.events_stored,
