@@ -1,12 +1,14 @@
 //! The plugins with a baseline of their own (a hand-written client doing the plugin's
-//! writes): [`postgres`](super::postgres) and [`syslog`](super::syslog), chosen by the name
-//! the scenario's plugin library gives itself.
+//! writes): [`postgres`](super::postgres), [`syslog`](super::syslog) and
+//! [`http`](super::http) (kind elasticsearch), chosen by the name the scenario's plugin
+//! library gives itself.
 
 use std::collections::BTreeMap;
 
 use audit_host::plugin::{LoadOptions, LoadedPlugin};
 use audit_host::{AuditEvent, Result};
 
+use super::http::HttpBench;
 use super::postgres::PgBench;
 use super::scenario::{BenchBackend, Scenario};
 use super::syslog::SyslogBench;
@@ -17,6 +19,7 @@ pub(crate) enum PluginBench {
     /// Boxed: its scratch table holds the plugin's whole session.
     Postgres(Box<PgBench>),
     Syslog(SyslogBench),
+    Http(HttpBench),
 }
 
 /// The name the scenario's plugin library gives itself, when it is a plugin.
@@ -36,6 +39,9 @@ impl PluginBench {
         if let Some(pg) = PgBench::for_scenario(scenario, name)? {
             return Ok(Some(Self::Postgres(Box::new(pg))));
         }
+        if let Some(http) = HttpBench::for_scenario(scenario, name)? {
+            return Ok(Some(Self::Http(http)));
+        }
         Ok(SyslogBench::for_scenario(scenario, name).map(Self::Syslog))
     }
 
@@ -44,6 +50,7 @@ impl PluginBench {
         match self {
             Self::Postgres(p) => p.scenario(scenario),
             Self::Syslog(_) => scenario.clone(),
+            Self::Http(h) => h.scenario(scenario),
         }
     }
 
@@ -51,7 +58,7 @@ impl PluginBench {
     pub(crate) fn before_trail(&mut self) -> Result<()> {
         match self {
             Self::Postgres(p) => p.before_trail(),
-            Self::Syslog(_) => Ok(()),
+            Self::Syslog(_) | Self::Http(_) => Ok(()),
         }
     }
 
@@ -65,6 +72,7 @@ impl PluginBench {
         match self {
             Self::Postgres(p) => p.after_trail(events),
             Self::Syslog(s) => Ok(s.after_trail(events, counters)),
+            Self::Http(h) => h.after_trail(events, counters),
         }
     }
 
@@ -73,6 +81,7 @@ impl PluginBench {
         match self {
             Self::Postgres(p) => p.baseline(pool, events),
             Self::Syslog(s) => s.baseline(pool, events),
+            Self::Http(h) => h.baseline(pool, events),
         }
     }
 }
