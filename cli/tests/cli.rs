@@ -602,3 +602,60 @@ fn completions_and_the_manual_page_cover_every_command() -> TestResult {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values: bash, zsh, fish"));
     Ok(())
 }
+
+/// `--stats -` prints one JSON object on stdout and `--stats FILE` writes it to FILE (what
+/// `jq` reads); bare `--stats` keeps the indented copy on stderr; `-` with `--ack` (also on
+/// stdout) is a usage error.
+#[test]
+fn emit_stats_go_to_stdout_or_a_file_as_one_json_object() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let out = run(
+        &["emit", "--dir", "logs", "--stats", "-"],
+        events(3).as_bytes(),
+        cwd.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let stats: serde_json::Value = serde_json::from_str(&stdout)?;
+    assert_eq!(stats["total_events"], 3);
+    let out = run(
+        &["emit", "--dir", "logs", "--stats", "stats.json"],
+        events(2).as_bytes(),
+        cwd.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.path().join("stats.json"))?)?;
+    assert_eq!(stats["durable_sequence"], 5);
+    let out = run(
+        &["emit", "--dir", "logs", "--stats"],
+        events(1).as_bytes(),
+        cwd.path(),
+    );
+    assert!(
+        text(&out.stderr).contains("\"total_events\": 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &["emit", "--dir", "logs", "--ack", "--stats", "-"],
+        b"",
+        cwd.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--stats stats.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &["emit", "--dir", "logs", "--stats", "no/such/dir/stats.json"],
+        events(1).as_bytes(),
+        cwd.path(),
+    );
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot write statistics to no/such/dir/stats.json"));
+    Ok(())
+}

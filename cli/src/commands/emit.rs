@@ -7,7 +7,7 @@ mod rejects;
 mod signals;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +19,7 @@ use audit_host::config::TrailConfig;
 use audit_host::{AuditEvent, AuditTrail, Durability, Error};
 use clap::Args;
 
-use super::{EXIT_DATAERR, EXIT_USAGE, parse_durability, report, runtime};
+use super::{EXIT_DATAERR, EXIT_IOERR, EXIT_USAGE, parse_durability, report, runtime};
 use acks::{Acks, Shared};
 use input::{DEFAULT_MAX_EVENT_BYTES, Line, LineReader};
 use rejects::Rejects;
@@ -40,12 +40,14 @@ pub(crate) struct EmitArgs {
     /// to the durability mode (with sync: after its fdatasync).
     #[arg(long)]
     ack: bool,
-    /// At the end, print the trail's statistics as JSON on stderr: queue depth, and per
-    /// backend its state, delivered events and sequence, retries, fatal errors, spooled
-    /// events and bytes, dropped events, last error and when, and what the backend says of
-    /// itself: its health and its counters (docs/operations.md).
-    #[arg(long)]
-    stats: bool,
+    /// At the end, print the trail's statistics as JSON: queue depth, and per backend its
+    /// state, delivered events and sequence, retries, fatal errors, spooled events and bytes,
+    /// dropped events, last error and when, and what the backend says of itself: its health
+    /// and its counters (docs/operations.md). Without DEST: indented on stderr. DEST `-`:
+    /// one line on stdout (not with --ack); a path: one line in that file (replaced, mode
+    /// 0600). Either is a single JSON object that `jq` reads.
+    #[arg(long, value_name = "DEST", num_args = 0..=1)]
+    stats: Option<Option<PathBuf>>,
     /// The longest input line accepted, in bytes (the newline not counted). A longer line
     /// stops the run with exit code 65 after every earlier event is written; it is not read
     /// further.
@@ -67,6 +69,12 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    if args.ack && matches!(&args.stats, Some(Some(p)) if p.as_os_str() == "-") {
+        eprintln!(
+            "audit emit: --stats - and --ack both write to stdout; give --stats a file (--stats stats.json)"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let mut rejects = match args.rejects.as_deref().map(Rejects::open).transpose() {
         Ok(r) => r,
         Err(msg) => {
@@ -125,11 +133,10 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         if let Err(e) = &closed {
             eprintln!("audit emit: closing the trail failed: {e}");
         }
-        if args.stats {
-            match serde_json::to_string_pretty(&trail.statistics()) {
-                Ok(json) => eprintln!("{json}"),
-                Err(e) => eprintln!("audit emit: cannot print statistics: {e}"),
-            }
+        if let Some(dest) = &args.stats
+            && let Err(e) = write_stats(&trail.statistics(), dest.as_deref())
+        {
+            failure = failure.or(Some((EXIT_IOERR, e)));
         }
         if let Some((n, path)) = rejected.filter(|(n, _)| *n > 0) {
             eprintln!(
@@ -139,6 +146,39 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         }
         exit_code(failure, count, closed.is_ok())
     })
+}
+
+/// Writes the statistics where `--stats` says: indented on stderr (no DEST), one line on
+/// stdout (`-`), or one line in a file (replaced, mode 0600).
+fn write_stats(stats: &audit_host::Statistics, dest: Option<&Path>) -> Result<(), String> {
+    use std::io::Write as _;
+    let Some(dest) = dest else {
+        let json = serde_json::to_string_pretty(stats)
+            .map_err(|e| format!("cannot print statistics: {e}"))?;
+        eprintln!("{json}");
+        return Ok(());
+    };
+    let mut json =
+        serde_json::to_string(stats).map_err(|e| format!("cannot print statistics: {e}"))?;
+    json.push('\n');
+    if dest.as_os_str() == "-" {
+        let mut out = io::stdout().lock();
+        return out
+            .write_all(json.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("cannot write statistics to stdout: {e}"));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options
+        .open(dest)
+        .and_then(|mut f| f.write_all(json.as_bytes()))
+        .map_err(|e| format!("cannot write statistics to {}: {e}", dest.display()))
 }
 
 /// The trail from `--config` or `--dir`, with `--durability` applied.

@@ -18,6 +18,8 @@ use audit_host::{Durability, Error};
 
 /// Exit code for bad input data (sysexits EX_DATAERR).
 pub(crate) const EXIT_DATAERR: u8 = 65;
+/// sysexits' EX_IOERR: an output file (`--rejects`, `--stats FILE`) cannot be written.
+pub(crate) const EXIT_IOERR: u8 = 74;
 /// Exit code for usage, configuration and I/O errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
 

@@ -5,8 +5,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// sysexits' EX_IOERR: the rejects file cannot be written.
-const EXIT_IOERR: u8 = 74;
+use super::super::EXIT_IOERR;
 
 /// The open rejects file and how many lines went to it.
 pub(super) struct Rejects {
