@@ -26,7 +26,7 @@
 //! One blocking client (ureq on the workspace's rustls with the ring provider); 408, 429
 //! and 5xx answers and transport failures are retryable, 401/403/404 configuration errors.
 //!
-//! [`bench`] gives `audit bench` its `_bulk` baseline (docs/benchmarks.md).
+//! [`mod@bench`] gives `audit bench` its `_bulk` baseline (docs/benchmarks.md).
 //!
 //! Capabilities: `validate` (keys and values, offline), `health`, `stats`, `refuse` and
 //! `read` (elasticsearch; the other kinds cannot be read back: `last_line` is `None`).
