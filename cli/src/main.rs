@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use commands::bench::BenchArgs;
 use commands::config::ConfigCommand;
 use commands::emit::EmitArgs;
+use commands::keygen::KeygenArgs;
 use commands::plugin::PluginCommand;
 use commands::query::QueryArgs;
 use commands::verify::VerifyArgs;
@@ -70,6 +71,9 @@ enum Command {
     /// Backend plugin commands.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Create an Ed25519 key pair for signed seals: DIR/audit-signing.key (private, PKCS#8
+    /// DER, mode 600) and DIR/audit-signing.pub (64 hex digits).
+    Keygen(KeygenArgs),
     /// Measure a real trail against the tightest hand-written loop doing the same work.
     ///
     /// Logs realistic events (all 30 fields, ~900-byte lines) from concurrent producers,
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Config(c) => commands::config::run(c, verbose),
         Command::Bench(a) => commands::bench::bench(&a),
         Command::Plugin(c) => commands::plugin::run(c, verbose),
+        Command::Keygen(a) => commands::keygen::keygen(&a),
     }
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod config;
 pub(crate) mod configured;
 pub(crate) mod emit;
+pub(crate) mod keygen;
 pub(crate) mod plugin;
 pub(crate) mod plugin_kit;
 pub(crate) mod query;

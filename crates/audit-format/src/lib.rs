@@ -42,6 +42,7 @@ pub mod query;
 pub mod read;
 pub mod record;
 pub mod recover;
+pub mod seal;
 pub mod store;
 pub mod verify;
 

@@ -17,6 +17,8 @@ use crate::lock::lock_dir;
 use crate::names::{LogFile, list_log_files, log_file_name};
 use crate::record::{AuditRecord, ChainFields, Integrity};
 use crate::recover::{ChainHead, recover_tail};
+use crate::seal::SealReason;
+use crate::seal::snapshot::SealPoint;
 
 /// Default size at which a daily file is rotated: 100 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
@@ -144,6 +146,9 @@ impl FileStore {
                 fresh,
                 integrity: Integrity::Sha256,
                 pending_retention: None,
+                last_written: None,
+                seal_point: None,
+                seal_reason: None,
                 _lock: lock,
             },
         })
@@ -182,9 +187,12 @@ impl FileStore {
         let st = &mut self.state;
         st.check_usable()?;
         let mut touched = Vec::new();
-        let result = st.append(&self.dir, lines, &mut touched);
+        let mut last = None;
+        let result = st.append(&self.dir, lines, &mut touched, &mut last);
         if result.is_err() {
             st.rollback(touched);
+        } else if last.is_some() {
+            st.last_written = last;
         }
         result
     }
@@ -205,9 +213,29 @@ impl FileStore {
             }
             // Everything is on disk: no writeback to start for it.
             cur.written_back = cur.len;
+            if let Some((seq, sum)) = &st.last_written {
+                st.seal_point = Some(SealPoint {
+                    last_sequence: *seq,
+                    last_checksum: sum.clone(),
+                    file: cur.path.clone(),
+                    len: cur.len,
+                });
+            }
         }
         st.apply_pending_retention(&self.dir);
         Ok(())
+    }
+
+    /// Where the data was durable at the last successful [`flush`](Self::flush): what a seal
+    /// may cover (`None` before anything was written and flushed).
+    pub fn seal_point(&self) -> Option<&SealPoint> {
+        self.state.seal_point.as_ref()
+    }
+
+    /// Whether a file was rotated or retention deleted files since the last call (each is
+    /// a moment to seal): [`SealReason::Retention`] over [`SealReason::Rotation`].
+    pub fn take_seal_reason(&mut self) -> Option<SealReason> {
+        self.state.seal_reason.take()
     }
 
     /// Flushes and closes the current file (the directory stays locked until the store is
@@ -261,6 +289,13 @@ struct State {
     /// A new day's file was started on this day (counting back from it, retention is due
     /// once that file's first batch is durable).
     pending_retention: Option<NaiveDate>,
+    /// The last line appended: its sequence number and checksum (kept per batch, not per
+    /// line, for seals).
+    last_written: Option<(u64, String)>,
+    /// What the last flush made durable (see [`FileStore::seal_point`]).
+    seal_point: Option<SealPoint>,
+    /// A rotation or a retention happened since [`FileStore::take_seal_reason`] was last asked.
+    seal_reason: Option<SealReason>,
     _lock: File,
 }
 
@@ -280,7 +315,13 @@ impl State {
         Ok(())
     }
 
-    fn append<I>(&mut self, dir: &Path, records: I, touched: &mut Vec<Touched>) -> Result<()>
+    fn append<I>(
+        &mut self,
+        dir: &Path,
+        records: I,
+        touched: &mut Vec<Touched>,
+        last: &mut Option<(u64, String)>,
+    ) -> Result<()>
     where
         I: IntoIterator,
         I::Item: Storable,
@@ -304,7 +345,7 @@ impl State {
             }
             self.fresh = false;
         }
-        for rec in records {
+        while let Some(rec) = records.next() {
             let date = rec.date()?;
             let date = match self.floor {
                 Some(floor) => date.max(floor),
@@ -327,6 +368,9 @@ impl State {
             }
             self.wbuf.extend_from_slice(rec.line().as_bytes());
             self.wbuf.push(b'\n');
+            if records.peek().is_none() {
+                *last = Some((rec.sequence_number(), checksum_of(rec.line())));
+            }
         }
         self.write_out(touched)
     }
@@ -409,6 +453,9 @@ impl State {
         touched: &mut Vec<Touched>,
     ) -> Result<()> {
         if let Some(old) = self.current.take() {
+            if self.seal_reason.is_none() {
+                self.seal_reason = Some(SealReason::Rotation);
+            }
             // Everything in a file we leave is durable, so `flush` only syncs the current one.
             old.file.sync_data().map_err(|e| {
                 self.poisoned = Some(format!("fdatasync of {} failed: {e}", old.path.display()));
@@ -542,6 +589,7 @@ impl State {
             }
         }
         let _ = sync_dir(dir);
+        self.seal_reason = Some(SealReason::Retention);
     }
 
     /// What the anchor at `kept` records as removed: the `expired` files, and before them
@@ -581,6 +629,18 @@ impl State {
             removed_on: today,
             retention_days: days,
         }
+    }
+}
+
+/// The checksum of a stored line: canonical lines lead with it (`{"checksum":"<64 hex>"`).
+fn checksum_of(line: &str) -> String {
+    const AT: usize = "{\"checksum\":\"".len();
+    match line.get(AT..AT + 64) {
+        Some(hex) if line.starts_with("{\"checksum\":\"") => hex.to_owned(),
+        _ => serde_json::from_str::<ChainFields<'_>>(line)
+            .ok()
+            .and_then(|c| c.checksum.map(|c| c.into_owned()))
+            .unwrap_or_default(),
     }
 }
 

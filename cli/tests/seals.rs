@@ -1,0 +1,306 @@
+//! Signed seals (`[trail.integrity] signing_key_file`, `audit keygen`, `audit verify
+//! --public-key`): a 5,000-event trail over five days, untouched and tampered with in each
+//! way a hash chain alone cannot show; a SIGKILL between two seals; a restart continuing
+//! the seal chain.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use audit_host::{AuditEventType, AuditTrail, CompliancePolicy};
+use chrono::{DateTime, TimeZone, Utc};
+use common::*;
+
+const DAYS: [u32; 5] = [1, 2, 3, 4, 5];
+const PER_DAY: usize = 1000;
+
+/// Noon (UTC) on 2026-03-`day`.
+fn march(day: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, 12, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+/// `audit keygen --out DIR` in `cwd`; returns (private, public).
+fn keygen(cwd: &Path, dir: &str) -> (PathBuf, PathBuf) {
+    let out = audit(&["keygen", "--out", dir], cwd, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let d = cwd.join(dir);
+    (d.join("audit-signing.key"), d.join("audit-signing.pub"))
+}
+
+/// 1,000 events on each of five days (a file per day, a seal at each rotation, at the
+/// interval and at close), signed with `key`.
+fn write_sealed_trail(dir: &Path, key: &Path) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let now = std::sync::Arc::new(std::sync::Mutex::new(march(DAYS[0])));
+        let clock = std::sync::Arc::clone(&now);
+        let trail = AuditTrail::builder()
+            .storage_path(dir)
+            .policy(CompliancePolicy {
+                retention_days: 3650,
+                ..Default::default()
+            })
+            .signing_key_file(key)
+            .expect("signing key")
+            .seal_interval(Duration::from_millis(20))
+            .flush_interval(Duration::from_millis(5))
+            .clock(move || *clock.lock().expect("clock"))
+            .build()
+            .expect("trail");
+        for &d in &DAYS {
+            *now.lock().expect("clock") = march(d);
+            for i in 0..PER_DAY {
+                trail
+                    .log_event(AuditEventType::DataAccess, format!("day {d} event {i}"))
+                    .await
+                    .expect("log");
+            }
+            trail.flush().await.expect("flush");
+        }
+        trail.close().await.expect("close");
+    });
+}
+
+/// A sealed trail in `cwd/logs` with keys in `cwd/keys`.
+fn sealed(cwd: &Path) -> (PathBuf, PathBuf) {
+    let (key, public) = keygen(cwd, "keys");
+    let logs = cwd.join("logs");
+    write_sealed_trail(&logs, &key);
+    (logs, public)
+}
+
+fn verify_sealed(cwd: &Path, public: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["verify", "--public-key", public.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    args.push("logs");
+    audit(&args, cwd, "")
+}
+
+/// Exit 1, with stdout naming `what`.
+fn assert_fails_naming(out: &Output, what: &str) {
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(what), "expected `{what}` in:\n{stdout}");
+}
+
+fn seal_lines(logs: &Path) -> Vec<(PathBuf, String)> {
+    let dir = logs.join(".audit-seals");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("seals dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .expect("read")
+                .lines()
+                .map(|l| (f.clone(), l.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Rewrites the seal files without line `index` (0-based, over all files), or with it
+/// replaced by `with`.
+fn rewrite_seal(logs: &Path, index: usize, with: Option<String>) -> TestResult {
+    let lines = seal_lines(logs);
+    let target = lines[index].0.clone();
+    let mut kept = String::new();
+    for (i, (f, l)) in lines.iter().enumerate() {
+        if *f != target {
+            continue;
+        }
+        match (&with, i == index) {
+            (_, false) => kept.push_str(l),
+            (Some(w), true) => kept.push_str(w),
+            (None, true) => continue,
+        }
+        kept.push('\n');
+    }
+    std::fs::write(target, kept)?;
+    Ok(())
+}
+
+#[test]
+fn untouched_trail_verifies_with_the_public_key() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (logs, public) = sealed(cwd.path());
+    assert_eq!(log_files(&logs).len(), 5);
+    let seals = seal_lines(&logs);
+    // Rotations (4), the interval and close; a rotation met while the seal thread is busy
+    // shares the next seal, and close seals only what no seal covers yet, so the count
+    // varies. The last seal covers every event.
+    assert!(seals.len() >= 3, "{} seals", seals.len());
+    assert!(
+        seals
+            .last()
+            .is_some_and(|(_, l)| l.contains("\"last_sequence\":5000,")),
+        "{:?}",
+        seals.last()
+    );
+    assert!(
+        seals
+            .iter()
+            .any(|(_, l)| l.contains("\"reason\":\"rotation\""))
+    );
+    let key = std::fs::read(cwd.path().join("keys/audit-signing.key"))?;
+    assert_eq!(key.len(), 83, "PKCS#8 v2 DER");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cwd.path().join("keys/audit-signing.key"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("ok: 5000 events in 5 files"), "{stdout}");
+    assert!(stdout.contains("up to sequence 5000"), "{stdout}");
+    assert!(!text(&out.stderr).contains("not yet sealed"));
+    // --key-file keeps working alongside (here the chain is plain SHA-256: no key).
+    let plain = audit(&["verify", "logs"], cwd.path(), "");
+    assert!(plain.status.success(), "{}", text(&plain.stdout));
+    Ok(())
+}
+
+#[test]
+fn tail_truncation_names_the_missing_sequences() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (logs, public) = sealed(cwd.path());
+    let newest = log_files(&logs).pop().ok_or("no files")?;
+    let text_now = std::fs::read_to_string(&newest)?;
+    let lines: Vec<&str> = text_now.lines().collect();
+    let kept = lines[..lines.len() - 10].join("\n") + "\n";
+    std::fs::write(&newest, kept)?;
+    // The chain alone still verifies: this is what the seals are for.
+    assert!(audit(&["verify", "logs"], cwd.path(), "").status.success());
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "sequences 4991 to 5000 are missing");
+    assert_fails_naming(&out, "its tail was cut off");
+    Ok(())
+}
+
+#[test]
+fn deleting_the_newest_file_is_named() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (logs, public) = sealed(cwd.path());
+    let newest = log_files(&logs).pop().ok_or("no files")?;
+    std::fs::remove_file(&newest)?;
+    assert!(audit(&["verify", "logs"], cwd.path(), "").status.success());
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "audit_2026-03-05.jsonl is missing");
+    Ok(())
+}
+
+#[test]
+fn an_edited_or_deleted_seal_fails() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (logs, public) = sealed(cwd.path());
+    let seals = seal_lines(&logs);
+    let middle = seals.len() / 2;
+    // Edited: a sealed size changed by one.
+    let edited = seals[middle].1.replacen("\"size\":", "\"size\":1", 1);
+    rewrite_seal(&logs, middle, Some(edited))?;
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "the signature does not match the public key");
+    // Restored, then deleted.
+    rewrite_seal(&logs, middle, Some(seals[middle].1.clone()))?;
+    assert!(verify_sealed(cwd.path(), &public, &[]).status.success());
+    rewrite_seal(&logs, middle, None)?;
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(
+        &out,
+        &format!("seal(s) {} to {} are missing", middle + 1, middle + 1),
+    );
+    Ok(())
+}
+
+#[test]
+fn a_forged_anchor_after_removing_the_oldest_file_fails() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (logs, public) = sealed(cwd.path());
+    let files = log_files(&logs);
+    std::fs::remove_file(&files[0])?;
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&files[1])?
+            .lines()
+            .next()
+            .ok_or("empty file")?,
+    )?;
+    let forged = serde_json::json!({
+        "previous_hash": first["previous_hash"],
+        "sequence_number": first["sequence_number"],
+    });
+    std::fs::write(logs.join(".audit-anchor.json"), forged.to_string())?;
+    // Without a key the forged anchor passes the chain check; the seals do not.
+    assert!(audit(&["verify", "logs"], cwd.path(), "").status.success());
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "audit_2026-03-01.jsonl is missing");
+    assert_fails_naming(&out, ".audit-anchor.json: appeared since seal");
+    Ok(())
+}
+
+#[test]
+fn a_file_replaced_by_another_valid_chain_fails() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (logs, public) = sealed(cwd.path());
+    // Another trail written the same way: every file a valid chain, other bytes.
+    let other = cwd.path().join("other");
+    write_sealed_trail(&other, &cwd.path().join("keys/audit-signing.key"));
+    for f in log_files(&logs) {
+        std::fs::remove_file(f)?;
+    }
+    for f in log_files(&other) {
+        std::fs::copy(&f, logs.join(f.file_name().ok_or("name")?))?;
+    }
+    assert!(audit(&["verify", "logs"], cwd.path(), "").status.success());
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "are not those seal");
+    assert_fails_naming(&out, "the chain was replaced");
+    Ok(())
+}
+
+#[test]
+fn the_wrong_public_key_fails_saying_the_signature_does_not_match() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (_logs, _public) = sealed(cwd.path());
+    let (_, wrong) = keygen(cwd.path(), "other-keys");
+    let out = verify_sealed(cwd.path(), &wrong, &[]);
+    assert_fails_naming(&out, "the signature does not match the public key");
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signing_key_readable_by_others_is_refused_naming_the_key() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let cwd = tempfile::tempdir()?;
+    let (key, _) = keygen(cwd.path(), "keys");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::write(
+        cwd.path().join("audit.toml"),
+        "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nsigning_key_file = \"keys/audit-signing.key\"\n",
+    )?;
+    let out = audit(&["config", "check", "audit.toml"], cwd.path(), "");
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("trail.integrity.signing_key_file"), "{all}");
+    assert!(all.contains("chmod 600"), "{all}");
+    // keygen never overwrites a key.
+    let again = audit(&["keygen", "--out", "keys"], cwd.path(), "");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("never overwrites"),
+        "{}",
+        text(&again.stderr)
+    );
+    Ok(())
+}
