@@ -34,6 +34,11 @@ fn keygen(cwd: &Path, dir: &str) -> (PathBuf, PathBuf) {
 /// 1,000 events on each of five days (a file per day, a seal at each rotation, at the
 /// interval and at close), signed with `key`.
 fn write_sealed_trail(dir: &Path, key: &Path) {
+    write_sealed_trail_kept(dir, key, 3650);
+}
+
+/// As [`write_sealed_trail`], with retention `retention_days`.
+fn write_sealed_trail_kept(dir: &Path, key: &Path, retention_days: u32) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let now = std::sync::Arc::new(std::sync::Mutex::new(march(DAYS[0])));
@@ -41,7 +46,7 @@ fn write_sealed_trail(dir: &Path, key: &Path) {
         let trail = AuditTrail::builder()
             .storage_path(dir)
             .policy(CompliancePolicy {
-                retention_days: 3650,
+                retention_days,
                 ..Default::default()
             })
             .signing_key_file(key)
@@ -302,5 +307,153 @@ fn a_signing_key_readable_by_others_is_refused_naming_the_key() -> TestResult {
         "{}",
         text(&again.stderr)
     );
+    Ok(())
+}
+
+/// A configuration in `cwd` sealing `logs` with `keys/audit-signing.key` every `interval_ms`.
+fn sealing_config(cwd: &Path, interval_ms: u64) -> TestResult {
+    std::fs::write(
+        cwd.join("audit.toml"),
+        format!(
+            "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nsigning_key_file = \"keys/audit-signing.key\"\nseal_interval_ms = {interval_ms}\n"
+        ),
+    )?;
+    Ok(())
+}
+
+fn events(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("{{\"event_type\":\"data_access\",\"message\":\"event {i}\"}}\n"))
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_between_two_seals_leaves_events_not_yet_sealed_and_a_restart_continues_the_chain()
+-> TestResult {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let cwd = tempfile::tempdir()?;
+    let (_, public) = keygen(cwd.path(), "keys");
+    // Seals only at rotation and close in this test: the interval is ten minutes.
+    sealing_config(cwd.path(), 600_000)?;
+    // Run 1 closes: its close seal covers 1..=100, durable before `emit` returned.
+    let out = audit(
+        &["emit", "--config", "audit.toml"],
+        cwd.path(),
+        events(0, 100),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = cwd.path().join("logs");
+    let first = seal_lines(&logs);
+    assert_eq!(first.len(), 1);
+    assert!(
+        first[0].1.contains("\"last_sequence\":100,")
+            && first[0].1.contains("\"reason\":\"close\"")
+    );
+
+    // Run 2 is killed after at least 50 more events are durable: no seal covers them.
+    let mut child = Command::new(audit_bin())
+        .args(["emit", "--config", "audit.toml", "--ack"])
+        .current_dir(cwd.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or("stdin")?;
+    let feeder = std::thread::spawn(move || {
+        for i in 100.. {
+            if stdin.write_all(events(i, 1).as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut acks = BufReader::new(child.stdout.take().ok_or("stdout")?).lines();
+    for _ in 0..50 {
+        acks.next().ok_or("emit ended early")??;
+    }
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    let _ = feeder.join();
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{}{stderr}", text(&out.stdout));
+    // The killed run may leave a torn last line: the count comes from `verify`.
+    let stdout = text(&out.stdout);
+    let last: u64 = stdout
+        .strip_prefix("ok: ")
+        .and_then(|s| s.split(' ').next())
+        .ok_or("no ok line")?
+        .parse()?;
+    assert!(last >= 150, "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "{} events not yet sealed (sequences 101 to {last}, after seal 1)",
+            last - 100
+        )),
+        "{stderr}"
+    );
+
+    // Run 3 (a restart) continues the seal chain: seal 2 follows seal 1 and covers all.
+    let out = audit(
+        &["emit", "--config", "audit.toml"],
+        cwd.path(),
+        events(0, 10),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let seals = seal_lines(&logs);
+    assert_eq!(seals.len(), 2);
+    let one: serde_json::Value = serde_json::from_str(&seals[0].1)?;
+    let two: serde_json::Value = serde_json::from_str(&seals[1].1)?;
+    assert_eq!(two["seal"], 2);
+    assert_eq!(two["previous_signature"], one["signature"]);
+    assert_eq!(two["first_sequence"], 101);
+    assert_eq!(two["last_sequence"], last + 10);
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        !text(&out.stderr).contains("not yet sealed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("2 seals"),
+        "{}",
+        text(&out.stdout)
+    );
+    Ok(())
+}
+
+#[test]
+fn retention_is_sealed_with_its_anchor_and_verifies() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (key, public) = keygen(cwd.path(), "keys");
+    let logs = cwd.path().join("logs");
+    write_sealed_trail_kept(&logs, &key, 2);
+    // Retention kept the files of March 3 to 5 (counted back from the 5th).
+    assert_eq!(log_files(&logs).len(), 3);
+    let seals = seal_lines(&logs);
+    let last: serde_json::Value = serde_json::from_str(&seals.last().ok_or("no seal")?.1)?;
+    assert_eq!(last["anchor"]["sequence_number"], 2001);
+    assert_eq!(last["files"].as_array().map(Vec::len), Some(3));
+    assert!(
+        seals
+            .iter()
+            .any(|(_, l)| l.contains("\"reason\":\"retention\""))
+    );
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // The anchor is sealed: one rewritten in place (its record of the removal altered) fails.
+    let anchor = logs.join(".audit-anchor.json");
+    let altered =
+        std::fs::read_to_string(&anchor)?.replace("\"retention_days\":2", "\"retention_days\":3");
+    std::fs::write(&anchor, altered)?;
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, ".audit-anchor.json: changed since seal");
     Ok(())
 }

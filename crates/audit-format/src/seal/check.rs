@@ -12,7 +12,7 @@ use super::format::{SealLineError, SignedSeal, parse_signed};
 use super::hex;
 use super::keys::PublicKey;
 use super::log::read_seal_lines;
-use crate::anchor::ANCHOR_FILE;
+use crate::anchor::{ANCHOR_FILE, Anchor};
 use crate::error::Result;
 use crate::fs::open_read;
 use crate::names::{list_log_files, parse_log_file_name};
@@ -290,8 +290,13 @@ fn check_anchor(dir: &Path, last: &SignedSeal, out: &mut SealCheck) {
         last.seal.seal
     );
     // Retention writes a new anchor just before its seal; a check between the two sees it
-    // changed. Only then (nothing else wrong, an anchor present) is it a warning.
-    if now.is_some() && out.failures.is_empty() {
+    // moved forward. Only then (nothing else wrong, a later start) is it a warning.
+    let sealed_seq = last.seal.anchor.as_ref().map_or(0, |a| a.sequence_number);
+    let moved_on = Anchor::read(dir)
+        .ok()
+        .flatten()
+        .is_some_and(|a| a.sequence_number > sealed_seq);
+    if moved_on && out.failures.is_empty() {
         out.warnings
             .push(format!("{msg} (retention since the last seal?)"));
     } else {
