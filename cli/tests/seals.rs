@@ -457,3 +457,69 @@ fn retention_is_sealed_with_its_anchor_and_verifies() -> TestResult {
     assert_fails_naming(&out, ".audit-anchor.json: changed since seal");
     Ok(())
 }
+
+#[test]
+fn the_file_plugin_witnesses_the_seals_and_shows_a_deleted_directory() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (_, public) = keygen(cwd.path(), "keys");
+    let lib = plugin_lib("audit_backend_file");
+    let inspect = audit(
+        &["plugin", "inspect", lib.to_str().ok_or("utf-8")?],
+        cwd.path(),
+        "",
+    );
+    let shown = text(&inspect.stdout) + &text(&inspect.stderr);
+    assert!(shown.contains("seal/1"), "{shown}");
+    std::fs::write(
+        cwd.path().join("audit.toml"),
+        format!(
+            "[trail.integrity]\nsigning_key_file = \"keys/audit-signing.key\"\n\n[[backends]]\ntype = \"file\"\npath = \"logs\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {:?}\nconfig = {{ path = \"witness\" }}\n",
+            lib.to_str().ok_or("utf-8")?
+        ),
+    )?;
+    for round in 0..2 {
+        let out = audit(
+            &["emit", "--config", "audit.toml"],
+            cwd.path(),
+            events(round * 100, 100),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // The witness holds the same seal lines as the directory (the close seal of each run).
+    let own = seal_lines(&cwd.path().join("logs"));
+    let witnessed = {
+        let dir = cwd.path().join("witness/.audit-witness");
+        let mut lines = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            lines.extend(
+                std::fs::read_to_string(e?.path())?
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+        lines
+    };
+    assert_eq!(own.len(), 2);
+    assert_eq!(
+        own.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(),
+        witnessed
+    );
+    let with_witness = ["--seals", "witness/.audit-witness"];
+    let out = verify_sealed(cwd.path(), &public, &with_witness);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // The whole directory, seals included, is deleted: the witness's seals name what is gone.
+    std::fs::remove_dir_all(cwd.path().join("logs"))?;
+    let out = verify_sealed(cwd.path(), &public, &with_witness);
+    assert_fails_naming(&out, "audit_");
+    assert_fails_naming(&out, "is missing: seal 2 sealed it");
+    assert_fails_naming(
+        &out,
+        "logs is gone: sequences 1 to 200, sealed by seal 2, are missing",
+    );
+    Ok(())
+}

@@ -2,8 +2,8 @@
 //! [`StorageBackend`] adapter.
 
 use std::borrow::Cow;
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::capabilities::Capabilities;
 use crate::backend::{Batch, ChainHead, Refusal, StorageBackend};
+use crate::sealing::SealWitness;
 use audit_format::error::{CallErrorKind, Error, Result};
 
 type Reply<T> = oneshot::Sender<Result<T, PluginError>>;
@@ -27,6 +28,8 @@ pub(super) enum Command {
     Health(Reply<Option<String>>),
     Statistics(Reply<Vec<(String, u64)>>),
     ReadFrom(u64, u32, Reply<Option<Vec<String>>>),
+    /// A seal for the `seal` capability, from the seal thread (a plain channel: it is not async).
+    Seal(String, mpsc::Sender<Result<(), PluginError>>),
     Close(Reply<()>),
 }
 
@@ -80,6 +83,13 @@ pub(super) fn serve(
                     None => Ok(None),
                 };
                 let _ = reply.send(lines);
+            }
+            Command::Seal(line, reply) => {
+                let result = match capabilities.seal {
+                    Some(seal) => (seal.seal())(instance, RStr::from_str(&line)).into_result(),
+                    None => Err(PluginError::fatal("the plugin does not export `seal`")),
+                };
+                let _ = reply.send(result);
             }
             Command::Close(reply) => {
                 let _ = reply.send(instance.close().into_result());
@@ -156,6 +166,8 @@ pub struct PluginBackend {
     pub(super) call_timeout: Duration,
     /// Where it is configured (`backends[N] "NAME" (FILE:LINE)`), for messages.
     pub(super) entry: Option<String>,
+    /// It exports the `seal` capability: a witness of the trail's seals.
+    pub(super) witness: bool,
 }
 
 /// How long the host waits for one plugin call by default (`call_timeout_ms`).
@@ -261,6 +273,45 @@ impl PluginBackend {
     }
 }
 
+/// A plugin with the `seal` capability as the seal thread calls it: a blocking call on the
+/// instance's thread, waiting at most `call_timeout_ms`.
+#[derive(Debug)]
+struct PluginWitness {
+    name: String,
+    tx: Mutex<mpsc::Sender<Command>>,
+    call_timeout: Duration,
+}
+
+impl SealWitness for PluginWitness {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn witness(&self, line: &str) -> Result<()> {
+        let (reply_tx, reply_rx) = mpsc::channel();
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(Command::Seal(line.to_owned(), reply_tx));
+        if sent.is_err() {
+            return Err(Error::backend(format!("{} is closed", self.name)));
+        }
+        match reply_rx.recv_timeout(self.call_timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::backend(format!("{}: {}", self.name, e.message))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::backend(format!(
+                "{}: no answer within call_timeout_ms ({} ms)",
+                self.name,
+                self.call_timeout.as_millis()
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(Error::backend(format!("{}: its thread stopped", self.name)))
+            }
+        }
+    }
+}
+
 /// The plugin ABI's error kind as [`Error::PluginCall`] reports it.
 fn call_error_kind(kind: ErrorKind) -> CallErrorKind {
     match kind {
@@ -321,6 +372,21 @@ impl StorageBackend for PluginBackend {
 
     async fn statistics(&self) -> Result<Vec<(String, u64)>> {
         PluginBackend::statistics(self).await
+    }
+
+    fn seal_witness(&self) -> Option<Arc<dyn SealWitness>> {
+        self.witness.then(|| {
+            Arc::new(PluginWitness {
+                name: self.subject(),
+                tx: Mutex::new(
+                    self.tx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone(),
+                ),
+                call_timeout: self.call_timeout,
+            }) as Arc<dyn SealWitness>
+        })
     }
 
     async fn close(&self) -> Result<()> {

@@ -44,7 +44,7 @@ pub struct PluginInfo {
     /// Its configuration keys.
     pub config_help: String,
     /// The capabilities it exports that this host uses, as `name/version` (`health/1`,
-    /// `validate/1`, `read/1`).
+    /// `validate/1`, `read/1`, `seal/1`).
     pub capabilities: Vec<String>,
 }
 
@@ -268,6 +268,7 @@ impl LoadedPlugin {
                 thread: Mutex::new(Some(thread)),
                 call_timeout: DEFAULT_CALL_TIMEOUT,
                 entry: None,
+                witness: capabilities.seal.is_some(),
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();

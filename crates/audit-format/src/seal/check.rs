@@ -224,6 +224,14 @@ fn check_prefixes(path: &Path, claims: &[(u64, &str, u64)], out: &mut SealCheck)
 /// The last seal's last sequence and checksum must be stored; later events are unsealed.
 fn check_sealed_end(dir: &Path, last: &SignedSeal, dir_last: Option<u64>, out: &mut SealCheck) {
     let (seq, n) = (last.seal.last_sequence, last.seal.seal);
+    if !dir.is_dir() {
+        let start = last.seal.anchor.as_ref().map_or(1, |a| a.sequence_number);
+        out.failures.push(format!(
+            "{} is gone: sequences {start} to {seq}, sealed by seal {n}, are missing",
+            dir.display()
+        ));
+        return;
+    }
     match find_line(dir, seq) {
         Ok(Some(head)) => {
             let sum = serde_json::from_str::<ChainFields<'_>>(&head.line)
@@ -236,19 +244,14 @@ fn check_sealed_end(dir: &Path, last: &SignedSeal, dir_last: Option<u64>, out: &
                 ));
             }
         }
-        Ok(None) => {
-            let from = dir_last.map_or_else(|| "?".into(), |l| (l + 1).min(seq).to_string());
-            let ends = dir_last.map_or_else(
-                || "the chain check failed".to_owned(),
-                |l| format!("the directory ends at sequence {l}"),
-            );
-            out.failures.push(format!(
-                "sequences {from} to {seq} are missing: seal {n} sealed up to sequence {seq}, {ends}"
-            ));
-        }
-        Err(e) => out
-            .failures
-            .push(format!("cannot look for sequence {seq}: {e}")),
+        Ok(None) => out.failures.push(match dir_last {
+            Some(l) => format!(
+                "sequences {} to {seq} are missing: seal {n} sealed up to sequence {seq}, the directory ends at sequence {l}",
+                (l + 1).min(seq)
+            ),
+            None => format!("sequence {seq} is missing: seal {n} sealed up to it"),
+        }),
+        Err(e) => out.failures.push(format!("cannot look for sequence {seq}: {e}")),
     }
     if let Some(l) = dir_last
         && l > seq
