@@ -153,6 +153,9 @@ fn verify_directory(
         }
         Err(e) if e.broken_sequence().is_some() || matches!(e, VerifyError::Directory { .. }) => {
             println!("FAILED: {e}");
+            if hint && e.broken_sequence().is_some() {
+                eprintln!("hint: if this trail uses an HMAC key, pass it with --key-file");
+            }
             let _ = seals_verdict(dir, sealed, None, Vec::new());
             ExitCode::from(1)
         }
