@@ -58,9 +58,14 @@ enum Command {
     /// --key-file is given; a plugin backend's store is read back through its `read`
     /// capability (the plugin is opened with its config and closed afterwards).
     ///
+    /// With --public-key FILE the directory's signed seals are checked too (every seal's
+    /// signature and chain, every sealed file over its sealed prefix, the last sealed
+    /// sequence); events after the last seal are a warning. --seals DIR reads a witness's copy.
+    ///
     /// Exit 0 with `ok: N events in F files` (a plugin: `ok: N events in backends[I] "NAME"
-    /// (FILE:LINE)`); 1 naming the first bad sequence (file:line, or the line read back);
-    /// 2 for usage or I/O errors, an unknown NAME, or a plugin without `read`.
+    /// (FILE:LINE)`); 1 naming the first bad sequence (file:line, or the line read back),
+    /// or each seal failure; 2 for usage or I/O errors, an unknown NAME, or a plugin without
+    /// `read`.
     Verify(VerifyArgs),
     /// Print the events in DIR, or in the store of backend NAME of a configuration (--config
     /// FILE --backend NAME), that match every filter, newest first, as JSON lines.
