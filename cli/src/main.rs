@@ -14,6 +14,7 @@ use commands::bench::BenchArgs;
 use commands::config::ConfigCommand;
 use commands::docs::CompletionsArgs;
 use commands::emit::EmitArgs;
+use commands::keygen::KeygenArgs;
 use commands::plugin::PluginCommand;
 use commands::query::QueryArgs;
 use commands::verify::VerifyArgs;
@@ -59,9 +60,14 @@ enum Command {
     /// --key-file is given; a plugin backend's store is read back through its `read`
     /// capability (the plugin is opened with its config and closed afterwards).
     ///
+    /// With --public-key FILE the directory's signed seals are checked too (every seal's
+    /// signature and chain, every sealed file over its sealed prefix, the last sealed
+    /// sequence); events after the last seal are a warning. --seals DIR reads a witness's copy.
+    ///
     /// Exit 0 with `ok: N events in F files` (a plugin: `ok: N events in backends[I] "NAME"
-    /// (FILE:LINE)`); 1 naming the first bad sequence (file:line, or the line read back);
-    /// 2 for usage or I/O errors, an unknown NAME, or a plugin without `read`.
+    /// (FILE:LINE)`); 1 naming the first bad sequence (file:line, or the line read back),
+    /// or each seal failure; 2 for usage or I/O errors, an unknown NAME, or a plugin without
+    /// `read`.
     Verify(VerifyArgs),
     /// Print the events in DIR, or in the store of backend NAME of a configuration (--config
     /// FILE --backend NAME), that match every filter, newest first, as JSON lines.
@@ -72,6 +78,9 @@ enum Command {
     /// Backend plugin commands.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Create an Ed25519 key pair for signed seals: DIR/audit-signing.key (private, PKCS#8
+    /// DER, mode 600) and DIR/audit-signing.pub (64 hex digits).
+    Keygen(KeygenArgs),
     /// Measure a real trail against the tightest hand-written loop doing the same work.
     ///
     /// Logs realistic events (all 30 fields, ~900-byte lines) from concurrent producers,
@@ -98,6 +107,7 @@ fn main() -> ExitCode {
         Command::Plugin(c) => commands::plugin::run(c, verbose),
         Command::Completions(a) => commands::docs::completions::<Cli>(&a),
         Command::Man => commands::docs::man::<Cli>(),
+        Command::Keygen(a) => commands::keygen::keygen(&a),
     }
 }
 

@@ -141,6 +141,12 @@ pub trait StorageBackend: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// A witness for the trail's seals, if this backend keeps a copy of them (a plugin with
+    /// the `seal` capability). Asked once, when the trail is built.
+    fn seal_witness(&self) -> Option<std::sync::Arc<dyn crate::sealing::SealWitness>> {
+        None
+    }
+
     /// A one-line status (what it is connected to, how far it got), shown in
     /// `BackendStatistics.health`. The default, `None`, is "unknown". The trail asks at most
     /// every few seconds, after a flush, and once before `close`.
@@ -181,6 +187,9 @@ impl<T: StorageBackend + ?Sized> StorageBackend for std::sync::Arc<T> {
     }
     fn query_dir(&self) -> Option<&Path> {
         (**self).query_dir()
+    }
+    fn seal_witness(&self) -> Option<std::sync::Arc<dyn crate::sealing::SealWitness>> {
+        (**self).seal_witness()
     }
     async fn health(&self) -> Result<Option<String>> {
         (**self).health().await

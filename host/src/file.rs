@@ -11,6 +11,7 @@ use audit_format::error::Error;
 use audit_format::{Anchor, FileStore, Integrity};
 
 use crate::backend::{Batch, ChainHead, StorageBackend};
+use crate::sealing::{SealThread, Sealing};
 use audit_format::error::Result;
 use audit_format::record::AuditRecord;
 
@@ -31,9 +32,17 @@ pub struct FileBackendBuilder {
     retention_of_imported: bool,
     integrity: Integrity,
     allow_insecure_permissions: bool,
+    sealing: Option<Sealing>,
 }
 
 impl FileBackendBuilder {
+    /// Signs seals of the directory (`.audit-seals/`) with `sealing`'s key: at its interval
+    /// when events were added, after each rotation and retention, and at close. Default:
+    /// none. The trail sets this from `[trail.integrity] signing_key_file`.
+    pub fn sealing(self, sealing: Option<Sealing>) -> Self {
+        Self { sealing, ..self }
+    }
+
     /// Authenticates the chain anchors retention writes with `integrity`'s key (HMAC mode),
     /// so `audit verify --key-file` tells them from forged ones. Default SHA-256 (no MAC).
     /// The trail sets this from its own integrity settings.
@@ -114,7 +123,12 @@ impl FileBackendBuilder {
         let store = store
             .with_integrity(self.integrity)
             .with_retention_of_imported(self.retention_of_imported);
+        let sealer = match &self.sealing {
+            Some(s) => Some(SealThread::start(&dir, s)?),
+            None => None,
+        };
         Ok(FileStorageBackend {
+            sealer,
             name: self
                 .name
                 .unwrap_or_else(|| format!("file:{}", dir.display())),
@@ -174,6 +188,7 @@ pub struct FileStorageBackend {
     dir: PathBuf,
     head: Option<ChainHead>,
     store: Mutex<FileStore>,
+    sealer: Option<SealThread>,
 }
 
 impl FileStorageBackend {
@@ -187,6 +202,7 @@ impl FileStorageBackend {
             retention_of_imported: false,
             integrity: Integrity::Sha256,
             allow_insecure_permissions: false,
+            sealing: None,
         }
     }
 
@@ -232,7 +248,27 @@ impl FileStorageBackend {
     /// [`Error::Io`](crate::Error::Io) when fdatasync fails; the backend then refuses further
     /// writes (the kernel may have dropped the unsynced data; restart to re-check the files).
     pub fn flush_blocking(&self) -> Result<()> {
-        self.lock().flush()
+        let mut store = self.lock();
+        store.flush()?;
+        if let Some(s) = &self.sealer {
+            let reason = store.take_seal_reason();
+            s.offer(store.seal_point(), reason);
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes the current file; with sealing, writes the close seal (durable
+    /// when this returns) and ends the seal thread.
+    ///
+    /// # Errors
+    /// As [`flush_blocking`](Self::flush_blocking), or the close seal's failure.
+    pub fn close_blocking(&self) -> Result<()> {
+        let mut store = self.lock();
+        store.close()?;
+        match &self.sealer {
+            Some(s) => s.close(store.seal_point()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -255,7 +291,7 @@ impl StorageBackend for FileStorageBackend {
     }
 
     async fn close(&self) -> Result<()> {
-        self.lock().close()
+        self.close_blocking()
     }
 
     async fn resume(&self) -> Result<Option<ChainHead>> {

@@ -52,6 +52,7 @@ mod global;
 pub mod plugin;
 pub mod preflight;
 pub mod readback;
+pub mod sealing;
 mod settings;
 mod statistics;
 mod trail;

@@ -194,7 +194,7 @@ fn open_plugin(
 /// How backend `name` was found.
 enum Found {
     Directory(PathBuf),
-    Plugin(LoadedPlugin),
+    Plugin(Box<LoadedPlugin>),
 }
 
 /// The entry of `config` named `name`: a file backend's or a plugin's `name`, or else the
@@ -212,11 +212,11 @@ fn find_backend(config: &TrailConfig, name: &str) -> Result<(usize, Found)> {
                 return Ok((index, Found::Directory(path.clone())));
             }
             BackendConfig::Plugin { name: Some(n), .. } if n == name => {
-                return Ok((index, Found::Plugin(load()?)));
+                return Ok((index, Found::Plugin(Box::new(load()?))));
             }
             BackendConfig::Plugin { name: None, .. } => match load() {
                 Ok(plugin) if plugin.info().name == name => {
-                    return Ok((index, Found::Plugin(plugin)));
+                    return Ok((index, Found::Plugin(Box::new(plugin))));
                 }
                 Ok(plugin) => names.push(plugin.info().name.clone()),
                 Err(e) => names.push(format!(

@@ -126,7 +126,7 @@ fn validate_where_exported_none_where_not_and_no_store_is_touched() -> TestResul
         sqlite.info().capabilities,
         ["health/1", "validate/1", "read/1", "stats/1"]
     );
-    assert_eq!(file.info().capabilities, ["validate/1", "read/1"]);
+    assert_eq!(file.info().capabilities, ["validate/1", "read/1", "seal/1"]);
 
     let db = dir.path().join("a.db");
     assert!(matches!(

@@ -19,10 +19,12 @@ use crate::{BackendBox, PluginError};
 
 mod read;
 mod refuse;
+mod seal;
 mod stats;
 
 pub use read::{READ_V1, ReadV1, ReadV1_Ref};
 pub use refuse::{REFUSE_V1, Refusal, RefuseV1, RefuseV1_Ref};
+pub use seal::{SEAL_V1, SealV1, SealV1_Ref};
 pub use stats::{Counter, STATS_V1, StatsV1, StatsV1_Ref};
 
 /// What every extension symbol returns: the module, and its type layout as the plugin was

@@ -20,7 +20,7 @@ use abi_stable::std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RString, 
 use crate::ext::{Counter, Refusal};
 use crate::{
     Backend, BackendBox, Health, PluginError, ReadBack, Record, Refuse, Stats, StorageBackend,
-    StorageBackend_TO, Validate,
+    StorageBackend_TO, Validate, Witness,
 };
 
 /// Wraps a [`Backend`]: every call runs inside `catch_unwind`, and after a panic the
@@ -223,6 +223,31 @@ pub fn health_guarded<B: Health>(instance: &mut BackendBox) -> RResult<RString, 
         Ok(guarded) => guarded.health(),
         Err(_) => RErr(PluginError::fatal(
             "health: the instance was not opened by this plugin's `open`; this is a bug in the host",
+        )),
+    }
+}
+
+impl<B: Witness> Guarded<B> {
+    /// Calls [`Witness::seal`] guarded like every other call.
+    pub fn seal(&mut self, seal_line: &str) -> RResult<(), PluginError> {
+        self.call("seal", |b| b.seal(seal_line))
+    }
+}
+
+/// The `seal` capability's shim: finds the plugin's `B` behind the instance the host passes
+/// back. Used by [`export_seal!`](crate::export_seal).
+///
+/// # Errors
+/// The backend's own error, a fatal error for a panic, or a fatal error if `instance` was not
+/// opened by this library's `open`.
+pub fn seal_guarded<B: Witness>(
+    instance: &mut BackendBox,
+    seal_line: RStr<'_>,
+) -> RResult<(), PluginError> {
+    match instance.obj.downcast_as_mut::<Guarded<B>>() {
+        Ok(guarded) => guarded.seal(seal_line.as_str()),
+        Err(_) => RErr(PluginError::fatal(
+            "seal: the instance was not opened by this plugin's `open`; this is a bug in the host",
         )),
     }
 }

@@ -73,7 +73,8 @@
 //! plugin gets documented defaults (the repository's `docs/plugin-abi.md`). This release has
 //! `health` ([`Health`], [`export_health!`]), `validate` ([`Validate`],
 //! [`export_validate!`]), `read` ([`ReadBack`], [`export_read!`]), `stats` ([`Stats`],
-//! [`export_stats!`]) and `refuse` ([`Refuse`], [`export_refuse!`]). A breaking
+//! [`export_stats!`]), `refuse` ([`Refuse`], [`export_refuse!`]) and `seal` ([`Witness`],
+//! [`export_seal!`]). A breaking
 //! change is a new major version, and a 1.x host refuses a 2.x plugin by its version. The
 //! repository's CI loads a plugin built against a frozen copy of 1.0.0 into the current host.
 //!
@@ -445,12 +446,25 @@ pub trait Refuse: Backend {
     ) -> Result<(), PluginError>;
 }
 
+/// The `seal` capability ([`ext::SealV1`]) in plain Rust: a witness that keeps a copy of
+/// every signed seal of the host's audit directories, outside the host. Export it with
+/// [`export_seal!`]; without it the plugin receives no seals.
+pub trait Witness: Backend {
+    /// Stores `seal_line` (one seal, canonical JSON, no newline) durably and exactly as
+    /// given, after the ones stored before. A host verifies the copy with `audit verify
+    /// --public-key KEY --seals DIR`, so keep the lines in order, one per line.
+    ///
+    /// # Errors
+    /// A [`PluginError`] if it cannot be stored; the host reports it and goes on.
+    fn seal(&mut self, seal_line: &str) -> Result<(), PluginError>;
+}
+
 /// Support for [`export_backend!`]'s expansion. Not part of the API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::{
         Guarded, health_guarded, open_guarded, panic_message, read_guarded, refuse_guarded,
-        stats_guarded, validate_guarded,
+        seal_guarded, stats_guarded, validate_guarded,
     };
 }
 
@@ -862,6 +876,64 @@ macro_rules! export_refuse {
             refused: &mut ::abi_stable::std_types::RVec<$crate::ext::Refusal>,
         ) -> ::abi_stable::std_types::RResult<(), $crate::PluginError> {
             $crate::__private::refuse_guarded::<$backend>(instance, records, refused)
+        }
+    };
+}
+
+/// Exports the `seal` capability ([`ext::SealV1`]) for the backend type `$backend`, which
+/// implements [`Witness`]; use it beside [`export_backend!`], whose `open` returns that type.
+/// A host that knows the capability hands the plugin every seal it signs; a host that does
+/// not never looks for it.
+///
+/// ```
+/// use audit_plugin_api::{Backend, PluginError, Record, Witness, export_backend, export_seal};
+/// #[derive(Default)]
+/// struct Copy { seals: Vec<String> }
+/// impl Backend for Copy {
+///     fn write_batch(&mut self, _: &[Record<'_>]) -> Result<(), PluginError> { Ok(()) }
+///     fn flush(&mut self) -> Result<(), PluginError> { Ok(()) }
+///     fn close(&mut self) -> Result<(), PluginError> { Ok(()) }
+/// }
+/// impl Witness for Copy {
+///     fn seal(&mut self, line: &str) -> Result<(), PluginError> {
+///         self.seals.push(line.to_owned());
+///         Ok(())
+///     }
+/// }
+/// export_backend! { name: "copy", description: "", config_help: "", open: |_: &str| Ok(Copy::default()) }
+/// export_seal!(Copy);
+/// # fn main() {
+/// use audit_plugin_api::abi_stable::std_types::RStr;
+/// let open = audit_backend_root_module().open();
+/// let mut instance = open(RStr::from_str("{}")).into_result().expect("opens");
+/// let export = audit_backend_ext_seal_v1();
+/// // SAFETY: built by `export_seal!` in this very crate.
+/// let seal = unsafe { export.into_module::<audit_plugin_api::ext::SealV1_Ref>() }.expect("same layout");
+/// seal.seal()(&mut instance, RStr::from_str("{}")).into_result().expect("stored");
+/// # }
+/// ```
+#[macro_export]
+macro_rules! export_seal {
+    ($backend:ty) => {
+        /// The `seal` capability, version 1, found by the host by this symbol's name.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn audit_backend_ext_seal_v1() -> $crate::ext::ExtensionExport {
+            use ::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::ext::ExtensionExport::new(
+                $crate::ext::SealV1 {
+                    seal: audit_backend_seal_v1,
+                }
+                .leak_into_prefix(),
+            )
+        }
+
+        /// Stores one seal line; panics are caught and returned as fatal errors.
+        #[::abi_stable::sabi_extern_fn]
+        pub fn audit_backend_seal_v1(
+            instance: &mut $crate::BackendBox,
+            seal_line: ::abi_stable::std_types::RStr<'_>,
+        ) -> ::abi_stable::std_types::RResult<(), $crate::PluginError> {
+            $crate::__private::seal_guarded::<$backend>(instance, seal_line)
         }
     };
 }

@@ -255,6 +255,9 @@ fn build_trail(scenario: &Scenario, trail_dir: &Path) -> Result<(AuditTrail, Str
         .durability(scenario.durability)
         .storage_path(trail_dir)
         .shutdown_timeout(Duration::from_secs(600));
+    if let Some(key) = &scenario.signing_key {
+        builder = builder.signing_key_file(key)?;
+    }
     let backend_name = match &scenario.backend {
         BenchBackend::File => "file".to_owned(),
         BenchBackend::Plugin {

@@ -41,4 +41,6 @@ pub(crate) struct Scenario {
     /// alternating order; the ratio is then the median of the rounds' ratios (1: one run
     /// each, the plain ratio).
     pub(crate) rounds: usize,
+    /// Sign seals of the file backend's directory with this key (`--signing-key`).
+    pub(crate) signing_key: Option<PathBuf>,
 }

@@ -61,6 +61,8 @@ fn ratio(a: f64, b: f64) -> f64 {
 /// The suite's table (scenario, target, result) and where its scenarios run.
 struct Suite<'a> {
     dir: &'a Path,
+    /// Arguments every scenario gets (`--signing-key FILE`).
+    common: Vec<String>,
     json: bool,
     rows: Vec<(String, String, String)>,
 }
@@ -81,6 +83,8 @@ impl Suite<'_> {
         judge: &dyn Fn(&BenchResult) -> String,
     ) -> Option<BenchResult> {
         eprintln!("suite: {label} ...");
+        let mut a = a;
+        a.extend(self.common.iter().cloned());
         let result = bench_child(&a);
         remove_scenario_dir(&a);
         match result {
@@ -119,12 +123,21 @@ fn against_baseline(r: &BenchResult) -> String {
 
 /// Runs the suite in `dir`; `events` is `--events` (its default 200,000 means the suite's
 /// own size, 2,000,000, for the large runs).
-pub(crate) fn bench_suite(events: usize, json: bool, dir: &Path) -> ExitCode {
+pub(crate) fn bench_suite(
+    events: usize,
+    json: bool,
+    dir: &Path,
+    signing_key: Option<&Path>,
+) -> ExitCode {
     let large = if events == 200_000 { 2_000_000 } else { events };
     let sqlite = plugin_beside_exe("audit_backend_sqlite");
     let file_plugin = plugin_beside_exe("audit_backend_file");
+    let common = signing_key.map_or_else(Vec::new, |k| {
+        vec!["--signing-key".to_owned(), k.to_string_lossy().into_owned()]
+    });
     let mut suite = Suite {
         dir,
+        common,
         json,
         rows: Vec::new(),
     };

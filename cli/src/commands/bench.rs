@@ -69,6 +69,11 @@ pub(crate) struct BenchArgs {
     /// verified.
     #[arg(long, value_name = "R", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub(crate) rounds: u64,
+    /// Sign seals of the file backend's directory with this key (`audit keygen`'s
+    /// `audit-signing.key`; default seal interval), to measure what seals cost. With
+    /// --suite, every scenario runs with it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signing_key: Option<PathBuf>,
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> ExitCode {
@@ -84,7 +89,7 @@ pub(crate) fn bench(args: &BenchArgs) -> ExitCode {
         Err(code) => return code,
     };
     if args.suite {
-        let code = bench_suite(args.events, args.json, &dir);
+        let code = bench_suite(args.events, args.json, &dir, args.signing_key.as_deref());
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -172,5 +177,6 @@ fn scenario(args: &BenchArgs, backend: BenchBackend, dir: &Path) -> Scenario {
         rate: args.rate,
         skip_baseline: args.no_baseline,
         rounds: args.rounds as usize,
+        signing_key: args.signing_key.clone(),
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod config;
 pub(crate) mod configured;
 pub(crate) mod docs;
 pub(crate) mod emit;
+pub(crate) mod keygen;
 pub(crate) mod plugin;
 pub(crate) mod plugin_kit;
 pub(crate) mod query;

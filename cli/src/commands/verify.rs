@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use audit_format::anchor::ANCHOR_FILE;
+use audit_format::seal::{PublicKey, SEALS_DIR, check_seals};
 use audit_host::Integrity;
 use audit_host::readback::StoreReader;
 use audit_host::verify::{StreamVerifier, VerifyError, VerifyReport, verify_dir_with_progress};
@@ -24,6 +25,16 @@ pub(crate) struct VerifyArgs {
     /// shorter than DAYS (your policy's).
     #[arg(long, value_name = "DAYS")]
     retention_days: Option<u32>,
+    /// Also check the directory's signed seals with this Ed25519 public key
+    /// (`audit-signing.pub` from `audit keygen`): every seal's signature and chain, every
+    /// sealed file over its sealed prefix, the last sealed sequence; events after the last
+    /// seal are a warning.
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
+    /// With --public-key: read the seals from SEALS (a witness's copy) instead of
+    /// DIR/.audit-seals. DIR may then be gone: every sealed file is reported missing.
+    #[arg(long, value_name = "SEALS", requires = "public_key")]
+    seals: Option<PathBuf>,
     #[command(flatten)]
     store: ConfiguredStore,
     /// The audit directory.
@@ -42,12 +53,34 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
         },
         None => None,
     };
+    let sealed = match &args.public_key {
+        Some(path) => match PublicKey::read(path) {
+            Ok(k) => Some(Sealed {
+                key: k,
+                seals: args.seals.clone(),
+            }),
+            Err(msg) => {
+                eprintln!("audit verify: --public-key: {msg}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
     match (&args.dir, &args.store.config, &args.store.backend) {
-        (_, Some(config), Some(backend)) => {
-            verify_configured(config, backend, key, verbose, args.retention_days)
-        }
+        (_, Some(config), Some(backend)) => verify_configured(
+            config,
+            backend,
+            key,
+            verbose,
+            args.retention_days,
+            sealed.as_ref(),
+        ),
         (Some(dir), _, _) => {
             if !dir.is_dir() {
+                if let Some(s) = sealed.as_ref().filter(|s| s.seals.is_some()) {
+                    // The directory is gone: what the witness's seals name is missing.
+                    return seals_verdict(dir, s, None, Vec::new());
+                }
                 eprintln!("audit verify: {} is not a directory", dir.display());
                 return ExitCode::from(EXIT_USAGE);
             }
@@ -57,6 +90,7 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
                 &key.unwrap_or(Integrity::Sha256),
                 hint,
                 args.retention_days,
+                sealed.as_ref(),
             )
         }
         _ => {
@@ -66,13 +100,20 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
     }
 }
 
+/// `--public-key` (and `--seals`): how to check the seals.
+struct Sealed {
+    key: PublicKey,
+    seals: Option<PathBuf>,
+}
+
 /// `audit verify DIR`: `hint` suggests --key-file when the chain breaks; `retention_days`
-/// is the policy's minimum for removals the anchor records.
+/// is the policy's minimum for removals the anchor records; `sealed`: check the seals too.
 fn verify_directory(
     dir: &Path,
     integrity: &Integrity,
     hint: bool,
     retention_days: Option<u32>,
+    sealed: Option<&Sealed>,
 ) -> ExitCode {
     let mut progress = Progress::new("verifying", true);
     let result = verify_dir_with_progress(dir, integrity, &mut |d, t| progress.update(d, t));
@@ -90,13 +131,78 @@ fn verify_directory(
         );
         return ExitCode::from(1);
     }
-    outcome(
-        result.map(|r| {
-            let files = r.files;
-            (r, format!("{files} files"))
-        }),
-        hint,
-    )
+    let Some(sealed) = sealed else {
+        return outcome(
+            result.map(|r| {
+                let files = r.files;
+                (r, format!("{files} files"))
+            }),
+            hint,
+        );
+    };
+    // The chain first; the seals are checked whatever it says, and every failure is named.
+    match result {
+        Ok(report) => {
+            let last = report.last_sequence;
+            let mut lines = report.warnings.clone();
+            lines.insert(
+                0,
+                format!("ok: {} events in {} files", report.events, report.files),
+            );
+            seals_verdict(dir, sealed, last, lines)
+        }
+        Err(e) if e.broken_sequence().is_some() || matches!(e, VerifyError::Directory { .. }) => {
+            println!("FAILED: {e}");
+            if hint && e.broken_sequence().is_some() {
+                eprintln!("hint: if this trail uses an HMAC key, pass it with --key-file");
+            }
+            let _ = seals_verdict(dir, sealed, None, Vec::new());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("audit verify: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Checks the seals of `dir`; `chain`: the chain check's `ok:` line and its warnings (empty
+/// when it failed or was not run); `last`: the last sequence it found.
+fn seals_verdict(dir: &Path, sealed: &Sealed, last: Option<u64>, chain: Vec<String>) -> ExitCode {
+    let seals_dir = sealed.seals.clone().unwrap_or_else(|| dir.join(SEALS_DIR));
+    let check = match check_seals(dir, &seals_dir, &sealed.key, last) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("audit verify: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let (ok_line, chain_warnings) = match chain.split_first() {
+        Some((ok, w)) => (Some(ok.clone()), w.to_vec()),
+        None => (None, Vec::new()),
+    };
+    for w in chain_warnings.iter().chain(&check.warnings) {
+        eprintln!("warning: {w}");
+    }
+    if !check.failures.is_empty() {
+        for f in &check.failures {
+            println!("FAILED: {f}");
+        }
+        return ExitCode::from(1);
+    }
+    match ok_line {
+        Some(ok) => {
+            let upto = check
+                .last_sealed
+                .map_or_else(String::new, |l| format!(" up to sequence {l}"));
+            println!(
+                "{ok}, {} seals{upto} verified with the public key",
+                check.seals
+            );
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(1),
+    }
 }
 
 /// `audit verify --config FILE --backend NAME`: the key from the configuration unless
@@ -107,6 +213,7 @@ fn verify_configured(
     key: Option<Integrity>,
     verbose: bool,
     retention_days: Option<u32>,
+    sealed: Option<&Sealed>,
 ) -> ExitCode {
     let (config, store) = match configured::open("audit verify", config, backend, verbose) {
         Ok(opened) => opened,
@@ -122,7 +229,13 @@ fn verify_configured(
         }
     };
     if let Some(dir) = store.directory() {
-        return verify_directory(dir, &integrity, hint, retention_days);
+        return verify_directory(dir, &integrity, hint, retention_days, sealed);
+    }
+    if sealed.is_some() {
+        eprintln!(
+            "audit verify: --public-key checks a directory's seals; backend {backend} is not a file backend (give its witness copy with --seals SEALS DIR)"
+        );
+        return ExitCode::from(EXIT_USAGE);
     }
     let Ok(rt) = runtime() else {
         return ExitCode::from(EXIT_USAGE);

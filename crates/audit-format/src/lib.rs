@@ -44,6 +44,7 @@ pub mod read;
 pub mod record;
 pub mod recover;
 pub mod rev_lines;
+pub mod seal;
 pub mod store;
 pub mod verify;
 

@@ -18,6 +18,8 @@ use crate::names::{LogFile, list_log_files, log_file_name};
 use crate::origin::{ORIGIN_FILE, Origin};
 use crate::record::{AuditRecord, ChainFields, Integrity};
 use crate::recover::{ChainHead, recover_tail};
+use crate::seal::SealReason;
+use crate::seal::snapshot::SealPoint;
 
 /// Default size at which a daily file is rotated: 100 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
@@ -148,6 +150,9 @@ impl FileStore {
                 pending_retention: None,
                 imported,
                 retention_of_imported: false,
+                last_written: None,
+                seal_point: None,
+                seal_reason: None,
                 _lock: lock,
             },
         })
@@ -195,9 +200,12 @@ impl FileStore {
         let st = &mut self.state;
         st.check_usable()?;
         let mut touched = Vec::new();
-        let result = st.append(&self.dir, lines, &mut touched);
+        let mut last = None;
+        let result = st.append(&self.dir, lines, &mut touched, &mut last);
         if result.is_err() {
             st.rollback(touched);
+        } else if last.is_some() {
+            st.last_written = last;
         }
         result
     }
@@ -218,9 +226,29 @@ impl FileStore {
             }
             // Everything is on disk: no writeback to start for it.
             cur.written_back = cur.len;
+            if let Some((seq, sum)) = &st.last_written {
+                st.seal_point = Some(SealPoint {
+                    last_sequence: *seq,
+                    last_checksum: sum.clone(),
+                    file: cur.path.clone(),
+                    len: cur.len,
+                });
+            }
         }
         st.apply_pending_retention(&self.dir);
         Ok(())
+    }
+
+    /// Where the data was durable at the last successful [`flush`](Self::flush): what a seal
+    /// may cover (`None` before anything was written and flushed).
+    pub fn seal_point(&self) -> Option<&SealPoint> {
+        self.state.seal_point.as_ref()
+    }
+
+    /// Whether a file was rotated or retention deleted files since the last call (each is
+    /// a moment to seal): [`SealReason::Retention`] over [`SealReason::Rotation`].
+    pub fn take_seal_reason(&mut self) -> Option<SealReason> {
+        self.state.seal_reason.take()
     }
 
     /// Flushes and closes the current file (the directory stays locked until the store is
@@ -278,6 +306,13 @@ struct State {
     imported: Vec<String>,
     /// Retention may delete `imported` files too.
     retention_of_imported: bool,
+    /// The last line appended: its sequence number and checksum (kept per batch, not per
+    /// line, for seals).
+    last_written: Option<(u64, String)>,
+    /// What the last flush made durable (see [`FileStore::seal_point`]).
+    seal_point: Option<SealPoint>,
+    /// A rotation or a retention happened since [`FileStore::take_seal_reason`] was last asked.
+    seal_reason: Option<SealReason>,
     _lock: File,
 }
 
@@ -297,7 +332,13 @@ impl State {
         Ok(())
     }
 
-    fn append<I>(&mut self, dir: &Path, records: I, touched: &mut Vec<Touched>) -> Result<()>
+    fn append<I>(
+        &mut self,
+        dir: &Path,
+        records: I,
+        touched: &mut Vec<Touched>,
+        last: &mut Option<(u64, String)>,
+    ) -> Result<()>
     where
         I: IntoIterator,
         I::Item: Storable,
@@ -321,7 +362,7 @@ impl State {
             }
             self.fresh = false;
         }
-        for rec in records {
+        while let Some(rec) = records.next() {
             let date = rec.date()?;
             let date = match self.floor {
                 Some(floor) => date.max(floor),
@@ -344,6 +385,9 @@ impl State {
             }
             self.wbuf.extend_from_slice(rec.line().as_bytes());
             self.wbuf.push(b'\n');
+            if records.peek().is_none() {
+                *last = Some((rec.sequence_number(), checksum_of(rec.line())));
+            }
         }
         self.write_out(touched)
     }
@@ -426,6 +470,9 @@ impl State {
         touched: &mut Vec<Touched>,
     ) -> Result<()> {
         if let Some(old) = self.current.take() {
+            if self.seal_reason.is_none() {
+                self.seal_reason = Some(SealReason::Rotation);
+            }
             // Everything in a file we leave is durable, so `flush` only syncs the current one.
             old.file.sync_data().map_err(|e| {
                 self.poisoned = Some(format!("fdatasync of {} failed: {e}", old.path.display()));
@@ -562,6 +609,7 @@ impl State {
             }
         }
         let _ = sync_dir(dir);
+        self.seal_reason = Some(SealReason::Retention);
     }
 
     /// Whether `expired` includes files the trail did not write (it then deletes nothing:
@@ -633,6 +681,18 @@ impl State {
 fn imported_files(dir: &Path, files: &[LogFile]) -> Result<Vec<String>> {
     let origin = Origin::record_on_open(dir, files)?;
     Ok(origin.imported.map(|i| i.files).unwrap_or_default())
+}
+
+/// The checksum of a stored line: canonical lines lead with it (`{"checksum":"<64 hex>"`).
+fn checksum_of(line: &str) -> String {
+    const AT: usize = "{\"checksum\":\"".len();
+    match line.get(AT..AT + 64) {
+        Some(hex) if line.starts_with("{\"checksum\":\"") => hex.to_owned(),
+        _ => serde_json::from_str::<ChainFields<'_>>(line)
+            .ok()
+            .and_then(|c| c.checksum.map(|c| c.into_owned()))
+            .unwrap_or_default(),
+    }
 }
 
 /// Bytes appended to a file before the kernel is asked to start writing them out.

@@ -40,6 +40,14 @@ impl TrailConfig {
                 let _ = writeln!(s, "integrity: hmac-sha256 key_file={}", p.display());
             }
         }
+        if let Some(k) = &self.signing_key_file {
+            let _ = writeln!(
+                s,
+                "seals: signing_key_file={} seal_interval_ms={}",
+                k.display(),
+                self.seal_interval_ms
+            );
+        }
         for (i, b) in self.backends.iter().enumerate() {
             match b {
                 BackendConfig::File {

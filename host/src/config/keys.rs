@@ -1,10 +1,12 @@
-//! HMAC key files: a private regular file of at most [`MAX_KEY_FILE_BYTES`], opened without
-//! following a symbolic link or waiting on a FIFO, its bytes used as stored.
+//! Key files (the HMAC key, the seal signing key): a private regular file of at most
+//! [`MAX_KEY_FILE_BYTES`], opened without following a symbolic link or waiting on a FIFO,
+//! its bytes used as stored.
 
 use std::io::Read;
 use std::path::Path;
 
 use audit_format::record::Integrity;
+use audit_format::seal::SigningKey;
 
 /// The most bytes a key file may hold (4 KiB; a key needs at least 32).
 pub const MAX_KEY_FILE_BYTES: u64 = 4096;
@@ -19,6 +21,29 @@ pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// # Errors
 /// A message naming the file and what to do.
 pub fn read_key_file(path: &Path) -> std::result::Result<Integrity, String> {
+    let key = read_private_file(path, "hmac_key_file (or --key-file)")?;
+    if key.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(format!(
+            "key file {} holds {} bytes, more than {MAX_KEY_FILE_BYTES}: is it the right file? A key needs 32 to {MAX_KEY_FILE_BYTES} bytes",
+            path.display(),
+            key.len()
+        ));
+    }
+    Integrity::hmac(&key).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads a seal signing key (`audit keygen`'s `audit-signing.key`, PKCS#8 v2 DER) under
+/// the same rules as [`read_key_file`].
+///
+/// # Errors
+/// A message naming the file and what to do.
+pub fn read_signing_key_file(path: &Path) -> std::result::Result<SigningKey, String> {
+    let der = read_private_file(path, "signing_key_file")?;
+    SigningKey::from_pkcs8(&der).map_err(|e| format!("signing key file {}: {e}", path.display()))
+}
+
+/// The bytes of a private key file; `setting` names where it is configured, for messages.
+fn read_private_file(path: &Path, setting: &str) -> std::result::Result<Vec<u8>, String> {
     let shown = path.display();
     let cannot = |e: std::io::Error| format!("cannot read key file {shown}: {e}");
     let mut options = std::fs::OpenOptions::new();
@@ -31,7 +56,7 @@ pub fn read_key_file(path: &Path) -> std::result::Result<Integrity, String> {
     let file = options.open(path).map_err(|e| {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
             format!(
-                "key file {shown} is a symbolic link, which is not followed: set hmac_key_file (or --key-file) to the file itself"
+                "key file {shown} is a symbolic link, which is not followed: set {setting} to the file itself"
             )
         } else {
             cannot(e)
@@ -60,7 +85,7 @@ pub fn read_key_file(path: &Path) -> std::result::Result<Integrity, String> {
             "key file {shown} grew to more than {MAX_KEY_FILE_BYTES} bytes while it was read"
         ));
     }
-    Integrity::hmac(&key).map_err(|e| format!("{shown}: {e}"))
+    Ok(key)
 }
 
 /// Refuses a key file others may read or change, or owned by neither root nor this user.

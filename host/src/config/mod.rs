@@ -11,9 +11,10 @@ mod describe;
 mod entry;
 mod keys;
 mod locate;
+mod sealing;
 
 pub use entry::BackendEntry;
-pub use keys::{MAX_KEY_FILE_BYTES, read_key_file};
+pub use keys::{MAX_KEY_FILE_BYTES, read_key_file, read_signing_key_file};
 use locate::{key_at_line, line_of, line_of_key};
 
 use crate::delivery::OnRefuse;
@@ -75,6 +76,8 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawIntegrity {
     hmac_key_file: Option<Spanned<PathBuf>>,
+    signing_key_file: Option<Spanned<PathBuf>>,
+    seal_interval_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +187,10 @@ pub struct TrailConfig {
     pub policy: CompliancePolicy,
     /// `[trail.integrity]`.
     pub integrity: IntegrityConfig,
+    /// `trail.integrity.signing_key_file`: seals are signed with this key (`None`: no seals).
+    pub signing_key_file: Option<PathBuf>,
+    /// `trail.integrity.seal_interval_ms` (default 60,000).
+    pub seal_interval_ms: u64,
     /// `[[backends]]`, or one file backend at `storage_path` when there are none.
     pub backends: Vec<BackendConfig>,
 }
@@ -370,6 +377,13 @@ impl TrailConfig {
             &t.storage_path
                 .unwrap_or_else(|| PathBuf::from("audit_logs")),
         );
+        let (signing_key_file, seal_interval_ms) = sealing::parse(
+            t.integrity.signing_key_file,
+            t.integrity.seal_interval_ms,
+            text,
+            &resolve,
+        )
+        .map_err(|(line, key, message)| err(line, key, message))?;
         let integrity = match t.integrity.hmac_key_file {
             None => IntegrityConfig::Sha256,
             Some(k) => {
@@ -568,6 +582,8 @@ impl TrailConfig {
             allow_insecure_permissions: t.allow_insecure_permissions.unwrap_or(false),
             policy,
             integrity,
+            signing_key_file,
+            seal_interval_ms,
             backends,
         })
     }

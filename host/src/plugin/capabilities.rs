@@ -8,7 +8,7 @@ use abi_stable::library::RawLibrary;
 use abi_stable::prefix_type::PrefixRefTrait;
 use audit_plugin_api::ext::{
     ExtensionExport, ExtensionFn, HEALTH_V1, HealthV1_Ref, READ_V1, REFUSE_V1, ReadV1_Ref,
-    RefuseV1_Ref, STATS_V1, StatsV1_Ref, VALIDATE_V1, ValidateV1_Ref,
+    RefuseV1_Ref, SEAL_V1, STATS_V1, SealV1_Ref, StatsV1_Ref, VALIDATE_V1, ValidateV1_Ref,
 };
 
 use super::library_error;
@@ -22,6 +22,7 @@ pub(super) struct Capabilities {
     pub(super) stats: Option<StatsV1_Ref>,
     pub(super) read: Option<ReadV1_Ref>,
     pub(super) refuse: Option<RefuseV1_Ref>,
+    pub(super) seal: Option<SealV1_Ref>,
 }
 
 impl Capabilities {
@@ -42,6 +43,9 @@ impl Capabilities {
         }
         if self.refuse.is_some() {
             out.push("refuse/1".to_owned());
+        }
+        if self.seal.is_some() {
+            out.push("seal/1".to_owned());
         }
         out
     }
@@ -66,6 +70,8 @@ pub(super) fn find_capabilities(path: &Path) -> Result<Capabilities> {
     let read = unsafe { capability::<ReadV1_Ref>(&lib, path, "read", READ_V1) }?;
     // SAFETY: `export_refuse!` builds this export from a `RefuseV1_Ref`.
     let refuse = unsafe { capability::<RefuseV1_Ref>(&lib, path, "refuse", REFUSE_V1) }?;
+    // SAFETY: `export_seal!` builds this export from a `SealV1_Ref`.
+    let seal = unsafe { capability::<SealV1_Ref>(&lib, path, "seal", SEAL_V1) }?;
     // Libraries are never unloaded: the modules point into this one.
     std::mem::forget(lib);
     Ok(Capabilities {
@@ -74,6 +80,7 @@ pub(super) fn find_capabilities(path: &Path) -> Result<Capabilities> {
         stats,
         read,
         refuse,
+        seal,
     })
 }
 

@@ -2,8 +2,8 @@
 //! [`StorageBackend`] adapter.
 
 use std::borrow::Cow;
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::capabilities::Capabilities;
 use crate::backend::{Batch, ChainHead, Refusal, StorageBackend};
+use crate::sealing::SealWitness;
 use audit_format::error::{CallErrorKind, Error, Result};
 
 type Reply<T> = oneshot::Sender<Result<T, PluginError>>;
@@ -27,6 +28,8 @@ pub(super) enum Command {
     Health(Reply<Option<String>>),
     Statistics(Reply<Vec<(String, u64)>>),
     ReadFrom(u64, u32, Reply<Option<Vec<String>>>),
+    /// A seal for the `seal` capability, from the seal thread (a plain channel: it is not async).
+    Seal(String, mpsc::Sender<Result<(), PluginError>>),
     Close(Reply<()>),
 }
 
@@ -40,6 +43,7 @@ impl Command {
             Self::LastLine(reply) => drop(reply.send(Err(e.clone()))),
             Self::Health(reply) => drop(reply.send(Err(e.clone()))),
             Self::ReadFrom(_, _, reply) => drop(reply.send(Err(e.clone()))),
+            Self::Seal(_, reply) => drop(reply.send(Err(e.clone()))),
             Self::Statistics(reply) => drop(reply.send(Ok(Vec::new()))),
             Self::Close(reply) => drop(reply.send(Ok(()))),
         }
@@ -97,6 +101,11 @@ pub(super) trait Instance {
     /// backend's health, it does not fail delivery.
     fn statistics(&mut self) -> Result<Vec<(String, u64)>, PluginError>;
     fn read_from(&mut self, from: u64, limit: u32) -> Result<Option<Vec<String>>, PluginError>;
+    /// Keeps a seal line (the `seal` capability: a witness of the trail's seals).
+    fn seal(&mut self, line: &str) -> Result<(), PluginError> {
+        let _ = line;
+        Err(PluginError::fatal("the plugin does not export `seal`"))
+    }
     /// Releases the instance; no call follows.
     fn close(&mut self) -> Result<(), PluginError>;
 }
@@ -158,6 +167,13 @@ impl Instance for RustInstance {
         }
     }
 
+    fn seal(&mut self, line: &str) -> Result<(), PluginError> {
+        match self.capabilities.seal {
+            Some(seal) => (seal.seal())(&mut self.instance, RStr::from_str(line)).into_result(),
+            None => Err(PluginError::fatal("the plugin does not export `seal`")),
+        }
+    }
+
     fn close(&mut self) -> Result<(), PluginError> {
         self.instance.close().into_result()
     }
@@ -193,6 +209,9 @@ pub(super) fn serve(
             }
             Command::ReadFrom(from, limit, reply) => {
                 let _ = reply.send(instance.read_from(from, limit));
+            }
+            Command::Seal(line, reply) => {
+                let _ = reply.send(instance.seal(&line));
             }
             Command::Close(reply) => {
                 let _ = reply.send(instance.close());
@@ -269,6 +288,8 @@ pub struct PluginBackend {
     pub(super) call_timeout: Duration,
     /// Where it is configured (`backends[N] "NAME" (FILE:LINE)`), for messages.
     pub(super) entry: Option<String>,
+    /// It exports the `seal` capability: a witness of the trail's seals.
+    pub(super) witness: bool,
 }
 
 /// How long the host waits for one plugin call by default (`call_timeout_ms`).
@@ -374,6 +395,45 @@ impl PluginBackend {
     }
 }
 
+/// A plugin with the `seal` capability as the seal thread calls it: a blocking call on the
+/// instance's thread, waiting at most `call_timeout_ms`.
+#[derive(Debug)]
+struct PluginWitness {
+    name: String,
+    tx: Mutex<mpsc::Sender<Command>>,
+    call_timeout: Duration,
+}
+
+impl SealWitness for PluginWitness {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn witness(&self, line: &str) -> Result<()> {
+        let (reply_tx, reply_rx) = mpsc::channel();
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(Command::Seal(line.to_owned(), reply_tx));
+        if sent.is_err() {
+            return Err(Error::backend(format!("{} is closed", self.name)));
+        }
+        match reply_rx.recv_timeout(self.call_timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::backend(format!("{}: {}", self.name, e.message))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::backend(format!(
+                "{}: no answer within call_timeout_ms ({} ms)",
+                self.name,
+                self.call_timeout.as_millis()
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(Error::backend(format!("{}: its thread stopped", self.name)))
+            }
+        }
+    }
+}
+
 /// The plugin ABI's error kind as [`Error::PluginCall`] reports it.
 fn call_error_kind(kind: ErrorKind) -> CallErrorKind {
     match kind {
@@ -434,6 +494,21 @@ impl StorageBackend for PluginBackend {
 
     async fn statistics(&self) -> Result<Vec<(String, u64)>> {
         PluginBackend::statistics(self).await
+    }
+
+    fn seal_witness(&self) -> Option<Arc<dyn SealWitness>> {
+        self.witness.then(|| {
+            Arc::new(PluginWitness {
+                name: self.subject(),
+                tx: Mutex::new(
+                    self.tx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone(),
+                ),
+                call_timeout: self.call_timeout,
+            }) as Arc<dyn SealWitness>
+        })
     }
 
     async fn close(&self) -> Result<()> {

@@ -52,7 +52,7 @@ pub struct PluginInfo {
     /// Its configuration keys.
     pub config_help: String,
     /// The capabilities it exports that this host uses, as `name/version` (`health/1`,
-    /// `validate/1`, `read/1`).
+    /// `validate/1`, `read/1`, `seal/1`).
     pub capabilities: Vec<String>,
 }
 
@@ -334,6 +334,9 @@ impl LoadedPlugin {
                 })
             }
         };
+        // Seals go to plugins that export the `seal` capability (C plugins have none).
+        let witness =
+            matches!(&self.kind, Kind::Rust { capabilities, .. } if capabilities.seal.is_some());
         let path = self.info.path.clone();
         let (tx, rx) = mpsc::channel::<Command>();
         // Ok(None): open; Ok(Some(error)): deferred after a retryable failure.
@@ -385,6 +388,7 @@ impl LoadedPlugin {
                     thread: Mutex::new(Some(thread)),
                     call_timeout: DEFAULT_CALL_TIMEOUT,
                     entry: None,
+                    witness,
                 },
                 deferred,
             )),

@@ -9,9 +9,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::backend::StorageBackend;
-use crate::config::{BackendConfig, TrailConfig, read_key_file};
+use crate::config::{BackendConfig, TrailConfig, read_key_file, read_signing_key_file};
 use crate::delivery::{BackendOptions, LaneConfig, spool_dir_name};
 use crate::file::{DEFAULT_MAX_FILE_BYTES, FileStorageBackend};
+use crate::sealing::{DEFAULT_SEAL_INTERVAL_MS, Sealing};
 use crate::settings::{
     AlertHook, Clock, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
@@ -20,6 +21,7 @@ use audit_format::error::{ConfigError, Error, Result};
 use audit_format::event::AuditEvent;
 use audit_format::policy::{AlertReason, CompliancePolicy};
 use audit_format::record::Integrity;
+use audit_format::seal::SigningKey;
 
 use super::AuditTrail;
 use super::start::{OpenedBackend, Setup};
@@ -39,6 +41,8 @@ const HMAC_KEY_FILE: &str = "trail.integrity.hmac_key_file";
 /// | `queue_capacity` | 16,384 events |
 /// | `on_full` | [`OnFull::Block`] |
 /// | integrity | SHA-256 |
+/// | signing key (seals) | none |
+/// | `seal_interval` | 60 s |
 ///
 /// ```no_run
 /// # fn main() -> audit_host::Result<()> {
@@ -58,6 +62,8 @@ pub struct AuditTrailBuilder {
     queue_capacity: usize,
     on_full: OnFull,
     integrity: Integrity,
+    signing_key: Option<Arc<SigningKey>>,
+    seal_interval: Duration,
     allow_insecure_permissions: bool,
     clock: Option<Clock>,
     alert_hook: Option<AlertHook>,
@@ -93,6 +99,8 @@ impl Default for AuditTrailBuilder {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             on_full: OnFull::Block,
             integrity: Integrity::Sha256,
+            signing_key: None,
+            seal_interval: Duration::from_millis(DEFAULT_SEAL_INTERVAL_MS),
             allow_insecure_permissions: false,
             clock: None,
             alert_hook: None,
@@ -222,6 +230,35 @@ impl AuditTrailBuilder {
         Ok(Self { integrity, ..self })
     }
 
+    /// Signs seals of every file backend's directory with `key` (see
+    /// [`FileBackendBuilder::sealing`](crate::FileBackendBuilder::sealing)).
+    pub fn signing_key(self, key: SigningKey) -> Self {
+        Self {
+            signing_key: Some(Arc::new(key)),
+            ..self
+        }
+    }
+
+    /// [`signing_key`](Self::signing_key) from `audit keygen`'s `audit-signing.key`, under
+    /// the HMAC key file's permission rules.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file and what to do.
+    pub fn signing_key_file(self, path: impl AsRef<Path>) -> Result<Self> {
+        let key = read_signing_key_file(path.as_ref())
+            .map_err(|message| setting_error("trail.integrity.signing_key_file", message))?;
+        Ok(self.signing_key(key))
+    }
+
+    /// Seals at least this often while events are added (default 60 s; also at every
+    /// rotation, retention and close).
+    pub fn seal_interval(self, interval: Duration) -> Self {
+        Self {
+            seal_interval: interval,
+            ..self
+        }
+    }
+
     /// Chain with the given [`Integrity`] (SHA-256 or a keyed HMAC).
     pub fn integrity(self, integrity: Integrity) -> Self {
         Self { integrity, ..self }
@@ -302,6 +339,17 @@ impl AuditTrailBuilder {
                 DEFAULT_MAX_FILE_BYTES,
             ));
         }
+        let sealing = self.signing_key.as_ref().map(|key| Sealing {
+            key: Arc::clone(key),
+            interval: self.seal_interval,
+            witnesses: specs
+                .iter()
+                .filter_map(|s| match s {
+                    BackendSpec::Ready(b, _) => b.seal_witness(),
+                    BackendSpec::File(..) => None,
+                })
+                .collect(),
+        });
         let mut backends: Vec<OpenedBackend> = Vec::with_capacity(specs.len());
         let mut spool_dirs: Vec<PathBuf> = Vec::new();
         for spec in specs {
@@ -318,6 +366,7 @@ impl AuditTrailBuilder {
                         .retention_of_imported(self.policy.retention_applies_to_imported)
                         .integrity(self.integrity.clone())
                         .allow_insecure_permissions(self.allow_insecure_permissions)
+                        .sealing(sealing.clone())
                         .open()?;
                     backends.push((Box::new(fb), None));
                 }
@@ -388,7 +437,18 @@ impl AuditTrailBuilder {
             .queue_capacity(config.queue_capacity)
             .on_full(config.on_full)
             .allow_insecure_permissions(config.allow_insecure_permissions)
-            .integrity(config.integrity()?);
+            .integrity(config.integrity()?)
+            .seal_interval(Duration::from_millis(config.seal_interval_ms));
+        if let Some(key) = &config.signing_key_file {
+            b = b.signing_key(read_signing_key_file(key).map_err(|message| {
+                Error::from(ConfigError {
+                    file: config.source.clone(),
+                    line: None,
+                    key: "trail.integrity.signing_key_file".into(),
+                    message,
+                })
+            })?);
+        }
         // Every library is loaded first: a plugin without `name` is named by the plugin, and
         // no two backends may share a directory (checked before anything is opened).
         let mut loaded = Vec::with_capacity(config.backends.len());

@@ -19,17 +19,25 @@
 //! failed fdatasync is fatal (the backend refuses further writes; restart to re-check the
 //! files).
 //!
-//! Capabilities: `validate` (the keys and values, checked without touching the directory) and
-//! `read` (the stored lines in sequence order, through [`audit_format::read::DirReader`]).
+//! Capabilities: `validate` (the keys and values, checked without touching the directory),
+//! `read` (the stored lines in sequence order, through [`audit_format::read::DirReader`]) and
+//! `seal` (a witness: the host's signed seals, appended to `<path>/.audit-witness/` in the
+//! seal file format, so `audit verify --public-key KEY --seals <path>/.audit-witness DIR`
+//! checks the host's directory, or notices it is gone).
 
 mod config;
 
 use audit_format::read::DirReader;
+use audit_format::seal::SealLog;
 use audit_format::{Error, FileStore, Storable};
 use audit_plugin_api::{
-    Backend, PluginError, ReadBack, Record, Validate, export_backend, export_read, export_validate,
+    Backend, PluginError, ReadBack, Record, Validate, Witness, export_backend, export_read,
+    export_seal, export_validate,
 };
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Where the witness copy of the host's seals goes, inside the plugin's directory.
+pub const WITNESS_DIR: &str = ".audit-witness";
 
 pub use config::Config;
 
@@ -44,6 +52,8 @@ pub struct FileBackend {
     last: Option<String>,
     /// Reads the directory back (`read` capability).
     reader: DirReader,
+    /// The witness copy of the host's seals (`seal` capability), opened on the first seal.
+    witness: Option<SealLog>,
 }
 
 fn classify(e: Error) -> PluginError {
@@ -82,6 +92,7 @@ pub fn open(config_json: &str) -> Result<FileBackend, PluginError> {
         written,
         last,
         reader,
+        witness: None,
     })
 }
 
@@ -162,6 +173,24 @@ impl Validate for FileBackend {
 }
 
 export_validate!(FileBackend);
+
+/// The `seal` capability: each seal appended, exactly as given, to
+/// `<path>/.audit-witness/seals_YYYY-MM-DD.jsonl` (today, UTC) and fdatasynced.
+impl Witness for FileBackend {
+    fn seal(&mut self, seal_line: &str) -> Result<(), PluginError> {
+        if self.witness.is_none() {
+            self.witness =
+                Some(SealLog::open(self.inner.dir().join(WITNESS_DIR)).map_err(classify)?);
+        }
+        let log = self.witness.as_ref().ok_or_else(|| {
+            PluginError::fatal("witness log not open; this is a bug in audit-backend-file")
+        })?;
+        log.append(Utc::now().date_naive(), seal_line)
+            .map_err(classify)
+    }
+}
+
+export_seal!(FileBackend);
 
 export_backend! {
     name: "file",

@@ -25,8 +25,10 @@ impl Writer {
             let st = self.shared.lock();
             st.closing_since.unwrap_or_else(Instant::now) + self.shutdown_timeout
         };
-        let (lost, lane_error) = self.close_lanes(deadline);
+        // Own backends first: a file backend's close seal goes to the witnesses (plugins
+        // with `seal`), whose instances must still be open. Everything is written and synced.
         self.close_own_backends(rt);
+        let (lost, lane_error) = self.close_lanes(deadline);
         self.report_end(abandoned + lost, durable, lane_error);
     }
 
