@@ -2,7 +2,7 @@
 //! index, and the baseline is the tightest `_bulk` loop doing the same sends (the same
 //! documents, encoded by the plugin crate's own code, over its own keep-alive connection, in
 //! as many requests as the trail's run took) into another scratch index on the same server
-//! ([`audit_backend_http::bench`]); both indices are deleted after each run. Built with the
+//! (`audit_backend_http::bench`); both indices are deleted after each run. Built with the
 //! `http-bench` feature; without it (or for the other kinds), a note says so and the file
 //! baseline is used.
 

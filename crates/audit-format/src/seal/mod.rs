@@ -5,7 +5,7 @@
 //! public key can check it. The byte format is in `docs/file-format.md`.
 //!
 //! - [`keys`]: the key pair (`audit keygen`) and its files;
-//! - [`format`]: one seal, its canonical JSON line and what is signed;
+//! - [`mod@format`]: one seal, its canonical JSON line and what is signed;
 //! - [`log`]: the `.audit-seals/` directory the seals are appended to;
 //! - [`snapshot`]: building the next seal from the directory (hashing files incrementally);
 //! - [`check`]: verifying a directory against its seals (`audit verify --public-key`).
