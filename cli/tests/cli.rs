@@ -659,3 +659,51 @@ fn emit_stats_go_to_stdout_or_a_file_as_one_json_object() -> TestResult {
     assert!(text(&out.stderr).contains("cannot write statistics to no/such/dir/stats.json"));
     Ok(())
 }
+
+/// `--require-events` fails on a directory without events, `--min-sequence N` when the last
+/// sequence is below N; the HMAC hint comes only with a checksum mismatch, not with a gap.
+#[test]
+fn verify_can_require_events_and_a_minimum_sequence() -> TestResult {
+    let (cwd, file) = ten_events()?;
+    std::fs::create_dir(cwd.path().join("empty"))?;
+    let out = run(&["verify", "empty"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = run(&["verify", "--require-events", "empty"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("empty holds no events (--require-events)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["verify", "--min-sequence", "10", "logs"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = run(
+        &["verify", "--min-sequence", "11", "--require-events", "logs"],
+        b"",
+        cwd.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("the last sequence in logs is 10, below --min-sequence 11"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A deleted line is a gap: no key would fix it, so no hint.
+    let text_before = std::fs::read_to_string(&file)?;
+    let lines: Vec<&str> = text_before.lines().collect();
+    let without_third: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, without_third)?;
+    let out = run(&["verify", "logs"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !text(&out.stderr).contains("hint:"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}

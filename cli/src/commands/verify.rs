@@ -35,6 +35,15 @@ pub(crate) struct VerifyArgs {
     /// DIR/.audit-seals. DIR may then be gone: every sealed file is reported missing.
     #[arg(long, value_name = "SEALS", requires = "public_key")]
     seals: Option<PathBuf>,
+    /// Fail (exit 1) when no event is found: a scheduled check pointed at a wiped, empty or
+    /// wrong directory must not pass.
+    #[arg(long)]
+    require_events: bool,
+    /// Fail (exit 1) when the last sequence number found is below N (for example the
+    /// highest one your monitoring has seen): the newest events were cut off, or the
+    /// directory was replaced by a shorter chain.
+    #[arg(long, value_name = "N")]
+    min_sequence: Option<u64>,
     #[command(flatten)]
     store: ConfiguredStore,
     /// The audit directory.
@@ -66,6 +75,10 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
         },
         None => None,
     };
+    let expect = Expect {
+        events: args.require_events,
+        min_sequence: args.min_sequence,
+    };
     match (&args.dir, &args.store.config, &args.store.backend) {
         (_, Some(config), Some(backend)) => verify_configured(
             config,
@@ -74,6 +87,7 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
             verbose,
             args.retention_days,
             sealed.as_ref(),
+            expect,
         ),
         (Some(dir), _, _) => {
             if !dir.is_dir() {
@@ -91,12 +105,46 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
                 hint,
                 args.retention_days,
                 sealed.as_ref(),
+                expect,
             )
         }
         _ => {
             eprintln!("audit verify: give DIR, or --config FILE --backend NAME");
             ExitCode::from(EXIT_USAGE)
         }
+    }
+}
+
+/// `--require-events` and `--min-sequence`: what a verified chain must also hold.
+#[derive(Clone, Copy)]
+struct Expect {
+    events: bool,
+    min_sequence: Option<u64>,
+}
+
+impl Expect {
+    /// Why `report` falls short of the expectations, if it does.
+    fn unmet(self, report: &VerifyReport, place: &str) -> Option<String> {
+        if self.events && report.events == 0 {
+            return Some(format!(
+                "{place} holds no events (--require-events): check the path, and whether it was wiped"
+            ));
+        }
+        let last = report.last_sequence.unwrap_or(0);
+        match self.min_sequence {
+            Some(min) if last < min => Some(format!(
+                "the last sequence in {place} is {last}, below --min-sequence {min}: the newest events are missing, or the chain was replaced by a shorter one"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The hint for a broken chain, on stderr: only a checksum mismatch looks like a missing or
+/// wrong HMAC key.
+fn key_hint(e: &VerifyError, hint: bool) {
+    if hint && e.is_checksum_mismatch() {
+        eprintln!("hint: if this trail uses an HMAC key, pass it with --key-file");
     }
 }
 
@@ -114,6 +162,7 @@ fn verify_directory(
     hint: bool,
     retention_days: Option<u32>,
     sealed: Option<&Sealed>,
+    expect: Expect,
 ) -> ExitCode {
     let mut progress = Progress::new("verifying", true);
     let result = verify_dir_with_progress(dir, integrity, &mut |d, t| progress.update(d, t));
@@ -131,6 +180,15 @@ fn verify_directory(
         );
         return ExitCode::from(1);
     }
+    if let Ok(report) = &result
+        && let Some(why) = expect.unmet(report, &dir.display().to_string())
+    {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        println!("FAILED: {why}");
+        return ExitCode::from(1);
+    }
     let Some(sealed) = sealed else {
         return outcome(
             result.map(|r| {
@@ -138,6 +196,7 @@ fn verify_directory(
                 (r, format!("{files} files"))
             }),
             hint,
+            expect,
         );
     };
     // The chain first; the seals are checked whatever it says, and every failure is named.
@@ -153,9 +212,7 @@ fn verify_directory(
         }
         Err(e) if e.broken_sequence().is_some() || matches!(e, VerifyError::Directory { .. }) => {
             println!("FAILED: {e}");
-            if hint && e.broken_sequence().is_some() {
-                eprintln!("hint: if this trail uses an HMAC key, pass it with --key-file");
-            }
+            key_hint(&e, hint);
             let _ = seals_verdict(dir, sealed, None, Vec::new());
             ExitCode::from(1)
         }
@@ -214,6 +271,7 @@ fn verify_configured(
     verbose: bool,
     retention_days: Option<u32>,
     sealed: Option<&Sealed>,
+    expect: Expect,
 ) -> ExitCode {
     let (config, store) = match configured::open("audit verify", config, backend, verbose) {
         Ok(opened) => opened,
@@ -229,7 +287,7 @@ fn verify_configured(
         }
     };
     if let Some(dir) = store.directory() {
-        return verify_directory(dir, &integrity, hint, retention_days, sealed);
+        return verify_directory(dir, &integrity, hint, retention_days, sealed, expect);
     }
     if sealed.is_some() {
         eprintln!(
@@ -240,7 +298,7 @@ fn verify_configured(
     let Ok(rt) = runtime() else {
         return ExitCode::from(EXIT_USAGE);
     };
-    outcome(rt.block_on(verify_store(store, &integrity)), hint)
+    outcome(rt.block_on(verify_store(store, &integrity)), hint, expect)
 }
 
 /// Reads a plugin's store back page by page into a [`StreamVerifier`], then closes it.
@@ -286,20 +344,26 @@ async fn verify_store(
 
 /// Prints the verdict: `ok: N events in WHERE` (exit 0), `FAILED: ...` (exit 1), or the
 /// error (exit 2).
-fn outcome(result: Result<(VerifyReport, String), VerifyError>, hint: bool) -> ExitCode {
+fn outcome(
+    result: Result<(VerifyReport, String), VerifyError>,
+    hint: bool,
+    expect: Expect,
+) -> ExitCode {
     match result {
         Ok((report, place)) => {
             for w in &report.warnings {
                 eprintln!("warning: {w}");
+            }
+            if let Some(why) = expect.unmet(&report, &place) {
+                println!("FAILED: {why}");
+                return ExitCode::from(1);
             }
             println!("ok: {} events in {place}", report.events);
             ExitCode::SUCCESS
         }
         Err(e) if e.broken_sequence().is_some() || matches!(e, VerifyError::Directory { .. }) => {
             println!("FAILED: {e}");
-            if hint && e.broken_sequence().is_some() {
-                eprintln!("hint: if this trail uses an HMAC key, pass it with --key-file");
-            }
+            key_hint(&e, hint);
             ExitCode::from(1)
         }
         Err(e) => {

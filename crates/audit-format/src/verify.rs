@@ -86,7 +86,21 @@ impl VerifyError {
             Self::Directory { .. } | Self::Io(_) => None,
         }
     }
+
+    /// Whether a line's checksum did not match its bytes: what a missing or wrong HMAC key
+    /// looks like (a gap or a broken link does not).
+    pub fn is_checksum_mismatch(&self) -> bool {
+        match self {
+            Self::Broken { reason, .. } | Self::BrokenRecord { reason, .. } => {
+                reason.starts_with(CHECKSUM_MISMATCH)
+            }
+            Self::Directory { .. } | Self::Io(_) => false,
+        }
+    }
 }
+
+/// How the reason of a line whose checksum does not match its bytes begins.
+const CHECKSUM_MISMATCH: &str = "checksum mismatch";
 
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
