@@ -33,6 +33,7 @@ pub struct FileBackendBuilder {
     integrity: Integrity,
     allow_insecure_permissions: bool,
     sealing: Option<Sealing>,
+    file_mode: u32,
 }
 
 impl FileBackendBuilder {
@@ -85,6 +86,17 @@ impl FileBackendBuilder {
         }
     }
 
+    /// The mode of the audit files it creates (default 0600; 0640, 0644 or 0604 let a log
+    /// shipper running as another user read them, and give the directory the matching
+    /// `r-x`). [`audit_format::store::check_file_mode`] says which modes are allowed;
+    /// `open` refuses others.
+    pub fn file_mode(self, mode: u32) -> Self {
+        Self {
+            file_mode: mode,
+            ..self
+        }
+    }
+
     /// Accepts an existing directory writable by group or others, or owned by a user other
     /// than root or this one (default `false`: refused). Unsafe: whoever else can write there
     /// can remove or replace audit files.
@@ -110,6 +122,15 @@ impl FileBackendBuilder {
     /// [`Error::Io`]: crate::Error::Io
     /// [`Error::Integrity`]: crate::Error::Integrity
     pub fn open(self) -> Result<FileStorageBackend> {
+        if let Some(why) = audit_format::store::check_file_mode(self.file_mode) {
+            return Err(audit_format::ConfigError {
+                file: PathBuf::new(),
+                line: None,
+                key: "trail.file_mode".into(),
+                message: why,
+            }
+            .into());
+        }
         let store = FileStore::open_with(
             self.dir,
             self.max_file_bytes,
@@ -122,7 +143,8 @@ impl FileBackendBuilder {
         }
         let store = store
             .with_integrity(self.integrity)
-            .with_retention_of_imported(self.retention_of_imported);
+            .with_retention_of_imported(self.retention_of_imported)
+            .with_file_mode(self.file_mode)?;
         let sealer = match &self.sealing {
             Some(s) => Some(SealThread::start(&dir, s)?),
             None => None,
@@ -203,6 +225,7 @@ impl FileStorageBackend {
             integrity: Integrity::Sha256,
             allow_insecure_permissions: false,
             sealing: None,
+            file_mode: audit_format::store::DEFAULT_FILE_MODE,
         }
     }
 

@@ -228,3 +228,53 @@ fn a_fifo_as_key_file_fails_at_once_instead_of_hanging() -> TestResult {
     assert!(e.contains("not a regular file"), "{e}");
     Ok(())
 }
+
+/// `[trail] file_mode = "0640"`: new audit files get 0640 whatever the umask, and the
+/// directory the group's `r-x`, so a log shipper in the group can read them; the lock and
+/// the anchor stay private. A mode that lets others write, or the owner not read and write,
+/// is refused naming the key and its line.
+#[test]
+fn file_mode_lets_a_group_read_the_audit_files_and_nothing_more() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("audit.toml");
+    std::fs::write(
+        &cfg,
+        "[trail]\nstorage_path = \"logs\"\nfile_mode = \"0640\"\n",
+    )?;
+    let config = TrailConfig::load(&cfg)?;
+    assert_eq!(config.file_mode, 0o640);
+    assert!(
+        config.describe().contains("file_mode=0640"),
+        "{}",
+        config.describe()
+    );
+    let rt = rt();
+    let trail = config.builder()?.build()?;
+    rt.block_on(log_n(&trail, 5))?;
+    rt.block_on(trail.close())?;
+    let logs = dir.path().join("logs");
+    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode(&logs.join(todays_file_name()))?, 0o640);
+    assert_eq!(mode(&logs)?, 0o750);
+    assert_eq!(mode(&logs.join(".audit.lock"))?, 0o600);
+    for (bad, why) in [
+        ("0660", "writable by nobody else"),
+        ("0400", "readable and writable by their owner"),
+        ("0750", "executable by nobody"),
+        ("rw-r-----", "not an octal mode"),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!("[trail]\nstorage_path = \"logs\"\nfile_mode = \"{bad}\"\n"),
+        )?;
+        let e = TrailConfig::load(&cfg)
+            .err()
+            .ok_or("a bad mode must be refused")?
+            .to_string();
+        assert!(
+            e.contains("audit.toml:3") && e.contains("trail.file_mode") && e.contains(why),
+            "{e}"
+        );
+    }
+    Ok(())
+}

@@ -150,6 +150,7 @@ impl FileStore {
                 pending_retention: None,
                 imported,
                 retention_of_imported: false,
+                file_mode: DEFAULT_FILE_MODE,
                 last_written: None,
                 seal_point: None,
                 seal_reason: None,
@@ -174,6 +175,32 @@ impl FileStore {
     pub fn with_retention_of_imported(mut self, allow: bool) -> Self {
         self.state.retention_of_imported = allow;
         self
+    }
+
+    /// Creates audit files with `mode` (default 0600; [`check_file_mode`] says which are
+    /// allowed), set with `fchmod` so the process umask does not narrow it. When it lets the
+    /// group or others read, the directory gets their `r-x` too, so they can reach the files.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the directory's mode cannot be changed.
+    pub fn with_file_mode(mut self, mode: u32) -> Result<Self> {
+        self.state.file_mode = mode;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let read = mode & 0o044;
+            if read != 0 {
+                let meta = std::fs::metadata(&self.dir)
+                    .map_err(Error::io("cannot stat audit directory", &self.dir))?;
+                let dir_mode = meta.permissions().mode() & 0o7777;
+                let wanted = dir_mode | read | (read >> 2);
+                if wanted != dir_mode {
+                    std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(wanted))
+                        .map_err(Error::io("cannot open up audit directory", &self.dir))?;
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// The directory this store writes into.
@@ -306,6 +333,8 @@ struct State {
     imported: Vec<String>,
     /// Retention may delete `imported` files too.
     retention_of_imported: bool,
+    /// The mode new audit files get.
+    file_mode: u32,
     /// The last line appended: its sequence number and checksum (kept per batch, not per
     /// line, for seals).
     last_written: Option<(u64, String)>,
@@ -492,6 +521,12 @@ impl State {
             .metadata()
             .map_err(Error::io("cannot stat", &path))?
             .len();
+        #[cfg(unix)]
+        if !existed && self.file_mode != DEFAULT_FILE_MODE {
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(std::fs::Permissions::from_mode(self.file_mode))
+                .map_err(Error::io("cannot set the mode of audit file", &path))?;
+        }
         if !existed {
             touched.push(Touched {
                 path: path.clone(),
@@ -693,6 +728,21 @@ fn checksum_of(line: &str) -> String {
             .and_then(|c| c.checksum.map(|c| c.into_owned()))
             .unwrap_or_default(),
     }
+}
+
+/// The mode of new audit files unless `file_mode` says otherwise.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// Why `mode` cannot be the mode of audit files, or `None`: the owner must read and write
+/// them, nobody else may write them, and nobody may execute them (0600, 0640, 0644 and 0604
+/// are the modes allowed).
+pub fn check_file_mode(mode: u32) -> Option<String> {
+    if mode & !0o777 != 0 || mode & 0o600 != 0o600 || mode & 0o133 != 0 {
+        return Some(format!(
+            "{mode:04o} is not allowed: audit files must be readable and writable by their owner, writable by nobody else and executable by nobody (use 0600, 0640, 0644 or 0604)"
+        ));
+    }
+    None
 }
 
 /// Bytes appended to a file before the kernel is asked to start writing them out.

@@ -25,6 +25,10 @@ impl TrailConfig {
             },
             self.shutdown_timeout_ms,
         );
+        if self.file_mode != audit_format::store::DEFAULT_FILE_MODE {
+            // Shown only when set: audit files are readable by more than their owner.
+            s.insert_str(s.len() - 1, &format!(" file_mode={:04o}", self.file_mode));
+        }
         if self.allow_insecure_permissions {
             // Shown only when set: the refusal of insecure directories is off.
             s.insert_str(s.len() - 1, " allow_insecure_permissions=true");

@@ -48,6 +48,7 @@ struct RawTrail {
     queue_capacity: Option<Spanned<usize>>,
     on_full: Option<OnFull>,
     allow_insecure_permissions: Option<bool>,
+    file_mode: Option<Spanned<String>>,
     #[serde(default)]
     policy: RawPolicy,
     #[serde(default)]
@@ -183,6 +184,8 @@ pub struct TrailConfig {
     /// `trail.allow_insecure_permissions`: accept storage and spool directories writable by
     /// group or others or owned by another user (unsafe; default `false`).
     pub allow_insecure_permissions: bool,
+    /// `trail.file_mode`: the mode of new audit files (default 0o600).
+    pub file_mode: u32,
     /// `[trail.policy]`.
     pub policy: CompliancePolicy,
     /// `[trail.integrity]`.
@@ -372,6 +375,11 @@ impl TrailConfig {
             }
             Some(v) => v.into_inner(),
             None => DEFAULT_QUEUE_CAPACITY,
+        };
+        let file_mode = match &t.file_mode {
+            Some(v) => parse_file_mode(v.get_ref())
+                .map_err(|why| err(Some(line_of(text, v.span().start)), "trail.file_mode", why))?,
+            None => audit_format::store::DEFAULT_FILE_MODE,
         };
         let storage_path = resolve(
             &t.storage_path
@@ -580,6 +588,7 @@ impl TrailConfig {
             queue_capacity,
             on_full: t.on_full.unwrap_or_default(),
             allow_insecure_permissions: t.allow_insecure_permissions.unwrap_or(false),
+            file_mode,
             policy,
             integrity,
             signing_key_file,
@@ -638,6 +647,25 @@ impl TrailConfig {
             ),
             BackendConfig::File { .. } => Err(Error::backend("not a plugin backend")),
         }
+    }
+}
+
+/// `trail.file_mode`: octal digits (`"0640"`), a mode [`check_file_mode`] allows.
+///
+/// [`check_file_mode`]: audit_format::store::check_file_mode
+fn parse_file_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    let mode = u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|_| !digits.is_empty() && digits.len() <= 4)
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not an octal mode: write it as a string of octal digits, e.g. \"0640\""
+            )
+        })?;
+    match audit_format::store::check_file_mode(mode) {
+        Some(why) => Err(why),
+        None => Ok(mode),
     }
 }
 

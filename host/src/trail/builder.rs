@@ -65,6 +65,7 @@ pub struct AuditTrailBuilder {
     signing_key: Option<Arc<SigningKey>>,
     seal_interval: Duration,
     allow_insecure_permissions: bool,
+    file_mode: u32,
     clock: Option<Clock>,
     alert_hook: Option<AlertHook>,
 }
@@ -102,6 +103,7 @@ impl Default for AuditTrailBuilder {
             signing_key: None,
             seal_interval: Duration::from_millis(DEFAULT_SEAL_INTERVAL_MS),
             allow_insecure_permissions: false,
+            file_mode: audit_format::store::DEFAULT_FILE_MODE,
             clock: None,
             alert_hook: None,
         }
@@ -118,6 +120,17 @@ impl AuditTrailBuilder {
     pub fn storage_path(self, path: impl Into<PathBuf>) -> Self {
         Self {
             storage_path: path.into(),
+            ..self
+        }
+    }
+
+    /// The mode of the audit files the file backends create: 0600 (the default), 0640, 0644
+    /// or 0604 (a log shipper running as another user can then read them; the directory gets
+    /// the matching `r-x`). `[trail] file_mode` in the configuration. Others are refused by
+    /// `build`.
+    pub fn file_mode(self, mode: u32) -> Self {
+        Self {
+            file_mode: mode,
             ..self
         }
     }
@@ -366,6 +379,7 @@ impl AuditTrailBuilder {
                         .retention_of_imported(self.policy.retention_applies_to_imported)
                         .integrity(self.integrity.clone())
                         .allow_insecure_permissions(self.allow_insecure_permissions)
+                        .file_mode(self.file_mode)
                         .sealing(sealing.clone())
                         .open()?;
                     backends.push((Box::new(fb), None));
@@ -437,6 +451,7 @@ impl AuditTrailBuilder {
             .queue_capacity(config.queue_capacity)
             .on_full(config.on_full)
             .allow_insecure_permissions(config.allow_insecure_permissions)
+            .file_mode(config.file_mode)
             .integrity(config.integrity()?)
             .seal_interval(Duration::from_millis(config.seal_interval_ms));
         if let Some(key) = &config.signing_key_file {
