@@ -32,7 +32,7 @@ fn emit_without_arguments_writes_audit_logs_in_the_working_directory() -> TestRe
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         text(&out.stdout).lines().last(),
-        Some("ok: 5 events in 1 files")
+        Some("ok: 5 events in 1 file")
     );
     Ok(())
 }
@@ -53,7 +53,7 @@ fn emit_stops_at_a_bad_line_after_writing_everything_before_it() -> TestResult {
     let out = run(&["verify", "logs"], b"", cwd.path());
     assert_eq!(
         text(&out.stdout).lines().last(),
-        Some("ok: 499 events in 1 files")
+        Some("ok: 499 events in 1 file")
     );
     Ok(())
 }
@@ -95,7 +95,7 @@ fn emit_with_rejects_keeps_going_and_writes_each_bad_line_there() -> TestResult 
     let out = run(&["verify", "logs"], b"", cwd.path());
     assert_eq!(
         text(&out.stdout).lines().last(),
-        Some("ok: 6 events in 1 files")
+        Some("ok: 6 events in 1 file")
     );
     let rejects: Vec<serde_json::Value> = std::fs::read_to_string(cwd.path().join("bad.jsonl"))?
         .lines()
@@ -173,7 +173,7 @@ fn emit_names_each_kind_of_bad_input() -> TestResult {
     let out = run(&["verify", "d"], b"", cwd.path());
     assert_eq!(
         text(&out.stdout).lines().last(),
-        Some(format!("ok: {} events in 1 files", 2 * cases.len()).as_str())
+        Some(format!("ok: {} events in 1 file", 2 * cases.len()).as_str())
     );
     Ok(())
 }
@@ -322,7 +322,7 @@ fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
     );
     assert_eq!(
         text(&out.stdout).lines().last(),
-        Some("ok: 20 events in 1 files")
+        Some("ok: 20 events in 1 file")
     );
     let out = run(&["verify", "logs"], b"", cwd.path());
     assert_eq!(out.status.code(), Some(1));

@@ -220,7 +220,7 @@ async fn verify_prints_warnings_and_exits_2_on_a_corrupt_anchor() -> TestResult 
     std::fs::write(&file, bytes)?;
     let out = audit(&["verify", "logs"], dir.path(), "");
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(text(&out.stdout), "ok: 2 events in 1 files\n");
+    assert_eq!(text(&out.stdout), "ok: 2 events in 1 file\n");
     assert!(
         text(&out.stderr).starts_with("warning: ")
             && text(&out.stderr).contains("unterminated final line"),

@@ -69,7 +69,10 @@ fn each_fapilog_fixture_verifies_with_a_warning_at_each_restart() {
         assert!(out.status.success(), "{name}: {stderr}");
         assert_eq!(
             text(&out.stdout).trim(),
-            format!("ok: 11 events in {files} files"),
+            format!(
+                "ok: 11 events in {files} {}",
+                if files == 1 { "file" } else { "files" }
+            ),
             "{name}"
         );
         assert_eq!(restart_warnings(&stderr), restarts, "{name}: {stderr}");

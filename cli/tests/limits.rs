@@ -267,7 +267,7 @@ fn numbers_are_stored_as_the_same_number_or_the_line_is_refused() -> TestResult 
             )) && err.contains(&format!("Send it as a string (\"{big}\")")),
             "{err}"
         );
-        assert!(err.contains("emitted 1 events before the error"), "{err}");
+        assert!(err.contains("emitted 1 event before the error"), "{err}");
     }
     let lines = all_lines(&logs);
     assert_eq!(lines.len(), 3);

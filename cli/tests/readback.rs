@@ -291,7 +291,7 @@ fn a_config_file_backend_is_verified_as_its_directory() -> TestResult {
     let cfg = config.to_str().ok_or("utf-8")?;
     let (code, stdout, stderr) = run(dir, &["verify", "--config", cfg, "--backend", "file"]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(stdout, "ok: 10 events in 1 files\n");
+    assert_eq!(stdout, "ok: 10 events in 1 file\n");
     Ok(())
 }
 

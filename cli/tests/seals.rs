@@ -611,7 +611,7 @@ fn key_file_and_public_key_work_together() -> TestResult {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("ok: 50 events in 1 files, 1 seals"),
+        text(&out.stdout).contains("ok: 50 events in 1 file, 1 seal"),
         "{}",
         text(&out.stdout)
     );

@@ -19,7 +19,7 @@ use audit_host::config::TrailConfig;
 use audit_host::{AuditEvent, AuditTrail, Durability, Error};
 use clap::Args;
 
-use super::{EXIT_DATAERR, EXIT_IOERR, EXIT_USAGE, parse_durability, report, runtime};
+use super::{EXIT_DATAERR, EXIT_IOERR, EXIT_USAGE, count, parse_durability, report, runtime};
 use acks::{Acks, Shared};
 use input::{DEFAULT_MAX_EVENT_BYTES, Line, LineReader};
 use rejects::Rejects;
@@ -330,24 +330,26 @@ fn parse_event(text: &str, line_no: u64) -> Result<AuditEvent, String> {
 }
 
 /// Reports how the run ended, after the trail was closed (`closed_ok`: without error).
-fn exit_code(failure: Option<Failure>, count: u64, closed_ok: bool) -> ExitCode {
+fn exit_code(failure: Option<Failure>, n: u64, closed_ok: bool) -> ExitCode {
     match failure {
         Some((code, msg)) => {
             eprintln!("audit emit: {msg}");
             if closed_ok {
                 eprintln!(
-                    "audit emit: emitted {count} events before the error (all written and flushed)"
+                    "audit emit: emitted {} before the error (all written and flushed)",
+                    count(n, "event", "events")
                 );
             } else {
                 eprintln!(
-                    "audit emit: {count} events were accepted before the error; see above for what could not be stored"
+                    "audit emit: {} accepted before the error; see above for what could not be stored",
+                    count(n, "event was", "events were")
                 );
             }
             ExitCode::from(if closed_ok { code } else { 1 })
         }
         None if !closed_ok => ExitCode::from(1),
         None => {
-            eprintln!("emitted {count} events");
+            eprintln!("emitted {}", count(n, "event", "events"));
             ExitCode::SUCCESS
         }
     }

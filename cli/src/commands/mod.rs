@@ -19,6 +19,12 @@ use audit_host::{Durability, Error};
 
 /// Exit code for bad input data (sysexits EX_DATAERR).
 pub(crate) const EXIT_DATAERR: u8 = 65;
+
+/// `n` with the noun that fits: `1 event`, `2 events`.
+pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 /// sysexits' EX_IOERR: an output file (`--rejects`, `--stats FILE`) cannot be written.
 pub(crate) const EXIT_IOERR: u8 = 74;
 /// Exit code for usage, configuration and I/O errors.

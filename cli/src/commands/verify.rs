@@ -12,7 +12,7 @@ use audit_host::verify::{StreamVerifier, VerifyError, VerifyReport, verify_dir_w
 use clap::Args;
 
 use super::configured::{self, ConfiguredStore};
-use super::{EXIT_USAGE, report, runtime};
+use super::{EXIT_USAGE, count, report, runtime};
 use crate::progress::Progress;
 
 #[derive(Args)]
@@ -193,7 +193,7 @@ fn verify_directory(
         return outcome(
             result.map(|r| {
                 let files = r.files;
-                (r, format!("{files} files"))
+                (r, count(files as u64, "file", "files"))
             }),
             hint,
             expect,
@@ -206,7 +206,11 @@ fn verify_directory(
             let mut lines = report.warnings.clone();
             lines.insert(
                 0,
-                format!("ok: {} events in {} files", report.events, report.files),
+                format!(
+                    "ok: {} in {}",
+                    count(report.events, "event", "events"),
+                    count(report.files as u64, "file", "files")
+                ),
             );
             seals_verdict(dir, sealed, last, lines)
         }
@@ -253,8 +257,8 @@ fn seals_verdict(dir: &Path, sealed: &Sealed, last: Option<u64>, chain: Vec<Stri
                 .last_sealed
                 .map_or_else(String::new, |l| format!(" up to sequence {l}"));
             println!(
-                "{ok}, {} seals{upto} verified with the public key",
-                check.seals
+                "{ok}, {}{upto} verified with the public key",
+                count(check.seals, "seal", "seals")
             );
             ExitCode::SUCCESS
         }
@@ -358,7 +362,7 @@ fn outcome(
                 println!("FAILED: {why}");
                 return ExitCode::from(1);
             }
-            println!("ok: {} events in {place}", report.events);
+            println!("ok: {} in {place}", count(report.events, "event", "events"));
             ExitCode::SUCCESS
         }
         Err(e) if e.broken_sequence().is_some() || matches!(e, VerifyError::Directory { .. }) => {
