@@ -140,6 +140,43 @@ fn plugin_inspect_prints_the_plugins_fields() -> TestResult {
         "capabilities: health/1, validate/1, read/1, stats/1"
     );
     assert!(stdout.contains("path (string, required)"), "{stdout}");
+    // --json: the same, one object.
+    let out = audit(
+        &["plugin", "inspect", "--json", lib.to_str().ok_or("path")?],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    let info: serde_json::Value = serde_json::from_str(&text(&out.stdout))?;
+    assert_eq!(info["name"], "sqlite");
+    assert_eq!(info["abi"], "rust");
+    assert_eq!(info["plugin_api"], audit_plugin_api::API_VERSION);
+    assert_eq!(
+        info["capabilities"],
+        serde_json::json!(["health/1", "validate/1", "read/1", "stats/1"])
+    );
+    assert!(
+        info["config_help"]
+            .as_str()
+            .is_some_and(|h| h.contains("path (string, required)"))
+    );
+    let missing = dir.path().join("libnothing.so");
+    let out = audit(
+        &[
+            "plugin",
+            "inspect",
+            "--json",
+            missing.to_str().ok_or("path")?,
+        ],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout for a refused library"
+    );
     Ok(())
 }
 

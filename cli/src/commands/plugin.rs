@@ -22,6 +22,11 @@ pub(crate) enum PluginCommand {
         /// Refuse the library unless its SHA-256 is this.
         #[arg(long, value_name = "HEX")]
         sha256: Option<String>,
+        /// Print one JSON object instead: `path`, `name`, `version`, `plugin_api`, `abi`
+        /// (`rust` or `c`), `description`, `capabilities` (array), `config_help`. A refused
+        /// library prints nothing on stdout (the reason on stderr, exit 1).
+        #[arg(long)]
+        json: bool,
     },
     /// The conformance kit: run the plugin contract against a plugin library, the way the
     /// host calls it, and print one line per check (`ok`, `FAIL` or `skip`), then a summary.
@@ -64,7 +69,8 @@ pub(crate) fn run(command: PluginCommand, verbose: bool) -> ExitCode {
             path,
             allow_insecure_permissions,
             sha256,
-        } => plugin_inspect(&path, allow_insecure_permissions, sha256, verbose),
+            json,
+        } => plugin_inspect(&path, allow_insecure_permissions, sha256, json, verbose),
         PluginCommand::Test {
             path,
             config,
@@ -86,6 +92,7 @@ fn plugin_inspect(
     path: &Path,
     allow_insecure_permissions: bool,
     sha256: Option<String>,
+    json: bool,
     verbose: bool,
 ) -> ExitCode {
     let opts = audit_host::plugin::LoadOptions {
@@ -95,19 +102,11 @@ fn plugin_inspect(
     match audit_host::plugin::LoadedPlugin::load(path, &opts) {
         Ok(plugin) => {
             let info = plugin.info();
-            let capabilities = if info.capabilities.is_empty() {
-                "none".to_owned()
+            let text = if json {
+                inspect_json(info)
             } else {
-                info.capabilities.join(", ")
+                inspect_text(info)
             };
-            let text = format!(
-                "name: {}\nversion: {}\nplugin_api: {}\ndescription: {}\ncapabilities: {capabilities}\n\n{}\n",
-                info.name,
-                info.version,
-                info.plugin_api,
-                info.description,
-                info.config_help.trim_end()
-            );
             let mut out = io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -119,4 +118,40 @@ fn plugin_inspect(
             ExitCode::from(1)
         }
     }
+}
+
+/// What `inspect` prints: the fields, one per line, then the configuration help.
+fn inspect_text(info: &audit_host::plugin::PluginInfo) -> String {
+    let capabilities = if info.capabilities.is_empty() {
+        "none".to_owned()
+    } else {
+        info.capabilities.join(", ")
+    };
+    format!(
+        "name: {}\nversion: {}\nplugin_api: {}\ndescription: {}\ncapabilities: {capabilities}\n\n{}\n",
+        info.name,
+        info.version,
+        info.plugin_api,
+        info.description,
+        info.config_help.trim_end()
+    )
+}
+
+/// What `inspect --json` prints: one object, one line.
+fn inspect_json(info: &audit_host::plugin::PluginInfo) -> String {
+    let abi = match info.abi {
+        audit_host::plugin::PluginAbi::C => "c",
+        _ => "rust",
+    };
+    let value = serde_json::json!({
+        "path": info.path.display().to_string(),
+        "name": info.name,
+        "version": info.version,
+        "plugin_api": info.plugin_api,
+        "abi": abi,
+        "description": info.description,
+        "capabilities": info.capabilities,
+        "config_help": info.config_help.trim_end(),
+    });
+    format!("{value}\n")
 }
