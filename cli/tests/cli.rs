@@ -707,3 +707,65 @@ fn verify_can_require_events_and_a_minimum_sequence() -> TestResult {
     );
     Ok(())
 }
+
+/// `--config FILE` without `--backend`: verify and query read the configuration's file
+/// backend directory, verify with its HMAC key; a configuration without a file backend is
+/// told to name one.
+#[test]
+fn verify_and_query_take_the_directory_and_key_from_a_config() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let key = cwd.path().join("audit.key");
+    std::fs::write(&key, [42u8; 48])?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::write(
+        cwd.path().join("audit.toml"),
+        "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nhmac_key_file = \"audit.key\"\n",
+    )?;
+    let out = run(
+        &["emit", "--config", "audit.toml"],
+        events(7).as_bytes(),
+        cwd.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["verify", "--config", "audit.toml"], b"", cwd.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout).lines().last(),
+        Some("ok: 7 events in 1 file")
+    );
+    let out = run(
+        &["query", "--config", "audit.toml", "--limit", "2"],
+        b"",
+        cwd.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["sequence_number"], 7, "newest first");
+    std::fs::write(
+        cwd.path().join("plugins.toml"),
+        "[[backends]]\ntype = \"plugin\"\nlibrary = \"/nonexistent/libx.so\"\n",
+    )?;
+    let out = run(&["verify", "--config", "plugins.toml"], b"", cwd.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("has no file backend: name the backend to read with --backend NAME"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}

@@ -320,10 +320,13 @@ fn bad_requests_are_refused_naming_what_to_fix() -> TestResult {
     );
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("cannot be used with"), "{stderr}");
-    // --config without --backend.
+    // --config without --backend reads the file backend's directory; this one has none.
     let (code, _, stderr) = run(dir, &["query", "--config", cfg]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("--backend <NAME>"), "{stderr}");
+    assert!(
+        stderr.contains("has no file backend: name the backend to read with --backend NAME"),
+        "{stderr}"
+    );
 
     // A plugin without the `read` capability: named, with what to do.
     let compat = dir.join("compat.toml");

@@ -14,14 +14,9 @@ use super::{EXIT_USAGE, report};
 /// The options that name a configured backend instead of a directory.
 #[derive(Args)]
 pub(crate) struct ConfiguredStore {
-    /// Read the store of a backend of this configuration file instead of DIR (with
-    /// --backend).
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "dir",
-        requires = "backend"
-    )]
+    /// Read the store of a backend of this configuration file instead of DIR: the one
+    /// --backend names, else its (first) file backend's directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
     pub(crate) config: Option<PathBuf>,
     /// The backend whose store is read: its `name`, or a plugin's own name (`sqlite`).
     /// A plugin must export the `read` capability.
@@ -43,6 +38,34 @@ pub(crate) fn open(
     let config = TrailConfig::load(config).map_err(|e| fail(&e))?;
     let store = StoreReader::open(&config, backend).map_err(|e| fail(&e))?;
     Ok((config, store))
+}
+
+/// The configuration and the directory of its first file backend (the trail's
+/// `storage_path` when it names no `[[backends]]`): what `--config FILE` without `--backend`
+/// reads. Errors are printed (`cmd: ...`).
+pub(crate) fn file_directory(
+    cmd: &str,
+    config: &std::path::Path,
+    verbose: bool,
+) -> Result<(TrailConfig, PathBuf), ExitCode> {
+    let config = TrailConfig::load(config).map_err(|e| {
+        report(cmd, &e, verbose);
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    let dir = config.backends.iter().find_map(|b| match b {
+        audit_host::config::BackendConfig::File { path, .. } => Some(path.clone()),
+        _ => None,
+    });
+    match dir {
+        Some(dir) => Ok((config, dir)),
+        None => {
+            eprintln!(
+                "{cmd}: {} has no file backend: name the backend to read with --backend NAME",
+                config.source.display()
+            );
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
 }
 
 /// Reads every page of `store` into `each` (one call per line, in sequence order), then

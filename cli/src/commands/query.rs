@@ -95,6 +95,15 @@ pub(crate) fn query(args: QueryArgs, verbose: bool) -> ExitCode {
         (_, Some(config), Some(backend)) => {
             query_configured(config, backend, &q, verbose, &mut out)
         }
+        (_, Some(config), None) => {
+            match configured::file_directory("audit query", config, verbose) {
+                Ok((_, dir)) => {
+                    let verify_args = format!("--config {}", config.display());
+                    query_directory(&dir, &q, &verify_args, &mut out)
+                }
+                Err(code) => Err(code),
+            }
+        }
         (Some(dir), _, _) => query_directory(dir, &q, &dir.display().to_string(), &mut out),
         _ => {
             eprintln!("audit query: give DIR, or --config FILE --backend NAME");

@@ -80,9 +80,9 @@ pub(crate) fn verify(args: &VerifyArgs, verbose: bool) -> ExitCode {
         min_sequence: args.min_sequence,
     };
     match (&args.dir, &args.store.config, &args.store.backend) {
-        (_, Some(config), Some(backend)) => verify_configured(
+        (_, Some(config), backend) => verify_configured(
             config,
-            backend,
+            backend.as_deref(),
             key,
             verbose,
             args.retention_days,
@@ -270,13 +270,30 @@ fn seals_verdict(dir: &Path, sealed: &Sealed, last: Option<u64>, chain: Vec<Stri
 /// --key-file gives one.
 fn verify_configured(
     config: &Path,
-    backend: &str,
+    backend: Option<&str>,
     key: Option<Integrity>,
     verbose: bool,
     retention_days: Option<u32>,
     sealed: Option<&Sealed>,
     expect: Expect,
 ) -> ExitCode {
+    let Some(backend) = backend else {
+        // --config alone: its file backend's directory, with its key.
+        let (config, dir) = match configured::file_directory("audit verify", config, verbose) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+        let hint = key.is_none() && config.integrity == audit_host::config::IntegrityConfig::Sha256;
+        return match key.map_or_else(|| config.integrity(), Ok) {
+            Ok(integrity) => {
+                verify_directory(&dir, &integrity, hint, retention_days, sealed, expect)
+            }
+            Err(e) => {
+                report("audit verify", &e, verbose);
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    };
     let (config, store) = match configured::open("audit verify", config, backend, verbose) {
         Ok(opened) => opened,
         Err(code) => return code,
