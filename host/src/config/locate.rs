@@ -56,6 +56,10 @@ pub(super) fn key_at_line(text: &str, line: usize) -> String {
         .unwrap_or("")
         .trim();
     let key = here.split('=').next().unwrap_or("").trim();
+    // A header line names its own table (`[trail.polcy]` is about `trail.polcy`).
+    if let Some(name) = table_header(here).filter(|n| !n.is_empty()) {
+        return name;
+    }
     if here.starts_with('[') || key.is_empty() {
         if table.is_empty() {
             "(top level)".to_owned()
@@ -66,5 +70,74 @@ pub(super) fn key_at_line(text: &str, line: usize) -> String {
         key.to_owned()
     } else {
         format!("{table}.{key}")
+    }
+}
+
+/// `message` with a suggestion when it is serde's "unknown field `X`, expected one of `a`,
+/// `b`, ..." and one of the expected names is a likely misspelling of `X`.
+pub(super) fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let Some((unknown, expected)) = rest.split_once("`, expected one of ") else {
+        return message.to_owned();
+    };
+    let best = expected
+        .split(", ")
+        .map(|c| c.trim_matches('`'))
+        .map(|c| (edit_distance(unknown, c), c))
+        .min();
+    match best {
+        Some((d, c)) if d > 0 && d <= 2.max(unknown.len() / 4) => {
+            format!("{message}; did you mean `{c}`?")
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// Levenshtein distance between `a` and `b` (by characters).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_key_gets_the_closest_name() {
+        let m = "unknown field `storge_path`, expected one of `storage_path`, `plugin_dir`";
+        assert_eq!(
+            with_suggestion(m),
+            format!("{m}; did you mean `storage_path`?")
+        );
+        let far = "unknown field `colour`, expected one of `storage_path`, `plugin_dir`";
+        assert_eq!(with_suggestion(far), far);
+        assert_eq!(
+            with_suggestion("invalid basic string"),
+            "invalid basic string"
+        );
+        assert_eq!(edit_distance("polcy", "policy"), 1);
+    }
+
+    #[test]
+    fn a_header_line_is_its_own_table() {
+        let text = "[trail]\nstorage_path = \"x\"\n[trail.polcy]\nlevel = \"sox\"\n";
+        assert_eq!(key_at_line(text, 3), "trail.polcy");
+        assert_eq!(key_at_line(text, 2), "trail.storage_path");
+        assert_eq!(key_at_line(text, 4), "trail.polcy.level");
     }
 }

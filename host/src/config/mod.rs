@@ -15,7 +15,7 @@ mod sealing;
 
 pub use entry::BackendEntry;
 pub use keys::{MAX_KEY_FILE_BYTES, read_key_file, read_signing_key_file};
-use locate::{key_at_line, line_of, line_of_key};
+use locate::{key_at_line, line_of, line_of_key, with_suggestion};
 
 use crate::delivery::OnRefuse;
 use crate::file::DEFAULT_MAX_FILE_BYTES;
@@ -304,7 +304,7 @@ impl TrailConfig {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             let key = line.map_or_else(|| "(document)".to_owned(), |l| key_at_line(text, l));
-            err(line, &key, e.message().trim().to_owned())
+            err(line, &key, with_suggestion(e.message().trim()))
         })?;
         let t = raw.trail;
         let p = t.policy;
