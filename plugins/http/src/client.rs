@@ -279,6 +279,23 @@ impl Client {
             (_, ureq::Error::BadUri(_) | ureq::Error::Http(_)) => {
                 PluginError::config(format!("{msg}; check `url` and `headers`"))
             }
+            // With TLS 1.3 the server checks the client certificate after the client has
+            // finished its handshake: a refusal can reach the client as a closed connection
+            // while it sends, before it reads the alert.
+            (_, ureq::Error::Io(io))
+                if url.starts_with("https:")
+                    && matches!(
+                        io.kind(),
+                        std::io::ErrorKind::BrokenPipe
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::UnexpectedEof
+                    ) =>
+            {
+                PluginError::retryable(format!(
+                    "{msg}; the server closed the TLS connection: if it requires a client certificate, check `tls.cert_file` and `tls.key_file`"
+                ))
+            }
             _ => PluginError::retryable(msg),
         }
     }
