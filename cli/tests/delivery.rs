@@ -131,7 +131,16 @@ async fn a_backend_down_at_start_is_opened_by_a_retry_and_gets_its_spool() -> Te
             .await?;
     }
     trail.flush().await?;
-    let stats = trail.statistics();
+    // The lane reports the outage once its first delivery attempt has failed (the statistics
+    // follow the lane's own thread, so give it a moment under load).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let stats = loop {
+        let s = trail.statistics();
+        if s.per_backend[1].state.as_str() == "retrying" || std::time::Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let plugin = &stats.per_backend[1];
     assert_eq!(plugin.state.to_string(), "retrying", "{plugin:?}");
     let error = plugin.last_error.as_deref().unwrap_or_default();

@@ -163,8 +163,18 @@ async fn a_server_down_at_start_gets_every_line_once_it_is_up() -> TestResult {
             .await?;
     }
     trail.flush().await?;
-    let syslog = trail.statistics().per_backend[1].clone();
+    // The lane reports the outage once its first delivery attempt has failed (the statistics
+    // follow the lane's own thread, so give it a moment under load).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let syslog = loop {
+        let s = trail.statistics().per_backend[1].clone();
+        if s.state.as_str() == "retrying" || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(syslog.state.to_string(), "retrying", "{syslog:?}");
+    assert_eq!(syslog.delivered, 0, "{syslog:?}");
     assert!(
         syslog
             .last_error
