@@ -16,6 +16,10 @@ use common::*;
 
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
 
+/// The tests run one at a time: one stops its rsyslogd and expects its port to stay closed,
+/// and the other's rsyslogd, started on a "free" port, could otherwise take that very port.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// rsyslogd writing the raw messages it receives on `port` to `received.log`.
 struct Rsyslog {
     dir: std::path::PathBuf,
@@ -149,6 +153,7 @@ fn write_config(dir: &Path, port: u16) -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_down_at_start_gets_every_line_once_it_is_up() -> TestResult {
     const EVENTS: usize = 2_000;
+    let _serial = SERIAL.lock().await;
     let rs_dir = tempfile::tempdir()?;
     let Some(mut rs) = Rsyslog::start(rs_dir.path()) else {
         return Ok(());
@@ -196,6 +201,7 @@ async fn a_server_down_at_start_gets_every_line_once_it_is_up() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_gets_every_file_line_after_its_restart() -> TestResult {
+    let _serial = SERIAL.lock().await;
     const EVENTS: usize = 20_000;
     let rs_dir = tempfile::tempdir()?;
     let Some(rs) = Rsyslog::start(rs_dir.path()) else {
