@@ -23,6 +23,17 @@ use std::time::{Duration, Instant};
 use common::*;
 use osmem::{Osmem, osmem};
 
+/// The tests run one at a time: each starts servers on "free" ports, and one keeps a port
+/// closed on purpose (`Osmem::stopped`) that another test's server could otherwise take
+/// (one run in two failed so before).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// `audit.toml` in `dir`: the file backend and the http plugin on `o`'s index `index`; `close`
 /// delivers for up to `shutdown_ms`.
 fn write_config(dir: &Path, o: &Osmem, index: &str, shutdown_ms: u32) {
@@ -79,6 +90,7 @@ fn event_lines(n: usize) -> String {
 
 #[test]
 fn sigkill_mid_run_and_a_restart_leave_each_event_once_in_the_index() -> TestResult {
+    let _serial = serial();
     let Some(o) = osmem() else { return Ok(()) };
     let cwd = tempfile::tempdir()?;
     write_config(cwd.path(), &o, "crash", 120_000);
@@ -123,6 +135,7 @@ fn sigkill_mid_run_and_a_restart_leave_each_event_once_in_the_index() -> TestRes
 
 #[test]
 fn a_server_down_while_logging_gets_every_event_from_the_spool_once_up() -> TestResult {
+    let _serial = serial();
     let Some(mut o) = Osmem::stopped() else {
         return Ok(());
     };
@@ -147,6 +160,7 @@ fn a_server_down_while_logging_gets_every_event_from_the_spool_once_up() -> Test
 
 #[test]
 fn the_conformance_kit_passes_against_osmem() -> TestResult {
+    let _serial = serial();
     let Some(o) = osmem() else { return Ok(()) };
     let cwd = tempfile::tempdir()?;
     let lib = plugin_lib("audit_backend_http");
@@ -173,6 +187,7 @@ fn the_conformance_kit_passes_against_osmem() -> TestResult {
 
 #[test]
 fn an_event_the_mapping_rejects_is_dead_lettered_with_the_servers_reason() -> TestResult {
+    let _serial = serial();
     let Some(o) = osmem() else { return Ok(()) };
     let cwd = tempfile::tempdir()?;
     write_config(cwd.path(), &o, "mapping", 120_000);
@@ -211,6 +226,7 @@ fn an_event_the_mapping_rejects_is_dead_lettered_with_the_servers_reason() -> Te
 
 #[test]
 fn splunk_hec_with_delayed_acks_gets_every_event_once() -> TestResult {
+    let _serial = serial();
     let collector = hec::Hec::start(hec::Knobs {
         ack_delay: Duration::from_secs(2),
         ..hec::Knobs::default()
@@ -248,6 +264,7 @@ fn splunk_hec_with_delayed_acks_gets_every_event_once() -> TestResult {
 
 #[test]
 fn a_webhook_gets_every_event_once() -> TestResult {
+    let _serial = serial();
     let hook = server::Server::start(|_: &server::Request| server::Reply::new(202, ""));
     let cwd = tempfile::tempdir()?;
     write_config_with(
@@ -281,6 +298,7 @@ fn a_webhook_gets_every_event_once() -> TestResult {
 /// both scratch indices are deleted; without it, stderr says how to get that baseline.
 #[test]
 fn bench_reports_a_baseline_and_a_ratio_against_osmem() -> TestResult {
+    let _serial = serial();
     let Some(o) = osmem() else { return Ok(()) };
     let tmp = tempfile::tempdir()?;
     let lib = plugin_lib("audit_backend_http");

@@ -11,6 +11,16 @@ use audit_plugin_api::{Backend, ErrorKind, Health, Refuse, Stats};
 use common::osmem::{Osmem, osmem};
 use common::{event_with, events, records};
 
+/// The tests run one at a time: each starts servers on "free" ports, and one keeps a port
+/// closed on purpose (`Osmem::stopped`) that another test's server could otherwise take.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn config(o: &Osmem, index: &str) -> String {
     format!(
         r#"{{"kind":"elasticsearch","url":"{}","index":"{index}"}}"#,
@@ -28,6 +38,7 @@ fn stat(b: &mut HttpBackend, name: &str) -> u64 {
 
 #[test]
 fn three_thousand_events_are_stored_exactly_once_and_read_back_in_order() {
+    let _serial = serial();
     let Some(o) = osmem() else { return };
     let mut b = open(&config(&o, "audit-%Y.%m")).expect("open");
     assert_eq!(b.last_line().expect("empty index"), None);
@@ -56,6 +67,7 @@ fn three_thousand_events_are_stored_exactly_once_and_read_back_in_order() {
 
 #[test]
 fn a_mapping_error_refuses_that_event_and_stores_the_rest() {
+    let _serial = serial();
     let Some(o) = osmem() else { return };
     let mut b = open(&config(&o, "refusals")).expect("open");
     // `metadata.k` is mapped as text by the first batch; an object there is a mapping error.
@@ -85,6 +97,7 @@ fn a_mapping_error_refuses_that_event_and_stores_the_rest() {
 
 #[test]
 fn a_server_that_is_down_is_retryable_and_gets_everything_once_it_is_up() {
+    let _serial = serial();
     let Some(mut o) = Osmem::stopped() else {
         return;
     };
@@ -101,6 +114,7 @@ fn a_server_that_is_down_is_retryable_and_gets_everything_once_it_is_up() {
 
 #[test]
 fn small_max_batch_bytes_splits_a_batch_into_several_requests() {
+    let _serial = serial();
     let Some(o) = osmem() else { return };
     let cfg = format!(
         r#"{{"kind":"elasticsearch","url":"{}","index":"split","max_batch_bytes":4096}}"#,
@@ -115,6 +129,7 @@ fn small_max_batch_bytes_splits_a_batch_into_several_requests() {
 
 #[test]
 fn tls_with_the_tests_ca_and_an_untrusted_server_named_by_key() {
+    let _serial = serial();
     let Some(o) = osmem() else { return };
     let dir = tempfile::tempdir().expect("dir");
     common::make_certs(dir.path());
@@ -146,6 +161,7 @@ fn tls_with_the_tests_ca_and_an_untrusted_server_named_by_key() {
 
 #[test]
 fn bad_config_and_unsafe_secret_files_name_the_key() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("dir");
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "secret\n").expect("write");
@@ -171,6 +187,7 @@ fn bad_config_and_unsafe_secret_files_name_the_key() {
 
 #[test]
 fn mutual_tls_with_a_client_certificate_and_without_one() {
+    let _serial = serial();
     let Some(o) = osmem() else { return };
     let dir = tempfile::tempdir().expect("dir");
     common::make_certs(dir.path());
@@ -215,6 +232,7 @@ fn mutual_tls_with_a_client_certificate_and_without_one() {
 /// call retryable.
 #[test]
 fn items_answered_429_or_503_are_sent_again_alone() {
+    let _serial = serial();
     use common::server::{Reply, Request, Server};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let calls = std::sync::Arc::new(AtomicUsize::new(0));
@@ -282,6 +300,7 @@ fn items_answered_429_or_503_are_sent_again_alone() {
 /// reads both).
 #[test]
 fn the_bench_sender_sends_what_the_plugin_sends() {
+    let _serial = serial();
     use common::server::{Reply, Request, Server};
     let s = Server::start(|_: &Request| Reply::new(200, r#"{"errors":false,"items":[]}"#));
     let cfg = format!(
