@@ -295,8 +295,9 @@ fn verify_catches_a_recomputed_checksum_by_its_broken_link() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
+/// A directory with `audit.key` (48 bytes, mode 0600) and `audit.toml` writing `logs` with
+/// that HMAC key.
+fn hmac_trail_dir() -> Result<tempfile::TempDir, Box<dyn std::error::Error>> {
     let cwd = tempfile::tempdir()?;
     let key = cwd.path().join("audit.key");
     std::fs::write(&key, [42u8; 48])?;
@@ -309,6 +310,12 @@ fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
         cwd.path().join("audit.toml"),
         "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nhmac_key_file = \"audit.key\"\n",
     )?;
+    Ok(cwd)
+}
+
+#[test]
+fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
+    let cwd = hmac_trail_dir()?;
     let out = run(
         &["emit", "--config", "audit.toml"],
         events(20).as_bytes(),
@@ -713,18 +720,7 @@ fn verify_can_require_events_and_a_minimum_sequence() -> TestResult {
 /// told to name one.
 #[test]
 fn verify_and_query_take_the_directory_and_key_from_a_config() -> TestResult {
-    let cwd = tempfile::tempdir()?;
-    let key = cwd.path().join("audit.key");
-    std::fs::write(&key, [42u8; 48])?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
-    }
-    std::fs::write(
-        cwd.path().join("audit.toml"),
-        "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nhmac_key_file = \"audit.key\"\n",
-    )?;
+    let cwd = hmac_trail_dir()?;
     let out = run(
         &["emit", "--config", "audit.toml"],
         events(7).as_bytes(),

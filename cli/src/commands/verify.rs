@@ -180,15 +180,7 @@ fn verify_directory(
         );
         return ExitCode::from(1);
     }
-    if let Ok(report) = &result
-        && let Some(why) = expect.unmet(report, &dir.display().to_string())
-    {
-        for w in &report.warnings {
-            eprintln!("warning: {w}");
-        }
-        println!("FAILED: {why}");
-        return ExitCode::from(1);
-    }
+    let subject = dir.display().to_string();
     let Some(sealed) = sealed else {
         return outcome(
             result.map(|r| {
@@ -197,8 +189,18 @@ fn verify_directory(
             }),
             hint,
             expect,
+            Some(&subject),
         );
     };
+    if let Ok(report) = &result
+        && let Some(why) = expect.unmet(report, &subject)
+    {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        println!("FAILED: {why}");
+        return ExitCode::from(1);
+    }
     // The chain first; the seals are checked whatever it says, and every failure is named.
     match result {
         Ok(report) => {
@@ -319,7 +321,12 @@ fn verify_configured(
     let Ok(rt) = runtime() else {
         return ExitCode::from(EXIT_USAGE);
     };
-    outcome(rt.block_on(verify_store(store, &integrity)), hint, expect)
+    outcome(
+        rt.block_on(verify_store(store, &integrity)),
+        hint,
+        expect,
+        None,
+    )
 }
 
 /// Reads a plugin's store back page by page into a [`StreamVerifier`], then closes it.
@@ -364,18 +371,20 @@ async fn verify_store(
 }
 
 /// Prints the verdict: `ok: N events in WHERE` (exit 0), `FAILED: ...` (exit 1), or the
-/// error (exit 2).
+/// error (exit 2). `subject` names what `--require-events`/`--min-sequence` failures are
+/// about (default WHERE).
 fn outcome(
     result: Result<(VerifyReport, String), VerifyError>,
     hint: bool,
     expect: Expect,
+    subject: Option<&str>,
 ) -> ExitCode {
     match result {
         Ok((report, place)) => {
             for w in &report.warnings {
                 eprintln!("warning: {w}");
             }
-            if let Some(why) = expect.unmet(&report, &place) {
+            if let Some(why) = expect.unmet(&report, subject.unwrap_or(&place)) {
                 println!("FAILED: {why}");
                 return ExitCode::from(1);
             }
