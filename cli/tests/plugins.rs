@@ -387,8 +387,9 @@ fn bare_library_names_resolve_in_plugin_dir() -> TestResult {
     let out = audit(&["config", "check", "retry.toml"], dir.path(), "");
     assert_eq!(out.status.code(), Some(78));
     assert!(
-        text(&out.stderr)
-            .contains("retry.toml:1: backends.retry_max_ms: 5 is less than retry_initial_ms (50)"),
+        text(&out.stderr).contains(
+            "retry.toml:6: backends[1].retry_max_ms: 5 is less than retry_initial_ms (50)"
+        ),
         "{}",
         text(&out.stderr)
     );
