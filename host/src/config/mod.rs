@@ -73,12 +73,15 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// `p` against the file's directory, `.` components and repeated or trailing `/`
+    /// removed (which never changes what it names; `..` is kept: it may cross a symlink).
     fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
+        let joined = if p.is_absolute() {
             p.to_path_buf()
         } else {
             self.base.join(p)
-        }
+        };
+        joined.components().collect()
     }
 
     fn err(&self, line: Option<usize>, key: &str, message: String) -> Error {
@@ -436,6 +439,12 @@ mod test {
     fn defaults_and_relative_paths() -> Result<()> {
         let c = parse("")?;
         assert_eq!(c.storage_path, Path::new("/etc/audit/audit_logs"));
+        let c = parse("[trail]\nstorage_path = \"./a//b/./c/\"\n")?;
+        assert_eq!(
+            c.storage_path.as_os_str(),
+            "/etc/audit/a/b/c",
+            "`.`, `//` and a trailing `/` are removed"
+        );
         assert_eq!(c.durability, Durability::Batched);
         assert_eq!(c.queue_capacity, DEFAULT_QUEUE_CAPACITY);
         assert_eq!(c.backends.len(), 1);
