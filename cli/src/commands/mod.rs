@@ -1,4 +1,4 @@
-//! The `audit` subcommands, one module each, and what they share: exit codes, error
+//! The `audit` subcommands, one module each, and what they share: exit codes (`exit`), error
 //! reports, the async runtime, output into a closed pipe.
 
 pub(crate) mod bench;
@@ -6,6 +6,7 @@ pub(crate) mod config;
 pub(crate) mod configured;
 pub(crate) mod docs;
 pub(crate) mod emit;
+pub(crate) mod exit;
 pub(crate) mod keygen;
 pub(crate) mod plugin;
 pub(crate) mod plugin_kit;
@@ -17,18 +18,15 @@ use std::process::ExitCode;
 
 use audit_host::{Durability, Error};
 
-/// Exit code for bad input data (sysexits EX_DATAERR).
-pub(crate) const EXIT_DATAERR: u8 = 65;
+pub(crate) use exit::{
+    EXIT_CONFIG, EXIT_DATAERR, EXIT_IOERR, EXIT_NOINPUT, EXIT_USAGE, exit_code_for,
+};
 
 /// `n` with the noun that fits: `1 event`, `2 events`.
 pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }
-/// sysexits' EX_IOERR: an output file (`--rejects`, `--stats FILE`) cannot be written.
-pub(crate) const EXIT_IOERR: u8 = 74;
-/// Exit code for usage, configuration and I/O errors.
-pub(crate) const EXIT_USAGE: u8 = 2;
 
 pub(crate) fn parse_durability(s: &str) -> Result<Durability, String> {
     match s {
@@ -53,13 +51,19 @@ pub(crate) fn report(prefix: &str, e: &Error, verbose: bool) {
     }
 }
 
+/// Reports `e` (as [`report`]) and gives the exit code for it ([`exit_code_for`]).
+pub(crate) fn fail(prefix: &str, e: &Error, verbose: bool) -> ExitCode {
+    report(prefix, e, verbose);
+    ExitCode::from(exit_code_for(e))
+}
+
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .map_err(|e| {
             eprintln!("audit: cannot start the async runtime: {e}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(EXIT_IOERR)
         })
 }
 
@@ -68,6 +72,6 @@ pub(crate) fn broken_pipe_ok(e: &io::Error) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         eprintln!("audit: cannot write output: {e}");
-        ExitCode::from(EXIT_USAGE)
+        ExitCode::from(EXIT_IOERR)
     }
 }
