@@ -11,6 +11,7 @@ use std::io::Write as _;
 
 use audit_host::StorageBackend;
 use audit_host::config::{BackendConfig, TrailConfig};
+use audit_host::plugin::LoadedPlugin;
 use audit_host::preflight::{self, Problem};
 use clap::Subcommand;
 
@@ -90,10 +91,13 @@ fn print_json(value: &serde_json::Value) {
     }
 }
 
-/// Runs every check on `cfg` (opening the plugin instances when `connect`).
-fn check(cfg: &TrailConfig, connect: bool) -> Found {
-    let mut found = Found::default();
-    // Each backend's name (a plugin without `name` is named by the plugin) and library.
+/// Loads every plugin library of `cfg`, noting each backend in `found`: each backend's name
+/// (a plugin without `name` is named by the plugin; `None` when its library did not load)
+/// and library.
+fn load_libraries(
+    cfg: &TrailConfig,
+    found: &mut Found,
+) -> (Vec<Option<String>>, Vec<Option<LoadedPlugin>>) {
     let mut names: Vec<Option<String>> = Vec::new();
     let mut loaded = Vec::new();
     for (i, backend) in cfg.backends.iter().enumerate() {
@@ -121,6 +125,13 @@ fn check(cfg: &TrailConfig, connect: bool) -> Found {
         }
         found.backends.push(entry);
     }
+    (names, loaded)
+}
+
+/// Runs every check on `cfg` (opening the plugin instances when `connect`).
+fn check(cfg: &TrailConfig, connect: bool) -> Found {
+    let mut found = Found::default();
+    let (names, loaded) = load_libraries(cfg, &mut found);
     found
         .problems
         .extend(preflight::directory_collisions(cfg, &names));

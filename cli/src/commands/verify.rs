@@ -73,29 +73,9 @@ fn check(args: &VerifyArgs, v: &mut Verdict) {
     if let Some(dir) = &args.dir {
         v.store(&dir.display().to_string());
     }
-    let key = match &args.key_file {
-        Some(path) => match audit_host::config::read_key_file(path) {
-            Ok(i) => Some(i),
-            Err(msg) => {
-                return v.error(missing_or(path, EXIT_CONFIG), format!("--key-file: {msg}"));
-            }
-        },
-        None => None,
-    };
-    let sealed = match &args.public_key {
-        Some(path) => match PublicKey::read(path) {
-            Ok(k) => Some(Sealed {
-                key: k,
-                seals: args.seals.clone(),
-            }),
-            Err(msg) => {
-                return v.error(
-                    missing_or(path, EXIT_CONFIG),
-                    format!("--public-key: {msg}"),
-                );
-            }
-        },
-        None => None,
+    let (key, sealed) = match read_keys(args) {
+        Ok(keys) => keys,
+        Err((code, message)) => return v.error(code, message),
     };
     let expect = Expect {
         events: args.require_events,
@@ -136,6 +116,31 @@ fn check(args: &VerifyArgs, v: &mut Verdict) {
             "give DIR, or --config FILE --backend NAME".to_owned(),
         ),
     }
+}
+
+/// The `--key-file` and `--public-key` keys, or the exit code and message when one cannot
+/// be read: 66 when the file does not exist, 78 when it is not acceptable.
+fn read_keys(args: &VerifyArgs) -> Result<(Option<Integrity>, Option<Sealed>), (u8, String)> {
+    let key = match &args.key_file {
+        Some(path) => Some(
+            audit_host::config::read_key_file(path)
+                .map_err(|msg| (missing_or(path, EXIT_CONFIG), format!("--key-file: {msg}")))?,
+        ),
+        None => None,
+    };
+    let sealed = match &args.public_key {
+        Some(path) => Some(Sealed {
+            key: PublicKey::read(path).map_err(|msg| {
+                (
+                    missing_or(path, EXIT_CONFIG),
+                    format!("--public-key: {msg}"),
+                )
+            })?,
+            seals: args.seals.clone(),
+        }),
+        None => None,
+    };
+    Ok((key, sealed))
 }
 
 /// What the options ask of a chain besides its checks: the key, the anchor's retention,
