@@ -75,3 +75,50 @@ pub(crate) fn broken_pipe_ok(e: &io::Error) -> ExitCode {
         ExitCode::from(EXIT_IOERR)
     }
 }
+
+/// `e` followed by each source its text does not already include, joined by `: `: the whole
+/// message on one line, for the `--json` objects.
+pub(crate) fn full_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod test {
+    use super::full_message;
+
+    /// An error whose text leaves its source out (as `Error`'s Display may).
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("cannot read /x")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn full_message_adds_each_source_once() {
+        let outer = Outer(std::io::Error::other("disk on fire"));
+        assert_eq!(full_message(&outer), "cannot read /x: disk on fire");
+        // A text that already ends with its source: nothing is repeated.
+        let io = std::io::Error::other("disk on fire");
+        let e = audit_host::Error::io("cannot read", "/x")(io);
+        assert_eq!(full_message(&e).matches("disk on fire").count(), 1);
+    }
+}

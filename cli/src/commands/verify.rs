@@ -271,7 +271,7 @@ fn seals_verdict(
     let seals_dir = sealed.seals.clone().unwrap_or_else(|| dir.join(SEALS_DIR));
     let check = match check_seals(dir, &seals_dir, &sealed.key, last) {
         Ok(c) => c,
-        Err(e) => return v.error(exit_code_for(&e), e.to_string()),
+        Err(e) => return v.io_error(&e),
     };
     v.seals(&check);
     let (ok_line, chain_warnings) = match chain {

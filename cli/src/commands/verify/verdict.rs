@@ -9,8 +9,8 @@ use audit_format::seal::SealCheck;
 use audit_host::verify::{VerifyError, VerifyReport};
 use serde_json::{Value, json};
 
-use super::super::exit::{EXIT_FAILED, verify_exit_code};
-use super::super::report;
+use super::super::exit::{EXIT_FAILED, exit_code_for, verify_exit_code};
+use super::super::{full_message, report};
 
 /// What a failure is about, for `failure.kind`.
 #[derive(Clone, Copy)]
@@ -160,6 +160,7 @@ impl Verdict {
                 reason: reason.clone(),
                 message: e.to_string(),
             },
+            VerifyError::Io(inner) => return self.io_error(inner),
             _ => return self.error(verify_exit_code(e), e.to_string()),
         };
         self.text
@@ -170,23 +171,24 @@ impl Verdict {
     /// `audit verify: MESSAGE` on stderr: the check could not be made (exit `code`, unless an
     /// earlier failure set it).
     pub(super) fn error(&mut self, code: u8, message: String) {
-        self.text
-            .push(Text::Err(format!("audit verify: {message}")));
-        let failure = Failure {
-            kind: Kind::Error,
-            sequence: None,
-            file: None,
-            line: None,
-            reason: message.clone(),
-            message,
-        };
-        self.failed(code, failure);
+        self.push_error(code, Text::Err(format!("audit verify: {message}")), message);
+    }
+
+    /// `audit verify: ERROR` on stderr for an error of the format or the host (its exit code);
+    /// in JSON with the sources its text leaves out.
+    pub(super) fn io_error(&mut self, e: &audit_host::Error) {
+        let text = Text::Err(format!("audit verify: {e}"));
+        self.push_error(exit_code_for(e), text, full_message(e));
     }
 
     /// An error from the host, printed as every command prints one (exit `code`).
     pub(super) fn host_error(&mut self, code: u8, e: audit_host::Error) {
-        let message = e.to_string();
-        self.text.push(Text::Report(e));
+        let message = full_message(&e);
+        self.push_error(code, Text::Report(e), message);
+    }
+
+    fn push_error(&mut self, code: u8, text: Text, message: String) {
+        self.text.push(text);
         let failure = Failure {
             kind: Kind::Error,
             sequence: None,
