@@ -26,7 +26,10 @@ pub(crate) const EXIT_CONFIG: u8 = 78;
 /// The exit code for `e`, in every command that stops on it.
 pub(crate) fn exit_code_for(e: &Error) -> u8 {
     match e {
-        Error::Config(c) if c.key == "(file)" && c.line.is_none() && missing(&c.file) => {
+        // The configuration file itself cannot be read because it does not exist.
+        Error::Config(c)
+            if c.line.is_none() && !c.file.as_os_str().is_empty() && missing(&c.file) =>
+        {
             EXIT_NOINPUT
         }
         Error::Config(_)
@@ -102,6 +105,8 @@ mod test {
             (config_error(dir.path().join("gone.toml"), "(file)"), 66),
             (config_error(there.clone(), "(file)"), 78),
             (config_error(there, "trail.durability"), 78),
+            // A builder setting names no file.
+            (config_error(PathBuf::new(), "trail.durability"), 78),
             (Error::invalid("message", "m"), 65),
             (Error::Integrity("corrupt anchor".into()), 65),
             (Error::SequenceExhausted { last: u64::MAX }, 65),
