@@ -357,10 +357,10 @@ fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
 }
 
 #[test]
-fn verify_usage_errors_exit_2() -> TestResult {
+fn verify_missing_input_exits_66_and_usage_errors_2() -> TestResult {
     let cwd = tempfile::tempdir()?;
     let out = run(&["verify", "nope"], b"", cwd.path());
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(66));
     assert!(text(&out.stderr).contains("nope is not a directory"));
     let out = run(&["verify"], b"", cwd.path());
     assert_eq!(out.status.code(), Some(2));
