@@ -17,8 +17,9 @@ mod stream;
 
 pub use stream::StreamVerifier;
 
-/// What a successful verification covered.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What a successful verification covered; serializes with these field names (`removed`
+/// as the anchor stores it, dates `YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct VerifyReport {
     /// Events verified.
