@@ -29,6 +29,9 @@
 //!   and syncs everything accepted, retrying a failing backend for up to the shutdown timeout,
 //!   and otherwise says exactly how many events that backend did not get. A storage failure
 //!   is returned to the caller, never swallowed.
+//! - Without an async runtime: [`blocking::AuditTrail`] (from
+//!   [`AuditTrailBuilder::build_blocking`]) has the same methods, returning when the async
+//!   ones would complete; inside a runtime its calls return [`Error::BlockingInRuntime`].
 //! - Custom stores: implement [`StorageBackend`] and pass it to [`AuditTrail::new`] or
 //!   [`AuditTrailBuilder::backend`].
 //! - Signals: the library changes no signal disposition. Ignore SIGXFSZ in a process that
@@ -44,6 +47,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod backend;
+pub mod blocking;
 mod catch_panics;
 pub mod config;
 mod delivery;

@@ -176,6 +176,18 @@ pub enum Error {
     #[error("{0}")]
     Integrity(String),
 
+    /// A blocking call (`audit_host::blocking`) was made inside an async runtime, where it
+    /// would stall the runtime's thread (tokio itself panics there); nothing was done.
+    #[error(
+        "{call} blocks and was called inside an async runtime, where it would stall the \
+         runtime's thread; nothing was done. Use the async audit_host::AuditTrail there and \
+         .await it, or call from a thread outside the runtime"
+    )]
+    BlockingInRuntime {
+        /// The blocking method called, for example `audit_host::blocking::AuditTrail::flush`.
+        call: &'static str,
+    },
+
     /// A setting the trail cannot honour was set; it is refused rather than ignored.
     #[error("`{setting}` is not supported: {reason}")]
     Unsupported {
