@@ -62,6 +62,7 @@ mod statistics;
 mod trail;
 
 pub use async_trait::async_trait;
+pub use audit_format::error;
 pub use audit_format::verify;
 pub use audit_format::{
     AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, CallErrorKind,

@@ -112,7 +112,11 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
             None => "",
             Some(Ok(())) => "validated, ",
             Some(Err(e)) => {
-                problems.push(Problem::new(cfg.entry(i, name), "config", e.to_string()));
+                problems.push(Problem::new(
+                    cfg.entry(i, name),
+                    "config",
+                    audit_format::error::chain(&e),
+                ));
                 continue;
             }
         };
@@ -130,7 +134,11 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
                 i + 1,
                 health.as_deref().unwrap_or("unknown")
             )),
-            Err((key, e)) => problems.push(Problem::new(cfg.entry(i, name), key, e.to_string())),
+            Err((key, e)) => problems.push(Problem::new(
+                cfg.entry(i, name),
+                key,
+                audit_format::error::chain(&e),
+            )),
         }
     }
     for p in &problems {

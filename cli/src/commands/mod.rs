@@ -42,7 +42,7 @@ pub(crate) fn parse_durability(s: &str) -> Result<Durability, String> {
 
 /// Prints an error; with `--verbose`, also its long details (plugin layout reports).
 pub(crate) fn report(prefix: &str, e: &Error, verbose: bool) {
-    eprintln!("{prefix}: {e}");
+    eprintln!("{prefix}: {e}", e = audit_format::error::chain(&e));
     if let Error::Plugin {
         details: Some(details),
         ..

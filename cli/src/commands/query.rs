@@ -194,7 +194,7 @@ fn query_directory<W: Write>(
             Ok(())
         }
         Err(e) => {
-            eprintln!("audit query: {e}");
+            eprintln!("audit query: {e}", e = audit_format::error::chain(&e));
             Err(ExitCode::from(EXIT_USAGE))
         }
     }

@@ -217,13 +217,13 @@ fn verify_directory(
             seals_verdict(dir, sealed, last, lines)
         }
         Err(e) if e.broken_sequence().is_some() || matches!(e, VerifyError::Directory { .. }) => {
-            println!("FAILED: {e}");
+            println!("FAILED: {e}", e = audit_format::error::chain(&e));
             key_hint(&e, hint);
             let _ = seals_verdict(dir, sealed, None, Vec::new());
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("audit verify: {e}");
+            eprintln!("audit verify: {e}", e = audit_format::error::chain(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -236,7 +236,7 @@ fn seals_verdict(dir: &Path, sealed: &Sealed, last: Option<u64>, chain: Vec<Stri
     let check = match check_seals(dir, &seals_dir, &sealed.key, last) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("audit verify: {e}");
+            eprintln!("audit verify: {e}", e = audit_format::error::chain(&e));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -392,12 +392,12 @@ fn outcome(
             ExitCode::SUCCESS
         }
         Err(e) if e.broken_sequence().is_some() || matches!(e, VerifyError::Directory { .. }) => {
-            println!("FAILED: {e}");
+            println!("FAILED: {e}", e = audit_format::error::chain(&e));
             key_hint(&e, hint);
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("audit verify: {e}");
+            eprintln!("audit verify: {e}", e = audit_format::error::chain(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -411,7 +411,10 @@ impl AuditTrail {
             queue_size: st.queued,
             last_sequence: st.next_seq - 1,
             durable_sequence: p.durable,
-            last_error: st.error.as_ref().map(|(b, e)| format!("{b}: {e}")),
+            last_error: st
+                .error
+                .as_ref()
+                .map(|(b, e)| format!("{b}: {}", audit_format::error::chain(e))),
             backends: self.backend_names.clone(),
             per_backend: self.shared.stats().clone(),
             policy: PolicySummary {
@@ -465,7 +468,7 @@ impl AuditTrail {
         off_runtime(move || {
             verify_dir(&dir, &integrity).map_err(|e| match e {
                 audit_format::verify::VerifyError::Io(e) => e,
-                bad => Error::Integrity(bad.to_string()),
+                bad => Error::Integrity(audit_format::error::chain(&bad)),
             })
         })
         .await
@@ -533,7 +536,8 @@ impl Drop for AuditTrail {
         match p.error {
             Some((backend, e)) if p.abandoned > 0 => eprintln!(
                 "audit: AuditTrail dropped without close(): {} event(s) could NOT be written ({backend}: {e})",
-                p.abandoned
+                p.abandoned,
+                e = audit_format::error::chain(&e)
             ),
             _ => eprintln!(
                 "audit: AuditTrail dropped without close(): flushed {pending} pending event(s); call close().await before dropping"

@@ -66,7 +66,7 @@ impl<'de> Deserialize<'de> for AuditEvent {
     /// naming the key).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = Map::<String, Value>::deserialize(d)?;
-        Self::from_map(map, true).map_err(D::Error::custom)
+        Self::from_map(map, true).map_err(|e| D::Error::custom(crate::error::chain(&e)))
     }
 }
 
