@@ -86,3 +86,8 @@ pub use statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, St
 pub use trail::AuditTrail;
 pub use trail::builder::AuditTrailBuilder;
 pub use trail::pending::PendingEvent;
+
+/// The README's Rust examples, compiled by `cargo test --doc -p audit-host`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
