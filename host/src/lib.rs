@@ -11,7 +11,9 @@
 //! use audit_host::{AuditTrail, AuditEventType, ErrorReport, ErrorSeverity};
 //!
 //! # async fn demo() -> audit_host::Result<()> {
-//! let trail = AuditTrail::new(None, None, None)?;            // ./audit_logs, SHA-256 chain
+//! let trail = AuditTrail::builder()                          // SHA-256 chain, default policy
+//!     .storage_path("audit_logs")
+//!     .build()?;
 //! trail.log_data_access("customers/42", "read").user_id("alice").contains_pii(true).await?;
 //! trail.log_security_event(AuditEventType::AuthenticationFailed, "bad password")
 //!     .user_id("mallory")
