@@ -199,7 +199,7 @@ impl AuditTrail {
     fn pending(&self, built: crate::PendingEvent<'_>) -> PendingEvent<'_> {
         PendingEvent {
             trail: self,
-            event: built.event().clone(),
+            event: built.into_event(),
         }
     }
 

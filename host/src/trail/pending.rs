@@ -147,6 +147,11 @@ impl<'a> PendingEvent<'a> {
     pub fn event(&self) -> &AuditEvent {
         &self.event
     }
+
+    /// The event built, not recorded (the blocking facade records it itself).
+    pub(crate) fn into_event(self) -> AuditEvent {
+        self.event
+    }
 }
 
 impl<'a> IntoFuture for PendingEvent<'a> {
