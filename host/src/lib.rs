@@ -11,7 +11,9 @@
 //! use audit_host::{AuditTrail, AuditEventType, ErrorReport, ErrorSeverity};
 //!
 //! # async fn demo() -> audit_host::Result<()> {
-//! let trail = AuditTrail::new(None, None, None)?;            // ./audit_logs, SHA-256 chain
+//! let trail = AuditTrail::builder()                          // SHA-256 chain, default policy
+//!     .storage_path("audit_logs")
+//!     .build()?;
 //! trail.log_data_access("customers/42", "read").user_id("alice").contains_pii(true).await?;
 //! trail.log_security_event(AuditEventType::AuthenticationFailed, "bad password")
 //!     .user_id("mallory")
@@ -29,6 +31,9 @@
 //!   and syncs everything accepted, retrying a failing backend for up to the shutdown timeout,
 //!   and otherwise says exactly how many events that backend did not get. A storage failure
 //!   is returned to the caller, never swallowed.
+//! - Without an async runtime: [`blocking::AuditTrail`] (from
+//!   [`AuditTrailBuilder::build_blocking`]) has the same methods, returning when the async
+//!   ones would complete; inside a runtime its calls return [`Error::BlockingInRuntime`].
 //! - Custom stores: implement [`StorageBackend`] and pass it to [`AuditTrail::new`] or
 //!   [`AuditTrailBuilder::backend`].
 //! - Signals: the library changes no signal disposition. Ignore SIGXFSZ in a process that
@@ -44,6 +49,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod backend;
+pub mod blocking;
 mod catch_panics;
 pub mod config;
 mod delivery;
@@ -58,6 +64,7 @@ mod statistics;
 mod trail;
 
 pub use async_trait::async_trait;
+pub use audit_format::error;
 pub use audit_format::verify;
 pub use audit_format::{
     AlertReason, AuditEvent, AuditEventType, AuditLogLevel, AuditRecord, CallErrorKind,
@@ -81,3 +88,8 @@ pub use statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, St
 pub use trail::AuditTrail;
 pub use trail::builder::AuditTrailBuilder;
 pub use trail::pending::PendingEvent;
+
+/// The README's Rust examples, compiled by `cargo test --doc -p audit-host`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -221,7 +221,8 @@ fn find_backend(config: &TrailConfig, name: &str) -> Result<(usize, Found)> {
                 Ok(plugin) => names.push(plugin.info().name.clone()),
                 Err(e) => names.push(format!(
                     "{} (its library did not load: {e})",
-                    backend.configured_name()
+                    backend.configured_name(),
+                    e = audit_format::error::chain(&e)
                 )),
             },
             other => names.push(other.configured_name()),

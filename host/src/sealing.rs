@@ -208,17 +208,21 @@ impl Runner {
     }
 
     fn seal(&mut self, point: &SealPoint, reason: SealReason) -> std::result::Result<(), String> {
-        let line = self
-            .sealer
-            .seal(point, reason, Utc::now())
-            .map_err(|e| format!("cannot seal {}: {e}", self.dir))?;
+        let line = self.sealer.seal(point, reason, Utc::now()).map_err(|e| {
+            format!(
+                "cannot seal {}: {e}",
+                self.dir,
+                e = audit_format::error::chain(&e)
+            )
+        })?;
         if let Some(line) = line {
             for w in &self.witnesses {
                 if let Err(e) = w.witness(&line) {
                     eprintln!(
                         "audit: witness {} did not take the seal of {}: {e}",
                         w.name(),
-                        self.dir
+                        self.dir,
+                        e = audit_format::error::chain(&e)
                     );
                 }
             }

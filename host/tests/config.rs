@@ -218,6 +218,24 @@ fn config_errors_name_the_key_wherever_it_is_written() {
 }
 
 #[test]
+fn the_policy_deserializes_from_its_config_keys() -> TestResult {
+    let section = "level = \"hipaa\"\nretention_days = 2190\nreal_time_alerts = false\n";
+    let configured = parse(&format!("[trail.policy]\n{section}"))?.policy;
+    let policy: audit_host::CompliancePolicy = toml::from_str(section)?;
+    assert_eq!(policy, configured);
+    assert_eq!(policy.retention_days, 2190);
+    let json = serde_json::to_string(&policy)?;
+    assert_eq!(
+        serde_json::from_str::<audit_host::CompliancePolicy>(&json)?,
+        policy
+    );
+    let e = toml::from_str::<audit_host::CompliancePolicy>("retention_dayz = 3\n")
+        .expect_err("unknown key");
+    assert!(e.to_string().contains("retention_dayz"), "{e}");
+    Ok(())
+}
+
+#[test]
 fn a_missing_configuration_file_is_a_config_error() {
     let path = Path::new("/nonexistent/audit.toml");
     match TrailConfig::load(path) {

@@ -75,9 +75,52 @@ async fn every_field_round_trips() -> TestResult {
     expected.previous_hash = None;
     expected.checksum = Some(records[0].checksum().to_owned());
     assert_eq!(back, expected);
+    // Serialized, the event read back is the stored line's object, key for key.
+    let stored: Value = serde_json::from_str(records[0].line())?;
+    assert_eq!(serde_json::to_value(&back)?, stored);
+    assert_eq!(serde_json::from_value::<AuditEvent>(stored)?, back);
     assert_eq!(records[0].log_level(), AuditLogLevel::Warning);
     assert_eq!(records[0].timestamp(), ts);
     assert!(records[0].line().is_ascii());
+    Ok(())
+}
+
+#[tokio::test]
+async fn events_and_reports_read_back_serialize_as_stored() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let trail = AuditTrail::builder().storage_path(dir.path()).build()?;
+    trail
+        .log_data_access("customers/\u{e9}", "read")
+        .user_id("alice")
+        .meta(
+            "nested",
+            json!({"a": [1, 2.5, null], "b": {"c": "\u{1F600}"}}),
+        )
+        .await?;
+    trail
+        .log_security_event(AuditEventType::AuthenticationFailed, "bad password")
+        .client_ip("203.0.113.9")
+        .await?;
+    let events = trail.get_events(&EventQuery::default()).await?;
+    let mut lines = all_lines(dir.path());
+    lines.reverse(); // get_events: newest first
+    assert_eq!(events.len(), 2);
+    for (event, line) in events.iter().zip(&lines) {
+        assert_eq!(
+            serde_json::to_value(event)?,
+            serde_json::from_str::<Value>(line)?
+        );
+    }
+    let report = serde_json::to_value(trail.verify_chain().await?)?;
+    assert_eq!(
+        report,
+        json!({"events": 2, "files": 1, "first_sequence": 1, "last_sequence": 2,
+               "removed": null, "warnings": []})
+    );
+    let stats = serde_json::to_value(trail.statistics())?;
+    assert_eq!(stats["total_events"], 2);
+    assert_eq!(stats["security_events"], 1);
+    trail.close().await?;
     Ok(())
 }
 

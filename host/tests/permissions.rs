@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use audit_format::FileStore;
 use audit_host::config::{TrailConfig, read_key_file};
+use audit_host::error::chain;
 use audit_host::{AuditTrailBuilder, FileStorageBackend, Integrity, todays_file_name};
 use common::*;
 
@@ -37,7 +38,7 @@ fn a_planted_lock_symlink_is_refused_and_its_target_untouched() -> TestResult {
     chmod(&dir, 0o700)?;
     symlink(&target, dir.join(".audit.lock"))?;
     let e = FileStorageBackend::open(&dir).expect_err("a symlinked lock file must be refused");
-    let shown = e.to_string();
+    let shown = chain(&e);
     assert!(
         shown.contains(".audit.lock") && shown.contains("symbolic link"),
         "{shown}"
@@ -55,11 +56,11 @@ fn a_planted_symlink_named_like_an_audit_file_is_refused_by_open_and_verify() ->
     chmod(&dir, 0o700)?;
     symlink(&target, dir.join(todays_file_name()))?;
     let e = FileStorageBackend::open(&dir).expect_err("a symlinked audit file must be refused");
-    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert!(chain(&e).contains("symbolic link"), "{e}");
     // verify does not report "ok: 0 events in 0 files" past it.
     let e = audit_host::verify_dir(&dir, &Integrity::Sha256).expect_err("verify must refuse");
     assert!(
-        e.to_string().contains(&todays_file_name()) && e.to_string().contains("is a symlink"),
+        chain(&e).contains(&todays_file_name()) && chain(&e).contains("is a symlink"),
         "{e}"
     );
     assert_eq!(std::fs::read_to_string(&target)?, PRECIOUS);
@@ -93,7 +94,7 @@ fn a_symlink_planted_while_the_store_is_open_is_not_written_through() -> TestRes
     let e = store
         .append([Line])
         .expect_err("appending through a link must fail");
-    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert!(chain(&e).contains("symbolic link"), "{e}");
     assert_eq!(std::fs::read_to_string(&target)?, PRECIOUS);
     Ok(())
 }
@@ -106,7 +107,7 @@ fn a_group_writable_or_foreign_storage_directory_is_refused_unless_allowed() -> 
     for mode in [0o770, 0o702, 0o777] {
         chmod(&dir, mode)?;
         let e = FileStorageBackend::open(&dir).expect_err("an insecure directory is refused");
-        let shown = e.to_string();
+        let shown = chain(&e);
         assert!(
             shown.contains(&dir.display().to_string())
                 && shown.contains(&format!("mode {mode:o}"))
@@ -132,7 +133,7 @@ fn a_group_writable_or_foreign_storage_directory_is_refused_unless_allowed() -> 
     if unsafe { libc::geteuid() } == 0 {
         std::os::unix::fs::chown(&dir, Some(4321), None)?;
         let e = FileStorageBackend::open(&dir).expect_err("a foreign directory is refused");
-        assert!(e.to_string().contains("owned by uid 4321"), "{e}");
+        assert!(chain(&e).contains("owned by uid 4321"), "{e}");
     }
     Ok(())
 }
@@ -148,7 +149,7 @@ fn the_trail_section_key_allows_an_insecure_storage_directory() -> TestResult {
     let e = AuditTrailBuilder::from_config(&config)?
         .build()
         .expect_err("refused without the key");
-    assert!(e.to_string().contains("chmod go-w"), "{e}");
+    assert!(chain(&e).contains("chmod go-w"), "{e}");
     let toml = format!("{toml}allow_insecure_permissions = true\n");
     let config = TrailConfig::parse(&toml, &tmp.path().join("a.toml"))?;
     assert!(config.allow_insecure_permissions);

@@ -371,7 +371,7 @@ fn verify(suite: &mut Suite<'_>, large: usize) {
         Err(e) => suite.rows.push((
             "verify".into(),
             ">= 0.8 x SHA-256".into(),
-            format!("error: {e}"),
+            format!("error: {e}", e = audit_format::error::chain(&e)),
         )),
     }
 }

@@ -54,7 +54,7 @@ pub(crate) fn verify_vs_sha256(dir: &Path) -> Result<VerifyResult> {
     let sha_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let report = audit_host::verify_dir(dir, &Integrity::Sha256)
-        .map_err(|e| Error::Integrity(e.to_string()))?;
+        .map_err(|e| Error::Integrity(audit_format::error::chain(&e)))?;
     let verify_secs = t.elapsed().as_secs_f64();
     let (v, s) = (bytes / verify_secs / 1e6, bytes / sha_secs / 1e6);
     Ok(VerifyResult {

@@ -127,7 +127,7 @@ pub(crate) fn bench(args: &BenchArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("audit bench: {e}");
+            eprintln!("audit bench: {e}", e = audit_format::error::chain(&e));
             ExitCode::from(1)
         }
     }

@@ -157,7 +157,8 @@ fn check(cfg: &TrailConfig, connect: bool) -> Found {
             None => Validate::NotExported,
             Some(Ok(())) => Validate::Passed,
             Some(Err(e)) => {
-                let problem = Problem::new(cfg.entry(i, name), "config", e.to_string());
+                let problem =
+                    Problem::new(cfg.entry(i, name), "config", audit_format::error::chain(&e));
                 found.problems.push(problem);
                 Validate::Failed
             }
@@ -176,7 +177,7 @@ fn check(cfg: &TrailConfig, connect: bool) -> Found {
             Ok(health) => entry.open = Some(Open::Opened(health)),
             Err((key, e)) => {
                 entry.open = Some(Open::Failed);
-                let problem = Problem::new(cfg.entry(i, name), key, e.to_string());
+                let problem = Problem::new(cfg.entry(i, name), key, audit_format::error::chain(&e));
                 found.problems.push(problem);
             }
         }

@@ -128,7 +128,10 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
             acks::lock(&acks).print_durable(durable);
         }
         if let Err(e) = &closed {
-            eprintln!("audit emit: closing the trail failed: {e}");
+            eprintln!(
+                "audit emit: closing the trail failed: {e}",
+                e = audit_format::error::chain(&e)
+            );
         }
         if let Some(dest) = &args.stats
             && let Err(e) = write_stats(&trail.statistics(), dest.as_deref())
@@ -295,10 +298,22 @@ async fn log_stdin(
             }
             Err(e @ Error::NotDurable { .. }) => {
                 // Accepted and queued: close below still tries to store it.
-                return (count + 1, Some((1, format!("stdin line {line_no}: {e}"))));
+                return (
+                    count + 1,
+                    Some((
+                        1,
+                        format!(
+                            "stdin line {line_no}: {e}",
+                            e = audit_format::error::chain(&e)
+                        ),
+                    )),
+                );
             }
             Err(e) => {
-                let msg = format!("stdin line {line_no}: event not recorded: {e}");
+                let msg = format!(
+                    "stdin line {line_no}: event not recorded: {e}",
+                    e = audit_format::error::chain(&e)
+                );
                 return (count, Some((1, msg)));
             }
         }
@@ -321,7 +336,10 @@ fn parse_event(text: &str, line_no: u64) -> Result<AuditEvent, String> {
                 Error::InvalidEvent { key, message } => {
                     format!("stdin line {line_no}: key `{key}`: {message}")
                 }
-                other => format!("stdin line {line_no}: {other}"),
+                other => format!(
+                    "stdin line {line_no}: {}",
+                    audit_format::error::chain(&other)
+                ),
             })
         })
 }

@@ -40,7 +40,7 @@ pub(crate) fn parse_durability(s: &str) -> Result<Durability, String> {
 
 /// Prints an error; with `--verbose`, also its long details (plugin layout reports).
 pub(crate) fn report(prefix: &str, e: &Error, verbose: bool) {
-    eprintln!("{prefix}: {e}");
+    eprintln!("{prefix}: {e}", e = audit_format::error::chain(&e));
     if let Error::Plugin {
         details: Some(details),
         ..
@@ -76,25 +76,9 @@ pub(crate) fn broken_pipe_ok(e: &io::Error) -> ExitCode {
     }
 }
 
-/// `e` followed by each source its text does not already include, joined by `: `: the whole
-/// message on one line, for the `--json` objects.
-pub(crate) fn full_message(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod test {
-    use super::full_message;
+    use audit_format::error::chain;
 
     /// An error whose text leaves its source out (as `Error`'s Display may).
     #[derive(Debug)]
@@ -113,12 +97,12 @@ mod test {
     }
 
     #[test]
-    fn full_message_adds_each_source_once() {
+    fn the_chain_adds_each_source_once() {
         let outer = Outer(std::io::Error::other("disk on fire"));
-        assert_eq!(full_message(&outer), "cannot read /x: disk on fire");
+        assert_eq!(chain(&outer), "cannot read /x: disk on fire");
         // A text that already ends with its source: nothing is repeated.
         let io = std::io::Error::other("disk on fire");
         let e = audit_host::Error::io("cannot read", "/x")(io);
-        assert_eq!(full_message(&e).matches("disk on fire").count(), 1);
+        assert_eq!(chain(&e).matches("disk on fire").count(), 1);
     }
 }

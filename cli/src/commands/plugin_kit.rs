@@ -268,7 +268,7 @@ async fn last_line(backend: &PluginBackend) -> Result<Option<String>, String> {
         .resume()
         .await
         .map(|h| h.map(|h| h.line))
-        .map_err(|e| e.to_string())
+        .map_err(|e| audit_format::error::chain(&e))
 }
 
 /// `got` is not `want`: their sequence numbers and checksums; with `verbose`, both lines.
@@ -307,10 +307,10 @@ async fn reopen(
     backend
         .close()
         .await
-        .map_err(|e| format!("close failed: {e}"))?;
+        .map_err(|e| format!("close failed: {e}", e = audit_format::error::chain(&e)))?;
     plugin
         .open(&plugin.info().name, config)
-        .map_err(|e| format!("reopen failed: {e}"))
+        .map_err(|e| format!("reopen failed: {e}", e = audit_format::error::chain(&e)))
 }
 
 const AFTER_ORDERING: [&str; 9] = [
@@ -369,7 +369,10 @@ async fn contract(
         if let Err(e) = backend.write_batch(&batch).await {
             r.fail(
                 "ordering",
-                format!("write_batch {i} of {BATCHES} ({BATCH} records) failed: {e}"),
+                format!(
+                    "write_batch {i} of {BATCHES} ({BATCH} records) failed: {e}",
+                    e = audit_format::error::chain(&e)
+                ),
             );
             r.skip_rest(&AFTER_ORDERING, "ordering");
             return;
@@ -396,7 +399,7 @@ async fn contract(
 
     // 3. Flush, close, reopen: the head is the last line written.
     if let Err(e) = backend.flush().await {
-        r.fail("flush", e.to_string());
+        r.fail("flush", audit_format::error::chain(&e));
     } else {
         r.ok("flush");
     }
@@ -440,10 +443,10 @@ async fn contract(
     match backend.write_batch(&last_batch).await {
         Err(e) => r.fail(
             "redelivery",
-            format!("re-delivering the last stored batch was refused: {e}"),
+            format!("re-delivering the last stored batch was refused: {e}", e = audit_format::error::chain(&e)),
         ),
         Ok(()) => match backend.flush().await {
-            Err(e) => r.fail("redelivery", format!("flush failed: {e}")),
+            Err(e) => r.fail("redelivery", format!("flush failed: {e}", e = audit_format::error::chain(&e))),
             Ok(()) => match last_line(&backend).await {
                 Ok(got) if unchanged(&got) => r.note(
                     "redelivery",
@@ -472,7 +475,7 @@ async fn contract(
     match backend.write_batch(&Batch::new(vec![fork])).await {
         Err(e) => r.note(
             "fork",
-            format!("a different line at stored sequence {fork_at} was refused ({e})"),
+            format!("a different line at stored sequence {fork_at} was refused ({e})", e = audit_format::error::chain(&e)),
         ),
         Ok(()) if write_only => r.skip(
             "fork",
@@ -489,7 +492,7 @@ async fn contract(
                 }
             };
             match (flushed, last_line(&backend).await) {
-                (Err(e), _) => r.fail("fork", format!("flush failed: {e}")),
+                (Err(e), _) => r.fail("fork", format!("flush failed: {e}", e = audit_format::error::chain(&e))),
                 (Ok(()), Ok(got)) if unchanged(&got) => r.note(
                     "fork",
                     format!("a different line at stored sequence {fork_at} was ignored: after reopen, last_line is unchanged"),
@@ -532,13 +535,17 @@ async fn contract(
                 Some("health") => match backend.health().await {
                     Ok(Some(status)) => notes.push(format!("{capability} says `{status}`")),
                     Ok(None) => failures.push(format!("{capability} returned no status")),
-                    Err(e) => failures.push(format!("{capability} failed: {e}")),
+                    Err(e) => failures.push(format!(
+                        "{capability} failed: {e}",
+                        e = audit_format::error::chain(&e)
+                    )),
                 },
                 Some("refuse") => notes.push(format!("{capability} (see `refusal`)")),
                 Some("validate") => match plugin.validate(config) {
                     Some(Ok(())) => notes.push(format!("{capability} accepts the config")),
                     Some(Err(e)) => failures.push(format!(
-                        "{capability} refuses the config that open accepted: {e}"
+                        "{capability} refuses the config that open accepted: {e}",
+                        e = audit_format::error::chain(&e)
                     )),
                     None => failures.push(format!("{capability} is listed but not found")),
                 },
@@ -550,7 +557,10 @@ async fn contract(
                         }
                         Some(why) => failures.push(format!("{capability}: {why}")),
                     },
-                    Err(e) => failures.push(format!("{capability} failed: {e}")),
+                    Err(e) => failures.push(format!(
+                        "{capability} failed: {e}",
+                        e = audit_format::error::chain(&e)
+                    )),
                 },
                 _ => notes.push(format!(
                     "{capability} (not called: the kit does not know it)"
@@ -585,7 +595,7 @@ async fn contract(
     // 6. Close (no call follows: calling a closed instance is not part of the contract).
     match backend.close().await {
         Ok(()) => r.ok("close"),
-        Err(e) => r.fail("close", e.to_string()),
+        Err(e) => r.fail("close", audit_format::error::chain(&e)),
     }
 }
 

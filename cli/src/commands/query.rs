@@ -192,7 +192,7 @@ fn query_directory<W: Write>(
             Ok(())
         }
         Err(e) => {
-            eprintln!("audit query: {e}");
+            eprintln!("audit query: {e}", e = audit_format::error::chain(&e));
             Err(ExitCode::from(exit_code_for(&e)))
         }
     }

@@ -1,5 +1,9 @@
 //! Errors returned by the audit trail, its backends, its configuration and its verifier: the
 //! one error vocabulary the format, the file store and `audit-host` share.
+//!
+//! As the standard library's errors do, a message does not repeat the text of the error
+//! `source()` returns: print an error for a person with [`chain`] (or [`DisplayChain`]),
+//! which appends each source's message after `: `.
 
 use std::io;
 use std::path::PathBuf;
@@ -28,7 +32,7 @@ pub enum Error {
     },
 
     /// A file-system operation failed.
-    #[error("{context} {}: {source}", path.display())]
+    #[error("{context} {}", path.display())]
     Io {
         /// What the trail was doing.
         context: &'static str,
@@ -65,8 +69,8 @@ pub enum Error {
     /// A storage backend failed. Events accepted before the failure stay queued and are
     /// retried; while the failure lasts, new events are refused.
     #[error(
-        "storage backend `{backend}` failed: {source}; {queued} accepted event(s) are kept \
-         queued and retried, new events are refused until it recovers"
+        "storage backend `{backend}` failed ({queued} accepted event(s) are kept queued and \
+         retried, new events are refused until it recovers)"
     )]
     Storage {
         /// The backend's name.
@@ -80,10 +84,7 @@ pub enum Error {
 
     /// Sync durability: the event was accepted (it has its sequence number and stays queued
     /// for retries) but could not be confirmed durable before `log_event` returned.
-    #[error(
-        "event {event_id} was accepted as sequence {sequence} but is not confirmed durable: \
-         {source}"
-    )]
+    #[error("event {event_id} was accepted as sequence {sequence} but is not confirmed durable")]
     NotDurable {
         /// The sequence number it got.
         sequence: u64,
@@ -96,9 +97,9 @@ pub enum Error {
 
     /// `close` gave up on a failing backend after the shutdown timeout.
     #[error(
-        "closing: backend `{backend}` still failed when the shutdown timeout ran out, or failed \
-         to close ({source}): {unwritten} accepted event(s) were NOT written to it and \
-         {not_durable} were not confirmed durable"
+        "closing: backend `{backend}`: {unwritten} accepted event(s) were NOT written to it and \
+         {not_durable} were not confirmed durable: it still failed when the shutdown timeout \
+         ran out, or failed to close"
     )]
     Shutdown {
         /// The failing backend.
@@ -176,6 +177,18 @@ pub enum Error {
     #[error("{0}")]
     Integrity(String),
 
+    /// A blocking call (`audit_host::blocking`) was made inside an async runtime, where it
+    /// would stall the runtime's thread (tokio itself panics there); nothing was done.
+    #[error(
+        "{call} blocks and was called inside an async runtime, where it would stall the \
+         runtime's thread; nothing was done. Use the async audit_host::AuditTrail there and \
+         .await it, or call from a thread outside the runtime"
+    )]
+    BlockingInRuntime {
+        /// The blocking method called, for example `audit_host::blocking::AuditTrail::flush`.
+        call: &'static str,
+    },
+
     /// A setting the trail cannot honour was set; it is refused rather than ignored.
     #[error("`{setting}` is not supported: {reason}")]
     Unsupported {
@@ -212,6 +225,41 @@ impl Error {
             message: message.into(),
         }
     }
+}
+
+/// An error and its sources, as one line for a person: `error: source: source's source`.
+///
+/// ```
+/// use audit_format::error::{DisplayChain, Error, chain};
+/// let e = Error::io("cannot open", "/var/log/audit")(std::io::ErrorKind::NotFound.into());
+/// assert_eq!(e.to_string(), "cannot open /var/log/audit");
+/// assert_eq!(chain(&e), "cannot open /var/log/audit: entity not found");
+/// assert_eq!(format!("{}", DisplayChain(&e)), chain(&e));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DisplayChain<'a>(pub &'a (dyn std::error::Error + 'a));
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            // An error from elsewhere may already print its source (`io::Error::other`):
+            // each text once.
+            let more = s.to_string();
+            if !text.contains(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            source = s.source();
+        }
+        f.write_str(&text)
+    }
+}
+
+/// [`DisplayChain`] as a `String`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    DisplayChain(error).to_string()
 }
 
 /// How [`Error::PluginCall`] names the backend: its configuration entry, else its name.

@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+mod serde_impl;
+
 macro_rules! string_enum {
     (
         $(#[$meta:meta])*

@@ -1,6 +1,6 @@
 //! The compliance policy: what the trail records, how long it keeps it, when it alerts.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::event::{AuditEvent, AuditLogLevel, ComplianceLevel};
@@ -19,7 +19,18 @@ use crate::event::{AuditEvent, AuditLogLevel, ComplianceLevel};
 /// let bad = CompliancePolicy { encrypt_audit_logs: true, ..Default::default() };
 /// assert!(bad.validate().is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// It serializes and deserializes with the `[trail.policy]` keys of the configuration file
+/// (a missing key takes its default, an unknown key is an error):
+///
+/// ```
+/// use audit_format::{CompliancePolicy, ComplianceLevel};
+/// let policy: CompliancePolicy = serde_json::from_str(r#"{"level":"gdpr","retention_days":30}"#)?;
+/// assert_eq!((policy.level, policy.retention_days, policy.enabled), (ComplianceLevel::Gdpr, 30, true));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CompliancePolicy {
     /// The regulatory regime; stamped on every event as `compliance_level`. Default `basic`.
     pub level: ComplianceLevel,

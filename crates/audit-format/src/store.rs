@@ -688,7 +688,7 @@ impl State {
             .find_map(|f| Anchor::at_first_line(&f.path))
             .map_or(kept.sequence_number, |a| a.sequence_number);
         let prior = Anchor::read_checked(dir, &self.integrity).unwrap_or_else(|e| {
-            eprintln!("audit: retention: the anchor it replaces is unreadable ({e}); the new one records only the removals of this run");
+            eprintln!("audit: retention: the anchor it replaces is unreadable ({}); the new one records only the removals of this run", crate::error::chain(&e));
             None
         });
         let (first_sequence, oldest_date) = match prior {

@@ -17,8 +17,9 @@ mod stream;
 
 pub use stream::StreamVerifier;
 
-/// What a successful verification covered.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What a successful verification covered; serializes with these field names (`removed`
+/// as the anchor stores it, dates `YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct VerifyReport {
     /// Events verified.
@@ -132,7 +133,16 @@ impl fmt::Display for VerifyError {
     }
 }
 
-impl std::error::Error for VerifyError {}
+impl std::error::Error for VerifyError {
+    /// `Io`'s own source (its message is the wrapped error's): print with
+    /// [`chain`](crate::error::chain).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => std::error::Error::source(e),
+            _ => None,
+        }
+    }
+}
 
 /// Verifies every `audit_*.jsonl` file in `dir` in sequence order; see
 /// [`verify_dir_with_progress`].
@@ -187,7 +197,7 @@ pub fn verify_dir_with_progress(
     let anchor = check_anchor(dir, integrity, &mut report.warnings)?;
     let imported = ImportedLines::of(dir).map_err(|e| VerifyError::Directory {
         path: dir.join(ORIGIN_FILE),
-        reason: e.to_string(),
+        reason: crate::error::chain(&e),
     })?;
     report.removed = anchor.as_ref().and_then(|a| a.removed.clone());
     let mut chain = Chain::new(

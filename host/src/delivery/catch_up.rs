@@ -410,7 +410,7 @@ mod test {
             .collect();
         write(tmp.path(), "audit_2026-01-01.jsonl", &kept);
         let mut cu = catch_up(tmp.path(), 2, 10);
-        let e = cu.read(2).expect_err("a line is missing").to_string();
+        let e = audit_format::error::chain(&cu.read(2).expect_err("a line is missing"));
         assert!(
             e.contains("audit_2026-01-01.jsonl:6: sequence 7 where 6 was expected"),
             "{e}"
@@ -425,7 +425,7 @@ mod test {
         recs.extend(records(6, 1));
         write(tmp.path(), "audit_2026-01-01.jsonl", &recs);
         let mut cu = catch_up(tmp.path(), 3, 6);
-        let e = cu.read(3).expect_err("not linked").to_string();
+        let e = audit_format::error::chain(&cu.read(3).expect_err("not linked"));
         assert!(
             e.contains(":6: previous_hash does not link to sequence 5"),
             "{e}"

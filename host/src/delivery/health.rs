@@ -186,7 +186,9 @@ mod test {
         h.call_returned();
         assert!(h.is_retrying(), "a stall while retrying stays retrying");
         h.retry(err("still down"));
-        assert!(matches!(h.error(), Some(e) if e.to_string().contains("still down")));
+        assert!(
+            matches!(h.error(), Some(e) if audit_format::error::chain(e).contains("still down"))
+        );
         assert!(h.recover() && matches!(h, Health::Ok));
         assert!(!h.recover(), "nothing to recover from");
     }
@@ -202,7 +204,9 @@ mod test {
         h.call_returned();
         assert!(!h.recover());
         assert!(h.is_fatal() && h.as_str() == "fatal");
-        assert!(matches!(h.error(), Some(e) if e.to_string().contains("gone again")));
+        assert!(
+            matches!(h.error(), Some(e) if audit_format::error::chain(e).contains("gone again"))
+        );
     }
 
     #[test]

@@ -186,11 +186,12 @@ impl<C: LaneClock> Lane<C> {
         drop(st);
         eprintln!(
             "audit: backend `{}` is not called until restart: {e}; {what}",
-            self.name
+            self.name,
+            e = audit_format::error::chain(&e)
         );
         shared.update_stats(self.index, &mut |s| {
             s.fatal += 1;
-            s.last_error = Some(e.to_string());
+            s.last_error = Some(audit_format::error::chain(&e));
             s.last_error_at =
                 Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
         });

@@ -343,14 +343,14 @@ impl Spool {
                 // After a failed fsync the kernel may have dropped the pages: a later
                 // success would prove nothing.
                 let e = Error::io("cannot fdatasync spool segment", &path)(e);
-                self.poisoned = Some(e.to_string());
+                self.poisoned = Some(audit_format::error::chain(&e));
                 return Err(e);
             }
         }
         if self.dir_dirty {
             if let Err(e) = sync_dir(&self.dir) {
                 let e = Error::io("cannot fsync spool directory", &self.dir)(e);
-                self.poisoned = Some(e.to_string());
+                self.poisoned = Some(audit_format::error::chain(&e));
                 return Err(e);
             }
             self.dir_dirty = false;
@@ -560,17 +560,19 @@ pub(super) mod test {
         drop(s);
         let link = dir.join(segment_name(3));
         std::os::unix::fs::symlink(&target, &link).map_err(Error::io("symlink", &link))?;
-        let e = Spool::open(dir.clone(), 1 << 20, false).expect_err("refused");
+        let e = audit_format::error::chain(
+            &Spool::open(dir.clone(), 1 << 20, false).expect_err("refused"),
+        );
         assert!(
-            e.to_string().contains("symbolic link") && e.to_string().contains(&segment_name(3)),
+            e.contains("symbolic link") && e.contains(&segment_name(3)),
             "{e}"
         );
         // Planted while the spool is open, as the next segment: not written through either.
         std::fs::remove_file(&link).map_err(Error::io("remove", &link))?;
         let mut s = Spool::open(dir.clone(), 1 << 20, false)?;
         std::os::unix::fs::symlink(&target, &link).map_err(Error::io("symlink", &link))?;
-        let e = s.append(&records(3, 1)).expect_err("refused");
-        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let e = audit_format::error::chain(&s.append(&records(3, 1)).expect_err("refused"));
+        assert!(e.contains("symbolic link"), "{e}");
         assert_eq!(
             std::fs::read(&target).map_err(Error::io("read", &target))?,
             b"precious\n"
@@ -588,8 +590,10 @@ pub(super) mod test {
         std::fs::create_dir(&dir).map_err(Error::io("mkdir", &dir))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o757))
             .map_err(Error::io("chmod", &dir))?;
-        let e = Spool::open(dir.clone(), 1 << 20, false).expect_err("refused");
-        assert!(e.to_string().contains("mode 757"), "{e}");
+        let e = audit_format::error::chain(
+            &Spool::open(dir.clone(), 1 << 20, false).expect_err("refused"),
+        );
+        assert!(e.contains("mode 757"), "{e}");
         let mut s = Spool::open(dir.clone(), 1 << 20, true)?;
         assert!(matches!(s.append(&records(1, 1))?, Put::Stored));
         Ok(())

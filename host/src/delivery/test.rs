@@ -330,7 +330,7 @@ fn a_full_spool_refuses_for_a_required_backend_with_on_full_fail() {
         panic!("refused with an error: {offer:?}");
     };
     assert_eq!(
-        e.to_string(),
+        audit_format::error::chain(&e),
         "the spool of backend `fake` is full (spool_max_bytes = 1); raise spool_max_bytes or bring the backend back"
     );
     assert!(h.lane.refusing());
@@ -421,8 +421,8 @@ fn close_reports_exactly_what_a_failing_backend_without_a_spool_lost() {
     assert_eq!(end.lost, 5, "held and queued");
     let error = end.error.expect("the failure");
     assert_eq!(
-        error.to_string(),
-        Error::backend("the store is busy").to_string()
+        audit_format::error::chain(&error),
+        audit_format::error::chain(&Error::backend("the store is busy"))
     );
     assert!(h.backend.stored().is_empty());
     assert_eq!(h.backend.closes.load(Ordering::SeqCst), 1);

@@ -428,7 +428,11 @@ impl<C: LaneClock> Worker<C> {
             match st.spool.as_mut().map(|s| s.pop_head(len)) {
                 Some(Ok(true)) => self.reader.segment_removed(),
                 Some(Ok(false)) | None => {}
-                Some(Err(e)) => eprintln!("audit: backend `{}`: {e}", lane.name),
+                Some(Err(e)) => eprintln!(
+                    "audit: backend `{}`: {e}",
+                    lane.name,
+                    e = audit_format::error::chain(&e)
+                ),
             }
         }
         let recovered = st.health.recover();
@@ -469,7 +473,8 @@ impl<C: LaneClock> Worker<C> {
                 let what = lane.fatal_consequence(&st);
                 eprintln!(
                     "audit: backend `{}` failed fatally and is not called again until restart: {e}; {what}",
-                    lane.name
+                    lane.name,
+                    e = audit_format::error::chain(&e)
                 );
             }
             self.shared.update_stats(lane.index, &mut |s| s.fatal += 1);
@@ -547,7 +552,11 @@ impl<C: LaneClock> Worker<C> {
             // After a fatal failure (a panic included) the backend was reported once already,
             // and a plugin that panicked refuses `close` as well: nothing new to say.
             if !fatal {
-                eprintln!("audit: closing backend `{}` failed: {e}", lane.name);
+                eprintln!(
+                    "audit: closing backend `{}` failed: {e}",
+                    lane.name,
+                    e = audit_format::error::chain(&e)
+                );
             }
             end.error.get_or_insert(Arc::new(e));
         }

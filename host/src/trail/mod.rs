@@ -411,7 +411,10 @@ impl AuditTrail {
             queue_size: st.queued,
             last_sequence: st.next_seq - 1,
             durable_sequence: p.durable,
-            last_error: st.error.as_ref().map(|(b, e)| format!("{b}: {e}")),
+            last_error: st
+                .error
+                .as_ref()
+                .map(|(b, e)| format!("{b}: {}", audit_format::error::chain(e))),
             backends: self.backend_names.clone(),
             per_backend: self.shared.stats().clone(),
             policy: PolicySummary {
@@ -424,40 +427,51 @@ impl AuditTrail {
     }
 
     /// The events matching `query`, newest first, read from the first file backend's
-    /// directory after a flush. Reads files synchronously. An `audit_*.jsonl` entry that is
-    /// not a regular file (a symlink, a FIFO, a directory) is not searched, with a warning on
-    /// stderr.
+    /// directory after a flush. The files are read on tokio's blocking pool (inline outside
+    /// a tokio runtime), so a current-thread runtime keeps running its other tasks. An
+    /// `audit_*.jsonl` entry that is not a regular file (a symlink, a FIFO, a directory) is
+    /// not searched, with a warning on stderr.
     ///
     /// # Errors
     /// [`Error::Backend`] when no backend keeps a readable directory; [`Error::Io`] for
     /// read failures; flush errors.
     pub async fn get_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>> {
         self.flush().await?;
-        let dir = self.query_dir()?;
-        let report = query_dir_counting(dir, query)?;
-        // Not searched, and not silently: `audit verify` fails on them.
-        for odd in &report.not_regular {
-            eprintln!("audit: get_events: warning: {odd}; not searched");
-        }
-        report
-            .lines
-            .iter()
-            .map(|line| AuditEvent::from_json(line))
-            .collect()
+        let dir = self.query_dir()?.to_path_buf();
+        let query = query.clone();
+        off_runtime(move || {
+            let report = query_dir_counting(&dir, &query)?;
+            // Not searched, and not silently: `audit verify` fails on them.
+            for odd in &report.not_regular {
+                eprintln!("audit: get_events: warning: {odd}; not searched");
+            }
+            report
+                .lines
+                .iter()
+                .map(|line| AuditEvent::from_json(line))
+                .collect()
+        })
+        .await
     }
 
     /// Verifies the stored chain in the first file backend's directory (after a flush):
-    /// contiguous sequence numbers, every checksum, every link.
+    /// contiguous sequence numbers, every checksum, every link. Like
+    /// [`get_events`](Self::get_events), it reads on tokio's blocking pool.
     ///
     /// # Errors
     /// [`Error::Integrity`] naming the first bad sequence number and its `file:line`;
     /// [`Error::Io`] for read failures.
     pub async fn verify_chain(&self) -> Result<VerifyReport> {
         self.flush().await?;
-        verify_dir(self.query_dir()?, &self.integrity).map_err(|e| match e {
-            audit_format::verify::VerifyError::Io(e) => e,
-            bad => Error::Integrity(bad.to_string()),
+        let dir = self.query_dir()?.to_path_buf();
+        let integrity = self.integrity.clone();
+        off_runtime(move || {
+            verify_dir(&dir, &integrity).map_err(|e| match e {
+                audit_format::verify::VerifyError::Io(e) => e,
+                bad => Error::Integrity(audit_format::error::chain(&bad)),
+            })
         })
+        .await
     }
 
     fn query_dir(&self) -> Result<&Path> {
@@ -474,6 +488,25 @@ impl AuditTrail {
     /// The directories of the file backends, in configuration order.
     pub fn file_dirs(&self) -> &[PathBuf] {
         &self.file_dirs
+    }
+}
+
+/// Runs `read` (file reads) on tokio's blocking pool when called inside a tokio runtime, so
+/// the runtime's threads (the only one, on a current-thread runtime) stay free; inline
+/// otherwise (another executor).
+async fn off_runtime<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => match handle.spawn_blocking(read).await {
+            Ok(result) => result,
+            // A panic in the read is the caller's to see, as it would be inline.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::backend(
+                "the tokio runtime shut down before the audit files were read",
+            )),
+        },
+        Err(_) => read(),
     }
 }
 
@@ -503,7 +536,8 @@ impl Drop for AuditTrail {
         match p.error {
             Some((backend, e)) if p.abandoned > 0 => eprintln!(
                 "audit: AuditTrail dropped without close(): {} event(s) could NOT be written ({backend}: {e})",
-                p.abandoned
+                p.abandoned,
+                e = audit_format::error::chain(&e)
             ),
             _ => eprintln!(
                 "audit: AuditTrail dropped without close(): flushed {pending} pending event(s); call close().await before dropping"

@@ -90,51 +90,67 @@ macro_rules! forward {
     };
 }
 
+/// The setters [`PendingEvent`] and `blocking::PendingEvent` share, each setting the event's
+/// field of the same name (both keep the event being built in a field `event`).
+macro_rules! event_setters {
+    () => {
+        forward! {
+            /// Sets `component`.
+            component(v: impl Into<String>);
+            /// Sets `operation`.
+            operation(v: impl Into<String>);
+            /// Sets `user_id`.
+            user_id(v: impl Into<String>);
+            /// Sets `session_id`.
+            session_id(v: impl Into<String>);
+            /// Sets `request_id`.
+            request_id(v: impl Into<String>);
+            /// Sets `client_ip`.
+            client_ip(v: impl Into<String>);
+            /// Sets `user_agent`.
+            user_agent(v: impl Into<String>);
+            /// Sets `container_id`.
+            container_id(v: impl Into<String>);
+            /// Sets `plugin_name`.
+            plugin_name(v: impl Into<String>);
+            /// Sets `data_classification`.
+            data_classification(v: impl Into<String>);
+            /// Sets `retention_category`.
+            retention_category(v: impl Into<String>);
+            /// Sets `signature`.
+            signature(v: impl Into<String>);
+            /// Sets `log_level`.
+            log_level(v: AuditLogLevel);
+            /// Sets `contains_pii`.
+            contains_pii(v: bool);
+            /// Sets `contains_phi`.
+            contains_phi(v: bool);
+            /// Adds a regulatory tag.
+            tag(v: impl Into<String>);
+            /// Adds a metadata entry.
+            meta(k: impl Into<String>, v: impl Into<serde_json::Value>);
+            /// Sets the timestamp (normally stamped on acceptance).
+            timestamp(v: DateTime<Utc>);
+            /// Sets the event id (normally generated).
+            event_id(v: impl Into<String>);
+        }
+    };
+}
+
+pub(crate) use event_setters;
+pub(crate) use forward;
+
 impl<'a> PendingEvent<'a> {
-    forward! {
-        /// Sets `component`.
-        component(v: impl Into<String>);
-        /// Sets `operation`.
-        operation(v: impl Into<String>);
-        /// Sets `user_id`.
-        user_id(v: impl Into<String>);
-        /// Sets `session_id`.
-        session_id(v: impl Into<String>);
-        /// Sets `request_id`.
-        request_id(v: impl Into<String>);
-        /// Sets `client_ip`.
-        client_ip(v: impl Into<String>);
-        /// Sets `user_agent`.
-        user_agent(v: impl Into<String>);
-        /// Sets `container_id`.
-        container_id(v: impl Into<String>);
-        /// Sets `plugin_name`.
-        plugin_name(v: impl Into<String>);
-        /// Sets `data_classification`.
-        data_classification(v: impl Into<String>);
-        /// Sets `retention_category`.
-        retention_category(v: impl Into<String>);
-        /// Sets `signature`.
-        signature(v: impl Into<String>);
-        /// Sets `log_level`.
-        log_level(v: AuditLogLevel);
-        /// Sets `contains_pii`.
-        contains_pii(v: bool);
-        /// Sets `contains_phi`.
-        contains_phi(v: bool);
-        /// Adds a regulatory tag.
-        tag(v: impl Into<String>);
-        /// Adds a metadata entry.
-        meta(k: impl Into<String>, v: impl Into<serde_json::Value>);
-        /// Sets the timestamp (normally stamped on acceptance).
-        timestamp(v: DateTime<Utc>);
-        /// Sets the event id (normally generated).
-        event_id(v: impl Into<String>);
-    }
+    event_setters!();
 
     /// The event as built so far.
     pub fn event(&self) -> &AuditEvent {
         &self.event
+    }
+
+    /// The event built, not recorded (the blocking facade records it itself).
+    pub(crate) fn into_event(self) -> AuditEvent {
+        self.event
     }
 }
 

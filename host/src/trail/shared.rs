@@ -245,7 +245,7 @@ impl LaneObserver for Shared {
             None => s.delivered += stored,
             Some(e) => {
                 s.failed_calls += 1;
-                s.last_error = Some(e.to_string());
+                s.last_error = Some(audit_format::error::chain(e));
                 s.last_error_at =
                     Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
             }

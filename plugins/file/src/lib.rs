@@ -27,6 +27,7 @@
 
 mod config;
 
+use audit_format::error::chain;
 use audit_format::read::DirReader;
 use audit_format::seal::SealLog;
 use audit_format::{Error, FileStore, Storable};
@@ -58,8 +59,8 @@ pub struct FileBackend {
 
 fn classify(e: Error) -> PluginError {
     match e {
-        Error::Io { .. } => PluginError::retryable(e.to_string()),
-        _ => PluginError::fatal(e.to_string()),
+        Error::Io { .. } => PluginError::retryable(chain(&e)),
+        _ => PluginError::fatal(chain(&e)),
     }
 }
 
@@ -78,9 +79,9 @@ pub fn open(config_json: &str) -> Result<FileBackend, PluginError> {
     )
     .map_err(|e| match e {
         Error::Io { .. } | Error::DirectoryLocked { .. } => {
-            PluginError::config(format!("config `path`: {e}"))
+            PluginError::config(format!("config `path`: {}", chain(&e)))
         }
-        other => PluginError::fatal(other.to_string()),
+        other => PluginError::fatal(chain(&other)),
     })?;
     let head = inner.chain_head();
     let written = head.map_or(0, |h| h.sequence_number);
@@ -116,7 +117,7 @@ impl Backend for FileBackend {
         // A failed fdatasync poisons the backend: the kernel may have dropped the data.
         self.inner
             .flush()
-            .map_err(|e| PluginError::fatal(e.to_string()))
+            .map_err(|e| PluginError::fatal(chain(&e)))
     }
 
     fn last_line(&mut self) -> Result<Option<String>, PluginError> {

@@ -9,7 +9,8 @@ use audit_host::plugin::{PluginAbi, PluginInfo};
 use audit_host::preflight::Problem;
 use serde_json::{Value, json};
 
-use super::super::{full_message, report};
+use super::super::report;
+use audit_format::error::chain;
 
 /// The outcome of a plugin's `validate` call.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -130,7 +131,7 @@ impl Found {
                 "place": b.entry.to_string(),
                 "backend": b.entry.index,
                 "key": "library",
-                "message": full_message(e),
+                "message": chain(e),
             });
             problems.push((Some(b.entry.index), problem));
         }
@@ -219,7 +220,7 @@ pub(super) fn unloaded_json(file: &Path, e: &audit_host::Error, code: u8) -> Val
             "place": file.display().to_string(),
             "backend": null,
             "key": null,
-            "message": full_message(other),
+            "message": chain(other),
         }),
     };
     json!({

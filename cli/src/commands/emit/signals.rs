@@ -34,7 +34,7 @@ pub(super) fn on_signal_close(
                 .enable_time()
                 .build()
                 .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(trail.close()).map_err(|e| e.to_string()));
+                .and_then(|rt| rt.block_on(trail.close()).map_err(|e| audit_format::error::chain(&e)));
             let mut acks = acks::lock(&acks);
             if ack {
                 let durable = if closed.is_ok() { u64::MAX } else { trail.durable_sequence() };

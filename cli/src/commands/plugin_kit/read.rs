@@ -48,7 +48,13 @@ pub(super) async fn check_read(
                 got.extend(page);
             }
             Err(e) => {
-                r.fail("read", format!("read_from({from}, {PAGE}) failed: {e}"));
+                r.fail(
+                    "read",
+                    format!(
+                        "read_from({from}, {PAGE}) failed: {e}",
+                        e = audit_format::error::chain(&e)
+                    ),
+                );
                 return;
             }
         }

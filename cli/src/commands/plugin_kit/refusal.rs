@@ -32,7 +32,13 @@ pub(super) async fn check_refusal(
     let refused = match backend.write_batch_refusing(&batch).await {
         Ok(refused) => refused,
         Err(e) => {
-            r.fail(NAME, format!("write_batch through `refuse` failed: {e}"));
+            r.fail(
+                NAME,
+                format!(
+                    "write_batch through `refuse` failed: {e}",
+                    e = audit_format::error::chain(&e)
+                ),
+            );
             return;
         }
     };
@@ -75,7 +81,13 @@ pub(super) async fn check_refusal(
             .any(|f| f.sequence_number == rec.sequence_number())
     });
     if let Err(e) = backend.flush().await {
-        r.fail(NAME, format!("{summary}; flush failed: {e}"));
+        r.fail(
+            NAME,
+            format!(
+                "{summary}; flush failed: {e}",
+                e = audit_format::error::chain(&e)
+            ),
+        );
         return;
     }
     match (kept, last_line(backend).await) {

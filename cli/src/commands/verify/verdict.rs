@@ -10,7 +10,8 @@ use audit_host::verify::{VerifyError, VerifyReport};
 use serde_json::{Value, json};
 
 use super::super::exit::{EXIT_FAILED, exit_code_for, verify_exit_code};
-use super::super::{full_message, report};
+use super::super::report;
+use audit_format::error::chain;
 
 /// What a failure is about, for `failure.kind`.
 #[derive(Clone, Copy)]
@@ -137,7 +138,7 @@ impl Verdict {
                 file: Some(file.display().to_string()),
                 line: Some(*line),
                 reason: reason.clone(),
-                message: e.to_string(),
+                message: chain(e),
             },
             VerifyError::BrokenRecord {
                 sequence,
@@ -150,7 +151,7 @@ impl Verdict {
                 file: None,
                 line: Some(*position),
                 reason: reason.clone(),
-                message: e.to_string(),
+                message: chain(e),
             },
             VerifyError::Directory { path, reason } => Failure {
                 kind: Kind::Directory,
@@ -158,10 +159,10 @@ impl Verdict {
                 file: Some(path.display().to_string()),
                 line: None,
                 reason: reason.clone(),
-                message: e.to_string(),
+                message: chain(e),
             },
             VerifyError::Io(inner) => return self.io_error(inner),
-            _ => return self.error(verify_exit_code(e), e.to_string()),
+            _ => return self.error(verify_exit_code(e), chain(e)),
         };
         self.text
             .push(Text::Out(format!("FAILED: {}", failure.message)));
@@ -177,13 +178,13 @@ impl Verdict {
     /// `audit verify: ERROR` on stderr for an error of the format or the host (its exit code);
     /// in JSON with the sources its text leaves out.
     pub(super) fn io_error(&mut self, e: &audit_host::Error) {
-        let text = Text::Err(format!("audit verify: {e}"));
-        self.push_error(exit_code_for(e), text, full_message(e));
+        let text = Text::Err(format!("audit verify: {}", chain(e)));
+        self.push_error(exit_code_for(e), text, chain(e));
     }
 
     /// An error from the host, printed as every command prints one (exit `code`).
     pub(super) fn host_error(&mut self, code: u8, e: audit_host::Error) {
-        let message = full_message(&e);
+        let message = chain(&e);
         self.push_error(code, Text::Report(e), message);
     }
 

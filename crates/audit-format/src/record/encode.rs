@@ -197,7 +197,7 @@ impl AuditRecord {
         if let Some(record) = Self::from_stored_fast(line, integrity)? {
             return Ok(record);
         }
-        let ev = AuditEvent::from_json(line).map_err(|e| e.to_string())?;
+        let ev = AuditEvent::from_json(line).map_err(|e| crate::error::chain(&e))?;
         let (Some(seq), Some(ts), Some(event_id)) =
             (ev.sequence_number, ev.timestamp, ev.event_id.as_deref())
         else {

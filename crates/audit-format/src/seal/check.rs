@@ -251,7 +251,7 @@ fn check_sealed_end(dir: &Path, last: &SignedSeal, dir_last: Option<u64>, out: &
             ),
             None => format!("sequence {seq} is missing: seal {n} sealed up to it"),
         }),
-        Err(e) => out.failures.push(format!("cannot look for sequence {seq}: {e}")),
+        Err(e) => out.failures.push(format!("cannot look for sequence {seq}: {}", crate::error::chain(&e))),
     }
     if let Some(l) = dir_last
         && l > seq

@@ -199,7 +199,8 @@ mod test {
 
     #[test]
     fn signed_line_round_trips_and_edits_fail() -> Result<(), String> {
-        let key = SigningKey::from_pkcs8(&SigningKey::generate().map_err(|e| e.to_string())?)?;
+        let key =
+            SigningKey::from_pkcs8(&SigningKey::generate().map_err(|e| crate::error::chain(&e))?)?;
         let (line, sig) = sample().sign(&key);
         assert!(line.starts_with("{\"anchor\":null,\"files\":[{\"name\":"));
         assert!(line.ends_with(&format!(",\"signature\":\"{sig}\"}}")));
@@ -210,7 +211,8 @@ mod test {
             parse_signed(&edited, key.public()),
             Err(SealLineError::BadSignature { .. })
         ));
-        let other = SigningKey::from_pkcs8(&SigningKey::generate().map_err(|e| e.to_string())?)?;
+        let other =
+            SigningKey::from_pkcs8(&SigningKey::generate().map_err(|e| crate::error::chain(&e))?)?;
         assert!(matches!(
             parse_signed(&line, other.public()),
             Err(SealLineError::BadSignature { key_id: Some(_) })

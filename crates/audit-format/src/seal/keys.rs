@@ -157,7 +157,7 @@ pub fn write_key_pair(dir: &Path) -> std::result::Result<(PathBuf, PathBuf, Publ
             ));
         }
     }
-    let der = SigningKey::generate().map_err(|e| e.to_string())?;
+    let der = SigningKey::generate().map_err(|e| crate::error::chain(&e))?;
     let key = SigningKey::from_pkcs8(&der)?;
     write_new(&key_path, &der, 0o600)?;
     write_new(
@@ -191,7 +191,7 @@ mod test {
 
     #[test]
     fn sign_and_verify_round_trip() -> std::result::Result<(), String> {
-        let der = SigningKey::generate().map_err(|e| e.to_string())?;
+        let der = SigningKey::generate().map_err(|e| crate::error::chain(&e))?;
         let key = SigningKey::from_pkcs8(&der)?;
         let sig = key.sign(b"body");
         assert!(key.public().verifies(b"body", &sig));

@@ -218,7 +218,7 @@ fn anchor_of(dir: &Path) -> io::Result<Option<SealAnchor>> {
         Err(e) => return Err(e),
     };
     let sequence_number = Anchor::read(dir)
-        .map_err(|e| io::Error::other(e.to_string()))?
+        .map_err(|e| io::Error::other(crate::error::chain(&e)))?
         .map_or(0, |a| a.sequence_number);
     Ok(Some(SealAnchor {
         sha256: hex(&Sha256::digest(&bytes)),

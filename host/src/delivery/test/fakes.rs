@@ -289,7 +289,7 @@ impl LaneObserver for FakeTrail {
     }
 
     fn set_error(&self, _backend: &str, e: Arc<Error>) {
-        *lock(&self.error) = Some(e.to_string());
+        *lock(&self.error) = Some(audit_format::error::chain(&e));
     }
 
     fn clear_error_of(&self, _backend: &str) {

@@ -55,7 +55,8 @@ impl<C: LaneClock> Worker<C> {
                     "catching up from the file backend stopped at sequence {}: {e}; it gets new events, sequences {}..={} stay missing from its store",
                     stored + 1,
                     stored.max(cu.from - 1) + 1,
-                    cu.to
+                    cu.to,
+                    e = audit_format::error::chain(&e)
                 );
                 eprintln!("audit: backend `{name}`: {message}");
                 self.catch_up = None;

@@ -88,7 +88,8 @@ impl<C: LaneClock> Worker<C> {
         };
         eprintln!(
             "audit: backend `{}` is failing: {e}; {kept}; retrying until it recovers",
-            self.lane.name
+            self.lane.name,
+            e = audit_format::error::chain(&e)
         );
     }
 

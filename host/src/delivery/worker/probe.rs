@@ -28,7 +28,10 @@ impl<C: LaneClock> Worker<C> {
         let counters = self.call_quietly(rt, self.backend.statistics());
         let (health, counters) = match (health, counters) {
             (Ok(h), Ok(c)) => (h, Some(c)),
-            (Err(e), _) | (Ok(_), Err(e)) => (Some(format!("error: {e}")), None),
+            (Err(e), _) | (Ok(_), Err(e)) => (
+                Some(format!("error: {e}", e = audit_format::error::chain(&e))),
+                None,
+            ),
         };
         self.shared.update_stats(self.lane.index, &mut |s| {
             s.health.clone_from(&health);

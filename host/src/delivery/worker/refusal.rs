@@ -61,7 +61,7 @@ impl<C: LaneClock> Worker<C> {
             .append(&lane.name, &refused)
             .map_err(|e| {
                 Error::backend(format!(
-                    "it refused {n} record(s), which cannot be kept in its dead-letter file ({e}); the batch is delivered again"
+                    "it refused {n} record(s), which cannot be kept in its dead-letter file ({e}); the batch is delivered again", e = audit_format::error::chain(&e)
                 ))
             })? as u64;
         self.shared

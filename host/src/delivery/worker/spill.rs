@@ -60,7 +60,8 @@ impl<C: LaneClock> Worker<C> {
             ),
             Err(e) => eprintln!(
                 "audit: backend `{}`: cannot spool undelivered events: {e}",
-                self.lane.name
+                self.lane.name,
+                e = audit_format::error::chain(&e)
             ),
         }
     }

@@ -257,7 +257,8 @@ impl Writer {
                 Err(e) if has_own => {
                     eprintln!(
                         "audit: backend `{}` cannot say where its stored chain ends ({e}); starting anyway, it gets its spool and new events when it answers",
-                        slot.lane.name
+                        slot.lane.name,
+                        e = audit_format::error::chain(&e)
                     );
                     slot.handed = 0;
                 }
@@ -342,7 +343,9 @@ impl Writer {
                     Some(Err(e)) => {
                         eprintln!(
                             "audit: backend `{}`: cannot compare the end of its {} (sequence {seq}) with the file backend: {e}",
-                            self.lanes[c.lane].lane.name, c.whose
+                            self.lanes[c.lane].lane.name,
+                            c.whose,
+                            e = audit_format::error::chain(&e)
                         );
                         None
                     }

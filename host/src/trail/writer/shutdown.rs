@@ -59,7 +59,10 @@ impl Writer {
         for slot in &self.backends {
             if let Err(e) = block_on_caught(rt, slot.backend.close()) {
                 let name = slot.backend.name().to_owned();
-                eprintln!("audit: closing backend {name} failed: {e}");
+                eprintln!(
+                    "audit: closing backend {name} failed: {e}",
+                    e = audit_format::error::chain(&e)
+                );
                 self.set_error(&name, Arc::new(e));
             }
         }

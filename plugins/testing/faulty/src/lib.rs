@@ -116,7 +116,7 @@ pub fn forge(line: &str, forge: Forge) -> Result<String, String> {
         return Ok(line.replacen("\"message\":\"", "\"message\":\"altered ", 1));
     }
     let fields: ChainFields<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let mut ev = AuditEvent::from_json(line).map_err(|e| e.to_string())?;
+    let mut ev = AuditEvent::from_json(line).map_err(|e| audit_format::error::chain(&e))?;
     let (Some(ts), Some(event_id)) = (ev.timestamp, ev.event_id.clone()) else {
         return Err("timestamp or event_id is missing".to_owned());
     };
