@@ -184,8 +184,10 @@ impl<C: LaneClock> Lane<C> {
         st.health.fail(Arc::clone(&e));
         let what = self.fatal_consequence(&st);
         drop(st);
-        eprintln!(
-            "audit: backend `{}` is not called until restart: {e}; {what}",
+        tracing::error!(
+            backend = %self.name,
+            error = %e,
+            "backend `{}` is not called until restart: {e}; {what}",
             self.name
         );
         shared.update_stats(self.index, &mut |s| {
@@ -286,8 +288,10 @@ impl<C: LaneClock> Lane<C> {
         why: &str,
     ) {
         if st.admission.start_dropping() {
-            eprintln!(
-                "audit: backend `{}` (required = false): {why}; events it cannot keep are dropped and counted (statistics `dropped`)",
+            tracing::warn!(
+                backend = %self.name,
+                dropped = n,
+                "backend `{}` (required = false): {why}; events it cannot keep are dropped and counted (statistics `dropped`)",
                 self.name
             );
         }

@@ -428,7 +428,9 @@ impl<C: LaneClock> Worker<C> {
             match st.spool.as_mut().map(|s| s.pop_head(len)) {
                 Some(Ok(true)) => self.reader.segment_removed(),
                 Some(Ok(false)) | None => {}
-                Some(Err(e)) => eprintln!("audit: backend `{}`: {e}", lane.name),
+                Some(Err(e)) => {
+                    tracing::error!(backend = %lane.name, error = %e, "backend `{}`: {e}", lane.name);
+                }
             }
         }
         let recovered = st.health.recover();
@@ -467,8 +469,10 @@ impl<C: LaneClock> Worker<C> {
         if fatal {
             if st.health.fail(Arc::clone(&e)) {
                 let what = lane.fatal_consequence(&st);
-                eprintln!(
-                    "audit: backend `{}` failed fatally and is not called again until restart: {e}; {what}",
+                tracing::error!(
+                    backend = %lane.name,
+                    error = %e,
+                    "backend `{}` failed fatally and is not called again until restart: {e}; {what}",
                     lane.name
                 );
             }
@@ -528,8 +532,11 @@ impl<C: LaneClock> Worker<C> {
         if spooled > 0
             && let Some(s) = &st.spool
         {
-            eprintln!(
-                "audit: backend `{}`: {} undelivered event(s) stay in its spool {} and are delivered at the next start",
+            tracing::warn!(
+                backend = %lane.name,
+                events = spooled,
+                path = %s.dir().display(),
+                "backend `{}`: {} undelivered event(s) stay in its spool {} and are delivered at the next start",
                 lane.name,
                 spooled,
                 s.dir().display()
@@ -547,7 +554,7 @@ impl<C: LaneClock> Worker<C> {
             // After a fatal failure (a panic included) the backend was reported once already,
             // and a plugin that panicked refuses `close` as well: nothing new to say.
             if !fatal {
-                eprintln!("audit: closing backend `{}` failed: {e}", lane.name);
+                tracing::error!(backend = %lane.name, error = %e, "closing backend `{}` failed: {e}", lane.name);
             }
             end.error.get_or_insert(Arc::new(e));
         }

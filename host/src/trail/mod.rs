@@ -389,7 +389,7 @@ impl AuditTrail {
         if let Some(h) = handle
             && h.join().is_err()
         {
-            eprintln!("audit: the writer thread panicked; this is a bug in audit-host");
+            tracing::error!("the writer thread panicked; this is a bug in audit-host");
         }
     }
 
@@ -437,7 +437,7 @@ impl AuditTrail {
         let report = query_dir_counting(dir, query)?;
         // Not searched, and not silently: `audit verify` fails on them.
         for odd in &report.not_regular {
-            eprintln!("audit: get_events: warning: {odd}; not searched");
+            tracing::warn!(path = %odd, "get_events: warning: {odd}; not searched");
         }
         report
             .lines
@@ -501,12 +501,16 @@ impl Drop for AuditTrail {
         self.stop_worker();
         let p = self.shared.progress.borrow().clone();
         match p.error {
-            Some((backend, e)) if p.abandoned > 0 => eprintln!(
-                "audit: AuditTrail dropped without close(): {} event(s) could NOT be written ({backend}: {e})",
+            Some((backend, e)) if p.abandoned > 0 => tracing::error!(
+                backend = %backend,
+                error = %e,
+                lost = p.abandoned,
+                "AuditTrail dropped without close(): {} event(s) could NOT be written ({backend}: {e})",
                 p.abandoned
             ),
-            _ => eprintln!(
-                "audit: AuditTrail dropped without close(): flushed {pending} pending event(s); call close().await before dropping"
+            _ => tracing::warn!(
+                flushed = pending,
+                "AuditTrail dropped without close(): flushed {pending} pending event(s); call close().await before dropping"
             ),
         }
     }

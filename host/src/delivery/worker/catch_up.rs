@@ -38,7 +38,7 @@ impl<C: LaneClock> Worker<C> {
                         cu.dir().display(),
                         b + 1
                     );
-                    eprintln!("audit: backend `{name}`: {message}");
+                    tracing::warn!(backend = %name, first = a, last = b, "backend `{name}`: {message}");
                     self.note_error(message);
                 }
                 if page.records.is_empty() {
@@ -57,7 +57,7 @@ impl<C: LaneClock> Worker<C> {
                     stored.max(cu.from - 1) + 1,
                     cu.to
                 );
-                eprintln!("audit: backend `{name}`: {message}");
+                tracing::error!(backend = %name, sequence = stored + 1, error = %e, "backend `{name}`: {message}");
                 self.catch_up = None;
                 self.note_error(message);
                 self.shared
@@ -77,9 +77,14 @@ impl<C: LaneClock> Worker<C> {
         cu.count_delivered(stored);
         if !cu.done_reported {
             cu.done_reported = true;
-            eprintln!(
-                "audit: backend `{}`: caught up to sequence {} ({} events from the file backend)",
-                self.lane.name, cu.to, cu.delivered
+            tracing::info!(
+                backend = %self.lane.name,
+                sequence = cu.to,
+                events = cu.delivered,
+                "backend `{}`: caught up to sequence {} ({} events from the file backend)",
+                self.lane.name,
+                cu.to,
+                cu.delivered
             );
             let delivered = cu.delivered;
             self.shared.update_stats(self.lane.index, &mut |s| {
@@ -97,9 +102,14 @@ impl<C: LaneClock> Worker<C> {
         if self.catching_up()
             && let Some(cu) = &self.catch_up
         {
-            eprintln!(
-                "audit: backend `{}`: the catch-up from the file backend stopped at sequence {} of {} (the trail closed); the next start goes on from there",
-                self.lane.name, self.flushed, cu.to
+            tracing::warn!(
+                backend = %self.lane.name,
+                sequence = self.flushed,
+                to = cu.to,
+                "backend `{}`: the catch-up from the file backend stopped at sequence {} of {} (the trail closed); the next start goes on from there",
+                self.lane.name,
+                self.flushed,
+                cu.to
             );
         }
     }

@@ -54,12 +54,15 @@ impl<C: LaneClock> Worker<C> {
         }
         match result {
             Ok(Put::Stored) => {}
-            Ok(Put::Full) => eprintln!(
-                "audit: backend `{}`: its spool is full; undelivered events stay in memory",
+            Ok(Put::Full) => tracing::warn!(
+                backend = %self.lane.name,
+                "backend `{}`: its spool is full; undelivered events stay in memory",
                 self.lane.name
             ),
-            Err(e) => eprintln!(
-                "audit: backend `{}`: cannot spool undelivered events: {e}",
+            Err(e) => tracing::error!(
+                backend = %self.lane.name,
+                error = %e,
+                "backend `{}`: cannot spool undelivered events: {e}",
                 self.lane.name
             ),
         }
