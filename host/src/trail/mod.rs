@@ -11,6 +11,8 @@
 //! | `sync_wait` | sync mode: polling instead of parking, on both sides of a commit |
 //! | `writer` | the writer thread, in named phases |
 
+#[cfg(feature = "tracing-layer")]
+mod blocking_accept;
 pub(crate) mod builder;
 pub(crate) mod pending;
 mod shared;
