@@ -75,8 +75,9 @@ enum Command {
     ///
     /// Exit 0 with `ok: N events in F files` (a plugin: `ok: N events in backends[I] "NAME"
     /// (FILE:LINE)`); 1 naming the first bad sequence (file:line, or the line read back),
-    /// or each seal failure; 2 for usage or I/O errors, an unknown NAME, or a plugin without
-    /// `read`.
+    /// or each seal failure; otherwise the code of the error (66 missing input, 78 bad
+    /// configuration or key file, an unknown NAME, a plugin without `read`; 74 I/O; 2 usage:
+    /// docs/operations.md, "Exit codes"). --json: one JSON object instead, the same code.
     Verify(VerifyArgs),
     /// Print the events in DIR, or in the store of backend NAME of a configuration (--config
     /// FILE --backend NAME), that match every filter, newest first, as JSON lines.
@@ -109,7 +110,7 @@ fn main() -> ExitCode {
     let verbose = cli.verbose;
     if let Err(e) = logging::level(cli.log_level).and_then(|l| logging::init(cli.log_format, l)) {
         eprintln!("audit: {e}");
-        return ExitCode::from(2);
+        return ExitCode::from(commands::exit::EXIT_USAGE);
     }
     match cli.command {
         Command::Emit(a) => commands::emit::emit(a, verbose),

@@ -357,10 +357,10 @@ fn hmac_chain_verifies_with_the_key_and_fails_without() -> TestResult {
 }
 
 #[test]
-fn verify_usage_errors_exit_2() -> TestResult {
+fn verify_missing_input_exits_66_and_usage_errors_2() -> TestResult {
     let cwd = tempfile::tempdir()?;
     let out = run(&["verify", "nope"], b"", cwd.path());
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(66));
     assert!(text(&out.stderr).contains("nope is not a directory"));
     let out = run(&["verify"], b"", cwd.path());
     assert_eq!(out.status.code(), Some(2));
@@ -441,23 +441,23 @@ fn config_check_prints_backends_or_names_the_bad_key() -> TestResult {
     let bad: &[(&str, &str)] = &[
         (
             "[trail]\nflush_interval = 5\n",
-            "c.toml:2: trail.flush_interval: unknown field `flush_interval`",
+            "c.toml:2:1: trail.flush_interval: unknown field `flush_interval`",
         ),
         (
             "[trail]\ndurability = \"eventually\"\n",
-            "c.toml:2: trail.durability: unknown variant `eventually`",
+            "c.toml:2:14: trail.durability: unknown variant `eventually`",
         ),
         (
             "[trail]\nqueue_capacity = -1\n",
-            "c.toml:2: trail.queue_capacity:",
+            "c.toml:2:18: trail.queue_capacity:",
         ),
         (
             "[trail]\non_full = \"drop\"\n",
-            "c.toml:2: trail.on_full: unknown variant `drop`",
+            "c.toml:2:11: trail.on_full: unknown variant `drop`",
         ),
         (
             "[trail.policy]\nlevel = \"hippa\"\n",
-            "c.toml:2: trail.policy.level: unknown variant `hippa`",
+            "c.toml:2:9: trail.policy.level: unknown variant `hippa`",
         ),
         (
             "[trail.policy]\nretention_days = 30\nencrypt_audit_logs = true\n",
@@ -473,13 +473,17 @@ fn config_check_prints_backends_or_names_the_bad_key() -> TestResult {
         ),
         (
             "[[backends]]\ntype = \"s3\"\n",
-            "c.toml:1: backends.type: unknown backend type `s3`",
+            "c.toml:2: backends[1].type: unknown backend type `s3`",
         ),
         (
             "[[backends]]\npath = \"x\"\n",
-            "c.toml:1: backends.type: missing",
+            "c.toml:1: backends[1].type: missing",
         ),
-        ("[trail\n", "c.toml:1:"),
+        ("[trail\n", "c.toml:1:7:"),
+        (
+            "[trail]\nstorage_path = \"${AUDIT_TEST_UNSET_VARIABLE}\"\n",
+            "c.toml:2: trail.storage_path: environment variable AUDIT_TEST_UNSET_VARIABLE",
+        ),
     ];
     for (toml, want) in bad {
         let out = config_check(cwd.path(), toml);

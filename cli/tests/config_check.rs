@@ -123,7 +123,7 @@ fn at_start_up_a_validate_error_fails_before_any_backend_is_opened() -> TestResu
     std::fs::write(dir.path().join("c.toml"), toml)?;
     let out = audit(&["emit", "--config", "c.toml"], dir.path(), "");
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(78), "{err}");
     assert!(
         err.contains("backends[2] \"two\" (c.toml:10): plugin `sqlite` rejected its config: config: unknown field `colour`"),
         "{err}"
@@ -168,7 +168,7 @@ fn the_same_plugin_twice_sharing_a_spool_is_refused() -> TestResult {
     );
     // `emit` refuses it too, before writing anything.
     let out = audit(&["emit", "--config", "c.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).starts_with(
             "audit emit: backends[2] \"faulty\" (c.toml:9): spool_dir: the spool directory"
@@ -365,7 +365,7 @@ fn a_panic_in_validate_is_reported_in_two_lines_naming_plugin_and_method() -> Te
     for (args, code) in [
         (&["config", "check", "c.toml"][..], 78),
         (&["config", "check", "--no-connect", "c.toml"][..], 78),
-        (&["emit", "--config", "c.toml"][..], 2),
+        (&["emit", "--config", "c.toml"][..], 78),
     ] {
         let out = run_quiet(dir.path(), args, "{\"event_type\":\"data_access\"}\n")?;
         let err = text(&out.stderr);
@@ -400,5 +400,111 @@ fn a_panic_in_health_is_one_problem_without_a_close_error() -> TestResult {
         err.contains("panicked in health: fixture panic in health"),
         "{err}"
     );
+    Ok(())
+}
+
+/// The one JSON object `config check --json` prints: stdout is one line, stderr empty, and
+/// `exit_code` is the process's.
+fn object(out: &Output) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let stdout = text(&out.stdout);
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout)?;
+    assert_eq!(v["exit_code"].as_i64(), out.status.code().map(i64::from));
+    assert_eq!(v["ok"], out.status.success());
+    Ok(v)
+}
+
+#[test]
+fn json_reports_each_backend_validated_opened_and_its_health() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"file\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"a.db\" }}\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"copy.jsonl\" }}\n",
+        toml_str(&plugin_lib("audit_backend_sqlite")),
+        toml_str(&plugin_lib("audit_backend_example"))
+    );
+    let out = check(dir.path(), &toml, &["--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = object(&out)?;
+    assert_eq!(v["config"], "c.toml");
+    assert_eq!(v["problems"], serde_json::json!([]));
+    assert!(
+        v["settings"][0]
+            .as_str()
+            .is_some_and(|s| s.starts_with("trail: storage_path=")),
+        "{v}"
+    );
+    let b = v["backends"].as_array().ok_or("backends")?;
+    assert_eq!(b.len(), 3);
+    assert_eq!(b[0]["type"], "file");
+    assert_eq!(b[0]["entry"], "backends[1] \"file\" (c.toml:4)");
+    assert!(b[0]["validate"].is_null() && b[0]["open"].is_null());
+    assert_eq!(b[1]["type"], "plugin");
+    assert_eq!(b[1]["name"], "sqlite");
+    assert_eq!(b[1]["line"], 7);
+    assert_eq!(b[1]["plugin"]["name"], "sqlite");
+    assert_eq!(b[1]["validate"], "passed");
+    assert_eq!(b[1]["open"], "opened");
+    assert_eq!(b[1]["health"], "ok: empty, db a.db");
+    // The example plugin exports neither `validate` nor `health`.
+    assert_eq!(b[2]["validate"], "not exported");
+    assert_eq!(b[2]["health"], "unknown");
+    // Offline: nothing opened.
+    let v = object(&check(dir.path(), &toml, &["--json", "--no-connect"]))?;
+    assert_eq!(v["backends"][1]["open"], "not opened");
+    assert!(v["backends"][1]["health"].is_null());
+    Ok(())
+}
+
+#[test]
+fn json_names_each_problem_at_its_backend_and_key() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let toml = format!(
+        "[trail]\nstorage_path = \"logs\"\n\n[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"a.db\", colour = \"red\" }}\n\n[[backends]]\ntype = \"plugin\"\nname = \"gone\"\nlibrary = \"/nonexistent/libaudit_backend_gone.so\"\nconfig = {{}}\n",
+        toml_str(&plugin_lib("audit_backend_sqlite"))
+    );
+    let out = check(dir.path(), &toml, &["--json"]);
+    assert_eq!(out.status.code(), Some(78));
+    let v = object(&out)?;
+    let problems = v["problems"].as_array().ok_or("problems")?;
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    // The library that cannot be loaded first (as text prints it), then the config.
+    assert_eq!(problems[0]["place"], "backends[2] \"gone\" (c.toml:9)");
+    assert_eq!(problems[0]["backend"], 2);
+    assert_eq!(problems[0]["key"], "library");
+    assert_eq!(problems[1]["place"], "backends[1] \"sqlite\" (c.toml:4)");
+    assert_eq!(problems[1]["key"], "config");
+    assert!(
+        problems[1]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown field `colour`")),
+        "{problems:?}"
+    );
+    let b = &v["backends"];
+    assert_eq!(b[0]["validate"], "failed");
+    assert!(b[0]["open"].is_null(), "not opened after validate failed");
+    assert_eq!(b[0]["problems"][0]["key"], "config");
+    assert!(b[1]["plugin"].is_null());
+    assert_eq!(b[1]["problems"][0]["key"], "library");
+    Ok(())
+}
+
+#[test]
+fn json_for_a_file_that_cannot_be_loaded_names_the_place() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = check(
+        dir.path(),
+        "[trail]\nstorage_path = \"logs\"\ndurability = \"eventually\"\n",
+        &["--json"],
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let v = object(&out)?;
+    assert_eq!(v["problems"][0]["place"], "c.toml:3");
+    assert_eq!(v["problems"][0]["key"], "trail.durability");
+    assert_eq!(v["backends"], serde_json::json!([]));
+    let out = audit(&["config", "check", "--json", "nope.toml"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(66));
+    let v = object(&out)?;
+    assert_eq!(v["problems"][0]["key"], "(file)");
     Ok(())
 }

@@ -166,7 +166,7 @@ fn a_config_error_in_open_still_stops_start_up() -> TestResult {
     let dir = tempfile::tempdir()?;
     config(dir.path(), "", "", "{ record = \"/nonexistent-dir/x\" }");
     let out = audit(&["emit", "--config", "audit.toml"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("config `record`"),
         "{}",

@@ -34,7 +34,7 @@ async fn log_n(trail: &AuditTrail, n: usize) -> audit_host::Result<()> {
 
 #[cfg(unix)]
 #[test]
-fn verify_with_a_bad_key_file_exits_2() -> TestResult {
+fn verify_with_a_missing_key_file_exits_66_and_a_bad_one_78() -> TestResult {
     let dir = tempfile::tempdir()?;
     std::fs::create_dir(dir.path().join("logs"))?;
     write_key(&dir.path().join("short.key"), &[1u8; 8], 0o600)?;
@@ -42,16 +42,16 @@ fn verify_with_a_bad_key_file_exits_2() -> TestResult {
     write_key(&dir.path().join("gw.key"), &[1u8; 32], 0o620)?;
     write_key(&dir.path().join("ow.key"), &[1u8; 32], 0o602)?;
     write_key(&dir.path().join("big.key"), &[1u8; 4097], 0o600)?;
-    for (key, want) in [
-        ("missing.key", "cannot read key file"),
-        ("short.key", "8 bytes; at least 32"),
-        ("open.key", "readable by group or others"),
-        ("gw.key", "writable by group or others (mode 620)"),
-        ("ow.key", "writable by group or others (mode 602)"),
-        ("big.key", "holds 4097 bytes, more than 4096"),
+    for (key, want, code) in [
+        ("missing.key", "cannot read key file", 66),
+        ("short.key", "8 bytes; at least 32", 78),
+        ("open.key", "readable by group or others", 78),
+        ("gw.key", "writable by group or others (mode 620)", 78),
+        ("ow.key", "writable by group or others (mode 602)", 78),
+        ("big.key", "holds 4097 bytes, more than 4096", 78),
     ] {
         let out = audit(&["verify", "--key-file", key, "logs"], dir.path(), "");
-        assert_eq!(out.status.code(), Some(2), "{key}");
+        assert_eq!(out.status.code(), Some(code), "{key}");
         let err = text(&out.stderr);
         assert!(
             err.starts_with("audit verify: --key-file: ") && err.contains(want),
@@ -103,9 +103,9 @@ fn a_fifo_key_file_fails_at_once_in_verify_config_check_and_emit() -> TestResult
         "[trail]\nstorage_path = \"logs\"\n[trail.integrity]\nhmac_key_file = \"key.fifo\"\n",
     )?;
     for (args, code) in [
-        (&["verify", "--key-file", "key.fifo", "logs"][..], 2),
+        (&["verify", "--key-file", "key.fifo", "logs"][..], 78),
         (&["config", "check", "c.toml"][..], 78),
-        (&["emit", "--config", "c.toml"][..], 2),
+        (&["emit", "--config", "c.toml"][..], 78),
     ] {
         let out = audit_with_deadline(args, dir.path());
         let err = text(&out.stderr);
@@ -133,11 +133,11 @@ fn emit_reports_a_long_non_ascii_value_of_the_wrong_type_as_bad_input() -> TestR
 }
 
 #[test]
-fn config_check_on_a_missing_file_exits_78_naming_it() -> TestResult {
+fn config_check_on_a_missing_file_exits_66_naming_it() -> TestResult {
     let dir = tempfile::tempdir()?;
     let out = audit(&["config", "check", "nope.toml"], dir.path(), "");
-    // A missing configuration file is a configuration problem (EX_CONFIG).
-    assert_eq!(out.status.code(), Some(78));
+    // A missing configuration file is missing input (EX_NOINPUT), as in every command.
+    assert_eq!(out.status.code(), Some(66));
     assert!(
         text(&out.stderr).starts_with(
             "audit config check: nope.toml: (file): cannot read the configuration file"
@@ -208,7 +208,7 @@ fn emit_skips_blank_lines_and_stops_at_unreadable_input() -> TestResult {
 }
 
 #[tokio::test]
-async fn verify_prints_warnings_and_exits_2_on_a_corrupt_anchor() -> TestResult {
+async fn verify_prints_warnings_and_exits_65_on_a_corrupt_anchor() -> TestResult {
     let dir = tempfile::tempdir()?;
     let logs = dir.path().join("logs");
     let trail = AuditTrail::new(None, Some(logs.clone()), None)?;
@@ -229,7 +229,8 @@ async fn verify_prints_warnings_and_exits_2_on_a_corrupt_anchor() -> TestResult 
     );
     std::fs::write(logs.join(".audit-anchor.json"), "[]")?;
     let out = audit(&["verify", "logs"], dir.path(), "");
-    assert_eq!(out.status.code(), Some(2));
+    // Stored data that cannot be read as what it must be: EX_DATAERR.
+    assert_eq!(out.status.code(), Some(65));
     assert!(
         text(&out.stderr).contains("unreadable retention anchor"),
         "{}",
@@ -272,33 +273,43 @@ fn output_into_a_closed_pipe_is_not_an_error() -> TestResult {
 }
 
 #[test]
-fn usage_errors_exit_2_and_say_what_is_wrong() -> TestResult {
+fn usage_errors_exit_2_missing_input_66_and_say_what_is_wrong() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let cases: &[(&[&str], &str)] = &[
+    let cases: &[(&[&str], &str, i32)] = &[
         (
             &["query", "missing"],
             "audit query: missing is not a directory",
+            66,
         ),
         (
             &["emit", "--durability", "nonsense"],
             "`nonsense` is not a durability mode: use batched or sync",
+            2,
         ),
         (
             &["query", ".", "--since", "yesterday"],
             "`yesterday` is not a time",
+            2,
         ),
         (
             &["query", ".", "--event-type", "coffee"],
             "unknown AuditEventType `coffee`",
+            2,
         ),
         (
             &["emit", "--config", "missing.toml"],
             "audit emit: missing.toml: (file): cannot read the configuration file",
+            66,
+        ),
+        (
+            &["verify", "--config", "missing.toml"],
+            "audit verify: missing.toml: (file): cannot read the configuration file",
+            66,
         ),
     ];
-    for (args, want) in cases {
+    for (args, want, code) in cases {
         let out = audit(args, dir.path(), "");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(out.status.code(), Some(*code), "{args:?}");
         let err = text(&out.stderr);
         assert!(err.contains(want), "{args:?}: {err}");
     }

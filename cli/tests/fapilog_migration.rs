@@ -76,6 +76,23 @@ fn each_fapilog_fixture_verifies_with_a_warning_at_each_restart() {
             "{name}"
         );
         assert_eq!(restart_warnings(&stderr), restarts, "{name}: {stderr}");
+        // --json: the same warnings, in the object instead of on stderr.
+        let args = ["verify", "--json", dir.to_str().expect("utf-8")];
+        let out = audit(&args, cwd.path(), "");
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(out.stderr.is_empty(), "{name}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one object");
+        assert_eq!(
+            (v["events"].as_u64(), v["files"].as_u64()),
+            (Some(11), Some(files))
+        );
+        let warnings: String = v["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .map(|w| format!("warning: {}\n", w.as_str().expect("a string")))
+            .collect();
+        assert_eq!(warnings, stderr, "{name}");
     }
 }
 

@@ -89,7 +89,8 @@ fn a_chain_at_the_largest_sequence_number_is_refused_at_start() -> TestResult {
     assert_eq!(verify(&logs).events, 2);
     let out = emit(cwd.path(), &[], EVENT.as_bytes());
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    // The stored chain cannot take another event: EX_DATAERR.
+    assert_eq!(out.status.code(), Some(65), "{err}");
     assert!(
         err.contains(
             "sequence numbers are used up: the chain ends at sequence 18446744073709551615"
@@ -136,7 +137,7 @@ fn the_last_sequence_number_is_assigned_then_events_are_refused_and_sigterm_work
     // Nothing can follow: the next run refuses at start, quickly.
     let out = emit(cwd.path(), &[], EVENT.as_bytes());
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(65), "{err}");
     assert!(err.contains("sequence numbers are used up"), "{err}");
     Ok(())
 }

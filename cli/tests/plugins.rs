@@ -344,7 +344,7 @@ fn a_plugin_rejecting_its_config_names_the_key() -> TestResult {
         other => panic!("expected a plugin error, got {other:?}"),
     }
     let out = audit(&["emit", "--config", "audit.toml"], dir.path(), events(1));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78));
     assert!(text(&out.stderr).contains("unknown field `journal`"));
     // Nothing was written before the configuration was refused.
     assert!(!dir.path().join("logs").exists() || log_files(&dir.path().join("logs")).is_empty());
@@ -387,8 +387,9 @@ fn bare_library_names_resolve_in_plugin_dir() -> TestResult {
     let out = audit(&["config", "check", "retry.toml"], dir.path(), "");
     assert_eq!(out.status.code(), Some(78));
     assert!(
-        text(&out.stderr)
-            .contains("retry.toml:1: backends.retry_max_ms: 5 is less than retry_initial_ms (50)"),
+        text(&out.stderr).contains(
+            "retry.toml:6: backends[1].retry_max_ms: 5 is less than retry_initial_ms (50)"
+        ),
         "{}",
         text(&out.stderr)
     );

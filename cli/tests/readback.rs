@@ -302,10 +302,10 @@ fn bad_requests_are_refused_naming_what_to_fix() -> TestResult {
     let config = sqlite_toml(dir);
     let cfg = config.to_str().ok_or("utf-8")?;
 
-    // No such backend: the names it has.
+    // No such backend: the names it has (EX_CONFIG: the configuration lacks it).
     for cmd in ["verify", "query"] {
         let (code, _, stderr) = run(dir, &[cmd, "--config", cfg, "--backend", "postgres"]);
-        assert_eq!(code, Some(2), "{stderr}");
+        assert_eq!(code, Some(78), "{stderr}");
         assert!(
             stderr.contains(
                 "--backend: no backend is named `postgres`; this configuration has: sqlite"
@@ -328,7 +328,7 @@ fn bad_requests_are_refused_naming_what_to_fix() -> TestResult {
         "{stderr}"
     );
 
-    // A plugin without the `read` capability: named, with what to do.
+    // A plugin without the `read` capability: named, with what to do (EX_CONFIG).
     let compat = dir.join("compat.toml");
     std::fs::write(
         &compat,
@@ -347,7 +347,7 @@ fn bad_requests_are_refused_naming_what_to_fix() -> TestResult {
             "compat-1-0",
         ],
     );
-    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.contains("backends[1] \"compat-1-0\" (") && stderr.contains("compat.toml:4)"),
         "{stderr}"
@@ -357,5 +357,54 @@ fn bad_requests_are_refused_naming_what_to_fix() -> TestResult {
         "{stderr}"
     );
     assert!(!dir.join("c").exists(), "the plugin was not opened");
+    Ok(())
+}
+
+#[test]
+fn verify_json_reads_a_plugin_store_back_into_one_object() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let config = sqlite_toml(dir);
+    let cfg = config.to_str().ok_or("utf-8")?;
+    emit(dir, &config, 5);
+    let args = ["verify", "--json", "--config", cfg, "--backend", "sqlite"];
+    let (code, stdout, stderr) = run(dir, &args);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout)?;
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["events"], 5);
+    assert_eq!(v["files"], 0, "a plugin store has no files");
+    assert!(
+        v["store"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("backends[1] \"sqlite\" (")),
+        "{v}"
+    );
+    // Another key: the first line read back fails; `line` is its position among them.
+    let other = key_file(dir, "other.key", 9);
+    let mut args = args.to_vec();
+    args.extend(["--key-file", other.to_str().ok_or("utf-8")?]);
+    let (code, stdout, stderr) = run(dir, &args);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let f = serde_json::from_str::<serde_json::Value>(&stdout)?["failure"].clone();
+    assert_eq!(f["kind"], "chain");
+    assert_eq!(f["sequence"], 1);
+    assert_eq!(f["line"], 1);
+    assert!(f["file"].is_null(), "{f}");
+    // An unknown backend name: still one object, exit 78.
+    let (code, stdout, _) = run(
+        dir,
+        &["verify", "--json", "--config", cfg, "--backend", "nope"],
+    );
+    assert_eq!(code, Some(78));
+    let v: serde_json::Value = serde_json::from_str(&stdout)?;
+    assert_eq!(v["exit_code"], 78);
+    assert!(
+        v["failure"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no backend is named `nope`")),
+        "{v}"
+    );
     Ok(())
 }

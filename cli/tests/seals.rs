@@ -326,9 +326,9 @@ fn a_signing_key_readable_by_others_is_refused_naming_the_key() -> TestResult {
     assert!(!out.status.success(), "{all}");
     assert!(all.contains("trail.integrity.signing_key_file"), "{all}");
     assert!(all.contains("chmod 600"), "{all}");
-    // keygen never overwrites a key.
+    // keygen never overwrites a key (EX_IOERR: it cannot write its output).
     let again = audit(&["keygen", "--out", "keys"], cwd.path(), "");
-    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(again.status.code(), Some(74));
     assert!(
         text(&again.stderr).contains("never overwrites"),
         "{}",

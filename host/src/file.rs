@@ -126,6 +126,7 @@ impl FileBackendBuilder {
             return Err(audit_format::ConfigError {
                 file: PathBuf::new(),
                 line: None,
+                column: None,
                 key: "trail.file_mode".into(),
                 message: why,
             }

@@ -230,6 +230,7 @@ fn find_backend(config: &TrailConfig, name: &str) -> Result<(usize, Found)> {
     Err(ConfigError {
         file: config.source.clone(),
         line: None,
+        column: None,
         key: "--backend".into(),
         message: format!(
             "no backend is named `{name}`; this configuration has: {}",

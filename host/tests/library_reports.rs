@@ -1,5 +1,5 @@
 //! The library reports through `tracing`, to whatever subscriber the embedding service
-//! installs (docs/operations.md#9-logging): a recovered torn line and a trail dropped without
+//! installs (docs/operations.md#10-logging): a recovered torn line and a trail dropped without
 //! `close()` arrive as events with their message and structured fields.
 
 use std::collections::BTreeMap;

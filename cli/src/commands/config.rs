@@ -7,15 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::io::Write as _;
+
 use audit_host::StorageBackend;
 use audit_host::config::{BackendConfig, TrailConfig};
+use audit_host::plugin::LoadedPlugin;
 use audit_host::preflight::{self, Problem};
 use clap::Subcommand;
 
-use super::{report, runtime};
+use super::{EXIT_CONFIG, exit_code_for, fail, runtime};
+use render::{Backend, Found, Open, Validate};
 
-/// Exit code for any problem with the configuration (sysexits EX_CONFIG).
-pub(crate) const EXIT_CONFIG: u8 = 78;
+mod render;
 
 #[derive(Subcommand)]
 pub(crate) enum ConfigCommand {
@@ -29,12 +32,20 @@ pub(crate) enum ConfigCommand {
     /// offline), and opens every plugin instance with its `config`, as the start of a trail
     /// would (a plugin may create its store then), prints its health (`unknown` without the
     /// `health` capability) and closes it. Exit 0 when everything passes, 78
-    /// (EX_CONFIG) on any problem, each named as `backends[N] "NAME" (FILE:LINE): KEY: ...`.
+    /// (EX_CONFIG) on any problem, each named as `backends[N] "NAME" (FILE:LINE): KEY: ...`,
+    /// 66 (EX_NOINPUT) when FILE does not exist.
     Check {
         /// Do not open the plugin instances (offline checks only: the file, the libraries,
         /// the directories, and `validate` for the plugins that export it).
         #[arg(long)]
         no_connect: bool,
+        /// Print one JSON object on stdout instead of text, whatever the outcome: `ok`,
+        /// `exit_code`, `config`, `settings` (the resolved settings, one line each),
+        /// `backends` (per entry: `entry`, `index`, `name`, `type`, `file`, `line`,
+        /// `plugin`, `validate`, `open`, `health`, `problems`) and `problems` (each
+        /// `place`, `backend`, `key`, `message`). Nothing on stderr; the same exit code.
+        #[arg(long)]
+        json: bool,
         /// The TOML file.
         file: PathBuf,
     },
@@ -42,44 +53,67 @@ pub(crate) enum ConfigCommand {
 
 pub(crate) fn run(command: ConfigCommand, verbose: bool) -> ExitCode {
     match command {
-        ConfigCommand::Check { file, no_connect } => config_check(&file, !no_connect, verbose),
+        ConfigCommand::Check {
+            file,
+            no_connect,
+            json,
+        } => config_check(&file, !no_connect, json, verbose),
     }
 }
 
-fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
+fn config_check(file: &Path, connect: bool, json: bool, verbose: bool) -> ExitCode {
     let cfg = match TrailConfig::load(file) {
         Ok(cfg) => cfg,
-        Err(e) => {
-            report("audit config check", &e, verbose);
-            return ExitCode::from(EXIT_CONFIG);
+        Err(e) if json => {
+            let code = exit_code_for(&e);
+            print_json(&render::unloaded_json(file, &e, code));
+            return ExitCode::from(code);
         }
+        Err(e) => return fail("audit config check", &e, verbose),
     };
-    let mut problems: Vec<Problem> = Vec::new();
-    let mut failed = false;
-    // Each backend's name (a plugin without `name` is named by the plugin) and library.
+    let found = check(&cfg, connect);
+    let code = if found.failed() { EXIT_CONFIG } else { 0 };
+    if json {
+        print_json(&found.to_json(file, &cfg, code));
+    } else {
+        found.print_text(file, &cfg, verbose);
+    }
+    ExitCode::from(code)
+}
+
+/// Prints `value` on one line of stdout (a closed pipe is not an error).
+fn print_json(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{value}").and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("audit config check: cannot write output: {e}");
+    }
+}
+
+/// Loads every plugin library of `cfg`, noting each backend in `found`: each backend's name
+/// (a plugin without `name` is named by the plugin; `None` when its library did not load)
+/// and library.
+fn load_libraries(
+    cfg: &TrailConfig,
+    found: &mut Found,
+) -> (Vec<Option<String>>, Vec<Option<LoadedPlugin>>) {
     let mut names: Vec<Option<String>> = Vec::new();
     let mut loaded = Vec::new();
-    let mut plugins = Vec::new();
     for (i, backend) in cfg.backends.iter().enumerate() {
+        let mut entry = Backend::new(cfg.entry(i, &backend.configured_name()), backend);
         match backend {
             BackendConfig::Plugin { name, .. } => match cfg.load_plugin(backend) {
                 Ok(p) => {
-                    let info = p.info();
-                    plugins.push(format!(
-                        "backend {}: plugin {} {} (plugin_api {}): {}",
-                        i + 1,
-                        info.name,
-                        info.version,
-                        info.plugin_api,
-                        info.description
-                    ));
-                    names.push(Some(name.clone().unwrap_or_else(|| info.name.clone())));
+                    let info = p.info().clone();
+                    let name = name.clone().unwrap_or_else(|| info.name.clone());
+                    entry.entry.name.clone_from(&name);
+                    entry.plugin = Some(info);
+                    names.push(Some(name));
                     loaded.push(Some(p));
                 }
                 Err(e) => {
-                    let e = cfg.entry(i, &backend.configured_name()).annotate(e);
-                    report("audit config check", &e, verbose);
-                    failed = true;
+                    found.unloaded.push((i, e));
                     names.push(None);
                     loaded.push(None);
                 }
@@ -89,10 +123,21 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
                 loaded.push(None);
             }
         }
+        found.backends.push(entry);
     }
-    problems.extend(preflight::directory_collisions(&cfg, &names));
-    problems.extend(preflight::directory_access(&cfg, &names));
-    let mut opened = Vec::new();
+    (names, loaded)
+}
+
+/// Runs every check on `cfg` (opening the plugin instances when `connect`).
+fn check(cfg: &TrailConfig, connect: bool) -> Found {
+    let mut found = Found::default();
+    let (names, loaded) = load_libraries(cfg, &mut found);
+    found
+        .problems
+        .extend(preflight::directory_collisions(cfg, &names));
+    found
+        .problems
+        .extend(preflight::directory_access(cfg, &names));
     for (i, (backend, plugin)) in cfg.backends.iter().zip(&loaded).enumerate() {
         let (
             BackendConfig::Plugin {
@@ -108,46 +153,35 @@ fn config_check(file: &Path, connect: bool, verbose: bool) -> ExitCode {
             continue;
         };
         // The plugin's own check of its keys and values (offline: also with --no-connect).
-        let validated = match plugin.validate(config_json) {
-            None => "",
-            Some(Ok(())) => "validated, ",
+        let validate = match plugin.validate(config_json) {
+            None => Validate::NotExported,
+            Some(Ok(())) => Validate::Passed,
             Some(Err(e)) => {
-                problems.push(Problem::new(cfg.entry(i, name), "config", e.to_string()));
-                continue;
+                let problem = Problem::new(cfg.entry(i, name), "config", e.to_string());
+                found.problems.push(problem);
+                Validate::Failed
             }
         };
+        let entry = &mut found.backends[i];
+        entry.validate = Some(validate);
+        if validate == Validate::Failed {
+            continue;
+        }
         if !connect {
-            opened.push(format!(
-                "backend {}: {validated}not opened (--no-connect)",
-                i + 1
-            ));
+            entry.open = Some(Open::NotOpened);
             continue;
         }
         let timeouts = (*open_timeout_ms, *call_timeout_ms);
         match open_and_close(plugin, name, config_json, timeouts) {
-            Ok(health) => opened.push(format!(
-                "backend {}: {validated}opened and closed; health: {}",
-                i + 1,
-                health.as_deref().unwrap_or("unknown")
-            )),
-            Err((key, e)) => problems.push(Problem::new(cfg.entry(i, name), key, e.to_string())),
+            Ok(health) => entry.open = Some(Open::Opened(health)),
+            Err((key, e)) => {
+                entry.open = Some(Open::Failed);
+                let problem = Problem::new(cfg.entry(i, name), key, e.to_string());
+                found.problems.push(problem);
+            }
         }
     }
-    for p in &problems {
-        eprintln!("audit config check: {p}");
-    }
-    if failed || !problems.is_empty() {
-        return ExitCode::from(EXIT_CONFIG);
-    }
-    println!("config ok: {}", file.display());
-    print!("{}", cfg.describe());
-    for p in plugins {
-        println!("{p}");
-    }
-    for line in opened {
-        println!("{line}");
-    }
-    ExitCode::SUCCESS
+    found
 }
 
 /// Opens an instance of `plugin` as the trail would, asks its health, then closes it: for a

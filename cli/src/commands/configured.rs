@@ -9,7 +9,7 @@ use audit_host::config::TrailConfig;
 use audit_host::readback::StoreReader;
 use clap::Args;
 
-use super::{EXIT_USAGE, report};
+use super::{EXIT_USAGE, fail};
 
 /// The options that name a configured backend instead of a directory.
 #[derive(Args)]
@@ -24,47 +24,52 @@ pub(crate) struct ConfiguredStore {
     pub(crate) backend: Option<String>,
 }
 
-/// The configuration and its backend's store, opened; errors are printed (`cmd: ...`).
+/// The configuration and its backend's store, opened.
 pub(crate) fn open(
-    cmd: &str,
     config: &std::path::Path,
     backend: &str,
-    verbose: bool,
-) -> Result<(TrailConfig, StoreReader), ExitCode> {
-    let fail = |e: &audit_host::Error| {
-        report(cmd, e, verbose);
-        ExitCode::from(EXIT_USAGE)
-    };
-    let config = TrailConfig::load(config).map_err(|e| fail(&e))?;
-    let store = StoreReader::open(&config, backend).map_err(|e| fail(&e))?;
+) -> audit_host::Result<(TrailConfig, StoreReader)> {
+    let config = TrailConfig::load(config)?;
+    let store = StoreReader::open(&config, backend)?;
     Ok((config, store))
+}
+
+/// Why `--config FILE` without `--backend` names no directory.
+pub(crate) enum Unopened {
+    /// The configuration cannot be loaded.
+    Host(audit_host::Error),
+    /// It has no file backend: `--backend NAME` must name the store (a usage error).
+    Usage(String),
+}
+
+impl Unopened {
+    /// Prints it (`cmd: ...`) and gives the exit code.
+    pub(crate) fn report(self, cmd: &str, verbose: bool) -> ExitCode {
+        match self {
+            Self::Host(e) => fail(cmd, &e, verbose),
+            Self::Usage(msg) => {
+                eprintln!("{cmd}: {msg}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        }
+    }
 }
 
 /// The configuration and the directory of its first file backend (the trail's
 /// `storage_path` when it names no `[[backends]]`): what `--config FILE` without `--backend`
-/// reads. Errors are printed (`cmd: ...`).
-pub(crate) fn file_directory(
-    cmd: &str,
-    config: &std::path::Path,
-    verbose: bool,
-) -> Result<(TrailConfig, PathBuf), ExitCode> {
-    let config = TrailConfig::load(config).map_err(|e| {
-        report(cmd, &e, verbose);
-        ExitCode::from(EXIT_USAGE)
-    })?;
+/// reads.
+pub(crate) fn file_directory(config: &std::path::Path) -> Result<(TrailConfig, PathBuf), Unopened> {
+    let config = TrailConfig::load(config).map_err(Unopened::Host)?;
     let dir = config.backends.iter().find_map(|b| match b {
         audit_host::config::BackendConfig::File { path, .. } => Some(path.clone()),
         _ => None,
     });
     match dir {
         Some(dir) => Ok((config, dir)),
-        None => {
-            eprintln!(
-                "{cmd}: {} has no file backend: name the backend to read with --backend NAME",
-                config.source.display()
-            );
-            Err(ExitCode::from(EXIT_USAGE))
-        }
+        None => Err(Unopened::Usage(format!(
+            "{} has no file backend: name the backend to read with --backend NAME",
+            config.source.display()
+        ))),
     }
 }
 

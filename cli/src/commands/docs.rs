@@ -60,7 +60,7 @@ fn write_stdout(bytes: &[u8], what: &str) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("audit: cannot write {what} to stdout: {e}");
-            ExitCode::from(1)
+            ExitCode::from(super::EXIT_IOERR)
         }
     }
 }

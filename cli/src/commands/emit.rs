@@ -19,7 +19,7 @@ use audit_host::config::TrailConfig;
 use audit_host::{AuditEvent, AuditTrail, Durability, Error};
 use clap::Args;
 
-use super::{EXIT_DATAERR, EXIT_IOERR, EXIT_USAGE, count, parse_durability, report, runtime};
+use super::{EXIT_DATAERR, EXIT_IOERR, EXIT_USAGE, count, fail, parse_durability, runtime};
 use acks::{Acks, Shared};
 use input::{DEFAULT_MAX_EVENT_BYTES, Line, LineReader};
 use rejects::Rejects;
@@ -79,22 +79,19 @@ pub(crate) fn emit(args: EmitArgs, verbose: bool) -> ExitCode {
         Ok(r) => r,
         Err(msg) => {
             eprintln!("audit emit: {msg}");
-            return ExitCode::from(EXIT_USAGE);
+            return ExitCode::from(EXIT_IOERR);
         }
     };
     let trail = match build_trail(&args) {
         Ok(t) => Arc::new(t),
-        Err(e) => {
-            report("audit emit", &e, verbose);
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return fail("audit emit", &e, verbose),
     };
     let acks: Shared<Acks> = Shared::default();
     let interrupted = Arc::new(AtomicBool::new(false));
     #[cfg(unix)]
     if let Err(e) = signals::on_signal_close(&trail, &acks, &interrupted, args.ack) {
         eprintln!("audit emit: cannot install signal handlers: {e}");
-        return ExitCode::from(EXIT_USAGE);
+        return ExitCode::from(EXIT_IOERR);
     }
     // In batched mode events become durable after `log` returned: acknowledge them as the
     // trail syncs, also while stdin is quiet.

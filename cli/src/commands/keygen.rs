@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use audit_format::seal::keys::write_key_pair;
 use clap::Args;
 
-use super::EXIT_USAGE;
+use super::EXIT_IOERR;
 
 #[derive(Args)]
 pub(crate) struct KeygenArgs {
@@ -32,7 +32,7 @@ pub(crate) fn keygen(args: &KeygenArgs) -> ExitCode {
         }
         Err(m) => {
             eprintln!("audit keygen: {m}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(EXIT_IOERR)
         }
     }
 }

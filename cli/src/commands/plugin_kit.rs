@@ -12,13 +12,10 @@ use audit_host::plugin::{LoadOptions, LoadedPlugin, PluginAbi, PluginBackend};
 use audit_host::{Batch, StorageBackend};
 use chrono::SubsecRound;
 
-use super::report;
+use super::{EXIT_CONFIG, EXIT_IOERR, EXIT_USAGE, report};
 
 mod read;
 mod refusal;
-
-/// The exit status when the library cannot be loaded or opened (EX_CONFIG).
-const EX_CONFIG: u8 = 78;
 
 /// Records per batch and batches in the ordering check.
 const BATCH: u64 = 100;
@@ -106,7 +103,7 @@ pub(crate) fn run(args: &KitArgs) -> ExitCode {
         Some(d) => {
             if let Err(e) = std::fs::create_dir_all(d) {
                 eprintln!("audit plugin test: cannot create {}: {e}", d.display());
-                return ExitCode::from(2);
+                return ExitCode::from(EXIT_IOERR);
             }
             d.clone()
         }
@@ -120,14 +117,14 @@ pub(crate) fn run(args: &KitArgs) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("audit plugin test: cannot create a temporary directory: {e}");
-                return ExitCode::from(2);
+                return ExitCode::from(EXIT_IOERR);
             }
         },
     };
     let config = substitute_dir(&args.config, &dir);
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&config) {
         eprintln!("audit plugin test: --config is not JSON: {e}");
-        return ExitCode::from(2);
+        return ExitCode::from(EXIT_USAGE);
     }
     let opts = LoadOptions {
         sha256: None,
@@ -137,7 +134,7 @@ pub(crate) fn run(args: &KitArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             report("audit plugin test", &e, args.verbose);
-            return ExitCode::from(EX_CONFIG);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     let runtime = match super::runtime() {
@@ -153,7 +150,7 @@ pub(crate) fn run(args: &KitArgs) -> ExitCode {
             eprintln!(
                 "audit plugin test: the config handed to `open` was {config}; pass the plugin's own with --config (`{{dir}}` is replaced by the test directory)"
             );
-            return ExitCode::from(EX_CONFIG);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     results.ok("open");

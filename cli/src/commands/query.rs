@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use clap::Args;
 
 use super::configured::{self, ConfiguredStore};
-use super::{EXIT_USAGE, broken_pipe_ok, report, runtime};
+use super::{EXIT_NOINPUT, EXIT_USAGE, broken_pipe_ok, exit_code_for, fail, runtime};
 
 #[derive(Args)]
 pub(crate) struct QueryArgs {
@@ -95,15 +95,13 @@ pub(crate) fn query(args: QueryArgs, verbose: bool) -> ExitCode {
         (_, Some(config), Some(backend)) => {
             query_configured(config, backend, &q, verbose, &mut out)
         }
-        (_, Some(config), None) => {
-            match configured::file_directory("audit query", config, verbose) {
-                Ok((_, dir)) => {
-                    let verify_args = format!("--config {}", config.display());
-                    query_directory(&dir, &q, &verify_args, &mut out)
-                }
-                Err(code) => Err(code),
+        (_, Some(config), None) => match configured::file_directory(config) {
+            Ok((_, dir)) => {
+                let verify_args = format!("--config {}", config.display());
+                query_directory(&dir, &q, &verify_args, &mut out)
             }
-        }
+            Err(e) => Err(e.report("audit query", verbose)),
+        },
         (Some(dir), _, _) => query_directory(dir, &q, &dir.display().to_string(), &mut out),
         _ => {
             eprintln!("audit query: give DIR, or --config FILE --backend NAME");
@@ -181,7 +179,7 @@ fn query_directory<W: Write>(
 ) -> Result<(), ExitCode> {
     if !dir.is_dir() {
         eprintln!("audit query: {} is not a directory", dir.display());
-        return Err(ExitCode::from(EXIT_USAGE));
+        return Err(ExitCode::from(EXIT_NOINPUT));
     }
     match audit_host::query_dir_each(dir, q, |line| out.line(line)) {
         Ok(scan) => {
@@ -195,7 +193,7 @@ fn query_directory<W: Write>(
         }
         Err(e) => {
             eprintln!("audit query: {e}");
-            Err(ExitCode::from(EXIT_USAGE))
+            Err(ExitCode::from(exit_code_for(&e)))
         }
     }
 }
@@ -211,7 +209,8 @@ fn query_configured<W: Write>(
     out: &mut Output<W>,
 ) -> Result<(), ExitCode> {
     let verify_args = format!("--config {} --backend {backend}", config.display());
-    let (_, store) = configured::open("audit query", config, backend, verbose)?;
+    let (_, store) =
+        configured::open(config, backend).map_err(|e| fail("audit query", &e, verbose))?;
     if let Some(dir) = store.directory() {
         return query_directory(dir, q, &verify_args, out);
     }
@@ -233,8 +232,7 @@ fn query_configured<W: Write>(
         true
     }));
     if let Err(e) = read {
-        report("audit query", &e, verbose);
-        return Err(ExitCode::from(EXIT_USAGE));
+        return Err(fail("audit query", &e, verbose));
     }
     warn_unreadable(unreadable, &verify_args);
     for line in newest.iter().rev() {

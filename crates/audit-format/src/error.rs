@@ -237,22 +237,27 @@ pub enum CallErrorKind {
 
 /// A configuration error: which file, which line, which key, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{key}: {message}", location(file, *line))]
+#[error("{}{key}: {message}", location(file, *line, *column))]
 pub struct ConfigError {
     /// The configuration file (empty for builder settings).
     pub file: PathBuf,
     /// 1-based line of the offending key or value, when known.
     pub line: Option<usize>,
+    /// 1-based column (in characters) on `line`, when the TOML parser pointed at one.
+    pub column: Option<u32>,
     /// The dotted key, for example `trail.durability`.
     pub key: String,
     /// What is wrong and how to fix it.
     pub message: String,
 }
 
-fn location(file: &std::path::Path, line: Option<usize>) -> String {
+fn location(file: &std::path::Path, line: Option<usize>, column: Option<u32>) -> String {
     match (file.as_os_str().is_empty(), line) {
         (true, _) => String::new(),
-        (false, Some(l)) => format!("{}:{l}: ", file.display()),
+        (false, Some(l)) => match column {
+            Some(c) => format!("{}:{l}:{c}: ", file.display()),
+            None => format!("{}:{l}: ", file.display()),
+        },
         (false, None) => format!("{}: ", file.display()),
     }
 }

@@ -41,6 +41,70 @@ pub(super) fn line_of_key(text: &str, table: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// The line of `key` (dotted below the entry: `retry_max_ms`, `config.url`) inside the
+/// `[[backends]]` entry whose header is on line `entry` (1-based): in the entry itself or
+/// in its `[backends.X]` sub-tables; for a key inside an inline table, the line of the
+/// table's key. `None` when it is not written there (best effort).
+pub(super) fn line_of_entry_key(text: &str, entry: usize, key: &str) -> Option<usize> {
+    let (table, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+    let first = key.split('.').next().unwrap_or(key);
+    let mut current = String::new();
+    let mut fallback = None;
+    for (i, raw) in text.lines().enumerate().skip(entry) {
+        let line = raw.trim();
+        if line.starts_with("[[") {
+            break;
+        }
+        if let Some(name) = table_header(line) {
+            match name.strip_prefix("backends.") {
+                Some(sub) => current = sub.to_owned(),
+                None => break,
+            }
+            continue;
+        }
+        let here = |k: &str| {
+            line.strip_prefix(k)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        };
+        if current == table && here(leaf) {
+            return Some(i + 1);
+        }
+        if current.is_empty() && fallback.is_none() && here(first) {
+            fallback = Some(i + 1);
+        }
+    }
+    fallback
+}
+
+/// The 1-based column of byte `offset` (counted in characters).
+pub(super) fn column_of(text: &str, offset: usize) -> usize {
+    let before = &text[..offset.min(text.len())];
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    before[start..].chars().count() + 1
+}
+
+/// The line holding byte range `span` with carets under it, as rustc and toml print it:
+///
+/// ```text
+///   |
+/// 3 | durability = "fast"
+///   |              ^^^^^^
+/// ```
+pub(super) fn snippet(text: &str, span: std::ops::Range<usize>) -> String {
+    let line = line_of(text, span.start);
+    let column = column_of(text, span.start);
+    let source = text.lines().nth(line - 1).unwrap_or("");
+    let width = text
+        .get(span.clone())
+        .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1));
+    let gutter = " ".repeat(line.to_string().len());
+    format!(
+        "{gutter} |\n{line} | {source}\n{gutter} | {}{}",
+        " ".repeat(column - 1),
+        "^".repeat(width)
+    )
+}
+
 /// The dotted key at `line` (1-based): the table header above it plus the key on it.
 pub(super) fn key_at_line(text: &str, line: usize) -> String {
     let mut table = String::new();
@@ -131,6 +195,27 @@ mod test {
             "invalid basic string"
         );
         assert_eq!(edit_distance("polcy", "policy"), 1);
+    }
+
+    #[test]
+    fn entry_keys_are_found_on_their_own_line() {
+        let text = "[trail]\nx = 1\n\n[[backends]]\ntype = \"plugin\"\nretry_max_ms = 5\nconfig = { url = \"u\" }\n[backends.config]\npath = \"p\"\n[[backends]]\nretry_max_ms = 6\n";
+        assert_eq!(line_of_entry_key(text, 4, "retry_max_ms"), Some(6));
+        assert_eq!(line_of_entry_key(text, 4, "config.path"), Some(9));
+        assert_eq!(line_of_entry_key(text, 4, "config.url"), Some(7));
+        assert_eq!(line_of_entry_key(text, 4, "library"), None);
+        assert_eq!(line_of_entry_key(text, 10, "retry_max_ms"), Some(11));
+    }
+
+    #[test]
+    fn a_snippet_points_at_the_span() {
+        let text = "[trail]\ndurability = \"fast\"\n";
+        let at = text.find("\"fast").unwrap_or(0);
+        assert_eq!(column_of(text, at), 14);
+        assert_eq!(
+            snippet(text, at..at + 6),
+            "  |\n2 | durability = \"fast\"\n  |              ^^^^^^"
+        );
     }
 
     #[test]

@@ -1,30 +1,30 @@
 //! The TOML configuration: `[trail]`, `[trail.policy]`, `[trail.integrity]`, `[[backends]]`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+mod backends;
 mod backfill;
 mod describe;
 mod entry;
+mod interpolate;
 mod keys;
 mod locate;
+mod policy;
 mod sealing;
 
 pub use entry::BackendEntry;
 pub use keys::{MAX_KEY_FILE_BYTES, read_key_file, read_signing_key_file};
-use locate::{key_at_line, line_of, line_of_key, with_suggestion};
+use locate::{column_of, key_at_line, line_of, snippet, with_suggestion};
 
-use crate::delivery::OnRefuse;
 use crate::file::DEFAULT_MAX_FILE_BYTES;
 use crate::settings::{
     DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability,
     OnFull,
 };
 use audit_format::error::{ConfigError, Error, Result};
-use audit_format::event::ComplianceLevel;
 use audit_format::policy::CompliancePolicy;
 use audit_format::record::Integrity;
 
@@ -40,8 +40,8 @@ struct RawConfig {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawTrail {
-    storage_path: Option<PathBuf>,
-    plugin_dir: Option<PathBuf>,
+    storage_path: Option<Spanned<String>>,
+    plugin_dir: Option<Spanned<String>>,
     durability: Option<Durability>,
     flush_interval_ms: Option<Spanned<u64>>,
     shutdown_timeout_ms: Option<u64>,
@@ -50,66 +50,80 @@ struct RawTrail {
     allow_insecure_permissions: Option<bool>,
     file_mode: Option<Spanned<String>>,
     #[serde(default)]
-    policy: RawPolicy,
+    policy: policy::RawPolicy,
     #[serde(default)]
     integrity: RawIntegrity,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawPolicy {
-    level: Option<ComplianceLevel>,
-    enabled: Option<bool>,
-    retention_days: Option<u32>,
-    retention_applies_to_imported: Option<bool>,
-    archive_after_days: Option<Spanned<u32>>,
-    encrypt_audit_logs: Option<bool>,
-    require_integrity_check: Option<bool>,
-    gdpr_data_subject_rights: Option<bool>,
-    hipaa_minimum_necessary: Option<bool>,
-    sox_change_control: Option<bool>,
-    real_time_alerts: Option<bool>,
-    alert_on_critical_errors: Option<bool>,
-    alert_on_security_events: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawIntegrity {
-    hmac_key_file: Option<Spanned<PathBuf>>,
-    signing_key_file: Option<Spanned<PathBuf>>,
+    hmac_key_file: Option<Spanned<String>>,
+    signing_key_file: Option<Spanned<String>>,
     seal_interval_ms: Option<Spanned<u64>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPluginBackend {
-    #[allow(dead_code, reason = "the tag, already matched")]
-    r#type: String,
-    name: Option<String>,
-    library: String,
-    sha256: Option<String>,
-    required: Option<bool>,
-    allow_insecure_permissions: Option<bool>,
-    call_timeout_ms: Option<u64>,
-    open_timeout_ms: Option<u64>,
-    spool_max_bytes: Option<u64>,
-    spool_dir: Option<PathBuf>,
-    retry_initial_ms: Option<u64>,
-    retry_max_ms: Option<u64>,
-    backfill: Option<toml::Value>,
-    refuse: Option<String>,
-    config: Option<toml::Table>,
+/// The text being parsed and where it came from: for errors naming the file, the line and
+/// the key, for relative paths and for `${...}` interpolation.
+struct Cx<'a> {
+    text: &'a str,
+    path: &'a Path,
+    /// The configuration file's directory, absolute.
+    base: PathBuf,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFileBackend {
-    #[allow(dead_code, reason = "the tag, already matched")]
-    r#type: String,
-    name: Option<String>,
-    path: Option<PathBuf>,
-    max_file_bytes: Option<u64>,
+impl Cx<'_> {
+    /// `p` against the file's directory, `.` components and repeated or trailing `/`
+    /// removed (which never changes what it names; `..` is kept: it may cross a symlink).
+    fn resolve(&self, p: &Path) -> PathBuf {
+        let joined = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        };
+        joined.components().collect()
+    }
+
+    fn err(&self, line: Option<usize>, key: &str, message: String) -> Error {
+        ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            column: None,
+            key: key.to_owned(),
+            message,
+        }
+        .into()
+    }
+
+    /// A TOML syntax or type error: line and column, the key, the message and the line with
+    /// a caret under what the parser pointed at.
+    fn syntax_error(&self, e: &toml::de::Error) -> Error {
+        let message = with_suggestion(e.message().trim());
+        let Some(span) = e.span() else {
+            return self.err(None, "(document)", message);
+        };
+        ConfigError {
+            file: self.path.to_path_buf(),
+            line: Some(line_of(self.text, span.start)),
+            column: u32::try_from(column_of(self.text, span.start)).ok(),
+            key: key_at_line(self.text, line_of(self.text, span.start)),
+            message: format!("{message}\n{}", snippet(self.text, span)),
+        }
+        .into()
+    }
+
+    /// A path setting after `${...}` interpolation, resolved, with its line.
+    fn path_value(
+        &self,
+        value: Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<(Option<usize>, PathBuf)>> {
+        let Some(v) = value else { return Ok(None) };
+        let line = Some(line_of(self.text, v.span().start));
+        let text = interpolate::expand(v.get_ref(), key, &self.base)
+            .map_err(|m| self.err(line, key, m))?;
+        Ok(Some((line, self.resolve(Path::new(&text)))))
+    }
 }
 
 /// How lines are checksummed, as configured.
@@ -221,44 +235,6 @@ impl BackendConfig {
     }
 }
 
-/// The keys of one `[[backends]]` entry of type `kind`, with errors naming the entry.
-fn backend_entry<T: serde::de::DeserializeOwned>(
-    table: toml::Table,
-    kind: &str,
-    file: &Path,
-    line: Option<usize>,
-) -> Result<T> {
-    toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            ConfigError {
-                file: file.to_path_buf(),
-                line,
-                key: "backends".to_owned(),
-                message: format!(
-                    "{} (in the [[backends]] entry with type = \"{kind}\")",
-                    e.message().trim()
-                ),
-            }
-            .into()
-        })
-}
-
-/// The `refuse` key of a plugin entry: `"dead-letter"` (default) or `"fail"`, which needs
-/// `required = true` (a backend that may degrade has nothing to fail closed).
-fn parse_refuse(value: Option<&str>, required: bool) -> std::result::Result<OnRefuse, String> {
-    match value {
-        None | Some("dead-letter") => Ok(OnRefuse::DeadLetter),
-        Some("fail") if required => Ok(OnRefuse::Fail),
-        Some("fail") => Err(
-            "\"fail\" fails the trail closed on a refused record, which needs required = true; with required = false use \"dead-letter\" (the default)".into(),
-        ),
-        Some(other) => Err(format!(
-            "`{other}` is not a refusal mode; use \"dead-letter\" (refused records go to dead-letter.jsonl in the backend's spool directory) or \"fail\" (with required = true: a refusal fails the trail closed)"
-        )),
-    }
-}
-
 impl TrailConfig {
     /// Reads and validates a configuration file.
     ///
@@ -268,6 +244,7 @@ impl TrailConfig {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             line: None,
+            column: None,
             key: "(file)".into(),
             message: format!("cannot read the configuration file: {e}"),
         })?;
@@ -285,78 +262,13 @@ impl TrailConfig {
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_default();
-        let resolve = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
-        let err = |line: Option<usize>, key: &str, message: String| -> Error {
-            ConfigError {
-                file: path.to_path_buf(),
-                line,
-                key: key.to_owned(),
-                message,
-            }
-            .into()
-        };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
-            let key = line.map_or_else(|| "(document)".to_owned(), |l| key_at_line(text, l));
-            err(line, &key, with_suggestion(e.message().trim()))
-        })?;
+        let cx = Cx { text, path, base };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| cx.syntax_error(&e))?;
         let t = raw.trail;
-        let p = t.policy;
-        if let Some(a) = p
-            .archive_after_days
-            .as_ref()
-            .filter(|a| *a.get_ref() != CompliancePolicy::default().archive_after_days)
-        {
-            return Err(err(
-                Some(line_of(text, a.span().start)),
-                "trail.policy.archive_after_days",
-                "archiving is not implemented; files stay in place until retention_days removes them. Remove this key (only the default, 90, is accepted)".into(),
-            ));
-        }
-        let d = CompliancePolicy::default();
-        let policy = CompliancePolicy {
-            level: p.level.unwrap_or(d.level),
-            enabled: p.enabled.unwrap_or(d.enabled),
-            retention_days: p.retention_days.unwrap_or(d.retention_days),
-            retention_applies_to_imported: p
-                .retention_applies_to_imported
-                .unwrap_or(d.retention_applies_to_imported),
-            archive_after_days: d.archive_after_days,
-            encrypt_audit_logs: p.encrypt_audit_logs.unwrap_or(d.encrypt_audit_logs),
-            require_integrity_check: p
-                .require_integrity_check
-                .unwrap_or(d.require_integrity_check),
-            gdpr_data_subject_rights: p
-                .gdpr_data_subject_rights
-                .unwrap_or(d.gdpr_data_subject_rights),
-            hipaa_minimum_necessary: p
-                .hipaa_minimum_necessary
-                .unwrap_or(d.hipaa_minimum_necessary),
-            sox_change_control: p.sox_change_control.unwrap_or(d.sox_change_control),
-            real_time_alerts: p.real_time_alerts.unwrap_or(d.real_time_alerts),
-            alert_on_critical_errors: p
-                .alert_on_critical_errors
-                .unwrap_or(d.alert_on_critical_errors),
-            alert_on_security_events: p
-                .alert_on_security_events
-                .unwrap_or(d.alert_on_security_events),
-        };
-        if let Err(Error::Unsupported { setting, reason }) = policy.validate() {
-            return Err(err(
-                line_of_key(text, "trail.policy", setting),
-                &format!("trail.policy.{setting}"),
-                reason.to_owned(),
-            ));
-        }
+        let policy = policy::parse(t.policy, &cx)?;
         let flush_interval_ms = match t.flush_interval_ms {
             Some(v) if *v.get_ref() == 0 => {
-                return Err(err(
+                return Err(cx.err(
                     Some(line_of(text, v.span().start)),
                     "trail.flush_interval_ms",
                     "must be at least 1 (milliseconds)".into(),
@@ -367,7 +279,7 @@ impl TrailConfig {
         };
         let queue_capacity = match t.queue_capacity {
             Some(v) if *v.get_ref() == 0 => {
-                return Err(err(
+                return Err(cx.err(
                     Some(line_of(text, v.span().start)),
                     "trail.queue_capacity",
                     "must be at least 1 (events)".into(),
@@ -377,200 +289,37 @@ impl TrailConfig {
             None => DEFAULT_QUEUE_CAPACITY,
         };
         let file_mode = match &t.file_mode {
-            Some(v) => parse_file_mode(v.get_ref())
-                .map_err(|why| err(Some(line_of(text, v.span().start)), "trail.file_mode", why))?,
+            Some(v) => parse_file_mode(v.get_ref()).map_err(|why| {
+                cx.err(Some(line_of(text, v.span().start)), "trail.file_mode", why)
+            })?,
             None => audit_format::store::DEFAULT_FILE_MODE,
         };
-        let storage_path = resolve(
-            &t.storage_path
-                .unwrap_or_else(|| PathBuf::from("audit_logs")),
-        );
-        let (signing_key_file, seal_interval_ms) = sealing::parse(
+        let storage_path = cx
+            .path_value(t.storage_path, "trail.storage_path")?
+            .map_or_else(|| cx.resolve(Path::new("audit_logs")), |(_, p)| p);
+        let plugin_dir = cx.path_value(t.plugin_dir, "trail.plugin_dir")?;
+        let signing_key_file = cx.path_value(
             t.integrity.signing_key_file,
-            t.integrity.seal_interval_ms,
-            text,
-            &resolve,
-        )
-        .map_err(|(line, key, message)| err(line, key, message))?;
-        let integrity = match t.integrity.hmac_key_file {
-            None => IntegrityConfig::Sha256,
-            Some(k) => {
-                let line = Some(line_of(text, k.span().start));
-                let key_path = resolve(k.get_ref());
-                read_key_file(&key_path)
-                    .map_err(|m| err(line, "trail.integrity.hmac_key_file", m))?;
-                IntegrityConfig::HmacKeyFile(key_path)
-            }
-        };
-        let mut backends = Vec::new();
-        // Plugin backends' explicit names, and where they appeared: a name names the
-        // backend's statistics and its spool directory.
-        let mut plugin_names: Vec<(String, Option<usize>)> = Vec::new();
-        for b in raw.backends {
-            let line = Some(line_of(text, b.span().start));
-            let table = b.into_inner();
-            let kind = match table.get("type") {
-                Some(toml::Value::String(s)) => s.clone(),
-                Some(_) => {
-                    return Err(err(
-                        line,
-                        "backends.type",
-                        "must be a string: \"file\" or \"plugin\"".into(),
-                    ));
-                }
-                None => {
-                    return Err(err(
-                        line,
-                        "backends.type",
-                        "missing; every [[backends]] entry needs `type = \"file\"` or `type = \"plugin\"`".into(),
-                    ));
+            "trail.integrity.signing_key_file",
+        )?;
+        let (signing_key_file, seal_interval_ms) =
+            sealing::parse(signing_key_file, t.integrity.seal_interval_ms, text)
+                .map_err(|(line, key, message)| cx.err(line, key, message))?;
+        let integrity =
+            match cx.path_value(t.integrity.hmac_key_file, "trail.integrity.hmac_key_file")? {
+                None => IntegrityConfig::Sha256,
+                Some((line, key_path)) => {
+                    read_key_file(&key_path)
+                        .map_err(|m| cx.err(line, "trail.integrity.hmac_key_file", m))?;
+                    IntegrityConfig::HmacKeyFile(key_path)
                 }
             };
-            match kind.as_str() {
-                "file" => {
-                    let fb: RawFileBackend = backend_entry(table, "file", path, line)?;
-                    backends.push(BackendConfig::File {
-                        name: fb.name.unwrap_or_else(|| "file".to_owned()),
-                        path: fb
-                            .path
-                            .as_deref()
-                            .map_or_else(|| storage_path.clone(), resolve),
-                        max_file_bytes: fb.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES),
-                        line,
-                    });
-                }
-                "plugin" => {
-                    let pb: RawPluginBackend = backend_entry(table, "plugin", path, line)?;
-                    if let Some(name) = &pb.name {
-                        if let Some((_, first)) = plugin_names.iter().find(|(n, _)| n == name) {
-                            return Err(err(
-                                line,
-                                "backends.name",
-                                format!(
-                                    "`{name}` is already the name of the backend at line {}; give each plugin backend its own name (it names its statistics and its spool directory)",
-                                    first.map_or_else(|| "?".to_owned(), |l| l.to_string())
-                                ),
-                            ));
-                        }
-                        plugin_names.push((name.clone(), line));
-                    }
-                    let defaults = crate::BackendOptions::default();
-                    let retry_initial_ms = pb
-                        .retry_initial_ms
-                        .unwrap_or(defaults.retry_initial.as_millis() as u64);
-                    let retry_max_ms = pb
-                        .retry_max_ms
-                        .unwrap_or(defaults.retry_max.as_millis() as u64);
-                    if retry_initial_ms == 0 {
-                        return Err(err(
-                            line,
-                            "backends.retry_initial_ms",
-                            "must be at least 1".into(),
-                        ));
-                    }
-                    if retry_max_ms < retry_initial_ms {
-                        return Err(err(
-                            line,
-                            "backends.retry_max_ms",
-                            format!(
-                                "{retry_max_ms} is less than retry_initial_ms ({retry_initial_ms}); the delay doubles from retry_initial_ms up to retry_max_ms"
-                            ),
-                        ));
-                    }
-                    if pb.call_timeout_ms == Some(0) {
-                        return Err(err(
-                            line,
-                            "backends.call_timeout_ms",
-                            "must be at least 1".into(),
-                        ));
-                    }
-                    if pb.open_timeout_ms == Some(0) {
-                        return Err(err(
-                            line,
-                            "backends.open_timeout_ms",
-                            "must be at least 1".into(),
-                        ));
-                    }
-                    let call_timeout_ms = pb
-                        .call_timeout_ms
-                        .unwrap_or(crate::plugin::DEFAULT_CALL_TIMEOUT.as_millis() as u64);
-                    let mut options = defaults
-                        .required(pb.required.unwrap_or(true))
-                        .spool_max_bytes(
-                            pb.spool_max_bytes.unwrap_or(crate::DEFAULT_SPOOL_MAX_BYTES),
-                        )
-                        .retry(
-                            Duration::from_millis(retry_initial_ms),
-                            Duration::from_millis(retry_max_ms),
-                        );
-                    if let Some(dir) = &pb.spool_dir {
-                        options = options.spool_dir(resolve(dir));
-                    }
-                    if let Some(value) = &pb.backfill {
-                        let choice = backfill::parse(value)
-                            .map_err(|m| err(line, "backends.backfill", m))?;
-                        options = options.backfill(choice);
-                    }
-                    let required = options.required;
-                    let on_refuse = parse_refuse(pb.refuse.as_deref(), required)
-                        .map_err(|m| err(line, "backends.refuse", m))?;
-                    options = options.on_refuse(on_refuse);
-                    if let Some(pin) = &pb.sha256
-                        && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
-                    {
-                        return Err(err(
-                            line,
-                            "backends.sha256",
-                            format!(
-                                "`{pin}` is not a SHA-256 (64 hex digits); compute it with `sha256sum LIBRARY`"
-                            ),
-                        ));
-                    }
-                    let library = if crate::plugin::is_bare_name(&pb.library) {
-                        let Some(dir) = &t.plugin_dir else {
-                            return Err(err(
-                                line,
-                                "backends.library",
-                                format!(
-                                    "`{}` is a bare library name: set [trail] plugin_dir to the directory holding {}, or give a path",
-                                    pb.library,
-                                    crate::plugin::library_file_name(&pb.library)
-                                ),
-                            ));
-                        };
-                        resolve(dir).join(crate::plugin::library_file_name(&pb.library))
-                    } else {
-                        resolve(Path::new(&pb.library))
-                    };
-                    let config_json = serde_json::to_string(&pb.config.unwrap_or_default())
-                        .map_err(|e| {
-                            err(
-                                line,
-                                "backends.config",
-                                format!("cannot be expressed as JSON: {e}"),
-                            )
-                        })?;
-                    backends.push(BackendConfig::Plugin {
-                        name: pb.name,
-                        library,
-                        sha256: pb.sha256,
-                        allow_insecure_permissions: pb.allow_insecure_permissions.unwrap_or(false),
-                        config_json,
-                        call_timeout_ms,
-                        open_timeout_ms: pb.open_timeout_ms.unwrap_or(call_timeout_ms),
-                        options,
-                        line,
-                    });
-                }
-                other => {
-                    return Err(err(
-                        line,
-                        "backends.type",
-                        format!("unknown backend type `{other}`; expected \"file\" or \"plugin\""),
-                    ));
-                }
-            }
-        }
+        let mut backends = backends::parse(
+            raw.backends,
+            &cx,
+            &storage_path,
+            plugin_dir.as_ref().map(|(_, p)| p.as_path()),
+        )?;
         if backends.is_empty() {
             backends.push(BackendConfig::File {
                 name: "file".into(),
@@ -608,6 +357,7 @@ impl TrailConfig {
                 ConfigError {
                     file: self.source.clone(),
                     line: None,
+                    column: None,
                     key: "trail.integrity.hmac_key_file".into(),
                     message,
                 }
@@ -672,6 +422,7 @@ fn parse_file_mode(text: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::delivery::OnRefuse;
 
     fn parse(text: &str) -> Result<TrailConfig> {
         TrailConfig::parse(text, Path::new("/etc/audit/audit.toml"))
@@ -688,6 +439,12 @@ mod test {
     fn defaults_and_relative_paths() -> Result<()> {
         let c = parse("")?;
         assert_eq!(c.storage_path, Path::new("/etc/audit/audit_logs"));
+        let c = parse("[trail]\nstorage_path = \"./a//b/./c/\"\n")?;
+        assert_eq!(
+            c.storage_path.as_os_str(),
+            "/etc/audit/a/b/c",
+            "`.`, `//` and a trailing `/` are removed"
+        );
         assert_eq!(c.durability, Durability::Batched);
         assert_eq!(c.queue_capacity, DEFAULT_QUEUE_CAPACITY);
         assert_eq!(c.backends.len(), 1);
@@ -728,7 +485,17 @@ mod test {
         assert!(e.message.contains("unknown field `colour`"), "{e}");
         let e = cfg_err("[trail]\n\ndurability = \"fast\"\n");
         assert_eq!((e.line, e.key.as_str()), (Some(3), "trail.durability"));
-        assert!(e.message.contains("fast"), "{e}");
+        assert_eq!(e.column, Some(14));
+        assert!(
+            e.to_string()
+                .starts_with("/etc/audit/audit.toml:3:14: trail.durability: "),
+            "{e}"
+        );
+        assert!(
+            e.message
+                .ends_with("\n  |\n3 | durability = \"fast\"\n  |              ^^^^^^"),
+            "{e}"
+        );
         let e = cfg_err("[trail]\nqueue_capacity = \"many\"\n");
         assert_eq!((e.line, e.key.as_str()), (Some(2), "trail.queue_capacity"));
         let e = cfg_err("[trail]\nqueue_capacity = 0\n");
@@ -744,7 +511,7 @@ mod test {
             (Some(2), "trail.policy.archive_after_days")
         );
         let e = cfg_err("[[backends]]\ntype = \"tape\"\n");
-        assert_eq!(e.key, "backends.type");
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "backends[1].type"));
         assert!(e.message.contains("tape"));
         let e = cfg_err("[[backends]]\ntype = \"file\"\nspeed = 3\n");
         assert!(e.message.contains("speed"), "{e}");
@@ -757,15 +524,54 @@ mod test {
         assert_eq!(e.line, Some(1));
         let plugin = "[[backends]]\ntype = \"plugin\"\nlibrary = \"/x.so\"\n";
         let e = cfg_err(&format!("{plugin}refuse = \"drop\"\n"));
-        assert_eq!((e.line, e.key.as_str()), (Some(1), "backends.refuse"));
+        assert_eq!((e.line, e.key.as_str()), (Some(4), "backends[1].refuse"));
         assert!(e.message.contains("`drop` is not a refusal mode"), "{e}");
         let e = cfg_err(&format!("{plugin}required = false\nrefuse = \"fail\"\n"));
-        assert_eq!(e.key, "backends.refuse");
+        assert_eq!((e.line, e.key.as_str()), (Some(5), "backends[1].refuse"));
         assert!(e.message.contains("needs required = true"), "{e}");
         let shown = cfg_err("[trail]\nflush_interval_ms = 0\n").to_string();
         assert!(
             shown.starts_with("/etc/audit/audit.toml:2: trail.flush_interval_ms:"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn string_values_are_interpolated_after_parsing() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(Error::io("tempdir", Path::new("/tmp")))?;
+        let secret = dir.path().join("token");
+        std::fs::write(&secret, "s3cret \"quoted\"\n").map_err(Error::io("write", &secret))?;
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(Error::io("chmod", &secret))?;
+        let text = format!(
+            "[trail]\nstorage_path = \"${{HOME}}/logs\"\n[[backends]]\ntype = \"plugin\"\nlibrary = \"/x.so\"\n[backends.config]\ntoken = \"${{file:{}}}\"\nliteral = \"$${{HOME}}\"\n",
+            secret.display()
+        );
+        let c = parse(&text)?;
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(c.storage_path, Path::new(&format!("{home}/logs")));
+        let BackendConfig::Plugin { config_json, .. } = &c.backends[0] else {
+            panic!("a plugin backend");
+        };
+        let config: serde_json::Value =
+            serde_json::from_str(config_json).map_err(|e| Error::backend(e.to_string()))?;
+        assert_eq!(config["token"], "s3cret \"quoted\"");
+        assert_eq!(config["literal"], "${HOME}");
+        assert!(
+            !c.describe().contains("s3cret"),
+            "config check's summary never shows a plugin's config values"
+        );
+        let e = cfg_err("[trail]\n\nstorage_path = \"${AUDIT_SURELY_UNSET_VARIABLE}\"\n");
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "trail.storage_path"));
+        assert!(e.message.contains("AUDIT_SURELY_UNSET_VARIABLE"), "{e}");
+        let e = cfg_err(
+            "[[backends]]\ntype = \"plugin\"\nlibrary = \"/x.so\"\nconfig = { password = \"${file:/nonexistent/pw}\" }\n",
+        );
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(4), "backends[1].config.password")
+        );
+        assert!(e.message.contains("/nonexistent/pw"), "{e}");
+        Ok(())
     }
 }

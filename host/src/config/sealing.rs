@@ -1,7 +1,7 @@
 //! `[trail.integrity] signing_key_file` and `seal_interval_ms`: signed seals of the file
 //! backends' directories (see `docs/file-format.md`, "Seals").
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use toml::Spanned;
 
@@ -13,11 +13,11 @@ use crate::sealing::DEFAULT_SEAL_INTERVAL_MS;
 type Problem = (Option<usize>, &'static str, String);
 
 /// The key file (resolved and read once, so a bad key fails here) and the interval.
+/// `signing_key_file` is the resolved path and its line.
 pub(super) fn parse(
-    signing_key_file: Option<Spanned<PathBuf>>,
+    signing_key_file: Option<(Option<usize>, PathBuf)>,
     seal_interval_ms: Option<Spanned<u64>>,
     text: &str,
-    resolve: &dyn Fn(&Path) -> PathBuf,
 ) -> Result<(Option<PathBuf>, u64), Problem> {
     let interval = match seal_interval_ms {
         Some(v) if *v.get_ref() == 0 => {
@@ -32,9 +32,7 @@ pub(super) fn parse(
     };
     let key = match signing_key_file {
         None => None,
-        Some(k) => {
-            let line = Some(line_of(text, k.span().start));
-            let path = resolve(k.get_ref());
+        Some((line, path)) => {
             read_signing_key_file(&path)
                 .map_err(|m| (line, "trail.integrity.signing_key_file", m))?;
             Some(path)

@@ -459,6 +459,7 @@ impl AuditTrailBuilder {
                 Error::from(ConfigError {
                     file: config.source.clone(),
                     line: None,
+                    column: None,
                     key: "trail.integrity.signing_key_file".into(),
                     message,
                 })
@@ -495,6 +496,7 @@ impl AuditTrailBuilder {
             return Err(ConfigError {
                 file: PathBuf::new(),
                 line: p.entry.line,
+                column: None,
                 key: format!("{}: {}", p.entry, p.key),
                 message: p.message,
             }
@@ -605,6 +607,7 @@ fn setting_error(key: &str, message: impl Into<String>) -> Error {
     ConfigError {
         file: PathBuf::new(),
         line: None,
+        column: None,
         key: key.into(),
         message: message.into(),
     }

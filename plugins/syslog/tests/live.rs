@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 
 use audit_backend_syslog::{SyslogBackend, open};
 use audit_plugin_api::{Backend, ErrorKind, Health, Record};
-use common::{Ev, Rsyslog, TRICKY, arrivals, event, parse_5424, record, rsyslog, split_pairs};
+use common::{
+    Ev, Rsyslog, TRICKY, arrivals, event, parse_5424, record, rsyslog, rsyslog_to_restart,
+    split_pairs,
+};
 
 const EVENTS: u64 = 3_000;
 
@@ -199,7 +202,9 @@ fn an_untrusted_server_certificate_names_tls_ca_file() {
 
 #[test]
 fn a_stopped_server_is_retryable_and_the_batch_is_resent_after_restart() {
-    let Some(mut rs) = rsyslog() else { return };
+    let Some(mut rs) = rsyslog_to_restart() else {
+        return;
+    };
     let config = format!(
         r#"{{"address":"127.0.0.1:{}","transport":"tcp"}}"#,
         rs.tcp_port
@@ -255,7 +260,9 @@ fn a_stopped_server_is_retryable_and_the_batch_is_resent_after_restart() {
 #[test]
 fn an_outage_in_the_middle_of_50_000_events_loses_nothing() {
     const TOTAL: u64 = 50_000;
-    let Some(mut rs) = rsyslog() else { return };
+    let Some(mut rs) = rsyslog_to_restart() else {
+        return;
+    };
     let config = tls_config(&rs, rs.tls_port, "");
     let writer = std::thread::spawn(move || {
         let events: Vec<Ev> = (1..=TOTAL).map(event).collect();

@@ -12,6 +12,7 @@ use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use audit_plugin_api::Record;
@@ -27,11 +28,40 @@ pub struct Rsyslog {
     pub tcp_port: u16,
     pub tls_port: u16,
     pub mtls_port: u16,
+    /// Released after the child is killed (fields drop after `Drop::drop`).
+    _ports: Ports,
+}
+
+/// Tests run in parallel, each with its own rsyslogd on free ports. A test that stops its
+/// server and starts it again on the same ports holds this exclusively, so no other test's
+/// server can take a port while it is closed; every other test holds it shared.
+static PORTS: RwLock<()> = RwLock::new(());
+
+enum Ports {
+    Shared(RwLockReadGuard<'static, ()>),
+    Exclusive(RwLockWriteGuard<'static, ()>),
 }
 
 /// The rsyslogd of this run, or `None` (with a loud message) when it is not installed; in CI
 /// (`CI` set) a missing rsyslogd fails the test instead.
 pub fn rsyslog() -> Option<Rsyslog> {
+    installed().then(|| {
+        Rsyslog::start(Ports::Shared(
+            PORTS.read().unwrap_or_else(PoisonError::into_inner),
+        ))
+    })
+}
+
+/// As [`rsyslog`], for a test that stops the server and starts it again on its ports.
+pub fn rsyslog_to_restart() -> Option<Rsyslog> {
+    installed().then(|| {
+        Rsyslog::start(Ports::Exclusive(
+            PORTS.write().unwrap_or_else(PoisonError::into_inner),
+        ))
+    })
+}
+
+fn installed() -> bool {
     if !Path::new(RSYSLOGD).exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -42,9 +72,9 @@ pub fn rsyslog() -> Option<Rsyslog> {
             std::io::stderr(),
             "\n*** SKIPPED: rsyslogd is not installed (apt-get install --no-install-recommends rsyslog rsyslog-gnutls rsyslog-openssl; .ci/run does it) ***\n"
         );
-        return None;
+        return false;
     }
-    Some(Rsyslog::start())
+    true
 }
 
 fn free_port() -> u16 {
@@ -127,7 +157,7 @@ fn make_cert(dir: &Path, name: &str, cn: &str, ext: &str) {
 }
 
 impl Rsyslog {
-    fn start() -> Self {
+    fn start(ports: Ports) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
         make_ca(d, "ca");
@@ -162,6 +192,7 @@ input(type="imtcp" address="127.0.0.1" port="{mtls_port}" ruleset="mtls" streamD
             tcp_port,
             tls_port,
             mtls_port,
+            _ports: ports,
         };
         rs.wait_listening();
         rs
