@@ -151,3 +151,23 @@ fn a_bad_audit_log_value_is_refused_naming_the_variable_and_the_levels() -> Test
     );
     Ok(())
 }
+
+#[test]
+fn debug_reports_are_printed_only_at_debug() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = audit_env(&["emit", "--dir", "logs"], dir.path(), None)?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("trail closed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = audit_env(&["emit", "--dir", "logs"], dir.path(), Some("debug"))?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("audit: trail closed after sequence 2\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}

@@ -562,6 +562,14 @@ impl AuditTrailBuilder {
                         error = %e,
                         "backend `{name}` could not open ({entry}: {e}); starting without it: its events are kept in its spool and each retry opens it again"
                     );
+                } else {
+                    tracing::debug!(
+                        backend = %name,
+                        entry = %entry,
+                        plugin = %loaded.info().name,
+                        version = %loaded.info().version,
+                        "backend `{name}` opened ({entry})"
+                    );
                 }
                 let opened = opened
                     .with_call_timeout(Duration::from_millis(*call_timeout_ms))

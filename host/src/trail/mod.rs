@@ -370,7 +370,10 @@ impl AuditTrail {
                 not_durable: last - p.durable.min(last),
                 source,
             }),
-            None => Ok(()),
+            None => {
+                tracing::debug!(last_sequence = last, "trail closed after sequence {last}");
+                Ok(())
+            }
         }
     }
 
