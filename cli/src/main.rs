@@ -4,6 +4,7 @@
 
 mod bench;
 mod commands;
+mod logging;
 mod progress;
 
 use std::process::ExitCode;
@@ -36,6 +37,14 @@ struct Cli {
     /// built against an incompatible interface).
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// How the library's reports (a failing backend, retention, recovery) are written to
+    /// stderr: `text` (`audit: MESSAGE` lines) or `json` (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+    /// The least severe report printed: off, error, warn, info, debug, trace. Default: the
+    /// AUDIT_LOG environment variable, else `info`.
+    #[arg(long, global = true, value_enum)]
+    log_level: Option<logging::LogLevel>,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +108,10 @@ fn main() -> ExitCode {
     ignore_file_size_signal();
     let cli = Cli::parse();
     let verbose = cli.verbose;
+    if let Err(e) = logging::level(cli.log_level).and_then(|l| logging::init(cli.log_format, l)) {
+        eprintln!("audit: {e}");
+        return ExitCode::from(commands::exit::EXIT_USAGE);
+    }
     match cli.command {
         Command::Emit(a) => commands::emit::emit(a, verbose),
         Command::Verify(a) => commands::verify::verify(&a, verbose),

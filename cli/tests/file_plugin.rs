@@ -62,3 +62,34 @@ fn a_plugin_only_trail_verifies_and_continues_its_chain_after_a_restart() -> Tes
     );
     Ok(())
 }
+
+/// The plugin's own copy of `tracing` (which the host's subscriber never sees) still reports
+/// the store's recovery of a torn final line on stderr, prefixed with the plugin's name.
+#[test]
+fn the_file_plugin_reports_a_recovered_torn_line_on_stderr() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("audit.toml"),
+        format!(
+            "[[backends]]\ntype = \"plugin\"\nlibrary = {}\nconfig = {{ path = \"plugin-logs\" }}\n",
+            toml_str(&plugin_lib("audit_backend_file"))
+        ),
+    )?;
+    let out = audit(&["emit", "--config", "audit.toml"], dir.path(), events(3));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = dir.path().join("plugin-logs");
+    let newest = log_files(&logs).pop().ok_or("no log file")?;
+    let mut torn = std::fs::read(&newest)?;
+    torn.extend_from_slice(b"{\"event_type\":\"data_acc");
+    std::fs::write(&newest, torn)?;
+
+    let out = audit(&["emit", "--config", "audit.toml"], dir.path(), events(2));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("audit: backend plugin file: recovered a torn final line in "),
+        "{stderr}"
+    );
+    assert_eq!(sequences(&logs), (1..=5).collect::<Vec<u64>>());
+    Ok(())
+}

@@ -176,8 +176,9 @@ fn check_anchor_key(dir: &Path, integrity: &Integrity) -> Result<()> {
             path.display()
         ))),
         Some((_, AnchorAuth::Missing)) => {
-            eprintln!(
-                "audit: warning: continuing the chain from {}, which is not authenticated (no `mac`); `audit verify --key-file` reports it until retention next replaces it",
+            tracing::warn!(
+                path = %path.display(),
+                "warning: continuing the chain from {}, which is not authenticated (no `mac`); `audit verify --key-file` reports it until retention next replaces it",
                 path.display()
             );
             Ok(())

@@ -61,6 +61,8 @@ pub mod readback;
 pub mod sealing;
 mod settings;
 mod statistics;
+#[cfg(feature = "tracing-layer")]
+mod tracing_layer;
 mod trail;
 
 pub use async_trait::async_trait;
@@ -85,6 +87,8 @@ pub use settings::{
     DEFAULT_SHUTDOWN_TIMEOUT_MS, Durability, OnFull,
 };
 pub use statistics::{BackendState, BackendStatistics, PolicySummary, Receipt, Statistics};
+#[cfg(feature = "tracing-layer")]
+pub use tracing_layer::{AUDIT_TARGET, AuditLayer, AuditLayerStats, is_audit_target};
 pub use trail::AuditTrail;
 pub use trail::builder::AuditTrailBuilder;
 pub use trail::pending::PendingEvent;

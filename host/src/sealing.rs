@@ -201,7 +201,7 @@ impl Runner {
             if let Some(p) = &point
                 && let Err(e) = self.seal(p, reason)
             {
-                eprintln!("audit: {e}; the next seal tries again");
+                tracing::error!(dir = %self.dir, error = %e, "{e}; the next seal tries again");
             }
             due = Instant::now() + self.interval;
         }
@@ -218,8 +218,11 @@ impl Runner {
         if let Some(line) = line {
             for w in &self.witnesses {
                 if let Err(e) = w.witness(&line) {
-                    eprintln!(
-                        "audit: witness {} did not take the seal of {}: {e}",
+                    tracing::warn!(
+                        witness = %w.name(),
+                        dir = %self.dir,
+                        error = %audit_format::error::DisplayChain(&e),
+                        "witness {} did not take the seal of {}: {e}",
                         w.name(),
                         self.dir,
                         e = audit_format::error::chain(&e)

@@ -102,8 +102,11 @@ impl Origin {
             .write(dir)
             .map_err(Error::io("cannot write origin record in", dir))?;
         if let Some(i) = &origin.imported {
-            eprintln!(
-                "audit: {}: continuing a chain this trail did not write ({} files, up to {}:{}, sequence {}; recorded in {ORIGIN_FILE}); retention leaves those files alone unless `retention_applies_to_imported = true`",
+            tracing::info!(
+                dir = %dir.display(),
+                files = i.files.len(),
+                sequence = i.last_sequence,
+                "{}: continuing a chain this trail did not write ({} files, up to {}:{}, sequence {}; recorded in {ORIGIN_FILE}); retention leaves those files alone unless `retention_applies_to_imported = true`",
                 dir.display(),
                 i.files.len(),
                 i.last_file,

@@ -110,8 +110,11 @@ pub(crate) fn recover_tail(files: &[LogFile]) -> Result<Option<ChainHead>> {
             file.set_len(cut)
                 .and_then(|()| file.sync_all())
                 .map_err(Error::io("cannot truncate", path))?;
-            eprintln!(
-                "audit: recovered a torn final line in {}: {} byte(s) moved to {}; the chain continues from the last complete line",
+            tracing::warn!(
+                path = %path.display(),
+                bytes = torn.len(),
+                moved_to = %torn_path.display(),
+                "recovered a torn final line in {}: {} byte(s) moved to {}; the chain continues from the last complete line",
                 path.display(),
                 torn.len(),
                 torn_path.display()

@@ -571,8 +571,10 @@ impl State {
                 truncate_to(&t.path, t.len_before)
             };
             if let Err(e) = undone {
-                eprintln!(
-                    "audit: could not roll back a failed write in {} ({e}); will retry before the next write",
+                tracing::error!(
+                    path = %t.path.display(),
+                    error = %e,
+                    "could not roll back a failed write in {} ({e}); will retry before the next write",
                     t.path.display()
                 );
                 self.repair
@@ -596,8 +598,10 @@ impl State {
         let files = match list_log_files(dir) {
             Ok(files) => files,
             Err(e) => {
-                eprintln!(
-                    "audit: retention skipped: cannot list {}: {e}",
+                tracing::error!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "retention skipped: cannot list {}: {e}",
                     dir.display()
                 );
                 return;
@@ -619,8 +623,10 @@ impl State {
             return;
         }
         let Some(mut anchor) = Anchor::at_first_line(&kept.path) else {
-            eprintln!(
-                "audit: retention skipped in {}: cannot read where the kept chain starts ({})",
+            tracing::error!(
+                dir = %dir.display(),
+                path = %kept.path.display(),
+                "retention skipped in {}: cannot read where the kept chain starts ({})",
                 dir.display(),
                 kept.path.display()
             );
@@ -628,19 +634,28 @@ impl State {
         };
         anchor.removed = Some(self.removed_range(dir, &expired, &anchor, today, days));
         if let Err(e) = anchor.write(dir, &self.integrity) {
-            eprintln!(
-                "audit: retention skipped: cannot write {ANCHOR_FILE} in {}: {e}",
+            tracing::error!(
+                dir = %dir.display(),
+                error = %e,
+                "retention skipped: cannot write {ANCHOR_FILE} in {}: {e}",
                 dir.display()
             );
             return;
         }
         for f in expired {
             match fs::remove_file(&f.path) {
-                Ok(()) => eprintln!(
-                    "audit: retention: deleted {} (older than {days} days)",
+                Ok(()) => tracing::info!(
+                    path = %f.path.display(),
+                    days,
+                    "retention: deleted {} (older than {days} days)",
                     f.path.display()
                 ),
-                Err(e) => eprintln!("audit: retention: cannot delete {}: {e}", f.path.display()),
+                Err(e) => tracing::error!(
+                    path = %f.path.display(),
+                    error = %e,
+                    "retention: cannot delete {}: {e}",
+                    f.path.display()
+                ),
             }
         }
         let _ = sync_dir(dir);
@@ -658,8 +673,11 @@ impl State {
         if names.is_empty() {
             return false;
         }
-        eprintln!(
-            "audit: retention skipped in {}: {} expired (older than {days} days) but {} not written by this trail ({ORIGIN_FILE} records them as imported, e.g. from the Python trail); nothing was deleted. Archive them and set `retention_applies_to_imported = true` in [trail.policy] to let retention delete them, or raise `retention_days` to keep them",
+        tracing::warn!(
+            dir = %dir.display(),
+            files = names.len(),
+            days,
+            "retention skipped in {}: {} expired (older than {days} days) but {} not written by this trail ({ORIGIN_FILE} records them as imported, e.g. from the Python trail); nothing was deleted. Archive them and set `retention_applies_to_imported = true` in [trail.policy] to let retention delete them, or raise `retention_days` to keep them",
             dir.display(),
             names.join(", "),
             if names.len() == 1 {
@@ -688,7 +706,7 @@ impl State {
             .find_map(|f| Anchor::at_first_line(&f.path))
             .map_or(kept.sequence_number, |a| a.sequence_number);
         let prior = Anchor::read_checked(dir, &self.integrity).unwrap_or_else(|e| {
-            eprintln!("audit: retention: the anchor it replaces is unreadable ({}); the new one records only the removals of this run", crate::error::chain(&e));
+            tracing::warn!(dir = %dir.display(), error = %crate::error::DisplayChain(&e), "retention: the anchor it replaces is unreadable ({e}); the new one records only the removals of this run", e = crate::error::chain(&e));
             None
         });
         let (first_sequence, oldest_date) = match prior {

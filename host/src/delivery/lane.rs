@@ -184,10 +184,11 @@ impl<C: LaneClock> Lane<C> {
         st.health.fail(Arc::clone(&e));
         let what = self.fatal_consequence(&st);
         drop(st);
-        eprintln!(
-            "audit: backend `{}` is not called until restart: {e}; {what}",
-            self.name,
-            e = audit_format::error::chain(&e)
+        tracing::error!(
+            backend = %self.name,
+            error = %audit_format::error::DisplayChain(&e),
+            "backend `{}` is not called until restart: {e}; {what}",
+            self.name, e = audit_format::error::chain(&e)
         );
         shared.update_stats(self.index, &mut |s| {
             s.fatal += 1;
@@ -287,8 +288,10 @@ impl<C: LaneClock> Lane<C> {
         why: &str,
     ) {
         if st.admission.start_dropping() {
-            eprintln!(
-                "audit: backend `{}` (required = false): {why}; events it cannot keep are dropped and counted (statistics `dropped`)",
+            tracing::warn!(
+                backend = %self.name,
+                dropped = n,
+                "backend `{}` (required = false): {why}; events it cannot keep are dropped and counted (statistics `dropped`)",
                 self.name
             );
         }

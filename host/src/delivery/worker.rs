@@ -428,11 +428,9 @@ impl<C: LaneClock> Worker<C> {
             match st.spool.as_mut().map(|s| s.pop_head(len)) {
                 Some(Ok(true)) => self.reader.segment_removed(),
                 Some(Ok(false)) | None => {}
-                Some(Err(e)) => eprintln!(
-                    "audit: backend `{}`: {e}",
-                    lane.name,
-                    e = audit_format::error::chain(&e)
-                ),
+                Some(Err(e)) => {
+                    tracing::error!(backend = %lane.name, error = %audit_format::error::DisplayChain(&e), "backend `{}`: {e}", lane.name, e = audit_format::error::chain(&e));
+                }
             }
         }
         let recovered = st.health.recover();
@@ -471,10 +469,11 @@ impl<C: LaneClock> Worker<C> {
         if fatal {
             if st.health.fail(Arc::clone(&e)) {
                 let what = lane.fatal_consequence(&st);
-                eprintln!(
-                    "audit: backend `{}` failed fatally and is not called again until restart: {e}; {what}",
-                    lane.name,
-                    e = audit_format::error::chain(&e)
+                tracing::error!(
+                    backend = %lane.name,
+                    error = %audit_format::error::DisplayChain(&e),
+                    "backend `{}` failed fatally and is not called again until restart: {e}; {what}",
+                    lane.name, e = audit_format::error::chain(&e)
                 );
             }
             self.shared.update_stats(lane.index, &mut |s| s.fatal += 1);
@@ -533,8 +532,11 @@ impl<C: LaneClock> Worker<C> {
         if spooled > 0
             && let Some(s) = &st.spool
         {
-            eprintln!(
-                "audit: backend `{}`: {} undelivered event(s) stay in its spool {} and are delivered at the next start",
+            tracing::warn!(
+                backend = %lane.name,
+                events = spooled,
+                path = %s.dir().display(),
+                "backend `{}`: {} undelivered event(s) stay in its spool {} and are delivered at the next start",
                 lane.name,
                 spooled,
                 s.dir().display()
@@ -552,11 +554,7 @@ impl<C: LaneClock> Worker<C> {
             // After a fatal failure (a panic included) the backend was reported once already,
             // and a plugin that panicked refuses `close` as well: nothing new to say.
             if !fatal {
-                eprintln!(
-                    "audit: closing backend `{}` failed: {e}",
-                    lane.name,
-                    e = audit_format::error::chain(&e)
-                );
+                tracing::error!(backend = %lane.name, error = %audit_format::error::DisplayChain(&e), "closing backend `{}` failed: {e}", lane.name, e = audit_format::error::chain(&e));
             }
             end.error.get_or_insert(Arc::new(e));
         }

@@ -556,8 +556,19 @@ impl AuditTrailBuilder {
                     .map_err(|e| entry.annotate(e))?;
                 if let Some(e) = deferred {
                     // What it connects to is down: start, spool its events, open it on retry.
-                    eprintln!(
-                        "audit: backend `{name}` could not open ({entry}: {e}); starting without it: its events are kept in its spool and each retry opens it again"
+                    tracing::warn!(
+                        backend = %name,
+                        entry = %entry,
+                        error = %e,
+                        "backend `{name}` could not open ({entry}: {e}); starting without it: its events are kept in its spool and each retry opens it again"
+                    );
+                } else {
+                    tracing::debug!(
+                        backend = %name,
+                        entry = %entry,
+                        plugin = %loaded.info().name,
+                        version = %loaded.info().version,
+                        "backend `{name}` opened ({entry})"
                     );
                 }
                 let opened = opened

@@ -11,6 +11,8 @@
 //! | `sync_wait` | sync mode: polling instead of parking, on both sides of a commit |
 //! | `writer` | the writer thread, in named phases |
 
+#[cfg(feature = "tracing-layer")]
+mod blocking_accept;
 pub(crate) mod builder;
 pub(crate) mod pending;
 mod shared;
@@ -368,7 +370,10 @@ impl AuditTrail {
                 not_durable: last - p.durable.min(last),
                 source,
             }),
-            None => Ok(()),
+            None => {
+                tracing::debug!(last_sequence = last, "trail closed after sequence {last}");
+                Ok(())
+            }
         }
     }
 
@@ -389,7 +394,7 @@ impl AuditTrail {
         if let Some(h) = handle
             && h.join().is_err()
         {
-            eprintln!("audit: the writer thread panicked; this is a bug in audit-host");
+            tracing::error!("the writer thread panicked; this is a bug in audit-host");
         }
     }
 
@@ -443,7 +448,7 @@ impl AuditTrail {
             let report = query_dir_counting(&dir, &query)?;
             // Not searched, and not silently: `audit verify` fails on them.
             for odd in &report.not_regular {
-                eprintln!("audit: get_events: warning: {odd}; not searched");
+                tracing::warn!(path = %odd, "get_events: warning: {odd}; not searched");
             }
             report
                 .lines
@@ -534,13 +539,16 @@ impl Drop for AuditTrail {
         self.stop_worker();
         let p = self.shared.progress.borrow().clone();
         match p.error {
-            Some((backend, e)) if p.abandoned > 0 => eprintln!(
-                "audit: AuditTrail dropped without close(): {} event(s) could NOT be written ({backend}: {e})",
-                p.abandoned,
-                e = audit_format::error::chain(&e)
+            Some((backend, e)) if p.abandoned > 0 => tracing::error!(
+                backend = %backend,
+                error = %audit_format::error::DisplayChain(&e),
+                lost = p.abandoned,
+                "AuditTrail dropped without close(): {} event(s) could NOT be written ({backend}: {e})",
+                p.abandoned, e = audit_format::error::chain(&e)
             ),
-            _ => eprintln!(
-                "audit: AuditTrail dropped without close(): flushed {pending} pending event(s); call close().await before dropping"
+            _ => tracing::warn!(
+                flushed = pending,
+                "AuditTrail dropped without close(): flushed {pending} pending event(s); call close().await before dropping"
             ),
         }
     }

@@ -26,6 +26,7 @@
 //! checks the host's directory, or notices it is gone).
 
 mod config;
+mod stderr;
 
 use audit_format::error::chain;
 use audit_format::read::DirReader;
@@ -70,6 +71,7 @@ fn classify(e: Error) -> PluginError {
 /// A configuration error naming the key: unknown keys, a missing `path`, a directory that
 /// cannot be created, read or locked; a fatal error if its newest line is not an audit event.
 pub fn open(config_json: &str) -> Result<FileBackend, PluginError> {
+    stderr::install();
     let config = Config::parse(config_json)?;
     let inner = FileStore::open_with(
         &config.path,

@@ -41,6 +41,8 @@ impl Target {
             let password = read_secret_file("password_file", path.as_ref())?;
             pg.password(password);
         } else if pg.get_password().is_some() {
+            // A plugin's `tracing` events go to its own copy of the dispatcher, which the host's
+            // subscriber never sees: plugins write to stderr (docs/extension-guide.md "Logging").
             eprintln!(
                 "audit: backend plugin postgres: `url` holds a password, which anyone who reads the configuration can see; use password_file or PGPASSWORD"
             );

@@ -110,8 +110,10 @@ impl SealLog {
             let bytes = fs::read(last).map_err(Error::io("cannot read", last))?;
             if !bytes.is_empty() && bytes.last() != Some(&b'\n') {
                 let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                eprintln!(
-                    "audit: warning: cutting a torn seal line ({} bytes) off the end of {}",
+                tracing::warn!(
+                    path = %last.display(),
+                    bytes = bytes.len() - keep,
+                    "warning: cutting a torn seal line ({} bytes) off the end of {}",
                     bytes.len() - keep,
                     last.display()
                 );

@@ -38,7 +38,7 @@ impl<C: LaneClock> Worker<C> {
                         cu.dir().display(),
                         b + 1
                     );
-                    eprintln!("audit: backend `{name}`: {message}");
+                    tracing::warn!(backend = %name, first = a, last = b, "backend `{name}`: {message}");
                     self.note_error(message);
                 }
                 if page.records.is_empty() {
@@ -58,7 +58,7 @@ impl<C: LaneClock> Worker<C> {
                     cu.to,
                     e = audit_format::error::chain(&e)
                 );
-                eprintln!("audit: backend `{name}`: {message}");
+                tracing::error!(backend = %name, sequence = stored + 1, error = %audit_format::error::DisplayChain(&e), "backend `{name}`: {message}");
                 self.catch_up = None;
                 self.note_error(message);
                 self.shared
@@ -78,9 +78,14 @@ impl<C: LaneClock> Worker<C> {
         cu.count_delivered(stored);
         if !cu.done_reported {
             cu.done_reported = true;
-            eprintln!(
-                "audit: backend `{}`: caught up to sequence {} ({} events from the file backend)",
-                self.lane.name, cu.to, cu.delivered
+            tracing::info!(
+                backend = %self.lane.name,
+                sequence = cu.to,
+                events = cu.delivered,
+                "backend `{}`: caught up to sequence {} ({} events from the file backend)",
+                self.lane.name,
+                cu.to,
+                cu.delivered
             );
             let delivered = cu.delivered;
             self.shared.update_stats(self.lane.index, &mut |s| {
@@ -98,9 +103,14 @@ impl<C: LaneClock> Worker<C> {
         if self.catching_up()
             && let Some(cu) = &self.catch_up
         {
-            eprintln!(
-                "audit: backend `{}`: the catch-up from the file backend stopped at sequence {} of {} (the trail closed); the next start goes on from there",
-                self.lane.name, self.flushed, cu.to
+            tracing::warn!(
+                backend = %self.lane.name,
+                sequence = self.flushed,
+                to = cu.to,
+                "backend `{}`: the catch-up from the file backend stopped at sequence {} of {} (the trail closed); the next start goes on from there",
+                self.lane.name,
+                self.flushed,
+                cu.to
             );
         }
     }

@@ -86,10 +86,12 @@ impl<C: LaneClock> Worker<C> {
         } else {
             "its events are kept in memory (required = false, no spool: dropped and counted once memory is full)"
         };
-        eprintln!(
-            "audit: backend `{}` is failing: {e}; {kept}; retrying until it recovers",
-            self.lane.name,
-            e = audit_format::error::chain(&e)
+        tracing::warn!(
+            backend = %self.lane.name,
+            error = %audit_format::error::DisplayChain(&e),
+            spooled = st.spool.is_some(),
+            "backend `{}` is failing: {e}; {kept}; retrying until it recovers",
+            self.lane.name, e = audit_format::error::chain(&e)
         );
     }
 
@@ -100,8 +102,12 @@ impl<C: LaneClock> Worker<C> {
         if let Some((down, failures, caught_up)) =
             self.outage.progress(now, recovered, drained, self.flushed)
         {
-            eprintln!(
-                "audit: backend `{}` recovered after {down:.1}s down and {failures} failed call(s); it caught up {caught_up} event(s)",
+            tracing::info!(
+                backend = %self.lane.name,
+                down_seconds = down,
+                failures,
+                caught_up,
+                "backend `{}` recovered after {down:.1}s down and {failures} failed call(s); it caught up {caught_up} event(s)",
                 self.lane.name,
             );
         }

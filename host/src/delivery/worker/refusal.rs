@@ -68,8 +68,12 @@ impl<C: LaneClock> Worker<C> {
             .update_stats(lane.index, &mut |s| s.refused += added);
         if added > 0 && !self.refusal_reported {
             self.refusal_reported = true;
-            eprintln!(
-                "audit: backend `{}` refused {added} record(s); they are in {} with the reasons (statistics `refused`; later refusals are counted, not reported); first: sequence {}: {}",
+            tracing::warn!(
+                backend = %lane.name,
+                refused = added,
+                path = %self.dead_letter.path().display(),
+                sequence = first.0,
+                "backend `{}` refused {added} record(s); they are in {} with the reasons (statistics `refused`; later refusals are counted, not reported); first: sequence {}: {}",
                 lane.name,
                 self.dead_letter.path().display(),
                 first.0,

@@ -54,14 +54,16 @@ impl<C: LaneClock> Worker<C> {
         }
         match result {
             Ok(Put::Stored) => {}
-            Ok(Put::Full) => eprintln!(
-                "audit: backend `{}`: its spool is full; undelivered events stay in memory",
+            Ok(Put::Full) => tracing::warn!(
+                backend = %self.lane.name,
+                "backend `{}`: its spool is full; undelivered events stay in memory",
                 self.lane.name
             ),
-            Err(e) => eprintln!(
-                "audit: backend `{}`: cannot spool undelivered events: {e}",
-                self.lane.name,
-                e = audit_format::error::chain(&e)
+            Err(e) => tracing::error!(
+                backend = %self.lane.name,
+                error = %audit_format::error::DisplayChain(&e),
+                "backend `{}`: cannot spool undelivered events: {e}",
+                self.lane.name, e = audit_format::error::chain(&e)
             ),
         }
     }

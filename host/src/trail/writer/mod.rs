@@ -255,10 +255,11 @@ impl Writer {
                     }
                 }
                 Err(e) if has_own => {
-                    eprintln!(
-                        "audit: backend `{}` cannot say where its stored chain ends ({e}); starting anyway, it gets its spool and new events when it answers",
-                        slot.lane.name,
-                        e = audit_format::error::chain(&e)
+                    tracing::warn!(
+                        backend = %slot.lane.name,
+                        error = %audit_format::error::DisplayChain(&e),
+                        "backend `{}` cannot say where its stored chain ends ({e}); starting anyway, it gets its spool and new events when it answers",
+                        slot.lane.name, e = audit_format::error::chain(&e)
                     );
                     slot.handed = 0;
                 }
@@ -341,11 +342,12 @@ impl Writer {
                     Some(Ok(Some(line))) => Some((checksum_of(&line.line), line.location)),
                     Some(Ok(None)) | None => None,
                     Some(Err(e)) => {
-                        eprintln!(
-                            "audit: backend `{}`: cannot compare the end of its {} (sequence {seq}) with the file backend: {e}",
-                            self.lanes[c.lane].lane.name,
-                            c.whose,
-                            e = audit_format::error::chain(&e)
+                        tracing::warn!(
+                            backend = %self.lanes[c.lane].lane.name,
+                            sequence = seq,
+                            error = %audit_format::error::DisplayChain(&e),
+                            "backend `{}`: cannot compare the end of its {} (sequence {seq}) with the file backend: {e}",
+                            self.lanes[c.lane].lane.name, c.whose, e = audit_format::error::chain(&e)
                         );
                         None
                     }
@@ -462,13 +464,18 @@ impl Writer {
             match decide(&slot.lane, known, start, source, &self.integrity) {
                 Decision::Nothing => {}
                 Decision::CatchUp(c) => {
-                    eprintln!("audit: backend `{}`: {}", slot.lane.name, c.describe());
+                    tracing::info!(
+                        backend = %slot.lane.name,
+                        "backend `{}`: {}",
+                        slot.lane.name,
+                        c.describe()
+                    );
                     catch_up = Some(c);
                 }
                 // Behind with nowhere to catch up from: say so rather than let it pass
                 // unnoticed.
                 Decision::Gap(message) => {
-                    eprintln!("audit: backend `{}`: {message}", slot.lane.name);
+                    tracing::warn!(backend = %slot.lane.name, "backend `{}`: {message}", slot.lane.name);
                     self.shared.update_stats(slot.lane.index, |s| {
                         s.last_error = Some(message);
                         s.last_error_at =

@@ -59,10 +59,7 @@ impl Writer {
         for slot in &self.backends {
             if let Err(e) = block_on_caught(rt, slot.backend.close()) {
                 let name = slot.backend.name().to_owned();
-                eprintln!(
-                    "audit: closing backend {name} failed: {e}",
-                    e = audit_format::error::chain(&e)
-                );
+                tracing::error!(backend = %name, error = %audit_format::error::DisplayChain(&e), "closing backend {name} failed: {e}", e = audit_format::error::chain(&e));
                 self.set_error(&name, Arc::new(e));
             }
         }
@@ -105,8 +102,9 @@ fn lane_end(slot: &mut LaneSlot, deadline: Instant) -> Option<LaneEnd> {
             end
         }
         Err(RecvTimeoutError::Timeout) => {
-            eprintln!(
-                "audit: backend `{}` did not stop by the shutdown deadline (a call into it never returned); its thread is left behind",
+            tracing::error!(
+                backend = %slot.lane.name,
+                "backend `{}` did not stop by the shutdown deadline (a call into it never returned); its thread is left behind",
                 slot.lane.name
             );
             LaneEnd {
@@ -117,8 +115,9 @@ fn lane_end(slot: &mut LaneSlot, deadline: Instant) -> Option<LaneEnd> {
             }
         }
         Err(RecvTimeoutError::Disconnected) => {
-            eprintln!(
-                "audit: the worker of backend `{}` panicked; this is a bug in audit-host",
+            tracing::error!(
+                backend = %slot.lane.name,
+                "the worker of backend `{}` panicked; this is a bug in audit-host",
                 slot.lane.name
             );
             LaneEnd {
