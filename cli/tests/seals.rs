@@ -300,6 +300,55 @@ fn a_file_replaced_by_another_valid_chain_fails() -> TestResult {
     Ok(())
 }
 
+/// Lowercase hex SHA-256 of `{` + `body`: a canonical line's checksum.
+fn line_checksum(body: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"{");
+    h.update(body.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_line_edited_in_a_sealed_file_with_the_chain_recomputed_fails_naming_file_and_seal()
+-> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (logs, public) = sealed(cwd.path());
+    // Sequence 2501's message changed (same length), then its checksum and every later
+    // line's `previous_hash` and checksum recomputed: the chain alone verifies.
+    let mut previous: Option<(String, String)> = None; // (old checksum, new checksum)
+    for f in log_files(&logs) {
+        let content = std::fs::read_to_string(&f)?;
+        let mut lines = Vec::new();
+        for line in content.lines() {
+            let mut l = line.to_owned();
+            if l.contains("\"message\":\"day 3 event 500\"") {
+                l = l.replace("day 3 event 500", "day 3 event 999");
+            } else if let Some((old, new)) = &previous {
+                l = l.replace(
+                    &format!("\"previous_hash\":\"{old}\""),
+                    &format!("\"previous_hash\":\"{new}\""),
+                );
+            } else {
+                lines.push(l);
+                continue;
+            }
+            let sum = line_checksum(&l[79..]);
+            previous = Some((line[13..77].to_owned(), sum.clone()));
+            lines.push(format!("{}{sum}{}", &l[..13], &l[77..]));
+        }
+        std::fs::write(&f, lines.join("\n") + "\n")?;
+    }
+    assert!(previous.is_some(), "the edited line was found");
+    let plain = audit(&["verify", "logs"], cwd.path(), "");
+    assert!(plain.status.success(), "{}", text(&plain.stdout));
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "audit_2026-03-03.jsonl: its first");
+    assert_fails_naming(&out, "are not those seal");
+    assert_fails_naming(&out, "lines' checksums differs");
+    Ok(())
+}
+
 #[test]
 fn the_wrong_public_key_fails_saying_the_signature_does_not_match() -> TestResult {
     let cwd = tempfile::tempdir()?;
