@@ -300,6 +300,56 @@ fn a_file_replaced_by_another_valid_chain_fails() -> TestResult {
     Ok(())
 }
 
+/// `per_day` events on each of `days`, signed with `key` when given, then closed.
+fn write_days(dir: &Path, key: Option<&Path>, days: &[u32], per_day: usize) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let now = std::sync::Arc::new(std::sync::Mutex::new(march(days[0])));
+        let clock = std::sync::Arc::clone(&now);
+        let mut builder = AuditTrail::builder()
+            .storage_path(dir)
+            .clock(move || *clock.lock().expect("clock"));
+        if let Some(key) = key {
+            builder = builder.signing_key_file(key).expect("signing key");
+        }
+        let trail = builder.build().expect("trail");
+        for &d in days {
+            *now.lock().expect("clock") = march(d);
+            for i in 0..per_day {
+                trail
+                    .log_event(AuditEventType::DataAccess, format!("day {d} event {i}"))
+                    .await
+                    .expect("log");
+            }
+        }
+        trail.close().await.expect("close");
+    });
+}
+
+#[test]
+fn sealing_a_directory_written_without_seals_covers_its_older_files() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (key, public) = keygen(cwd.path(), "keys");
+    let logs = cwd.path().join("logs");
+    // Days 1 and 2 unsealed; then, with the key, day 2 continued and day 3: the seals read
+    // day 1 (the seal thread) and day 2's first part (the writer, at open) themselves.
+    write_days(&logs, None, &[1, 2], 300);
+    write_days(&logs, Some(&key), &[2, 3], 300);
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("ok: 1200 events in 3 files"), "{stdout}");
+    // Day 1 was sealed at its size: its last line removed is named.
+    let day1 = logs.join("audit_2026-03-01.jsonl");
+    let content = std::fs::read_to_string(&day1)?;
+    let lines: Vec<&str> = content.lines().collect();
+    std::fs::write(&day1, lines[..lines.len() - 1].join("\n") + "\n")?;
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "audit_2026-03-01.jsonl is");
+    assert_fails_naming(&out, "its tail was cut off");
+    Ok(())
+}
+
 /// Lowercase hex SHA-256 of `{` + `body`: a canonical line's checksum.
 fn line_checksum(body: &str) -> String {
     use sha2::Digest;
