@@ -300,6 +300,105 @@ fn a_file_replaced_by_another_valid_chain_fails() -> TestResult {
     Ok(())
 }
 
+/// `per_day` events on each of `days`, signed with `key` when given, then closed.
+fn write_days(dir: &Path, key: Option<&Path>, days: &[u32], per_day: usize) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let now = std::sync::Arc::new(std::sync::Mutex::new(march(days[0])));
+        let clock = std::sync::Arc::clone(&now);
+        let mut builder = AuditTrail::builder()
+            .storage_path(dir)
+            .clock(move || *clock.lock().expect("clock"));
+        if let Some(key) = key {
+            builder = builder.signing_key_file(key).expect("signing key");
+        }
+        let trail = builder.build().expect("trail");
+        for &d in days {
+            *now.lock().expect("clock") = march(d);
+            for i in 0..per_day {
+                trail
+                    .log_event(AuditEventType::DataAccess, format!("day {d} event {i}"))
+                    .await
+                    .expect("log");
+            }
+        }
+        trail.close().await.expect("close");
+    });
+}
+
+#[test]
+fn sealing_a_directory_written_without_seals_covers_its_older_files() -> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (key, public) = keygen(cwd.path(), "keys");
+    let logs = cwd.path().join("logs");
+    // Days 1 and 2 unsealed; then, with the key, day 2 continued and day 3: the seals read
+    // day 1 (the seal thread) and day 2's first part (the writer, at open) themselves.
+    write_days(&logs, None, &[1, 2], 300);
+    write_days(&logs, Some(&key), &[2, 3], 300);
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("ok: 1200 events in 3 files"), "{stdout}");
+    // Day 1 was sealed at its size: its last line removed is named.
+    let day1 = logs.join("audit_2026-03-01.jsonl");
+    let content = std::fs::read_to_string(&day1)?;
+    let lines: Vec<&str> = content.lines().collect();
+    std::fs::write(&day1, lines[..lines.len() - 1].join("\n") + "\n")?;
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "audit_2026-03-01.jsonl is");
+    assert_fails_naming(&out, "its tail was cut off");
+    Ok(())
+}
+
+/// Lowercase hex SHA-256 of `{` + `body`: a canonical line's checksum.
+fn line_checksum(body: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"{");
+    h.update(body.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_line_edited_in_a_sealed_file_with_the_chain_recomputed_fails_naming_file_and_seal()
+-> TestResult {
+    let cwd = tempfile::tempdir()?;
+    let (logs, public) = sealed(cwd.path());
+    // Sequence 2501's message changed (same length), then its checksum and every later
+    // line's `previous_hash` and checksum recomputed: the chain alone verifies.
+    let mut previous: Option<(String, String)> = None; // (old checksum, new checksum)
+    for f in log_files(&logs) {
+        let content = std::fs::read_to_string(&f)?;
+        let mut lines = Vec::new();
+        for line in content.lines() {
+            let mut l = line.to_owned();
+            if l.contains("\"message\":\"day 3 event 500\"") {
+                l = l.replace("day 3 event 500", "day 3 event 999");
+            } else if let Some((old, new)) = &previous {
+                l = l.replace(
+                    &format!("\"previous_hash\":\"{old}\""),
+                    &format!("\"previous_hash\":\"{new}\""),
+                );
+            } else {
+                lines.push(l);
+                continue;
+            }
+            let sum = line_checksum(&l[79..]);
+            previous = Some((line[13..77].to_owned(), sum.clone()));
+            lines.push(format!("{}{sum}{}", &l[..13], &l[77..]));
+        }
+        std::fs::write(&f, lines.join("\n") + "\n")?;
+    }
+    assert!(previous.is_some(), "the edited line was found");
+    let plain = audit(&["verify", "logs"], cwd.path(), "");
+    assert!(plain.status.success(), "{}", text(&plain.stdout));
+    let out = verify_sealed(cwd.path(), &public, &[]);
+    assert_fails_naming(&out, "audit_2026-03-03.jsonl: its first");
+    assert_fails_naming(&out, "are not those seal");
+    assert_fails_naming(&out, "lines' checksums differs");
+    Ok(())
+}
+
 #[test]
 fn the_wrong_public_key_fails_saying_the_signature_does_not_match() -> TestResult {
     let cwd = tempfile::tempdir()?;

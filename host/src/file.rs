@@ -142,10 +142,14 @@ impl FileBackendBuilder {
         if store.chain_head().is_some_and(|h| h.anchor.is_some()) {
             check_anchor_key(&dir, &self.integrity)?;
         }
-        let store = store
+        let mut store = store
             .with_integrity(self.integrity)
             .with_retention_of_imported(self.retention_of_imported)
             .with_file_mode(self.file_mode)?;
+        if self.sealing.is_some() {
+            // The writer digests what it writes; the newest file is read once, here.
+            store = store.with_seal_digests()?;
+        }
         let sealer = match &self.sealing {
             Some(s) => Some(SealThread::start(&dir, s)?),
             None => None,

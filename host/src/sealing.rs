@@ -1,10 +1,12 @@
 //! The seal thread of a file backend with a signing key (`audit-seal`, nice 19): signs and
 //! appends a seal ([`audit_format::seal`]) at `seal_interval` when events were added, and
-//! after a rotation or a retention. The writer only hands it the durable point after each
-//! `fdatasync` (a clone of a path and a checksum); hashing the files and signing happen
-//! here, never per event on the writer. The close seal is written by the closing thread,
-//! at its own priority, once this thread has ended.
+//! after a rotation or a retention. The writer hands it the durable point after each
+//! `fdatasync`, with the digests of the files it wrote (32 bytes of each line's checksum
+//! hashed as the batch was written), so no seal reads back what the writer wrote; files
+//! the writer did not write are read here, once, at start. The close seal is written by
+//! the closing thread, at its own priority, once this thread has ended.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use audit_format::error::{Error, Result};
 use audit_format::seal::snapshot::SealPoint;
-use audit_format::seal::{SealReason, Sealer, SigningKey};
+use audit_format::seal::{FileDigest, SealReason, Sealer, SigningKey};
 use chrono::Utc;
 
 /// Default `seal_interval_ms`: one minute.
@@ -55,6 +57,9 @@ impl fmt::Debug for Sealing {
 #[derive(Debug, Default)]
 struct State {
     point: Option<SealPoint>,
+    /// The writer's digests offered since the thread last took them (the longest of each
+    /// file): points replace each other, digests add up.
+    digests: HashMap<String, FileDigest>,
     reason: Option<SealReason>,
     closing: bool,
 }
@@ -63,6 +68,27 @@ struct State {
 struct Shared {
     st: Mutex<State>,
     cv: Condvar,
+}
+
+impl State {
+    /// Keeps `p` as the point to seal, and adds its digests to those not yet taken.
+    fn take_point(&mut self, p: &SealPoint) {
+        for (name, d) in &p.digests {
+            match self.digests.get(name) {
+                Some(known) if known.size() > d.size() => {}
+                _ => {
+                    self.digests.insert(name.clone(), d.clone());
+                }
+            }
+        }
+        self.point = Some(SealPoint {
+            last_sequence: p.last_sequence,
+            last_checksum: p.last_checksum.clone(),
+            file: p.file.clone(),
+            len: p.len,
+            digests: Vec::new(),
+        });
+    }
 }
 
 impl Shared {
@@ -107,10 +133,8 @@ impl SealThread {
     /// happened (which wakes the thread to seal now).
     pub(crate) fn offer(&self, point: Option<&SealPoint>, reason: Option<SealReason>) {
         let mut st = self.shared.lock();
-        if let Some(p) = point
-            && st.point.as_ref() != Some(p)
-        {
-            st.point = Some(p.clone());
+        if let Some(p) = point {
+            st.take_point(p);
         }
         if let Some(r) = reason {
             st.reason = Some(match st.reason {
@@ -130,7 +154,7 @@ impl SealThread {
         {
             let mut st = self.shared.lock();
             if let Some(p) = point {
-                st.point = Some(p.clone());
+                st.take_point(p);
             }
             st.closing = true;
             self.shared.cv.notify_one();
@@ -148,7 +172,11 @@ impl SealThread {
                 "the seal thread panicked; the last events are not sealed",
             ));
         };
-        let point = self.shared.lock().point.clone();
+        let (point, digests) = {
+            let mut st = self.shared.lock();
+            (st.point.clone(), std::mem::take(&mut st.digests))
+        };
+        runner.sealer.learn(digests);
         match point {
             Some(p) => runner.seal(&p, SealReason::Close).map_err(Error::backend),
             None => Ok(()),
@@ -175,10 +203,18 @@ impl Runner {
     /// itself for `close` to write the close seal.
     fn run(mut self) -> Self {
         lower_priority();
+        if let Err(e) = self.sealer.prepare() {
+            tracing::warn!(
+                dir = %self.dir,
+                error = %audit_format::error::DisplayChain(&e),
+                "{e}; the next seal reads what it needs",
+                e = audit_format::error::chain(&e)
+            );
+        }
         let mut due = Instant::now() + self.interval;
         let shared = Arc::clone(&self.shared);
         loop {
-            let (point, reason) = {
+            let (point, reason, digests) = {
                 let mut st = shared.lock();
                 while st.reason.is_none() && !st.closing {
                     let now = Instant::now();
@@ -196,8 +232,9 @@ impl Runner {
                     return self;
                 }
                 let reason = st.reason.take().unwrap_or(SealReason::Interval);
-                (st.point.clone(), reason)
+                (st.point.clone(), reason, std::mem::take(&mut st.digests))
             };
+            self.sealer.learn(digests);
             if let Some(p) = &point
                 && let Err(e) = self.seal(p, reason)
             {

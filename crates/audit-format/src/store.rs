@@ -20,6 +20,7 @@ use crate::record::{AuditRecord, ChainFields, Integrity};
 use crate::recover::{ChainHead, recover_tail};
 use crate::seal::SealReason;
 use crate::seal::snapshot::SealPoint;
+use crate::seal::written::Written;
 
 /// Default size at which a daily file is rotated: 100 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
@@ -154,6 +155,7 @@ impl FileStore {
                 last_written: None,
                 seal_point: None,
                 seal_reason: None,
+                written: None,
                 _lock: lock,
             },
         })
@@ -203,6 +205,29 @@ impl FileStore {
         Ok(self)
     }
 
+    /// Keeps, for seals, the digest of each file's lines as they are written (see
+    /// [`SealPoint::digests`]); reads the newest file now, since it may be continued.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the newest file cannot be read.
+    pub fn with_seal_digests(mut self) -> Result<Self> {
+        let files = list_log_files(&self.dir)
+            .map_err(Error::io("cannot list audit directory", &self.dir))?;
+        let newest = match files.last() {
+            Some(f) => {
+                let len = fs::metadata(&f.path)
+                    .map_err(Error::io("cannot stat", &f.path))?
+                    .len();
+                Some((f.path.clone(), len))
+            }
+            None => None,
+        };
+        let written = Written::open(newest.as_ref().map(|(p, l)| (p.as_path(), *l)))
+            .map_err(Error::io("cannot read for sealing", &self.dir))?;
+        self.state.written = Some(written);
+        Ok(self)
+    }
+
     /// The directory this store writes into.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -228,9 +253,11 @@ impl FileStore {
         st.check_usable()?;
         let mut touched = Vec::new();
         let mut last = None;
+        let before = st.written.as_ref().map(Written::snapshot);
         let result = st.append(&self.dir, lines, &mut touched, &mut last);
         if result.is_err() {
             st.rollback(touched);
+            st.written = before;
         } else if last.is_some() {
             st.last_written = last;
         }
@@ -259,6 +286,7 @@ impl FileStore {
                     last_checksum: sum.clone(),
                     file: cur.path.clone(),
                     len: cur.len,
+                    digests: st.written.as_mut().map(Written::take).unwrap_or_default(),
                 });
             }
         }
@@ -342,6 +370,8 @@ struct State {
     seal_point: Option<SealPoint>,
     /// A rotation or a retention happened since [`FileStore::take_seal_reason`] was last asked.
     seal_reason: Option<SealReason>,
+    /// The digests of the files written, for seals (`None`: seals are off).
+    written: Option<Written>,
     _lock: File,
 }
 
@@ -414,6 +444,9 @@ impl State {
             }
             self.wbuf.extend_from_slice(rec.line().as_bytes());
             self.wbuf.push(b'\n');
+            if let Some(w) = &mut self.written {
+                w.buffer(rec.line().as_bytes());
+            }
             if records.peek().is_none() {
                 *last = Some((rec.sequence_number(), checksum_of(rec.line())));
             }
@@ -436,9 +469,14 @@ impl State {
                 created: false,
             });
         }
-        cur.file
-            .write_all(&self.wbuf)
-            .map_err(Error::io("cannot write audit file", cur.path.clone()))?;
+        let wrote = cur.file.write_all(&self.wbuf);
+        if let Some(w) = &mut self.written {
+            match wrote {
+                Ok(()) => w.written(),
+                Err(_) => w.discard(),
+            }
+        }
+        wrote.map_err(Error::io("cannot write audit file", cur.path.clone()))?;
         cur.len += self.wbuf.len() as u64;
         self.wbuf.clear();
         if cur.len - cur.written_back >= WRITEBACK_CHUNK {
@@ -534,6 +572,10 @@ impl State {
                 created: true,
             });
             sync_dir(dir).map_err(Error::io("cannot fsync directory", dir))?;
+        }
+        if let Some(w) = &mut self.written {
+            w.switch(&path, len)
+                .map_err(Error::io("cannot read for sealing", &path))?;
         }
         self.floor = Some(date);
         self.current = Some(OpenFile {

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::digest::FileDigest;
 use super::format::{SealLineError, SignedSeal, parse_signed};
 use super::hex;
 use super::keys::PublicKey;
@@ -124,13 +125,14 @@ fn read_chain(seals_dir: &Path, key: &PublicKey, out: &mut SealCheck) -> Result<
 /// Every file a seal names, over its sealed prefixes; every file of the last seal present;
 /// no file the last seal does not know among those it sealed.
 fn check_files(dir: &Path, seals: &[SignedSeal], last: &SignedSeal, out: &mut SealCheck) {
-    // name -> sealed (size, sha256, seal number), smallest size first.
-    let mut claims: BTreeMap<&str, Vec<(u64, &str, u64)>> = BTreeMap::new();
+    // name -> sealed (size, lines, checksums_sha256, seal number), smallest size first.
+    let mut claims: BTreeMap<&str, Vec<Claim<'_>>> = BTreeMap::new();
     for s in seals {
         for f in &s.seal.files {
             claims.entry(f.name.as_str()).or_default().push((
                 f.size,
-                f.sha256.as_str(),
+                f.lines,
+                f.checksums_sha256.as_str(),
                 s.seal.seal,
             ));
         }
@@ -183,14 +185,14 @@ fn check_files(dir: &Path, seals: &[SignedSeal], last: &SignedSeal, out: &mut Se
     }
 }
 
-/// Hashes `path` once, comparing the digest at each sealed size.
-fn check_prefixes(path: &Path, claims: &[(u64, &str, u64)], out: &mut SealCheck) -> io::Result<()> {
-    let mut file = open_read(path)?;
-    let len = file.metadata()?.len();
-    let mut state = Sha256::new();
-    let mut done = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    for &(size, sha, seal) in claims {
+/// One file as one seal sealed it: (size, lines, checksums_sha256, seal number).
+type Claim<'a> = (u64, u64, &'a str, u64);
+
+/// Digests `path`'s lines once, front to back, comparing at each sealed size.
+fn check_prefixes(path: &Path, claims: &[Claim<'_>], out: &mut SealCheck) -> io::Result<()> {
+    let len = open_read(path)?.metadata()?.len();
+    let mut digest = FileDigest::new();
+    for &(size, lines, sum, seal) in claims {
         if size > len {
             out.failures.push(format!(
                 "{} is {len} bytes, shorter than the {size} bytes seal {seal} sealed: its tail was cut off",
@@ -198,22 +200,12 @@ fn check_prefixes(path: &Path, claims: &[(u64, &str, u64)], out: &mut SealCheck)
             ));
             return Ok(());
         }
-        while done < size {
-            let want = usize::try_from((size - done).min(buf.len() as u64)).unwrap_or(buf.len());
-            let n = file.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while read",
-                ));
-            }
-            state.update(&buf[..n]);
-            done += n as u64;
-        }
-        if hex(&state.clone().finalize()) != sha {
+        digest.extend_from(path, size)?;
+        if digest.lines() != lines || digest.hex() != sum {
             out.failures.push(format!(
-                "{}: its first {size} bytes are not those seal {seal} sealed (SHA-256 differs): the file was edited or replaced",
-                path.display()
+                "{}: its first {size} bytes are not those seal {seal} sealed (the SHA-256 over their lines' checksums differs; {} lines now, {lines} sealed): a line was edited, added, removed or replaced",
+                path.display(),
+                digest.lines()
             ));
             return Ok(());
         }
@@ -257,10 +249,19 @@ fn check_sealed_end(dir: &Path, last: &SignedSeal, dir_last: Option<u64>, out: &
         && l > seq
     {
         out.unsealed = l - seq;
+        let n_events = l - seq;
+        let (events, them) = if n_events == 1 {
+            (format!("1 event not yet sealed (sequence {l}"), "it")
+        } else {
+            let from = seq + 1;
+            (
+                format!("{n_events} events not yet sealed (sequences {from} to {l}"),
+                "them",
+            )
+        };
+        let they = if n_events == 1 { "it" } else { "they" };
         out.warnings.push(format!(
-            "{} events not yet sealed (sequences {} to {l}, after seal {n}): a seal covers them at the next interval, rotation or close; until then they can be cut off unnoticed",
-            l - seq,
-            seq + 1
+            "{events}, after seal {n}): a seal covers {them} at the next interval, rotation or close; until then {they} can be cut off unnoticed"
         ));
     }
 }

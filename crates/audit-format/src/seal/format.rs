@@ -27,15 +27,19 @@ pub enum SealReason {
     Close,
 }
 
-/// One audit file as sealed: its name in the directory, the bytes it held, and the
-/// SHA-256 of those bytes.
+/// One audit file as sealed: its name in the directory, the bytes it held, and its lines,
+/// committed through their checksums (see [`super::digest`]). Field order is the canonical
+/// (sorted) key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SealedFile {
+    /// SHA-256, lowercase hex, over the 32 bytes of each of the first `lines` lines'
+    /// checksums (a line without a valid checksum: the SHA-256 of its bytes), in file order.
+    pub checksums_sha256: String,
+    /// How many lines its first `size` bytes hold.
+    pub lines: u64,
     /// `audit_YYYY-MM-DD[.N].jsonl`.
     pub name: String,
-    /// SHA-256 of its first `size` bytes, lowercase hex.
-    pub sha256: String,
     /// Its length when sealed.
     pub size: u64,
 }
@@ -181,8 +185,9 @@ mod test {
         Seal {
             anchor: None,
             files: vec![SealedFile {
+                checksums_sha256: "00".repeat(32),
+                lines: 1,
                 name: "audit_2026-01-01.jsonl".into(),
-                sha256: "00".repeat(32),
                 size: 10,
             }],
             first_sequence: 1,
@@ -202,7 +207,7 @@ mod test {
         let key =
             SigningKey::from_pkcs8(&SigningKey::generate().map_err(|e| crate::error::chain(&e))?)?;
         let (line, sig) = sample().sign(&key);
-        assert!(line.starts_with("{\"anchor\":null,\"files\":[{\"name\":"));
+        assert!(line.starts_with("{\"anchor\":null,\"files\":[{\"checksums_sha256\":"));
         assert!(line.ends_with(&format!(",\"signature\":\"{sig}\"}}")));
         let back = parse_signed(&line, key.public()).map_err(|e| e.to_string())?;
         assert_eq!(back.seal, sample());

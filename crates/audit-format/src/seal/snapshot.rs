@@ -1,15 +1,18 @@
 //! Building and writing the next seal: the files up to the durable point the store last
-//! reported, hashed incrementally (each byte of a file is read once across all seals).
+//! reported, each with the digest of its lines' checksums ([`FileDigest`]). The writer
+//! hands over the digests of the files it wrote; only files it did not write are read here,
+//! once, and a file still at the size the last seal recorded is taken from that seal.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
+use super::digest::FileDigest;
 use super::format::{SEAL_FORMAT, Seal, SealAnchor, SealReason, SealedFile, parse_signed};
 use super::hex;
 use super::keys::SigningKey;
@@ -21,7 +24,7 @@ use crate::names::{list_log_files, parse_log_file_name};
 
 /// Where the store's data was last durable: what a seal may cover. Every audit file before
 /// `file` is complete; `file` is durable up to `len`; files after it were started since.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SealPoint {
     /// The last durable sequence number.
     pub last_sequence: u64,
@@ -31,6 +34,10 @@ pub struct SealPoint {
     pub file: PathBuf,
     /// That file's durable length.
     pub len: u64,
+    /// The digests of the files the store wrote to since the point before (by file name),
+    /// each over the file's whole durable content: `file`'s at `len`, and those it left
+    /// (rotated away from) since.
+    pub digests: Vec<(String, FileDigest)>,
 }
 
 /// Signs and appends a directory's seals, continuing its seal chain.
@@ -42,8 +49,10 @@ pub struct Sealer {
     next: u64,
     previous_signature: Option<String>,
     last_sealed: Option<u64>,
-    /// Per file name: the bytes hashed so far and the hash state after them.
-    hashed: HashMap<String, (u64, Sha256)>,
+    /// Per file name: its digest as far as known (handed over by the writer, or read here).
+    digests: HashMap<String, FileDigest>,
+    /// Per file name: what the last seal recorded, reused while the file keeps that size.
+    last_files: HashMap<String, SealedFile>,
 }
 
 impl Sealer {
@@ -55,38 +64,80 @@ impl Sealer {
     /// [`Error::Integrity`] when its last seal was not signed by `key`.
     pub fn open(dir: &Path, key: Arc<SigningKey>) -> Result<Self> {
         let log = SealLog::open(dir.join(SEALS_DIR))?;
-        let (next, previous_signature, last_sealed) = match log.last_line()? {
-            None => (1, None, None),
-            Some(l) => {
-                let s = parse_signed(&l.text, key.public()).map_err(|e| {
-                    Error::Integrity(format!(
-                        "cannot continue the seal chain from {}:{}: {e}. Use the signing key that wrote it, or move {} aside to start a new seal chain",
-                        l.file.display(),
-                        l.line,
-                        log.dir().display()
-                    ))
-                })?;
-                (
-                    s.seal.seal + 1,
-                    Some(s.signature),
-                    Some(s.seal.last_sequence),
-                )
-            }
-        };
-        Ok(Self {
+        let mut sealer = Self {
             dir: dir.to_path_buf(),
             key,
             log,
-            next,
-            previous_signature,
-            last_sealed,
-            hashed: HashMap::new(),
-        })
+            next: 1,
+            previous_signature: None,
+            last_sealed: None,
+            digests: HashMap::new(),
+            last_files: HashMap::new(),
+        };
+        if let Some(l) = sealer.log.last_line()? {
+            let s = parse_signed(&l.text, sealer.key.public()).map_err(|e| {
+                Error::Integrity(format!(
+                    "cannot continue the seal chain from {}:{}: {e}. Use the signing key that wrote it, or move {} aside to start a new seal chain",
+                    l.file.display(),
+                    l.line,
+                    sealer.log.dir().display()
+                ))
+            })?;
+            sealer.next = s.seal.seal + 1;
+            sealer.previous_signature = Some(s.signature);
+            sealer.last_sealed = Some(s.seal.last_sequence);
+            sealer.last_files = s
+                .seal
+                .files
+                .into_iter()
+                .map(|f| (f.name.clone(), f))
+                .collect();
+        }
+        Ok(sealer)
     }
 
     /// The last sequence number sealed, if any.
     pub fn last_sealed(&self) -> Option<u64> {
         self.last_sealed
+    }
+
+    /// Takes the writer's digests (see [`SealPoint::digests`]); a longer one replaces a
+    /// shorter one of the same file.
+    pub fn learn(&mut self, digests: impl IntoIterator<Item = (String, FileDigest)>) {
+        for (name, d) in digests {
+            match self.digests.get(&name) {
+                Some(known) if known.size() > d.size() => {}
+                _ => {
+                    self.digests.insert(name, d);
+                }
+            }
+        }
+    }
+
+    /// Reads, ahead of the first seal, every audit file but the newest (which the writer
+    /// digests itself when it continues it) that the last seal does not cover at its
+    /// present size: files the writer will not hand over. Run off the hot path.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the directory cannot be listed or a file read (a file deleted
+    /// meanwhile is skipped).
+    pub fn prepare(&mut self) -> Result<()> {
+        let io = |e| Error::io("cannot read for sealing", &self.dir)(e);
+        let files = list_log_files(&self.dir).map_err(io)?;
+        for f in files.iter().take(files.len().saturating_sub(1)) {
+            let name = file_name(&f.path);
+            let size = match fs::symlink_metadata(&f.path) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("cannot read for sealing", &f.path)(e)),
+            };
+            if let Err(e) = self.sealed_file(&name, &f.path, size)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                return Err(Error::io("cannot read for sealing", &f.path)(e));
+            }
+        }
+        Ok(())
     }
 
     /// Writes a seal of `point` (durable before it returns), unless nothing was added since
@@ -101,11 +152,12 @@ impl Sealer {
         reason: SealReason,
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
+        self.learn(point.digests.iter().cloned());
         let new_events = self.last_sealed.is_none_or(|s| point.last_sequence > s);
         if !new_events && reason != SealReason::Retention {
             return Ok(None);
         }
-        // Retention may delete a file between listing and hashing: list again then.
+        // Retention may delete a file between listing and reading: list again then.
         let mut tries = 0;
         let (files, anchor) = loop {
             match self
@@ -139,10 +191,15 @@ impl Sealer {
         self.next += 1;
         self.previous_signature = Some(signature);
         self.last_sealed = Some(point.last_sequence);
+        self.last_files = seal
+            .files
+            .into_iter()
+            .map(|f| (f.name.clone(), f))
+            .collect();
         Ok(Some(line))
     }
 
-    /// Every audit file up to `point.file`, with its size and hash.
+    /// Every audit file up to `point.file`, with its size and digest.
     fn files_at(&mut self, point: &SealPoint) -> io::Result<Vec<SealedFile>> {
         let upto = point
             .file
@@ -154,58 +211,52 @@ impl Sealer {
             if upto.is_some_and(|u| (f.date, f.index) > u) {
                 break;
             }
-            let name = f
-                .path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_owned();
+            let name = file_name(&f.path);
             let size = if f.path == point.file {
                 point.len
             } else {
                 fs::symlink_metadata(&f.path)?.len()
             };
-            let sha256 = self.hash_prefix(&name, &f.path, size)?;
-            out.push(SealedFile { name, sha256, size });
+            out.push(self.sealed_file(&name, &f.path, size)?);
         }
-        self.hashed
+        self.digests
             .retain(|name, _| out.iter().any(|f| &f.name == name));
         Ok(out)
     }
 
-    /// SHA-256 of the first `size` bytes of `path`, reading only what the last call did not.
-    fn hash_prefix(&mut self, name: &str, path: &Path, size: u64) -> io::Result<String> {
-        let (mut done, mut state) = match self.hashed.get(name) {
-            Some((len, st)) if *len <= size => (*len, st.clone()),
-            _ => (0, Sha256::new()),
+    /// `name` at `size`: from the writer's digest, the last seal, or read (only what the
+    /// known digest does not cover).
+    fn sealed_file(&mut self, name: &str, path: &Path, size: u64) -> io::Result<SealedFile> {
+        let at = |d: &FileDigest| SealedFile {
+            checksums_sha256: d.hex(),
+            lines: d.lines(),
+            name: name.to_owned(),
+            size,
         };
-        if done < size {
-            let mut file = open_read(path)?;
-            file.seek(SeekFrom::Start(done))?;
-            let mut reader = file.take(size - done);
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                state.update(&buf[..n]);
-                done += n as u64;
-            }
-            if done < size {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "{} is shorter than its durable length {size}",
-                        path.display()
-                    ),
-                ));
-            }
+        if let Some(d) = self.digests.get(name).filter(|d| d.size() == size) {
+            return Ok(at(d));
         }
-        let digest = hex(&state.clone().finalize());
-        self.hashed.insert(name.to_owned(), (done, state));
-        Ok(digest)
+        if let Some(f) = self.last_files.get(name).filter(|f| f.size == size) {
+            return Ok(f.clone());
+        }
+        let mut d = self
+            .digests
+            .remove(name)
+            .filter(|d| d.size() < size)
+            .unwrap_or_default();
+        d.extend_from(path, size)?;
+        let sealed = at(&d);
+        self.digests.insert(name.to_owned(), d);
+        Ok(sealed)
     }
+}
+
+/// The file name of an audit file's path (they are all UTF-8).
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The directory's anchor as a seal records it.
