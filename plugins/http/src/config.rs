@@ -297,7 +297,7 @@ impl Config {
                         "required with kind = \"elasticsearch\", e.g. \"audit-%Y.%m\"",
                     )
                 })?;
-                crate::elastic::check_index_pattern(index)?;
+                crate::index::check_index_pattern(index).map_err(|m| bad("index", &m))?;
             }
             Kind::SplunkHec => {
                 if self.username.is_some() || self.password_file.is_some() {

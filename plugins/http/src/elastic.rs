@@ -10,66 +10,9 @@ use audit_plugin_api::{PluginError, Record};
 use serde::Deserialize;
 
 use crate::client::{Client, backoff, is_retryable_status};
-use crate::config::{Parsed, bad};
+use crate::config::Parsed;
+use crate::index::expand;
 use crate::split::chunks;
-
-/// Characters an Elasticsearch index name may not hold.
-const BAD_INDEX_CHARS: &[char] = &['\\', '/', '*', '?', '"', '<', '>', '|', ' ', ',', '#', ':'];
-
-/// Checks `index`: a lowercase name with only `%Y`, `%m`, `%d` (and `%%`) as patterns.
-///
-/// # Errors
-/// A configuration error naming `index`.
-pub(crate) fn check_index_pattern(index: &str) -> Result<(), PluginError> {
-    let mut it = index.chars();
-    while let Some(c) = it.next() {
-        if c == '%' && !matches!(it.next(), Some('Y' | 'm' | 'd' | '%')) {
-            return Err(bad(
-                "index",
-                &format!("{index:?}: only %Y, %m and %d (the event's UTC date) may be used"),
-            ));
-        }
-    }
-    let name = expand(index, Some("2000-01-01"));
-    if name.is_empty()
-        || name.starts_with(['-', '_', '+'])
-        || name.contains(BAD_INDEX_CHARS)
-        || name.chars().any(|c| c.is_uppercase())
-    {
-        return Err(bad(
-            "index",
-            &format!(
-                "{index:?}: an Elasticsearch index name: lowercase, not starting with - _ +, without spaces or \\ / * ? \" < > | , # :"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// `pattern` with `%Y`, `%m`, `%d` taken from `timestamp` (RFC 3339, `YYYY-MM-DDT...`) or,
-/// when `timestamp` is `None`, replaced by `*` (the indices to search).
-fn expand(pattern: &str, timestamp: Option<&str>) -> String {
-    let part = |from: usize, to: usize| {
-        timestamp
-            .and_then(|t| t.get(from..to))
-            .unwrap_or("*")
-            .to_owned()
-    };
-    let mut out = String::with_capacity(pattern.len() + 4);
-    let mut it = pattern.chars();
-    while let Some(c) = it.next() {
-        match (c, c == '%') {
-            (_, true) => match it.next() {
-                Some('Y') => out.push_str(&part(0, 4)),
-                Some('m') => out.push_str(&part(5, 7)),
-                Some('d') => out.push_str(&part(8, 10)),
-                _ => out.push('%'),
-            },
-            (c, false) => out.push(c),
-        }
-    }
-    out
-}
 
 /// The kind's state: the index pattern and the URLs.
 #[derive(Debug)]
@@ -437,22 +380,5 @@ mod test {
         assert!(matches!(classify_item(429, None), ItemFate::Retry(_)));
         assert!(matches!(classify_item(503, None), ItemFate::Retry(_)));
         assert!(matches!(classify_item(403, None), ItemFate::Retry(_)));
-    }
-
-    #[test]
-    fn index_patterns() {
-        assert_eq!(
-            expand("audit-%Y.%m", Some("2026-12-03T11:00:00Z")),
-            "audit-2026.12"
-        );
-        assert_eq!(
-            expand("a-%Y-%m-%d%%", Some("2026-12-03T11:00:00Z")),
-            "a-2026-12-03%"
-        );
-        assert_eq!(expand("audit-%Y.%m", None), "audit-*.*");
-        assert!(check_index_pattern("audit-%Y.%m").is_ok());
-        assert!(check_index_pattern("Audit").is_err());
-        assert!(check_index_pattern("a-%H").is_err());
-        assert!(check_index_pattern("a b").is_err());
     }
 }

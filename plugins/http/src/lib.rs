@@ -36,6 +36,7 @@ mod client;
 mod config;
 mod elastic;
 mod hec;
+mod index;
 mod split;
 mod webhook;
 
