@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::report::VerifyError;
-use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth};
+use crate::anchor::{ANCHOR_FILE, Anchor, AnchorAuth, Removed};
 use crate::record::Integrity;
 
 /// Reads the directory's anchor and judges it: under an HMAC key it must be authenticated,
@@ -36,9 +36,20 @@ pub(super) fn check_anchor(
     warnings.push(format!(
         "the chain in this directory starts at sequence {start} ({ANCHOR_FILE} records the link: older files were removed by retention, or this backend was added to a running trail)"
     ));
-    let Some(r) = &anchor.removed else {
-        return Ok(Some(anchor));
-    };
+    if let Some(r) = &anchor.removed {
+        check_removed(r, start, &fail, warnings)?;
+    }
+    Ok(Some(anchor))
+}
+
+/// What the anchor records as removed must end where the chain starts (sequence `start`)
+/// and lie outside the retention it names; says what it records in `warnings`.
+fn check_removed(
+    r: &Removed,
+    start: u64,
+    fail: &dyn Fn(String) -> VerifyError,
+    warnings: &mut Vec<String>,
+) -> Result<(), VerifyError> {
     if r.last_sequence.checked_add(1) != Some(start)
         || r.first_sequence > start
         || r.oldest_date > r.newest_date
@@ -74,5 +85,5 @@ pub(super) fn check_anchor(
             r.first_sequence - 1
         ));
     }
-    Ok(Some(anchor))
+    Ok(())
 }

@@ -147,6 +147,20 @@ impl Chain {
             self.expected_prev = None;
             self.first = true;
         }
+        self.check_sequence(seq)?;
+        self.check_link(fields.previous_hash.as_ref(), seq)?;
+        self.expected_prev = fields.checksum;
+        self.report.first_sequence.get_or_insert(seq);
+        self.report.last_sequence = Some(seq);
+        self.report.events += 1;
+        // Checked above: nothing follows u64::MAX.
+        self.expected_seq = seq.saturating_add(1);
+        self.first = false;
+        Ok(())
+    }
+
+    /// `seq` is the one expected next (and nothing follows `u64::MAX`).
+    fn check_sequence(&self, seq: u64) -> Result<(), Break> {
         if !self.first && self.report.last_sequence == Some(u64::MAX) {
             let reason = format!("sequence {seq} follows sequence {}, the largest", u64::MAX);
             return Err(self.broken(reason));
@@ -169,7 +183,12 @@ impl Chain {
             };
             return Err(self.broken(reason));
         }
-        let prev = fields.previous_hash.as_ref();
+        Ok(())
+    }
+
+    /// `prev` (the line's `previous_hash`) links it to the previous line, or is a genesis
+    /// value where the chain starts.
+    fn check_link(&self, prev: Option<&Hash>, seq: u64) -> Result<(), Break> {
         let linked = match (&self.expected_prev, self.first) {
             (None, true) => is_genesis(prev.map(Hash::text).as_deref()),
             (Some(want), _) => prev == Some(want),
@@ -187,13 +206,6 @@ impl Chain {
             };
             return Err(self.broken(reason));
         }
-        self.expected_prev = fields.checksum;
-        self.report.first_sequence.get_or_insert(seq);
-        self.report.last_sequence = Some(seq);
-        self.report.events += 1;
-        // Checked above: nothing follows u64::MAX.
-        self.expected_seq = seq.saturating_add(1);
-        self.first = false;
         Ok(())
     }
 }
