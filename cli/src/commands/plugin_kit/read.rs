@@ -3,7 +3,8 @@
 
 use audit_host::plugin::PluginBackend;
 
-use super::{Results, describe};
+use super::head::describe;
+use super::results::Results;
 
 /// Lines per `read_from` call: small, so that the kit's 300 records take several pages.
 const PAGE: u32 = 128;

@@ -4,7 +4,9 @@
 use audit_host::plugin::{LoadedPlugin, PluginBackend};
 use audit_host::{Batch, StorageBackend};
 
-use super::{Chain, Results, differs, last_line};
+use super::chain::Chain;
+use super::head::{differs, last_line};
+use super::results::Results;
 
 /// Records in the batch of the refusal check.
 const REFUSAL_BATCH: u64 = 10;

@@ -6,7 +6,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::AuditEvent;
+use super::model::AuditEvent;
 use crate::canonical::write_timestamp;
 
 /// The RFC 3339 text the line stores: UTC, microseconds, `Z`.

@@ -2,7 +2,8 @@
 //! through its `read` capability), with the same checks and the same chain rules as
 //! [`verify_dir`](super::verify_dir).
 
-use super::{Break, Chain, Checked, VerifyError, VerifyReport};
+use super::chain::{Break, Chain, Checked};
+use super::report::{VerifyError, VerifyReport};
 use crate::record::{Integrity, check_line};
 
 /// Verifies a chain fed line by line, oldest first: each checksum (or HMAC) recomputed over
