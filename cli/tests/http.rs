@@ -103,19 +103,26 @@ fn sigkill_mid_run_and_a_restart_leave_each_event_once_in_the_index() -> TestRes
         .stderr(Stdio::null())
         .spawn()?;
     let mut stdin = child.stdin.take().ok_or("stdin")?;
-    // 20,000 events, then stdin stays open: emit runs until it is killed.
-    stdin.write_all(event_lines(20_000).as_bytes())?;
-    // Kill once the index has some of the events and the files have more: mid-delivery.
+    // Bursts of 20,000 events, stdin kept open: emit runs until it is killed. A look soon
+    // after a burst finds the index behind the files (the plugin delivers as fast as emit
+    // writes a slow trickle, so with a trickle the index caught up at every look).
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
+        stdin.write_all(event_lines(20_000).as_bytes())?;
+        std::thread::sleep(Duration::from_millis(100));
+        // Kill once the index has some of the events and the files have more: mid-delivery.
         let indexed = o.documents("crash").len();
-        if indexed >= 2_000 && all_lines(&logs).len() > indexed {
+        let written = all_lines(&logs).len();
+        if indexed >= 2_000 && written > indexed {
             break;
         }
-        assert!(Instant::now() < deadline, "emit does not progress");
-        // Each look reads the index back (refresh and a paged search): every 20 ms it took
-        // osmem-server's CPU from the writes it waits for, under CI load past the deadline.
-        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            Instant::now() < deadline,
+            "emit does not progress: {indexed} indexed, {written} in the files"
+        );
+        // Each look reads the index back (refresh and a paged search): looking every 20 ms
+        // took osmem-server's CPU from the writes it waits for, under CI load.
+        std::thread::sleep(Duration::from_millis(400));
     }
     child.kill()?; // SIGKILL
     child.wait()?;
