@@ -124,7 +124,7 @@ impl<S: Subscriber> Layer<S> for AuditLayer {
             }
             Err(e) => {
                 let failed = self.stats.inner.failed.fetch_add(1, Ordering::Relaxed) + 1;
-                let text = e.to_string();
+                let text = audit_format::error::chain(&e);
                 *self
                     .stats
                     .inner
