@@ -38,12 +38,17 @@ fn audit_env(args: &[&str], cwd: &Path, level: Option<&str>) -> std::io::Result<
     let mut child = cmd.spawn()?;
     {
         use std::io::Write;
-        child
+        let written = child
             .stdin
             .take()
             .ok_or("no stdin")
             .map_err(std::io::Error::other)?
-            .write_all(EVENT.as_bytes())?;
+            .write_all(EVENT.as_bytes());
+        // A command that fails at start (a bad AUDIT_LOG) may exit before reading stdin.
+        match written {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e),
+            _ => {}
+        }
     }
     child.wait_with_output()
 }
